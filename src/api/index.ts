@@ -1,0 +1,36 @@
+/** The HTTP API (fastify). `buildApi` never listens: main does, tests use `inject`. */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { ConfigStore } from '../config/index.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Registry } from '../lib/metrics.ts';
+import type { ApiAuth } from './auth.ts';
+import { installErrorMapper } from './errors.ts';
+import { configRoutes } from './routes/config.ts';
+import { healthRoutes } from './routes/health.ts';
+
+export { ApiAuth, principalOf, type ApiPrincipal, type ApiRole } from './auth.ts';
+export type { ErrorV1 } from './errors.ts';
+
+export interface ApiDeps {
+  logger: Logger;
+  registry: Registry;
+  config: ConfigStore;
+  auth: ApiAuth;
+  notReady(): string[];
+}
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }), disableRequestLogging: true, bodyLimit: 1024 * 1024 });
+  installErrorMapper(app);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'meshward API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  healthRoutes(app, { registry: deps.registry, notReady: deps.notReady });
+  configRoutes(app, { config: deps.config, auth: deps.auth });
+  return app;
+}

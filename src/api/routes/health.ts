@@ -1,0 +1,21 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from '../../lib/metrics.ts';
+
+export interface HealthDeps {
+  registry: Registry;
+  /** Names of capabilities not ready yet (empty ⇒ ready). */
+  notReady(): string[];
+}
+
+export function healthRoutes(app: FastifyInstance, deps: HealthDeps): void {
+  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Type.Object({ status: Type.String() }) } } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['health'] } }, async (_req, reply) => {
+    const pending = deps.notReady();
+    return pending.length === 0 ? { status: 'ready' } : reply.status(503).send({ status: 'not ready', pending });
+  });
+  app.get('/metrics', { schema: { tags: ['health'], hide: true } }, async (_req, reply) => {
+    reply.header('content-type', deps.registry.contentType);
+    return deps.registry.metrics();
+  });
+}

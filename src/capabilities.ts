@@ -1,0 +1,8 @@
+/**
+ * The capabilities `meshward serve` runs, in build order (a capability may `ctx.get` any listed
+ * before it). Adding a capability is one import and one line here.
+ */
+import type { CapabilityFactory } from './server/capability.ts';
+
+export const CAPABILITIES: readonly CapabilityFactory[] = [
+];

@@ -1,0 +1,37 @@
+import { createMeshward } from '../../meshward.ts';
+import type { CliCommand } from '../command.ts';
+import { resolveServeOptions } from '../options.ts';
+
+export const command: CliCommand = {
+  name: 'serve',
+  summary: 'Run meshward: gRPC (ext_authz, SDS, ADS, RLS, CA, health) and the HTTP API.',
+  options: {
+    config: { type: 'string', short: 'c' },
+    data: { type: 'string', short: 'd' },
+    'grpc-addr': { type: 'string' },
+    'http-addr': { type: 'string' },
+    'database-url': { type: 'string' },
+    'redis-url': { type: 'string' },
+    'no-watch': { type: 'boolean' },
+  },
+  async run({ values }, io) {
+    const options = resolveServeOptions(values, io.env);
+    const meshward = await createMeshward(options);
+    await meshward.start();
+    // Graceful shutdown: SIGTERM/SIGINT stop accepting, drain, flush, exit 0. A second signal forces exit.
+    return new Promise<number>((resolve) => {
+      let signalled = false;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (signalled) process.exit(1);
+        signalled = true;
+        meshward.logger.info({ signal }, 'shutting down');
+        meshward.stop().then(() => resolve(0), (err) => {
+          meshward.logger.error({ err }, 'shutdown failed');
+          resolve(1);
+        });
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+  },
+};

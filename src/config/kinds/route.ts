@@ -1,0 +1,110 @@
+/** `Route`: HTTP routing for a set of hosts (Istio VirtualService semantics). */
+import { Type, type Static } from '@sinclair/typebox';
+import { Duration } from '../duration.ts';
+import type { ConfigDocument } from '../document.ts';
+import { Name, Obj, Opt, Port, StringMatch } from './common.ts';
+import type { CheckContext, KindDefinition, KindIssue } from './types.ts';
+
+export const RouteDestination = Obj({
+  /** A Service: `name` (same namespace) or `name.namespace`. */
+  host: Type.String({ minLength: 1 }),
+  subset: Opt(Name),
+  port: Opt(Port),
+});
+
+export const HttpMatch = Obj({
+  name: Opt(Type.String()),
+  uri: Opt(StringMatch),
+  method: Opt(StringMatch),
+  headers: Opt(Type.Record(Type.String({ minLength: 1 }), StringMatch)),
+  queryParams: Opt(Type.Record(Type.String({ minLength: 1 }), StringMatch)),
+});
+
+export const HttpRoute = Obj({
+  name: Opt(Type.String({ minLength: 1 })),
+  match: Type.Array(HttpMatch, { default: [] }),
+  route: Type.Array(Obj({ destination: RouteDestination, weight: Opt(Type.Integer({ minimum: 0, maximum: 100 })) }), { minItems: 1 }),
+  timeout: Opt(Duration()),
+  retries: Opt(Obj({
+    attempts: Type.Integer({ minimum: 0, maximum: 100 }),
+    perTryTimeout: Opt(Duration()),
+    retryOn: Opt(Type.String()),
+  })),
+  fault: Opt(Obj({
+    delay: Opt(Obj({ fixedDelay: Duration(), percentage: Type.Number({ minimum: 0, maximum: 100 }) })),
+    abort: Opt(Obj({ httpStatus: Type.Integer({ minimum: 200, maximum: 599 }), percentage: Type.Number({ minimum: 0, maximum: 100 }) })),
+  })),
+  /** Values Envoy passes to ext_authz as `context_extensions` for this route (per-route policy selection). */
+  contextExtensions: Opt(Type.Record(Type.String({ minLength: 1 }), Type.String())),
+});
+
+export const RouteSpec = Obj({
+  hosts: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+  http: Type.Array(HttpRoute, { minItems: 1 }),
+});
+
+export type RouteSpec = Static<typeof RouteSpec>;
+export type HttpRoute = Static<typeof HttpRoute>;
+
+/** Resolves `name` or `name.namespace` (or the full cluster-local FQDN) to a Service document. */
+export function resolveServiceHost(host: string, namespace: string, ctx: Pick<CheckContext, 'find'>): ConfigDocument | undefined {
+  const parts = host.replace(/\.svc\.cluster\.local$/, '').split('.');
+  if (parts.length === 1) return ctx.find('Service', parts[0]!, namespace);
+  if (parts.length === 2) return ctx.find('Service', parts[0]!, parts[1]!);
+  return undefined;
+}
+
+function checkStringMatch(m: Static<typeof StringMatch> | undefined, path: (string | number)[], issues: KindIssue[]): void {
+  if (!m) return;
+  const set = ['exact', 'prefix', 'regex'].filter((k) => (m as Record<string, unknown>)[k] !== undefined);
+  if (set.length !== 1) issues.push({ path, message: `exactly one of exact, prefix, regex is required (got ${set.length})` });
+  if (m.regex !== undefined) {
+    try {
+      new RegExp(m.regex);
+    } catch (e) {
+      issues.push({ path: [...path, 'regex'], message: `invalid regular expression: ${(e as Error).message}` });
+    }
+  }
+}
+
+export const routeKind: KindDefinition<typeof RouteSpec> = {
+  kind: 'Route',
+  spec: RouteSpec,
+  description: 'HTTP routing for hosts: matches, weighted destinations, retries, timeouts, fault injection.',
+  check(doc, ctx) {
+    const spec = doc.spec as RouteSpec;
+    const issues: KindIssue[] = [];
+    spec.http.forEach((rule, r) => {
+      rule.match.forEach((m, i) => {
+        const base = ['spec', 'http', r, 'match', i];
+        checkStringMatch(m.uri, [...base, 'uri'], issues);
+        checkStringMatch(m.method, [...base, 'method'], issues);
+        for (const [h, hm] of Object.entries(m.headers ?? {})) checkStringMatch(hm, [...base, 'headers', h], issues);
+        for (const [q, qm] of Object.entries(m.queryParams ?? {})) checkStringMatch(qm, [...base, 'queryParams', q], issues);
+      });
+      const weights = rule.route.map((d) => d.weight);
+      if (rule.route.length > 1 || weights[0] !== undefined) {
+        const total = weights.reduce<number>((a, w) => a + (w ?? 0), 0);
+        if (total !== 100) issues.push({ path: ['spec', 'http', r, 'route'], message: `destination weights must add up to 100 (got ${total})` });
+      }
+      rule.route.forEach((d, i) => {
+        const path = ['spec', 'http', r, 'route', i, 'destination', 'host'];
+        const svc = resolveServiceHost(d.destination.host, doc.metadata.namespace, ctx);
+        if (!svc) {
+          issues.push({ path, message: `Service "${d.destination.host}" not found` });
+          return;
+        }
+        if (d.destination.subset) {
+          const hasSubset = ctx.documents.some((tp) => tp.kind === 'TrafficPolicy'
+            && resolveServiceHost((tp.spec as { host: string }).host, tp.metadata.namespace, ctx) === svc
+            && ((tp.spec as { subsets?: { name: string }[] }).subsets ?? []).some((s) => s.name === d.destination.subset));
+          if (!hasSubset) issues.push({ path: ['spec', 'http', r, 'route', i, 'destination', 'subset'], message: `subset "${d.destination.subset}" of Service "${d.destination.host}" is not defined by any TrafficPolicy` });
+        }
+        if (d.destination.port !== undefined && !(svc.spec as { ports: { port: number }[] }).ports.some((p) => p.port === d.destination.port)) {
+          issues.push({ path: ['spec', 'http', r, 'route', i, 'destination', 'port'], message: `Service "${d.destination.host}" has no port ${d.destination.port}` });
+        }
+      });
+    });
+    return issues;
+  },
+};

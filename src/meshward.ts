@@ -1,0 +1,127 @@
+/**
+ * The composition root: builds every capability from one ConfigStore and runs them behind one gRPC
+ * server and one HTTP server. Tests create it in-process on port 0; only `start()` binds.
+ */
+import { mkdirSync } from 'node:fs';
+import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
+import { HealthImplementation } from 'grpc-health-check';
+import { ApiAuth, buildApi } from './api/index.ts';
+import { CAPABILITIES } from './capabilities.ts';
+import { ConfigStore } from './config/index.ts';
+import { type Clock, systemClock } from './lib/clock.ts';
+import { createLogger, type Logger } from './lib/logger.ts';
+import { createRegistry, type Registry } from './lib/metrics.ts';
+import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
+
+export type { ServeOptions } from './server/capability.ts';
+
+export interface MeshwardDeps {
+  logger?: Logger;
+  registry?: Registry;
+  clock?: Clock;
+  /** Override the capability list (tests). */
+  capabilities?: readonly CapabilityFactory[];
+}
+
+export interface Meshward {
+  readonly config: ConfigStore;
+  readonly http: FastifyInstance;
+  readonly grpc: GrpcServer;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly apiAuth: ApiAuth;
+  /** Bound addresses after start(). */
+  readonly addresses: { grpc: string; http: string };
+  capability<T extends Capability>(name: string): T | undefined;
+  start(): Promise<void>;
+  /** Graceful: stop accepting, drain in-flight calls, stop capabilities (flush), close. */
+  stop(): Promise<void>;
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  if (i < 0) throw new Error(`address "${address}" must be host:port`);
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+export async function createMeshward(options: ServeOptions, deps: MeshwardDeps = {}): Promise<Meshward> {
+  const logger = deps.logger ?? createLogger();
+  const registry = deps.registry ?? createRegistry({ defaultMetrics: true });
+  const clock = deps.clock ?? systemClock;
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const config = new ConfigStore({ dir: options.configDir, logger, registry });
+  const apiAuth = ApiAuth.fromDataDir(options.dataDir);
+
+  const built = new Map<string, Capability>();
+  const ctx: CapabilityContext = {
+    options, config, logger, registry, clock, apiAuth,
+    get<T extends Capability>(name: string): T {
+      const c = built.get(name);
+      if (!c) throw new Error(`capability ${name} is not built (check the order in capabilities.ts)`);
+      return c as T;
+    },
+    find: <T extends Capability>(name: string) => built.get(name) as T | undefined,
+  };
+  for (const factory of deps.capabilities ?? CAPABILITIES) {
+    const capability = await factory(ctx);
+    built.set(capability.name, capability);
+  }
+  const capabilities = [...built.values()];
+
+  const grpc = new GrpcServer({ 'grpc.max_concurrent_streams': 100_000 });
+  const health = new HealthImplementation({ '': 'NOT_SERVING' });
+  health.addToServer(grpc);
+  for (const c of capabilities) c.registerGrpc?.(grpc);
+
+  let started = false;
+  const notReady = () => [...(started ? [] : ['server']), ...capabilities.filter((c) => c.ready && !c.ready()).map((c) => c.name)];
+  const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady });
+  for (const c of capabilities) await c.registerHttp?.(http);
+
+  const addresses = { grpc: '', http: '' };
+  let stopping: Promise<void> | undefined;
+
+  return {
+    config, http, grpc, logger, registry, apiAuth, addresses,
+    capability: <T extends Capability>(name: string) => built.get(name) as T | undefined,
+    async start() {
+      for (const c of capabilities) await c.start?.();
+      const g = splitAddress(options.grpcAddress);
+      const grpcPort = await new Promise<number>((resolve, reject) =>
+        grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+      addresses.grpc = `${g.host}:${grpcPort}`;
+      const h = splitAddress(options.httpAddress);
+      await http.listen({ host: h.host, port: h.port });
+      const bound = http.server.address();
+      addresses.http = `${h.host}:${typeof bound === 'object' && bound ? bound.port : h.port}`;
+      if (options.watchConfig) config.watch();
+      started = true;
+      health.setStatus('', 'SERVING');
+      logger.info({ grpc: addresses.grpc, http: addresses.http, version: config.current().version }, 'meshward serving');
+    },
+    stop() {
+      stopping ??= (async () => {
+        health.setStatus('', 'NOT_SERVING');
+        config.close();
+        // Stop accepting first; in-flight RPCs and requests drain (bounded), then capabilities flush.
+        await Promise.all([
+          new Promise<void>((resolve) => {
+            const force = setTimeout(() => grpc.forceShutdown(), 5000);
+            grpc.tryShutdown(() => { clearTimeout(force); resolve(); });
+          }),
+          http.close(),
+        ]);
+        for (const c of [...capabilities].reverse()) {
+          try {
+            await c.stop?.();
+          } catch (err) {
+            logger.error({ err, capability: c.name }, 'capability failed to stop cleanly');
+          }
+        }
+        logger.info('meshward stopped');
+      })();
+      return stopping;
+    },
+  };
+}

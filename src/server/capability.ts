@@ -1,0 +1,54 @@
+/**
+ * The contract between the composition root and each capability (CA, SDS, ext_authz, audit, ...).
+ * A capability is built from a CapabilityContext, may add gRPC services and HTTP routes, and has a
+ * start/stop lifecycle. Capabilities find each other's public interfaces through `ctx.get`.
+ */
+import type { Server as GrpcServer } from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
+import type { ConfigStore } from '../config/index.ts';
+import type { ApiAuth } from '../api/auth.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Registry } from '../lib/metrics.ts';
+
+export interface ServeOptions {
+  configDir: string;
+  dataDir: string;
+  grpcAddress: string;
+  httpAddress: string;
+  /** PostgreSQL for the audit store / quotas when set. */
+  databaseUrl?: string;
+  /** Redis for shared limits when set. */
+  redisUrl?: string;
+  /** Watch the config directory for changes. */
+  watchConfig: boolean;
+}
+
+export interface CapabilityContext {
+  readonly options: Readonly<ServeOptions>;
+  readonly config: ConfigStore;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly clock: Clock;
+  readonly apiAuth: ApiAuth;
+  /** A capability built earlier in the list, by name. Throws if absent. */
+  get<T extends Capability>(name: string): T;
+  /** Like get, but undefined when that capability is not built. */
+  find<T extends Capability>(name: string): T | undefined;
+}
+
+export interface Capability {
+  readonly name: string;
+  /** Adds gRPC services to the shared server (before it binds). */
+  registerGrpc?(server: GrpcServer): void;
+  /** Adds HTTP routes to the shared fastify instance (before it listens). */
+  registerHttp?(app: FastifyInstance): void | Promise<void>;
+  /** Starts background work (after servers are registered, before they listen). */
+  start?(): Promise<void>;
+  /** Stops background work and flushes; called after servers stop accepting, in reverse order. */
+  stop?(): Promise<void>;
+  /** False while not ready to serve (readiness). */
+  ready?(): boolean;
+}
+
+export type CapabilityFactory = (ctx: CapabilityContext) => Capability | Promise<Capability>;

@@ -1,6 +1,6 @@
 /** The HTTP API (fastify). `buildApi` never listens: main does, tests use `inject`. */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ConfigStore } from '../config/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
@@ -21,7 +21,7 @@ export interface ApiDeps {
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }), disableRequestLogging: true, bodyLimit: 1024 * 1024 });
+  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 });
   installErrorMapper(app);
   await app.register(swagger, {
     openapi: {

@@ -17,5 +17,8 @@ export interface CliCommand {
   usage?: string;
   options?: ParseArgsConfig['options'];
   /** Returns the exit code. Throwing a MeshwardError exits with its code's exit status. */
-  run(args: { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] }, io: CliIo): Promise<number>;
+  run(args: { values: CliValues; positionals: string[] }, io: CliIo): Promise<number>;
 }
+
+/** Parsed option values (node:util parseArgs). */
+export type CliValues = Record<string, string | boolean | (string | boolean)[] | undefined>;

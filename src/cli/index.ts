@@ -62,7 +62,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     io.stdout(commandHelp(match));
     return 0;
   }
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: rest, options: match.options ?? {}, allowPositionals: true, strict: true });
   } catch (err) {

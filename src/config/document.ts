@@ -1,5 +1,5 @@
 /** The Kubernetes-style envelope every configuration document has. */
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { Labels, Name, Obj, Opt } from './kinds/common.ts';
 
 export const API_VERSION = 'meshward.io/v1';

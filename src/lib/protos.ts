@@ -79,12 +79,12 @@ export function envoyServiceDefinition(fullName: string): ServiceDefinition {
 }
 
 /** Message type (protobufjs-backed) for encode/decode round-trips, e.g. `envoy.config.listener.v3.Listener`. */
-export function envoyMessageType(fullName: string): protoLoader.MessageTypeDefinition {
+export function envoyMessageType(fullName: string): protoLoader.MessageTypeDefinition<object, object> {
   const def = loadEnvoy().definition[fullName];
   if (!def || !('format' in def) || def.format !== 'Protocol Buffer 3 DescriptorProto') {
     throw new Error(`no message ${fullName} in the Envoy protos`);
   }
-  return def as protoLoader.MessageTypeDefinition;
+  return def as protoLoader.MessageTypeDefinition<object, object>;
 }
 
 /** Loads one of meshward's own protos (in `proto/`) with the same options. */

@@ -49,17 +49,22 @@ function lineOf(doc: Document, lines: LineCounter, fieldPath: FieldPath, fallbac
   best = offsetLine(node) ?? best;
   for (const key of fieldPath) {
     let next: unknown;
+    let keyLine: number | undefined;
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key));
       if (pair) {
-        best = offsetLine(pair.key) ?? best;
+        keyLine = offsetLine(pair.key);
         next = pair.value;
       }
     } else if (isSeq(node) && typeof key === 'number') {
       next = node.items[key];
     }
-    if (next === undefined || next === null) break;
-    best = offsetLine(next) ?? best;
+    if (next === undefined || next === null) {
+      best = keyLine ?? best;
+      break;
+    }
+    // A mapping field is reported on its key's line, a sequence item on its own line.
+    best = keyLine ?? offsetLine(next) ?? best;
     node = next;
   }
   return best;

@@ -1,0 +1,132 @@
+/**
+ * Authenticates gRPC callers (sidecars) from the bearer token in their metadata: a Kubernetes
+ * service-account JWT from a configured issuer, or a meshward bootstrap token. Verified tokens
+ * are cached until they expire, so a reconnecting fleet costs one signature check per token.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Metadata } from '@grpc/grpc-js';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import type { IdentitySettings } from '../config/kinds/mesh.ts';
+import { type Clock, systemClock } from '../lib/clock.ts';
+import { BOOTSTRAP_AUDIENCE, BOOTSTRAP_ISSUER } from './bootstrap.ts';
+import { serviceAccountOf } from './claims.ts';
+import { UnauthenticatedError } from './errors.ts';
+import { workloadSpiffeId } from './spiffe-id.ts';
+
+export interface WorkloadIdentity {
+  spiffeId: string;
+  trustDomain: string;
+  namespace: string;
+  serviceAccount: string;
+  via: 'k8s-token' | 'bootstrap-token';
+}
+
+export interface WorkloadAuthenticator {
+  /** The caller's identity; throws UnauthenticatedError (code UNAUTHENTICATED) without a valid token. */
+  authenticate(metadata: Metadata): Promise<WorkloadIdentity>;
+}
+
+export interface WorkloadAuthenticatorDeps {
+  /** Current trust domain and identity settings (read per call, so config reloads apply). */
+  settings(): { trustDomain: string; identity: IdentitySettings };
+  /** Public key of meshward's bootstrap tokens; bootstrap tokens are refused without it. */
+  bootstrapPublicKey?: KeyObject;
+  clock?: Clock;
+  /** Verified tokens kept (default 10,000). */
+  cacheSize?: number;
+}
+
+const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+const CLOCK_TOLERANCE_S = 30;
+
+/** The bearer token of gRPC metadata, or undefined. */
+export function bearerToken(metadata: Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  if (typeof value !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return match?.[1];
+}
+
+export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): WorkloadAuthenticator {
+  const clock = deps.clock ?? systemClock;
+  const cacheSize = deps.cacheSize ?? 10_000;
+  const keySets = new Map<string, JWTVerifyGetKey>();
+  let cache = new Map<string, { identity: WorkloadIdentity; expiresAt: number }>();
+  let cachedFor: unknown;
+
+  function keySet(issuer: IdentitySettings['tokenIssuers'][number]): JWTVerifyGetKey {
+    const cacheKey = issuer.jwks ? `inline:${issuer.jwks}` : `uri:${issuer.jwksUri}`;
+    let ks = keySets.get(cacheKey);
+    if (!ks) {
+      if (issuer.jwks) ks = createLocalJWKSet(JSON.parse(issuer.jwks));
+      else if (issuer.jwksUri) ks = createRemoteJWKSet(new URL(issuer.jwksUri));
+      else throw new UnauthenticatedError(`token issuer ${issuer.issuer} has neither jwks nor jwksUri configured`);
+      keySets.set(cacheKey, ks);
+    }
+    return ks;
+  }
+
+  async function verify(token: string, trustDomain: string, identity: IdentitySettings): Promise<{ payload: JWTPayload; via: WorkloadIdentity['via'] }> {
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch (err) {
+      throw new UnauthenticatedError('bearer token is not a JWT', err);
+    }
+    const currentDate = new Date(clock.now());
+    try {
+      if (unverified.iss === BOOTSTRAP_ISSUER) {
+        if (!identity.bootstrapTokens || !deps.bootstrapPublicKey) throw new UnauthenticatedError('bootstrap tokens are disabled (Mesh.spec.identity.bootstrapTokens)');
+        const { payload } = await jwtVerify(token, deps.bootstrapPublicKey, {
+          issuer: BOOTSTRAP_ISSUER, audience: BOOTSTRAP_AUDIENCE, algorithms: ['ES256'], currentDate, clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['exp'],
+        });
+        return { payload, via: 'bootstrap-token' };
+      }
+      const issuer = identity.tokenIssuers.find((i) => i.issuer === unverified.iss);
+      if (!issuer) throw new UnauthenticatedError(`token issuer "${String(unverified.iss)}" is not trusted (Mesh.spec.identity.tokenIssuers in trust domain ${trustDomain})`);
+      const { payload } = await jwtVerify(token, keySet(issuer), {
+        issuer: issuer.issuer,
+        ...(issuer.audiences?.length ? { audience: issuer.audiences } : {}),
+        algorithms: ASYMMETRIC_ALGS, currentDate, clockTolerance: CLOCK_TOLERANCE_S,
+      });
+      return { payload, via: 'k8s-token' };
+    } catch (err) {
+      if (err instanceof UnauthenticatedError) throw err;
+      const reason = (err as { code?: string }).code ?? 'ERR_JWT_INVALID';
+      throw new UnauthenticatedError(`bearer token rejected (${reason}): ${(err as Error).message}`, err);
+    }
+  }
+
+  function remember(token: string, identity: WorkloadIdentity, exp: number | undefined): void {
+    const expiresAt = exp === undefined ? clock.now() + 5 * 60_000 : exp * 1000;
+    if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
+    cache.set(token, { identity, expiresAt });
+  }
+
+  return {
+    async authenticate(metadata) {
+      const token = bearerToken(metadata);
+      if (!token) throw new UnauthenticatedError('no bearer token (send gRPC metadata "authorization: Bearer <service-account JWT>")');
+      const settings = deps.settings();
+      if (cachedFor !== settings) {
+        // New configuration (issuers may have changed): forget what the old one accepted.
+        cache = new Map();
+        cachedFor = settings;
+      }
+      const hit = cache.get(token);
+      if (hit && hit.expiresAt > clock.now()) return hit.identity;
+      const { payload, via } = await verify(token, settings.trustDomain, settings.identity);
+      const ref = serviceAccountOf(payload);
+      if ('error' in ref) throw new UnauthenticatedError(ref.error);
+      let spiffeId: string;
+      try {
+        spiffeId = workloadSpiffeId(settings.trustDomain, ref.namespace, ref.serviceAccount);
+      } catch (err) {
+        throw new UnauthenticatedError(`token names an unusable identity: ${(err as Error).message}`, err);
+      }
+      const identity: WorkloadIdentity = Object.freeze({ spiffeId, trustDomain: settings.trustDomain, namespace: ref.namespace, serviceAccount: ref.serviceAccount, via });
+      remember(token, identity, payload.exp);
+      return identity;
+    },
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * CheckRequest → policy input, exactly as the OPA-Envoy plugin builds it (envoyauth/request.go), so
+ * Rego written for that plugin works unchanged; plus `RequestFacts`, the normalised values the
+ * native matchers (YAML policies, limit descriptors) read without walking the input. Pure.
+ */
+import { AuthzBadRequestError } from './errors.ts';
+
+/** A `config.core.v3.Address` as protojson. */
+export interface AddressJson {
+  socketAddress?: { address?: string; portValue?: number };
+  pipe?: { path?: string };
+}
+
+export interface PeerJson {
+  address?: AddressJson;
+  service?: string;
+  labels?: Record<string, string>;
+  principal?: string;
+  certificate?: string;
+}
+
+export interface HttpRequestJson {
+  id?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  headerMap?: { headers?: { key: string; value?: string; rawValue?: string }[] };
+  path?: string;
+  host?: string;
+  scheme?: string;
+  query?: string;
+  fragment?: string;
+  size?: string;
+  protocol?: string;
+  body?: string;
+  /** base64 (protojson bytes). */
+  rawBody?: string;
+}
+
+/** `envoy.service.auth.v3.AttributeContext` as protojson (camelCase; unknown parts kept as-is). */
+export interface AttributeContextJson {
+  source?: PeerJson;
+  destination?: PeerJson;
+  request?: { time?: unknown; http?: HttpRequestJson };
+  contextExtensions?: Record<string, string>;
+  metadataContext?: unknown;
+  routeMetadataContext?: unknown;
+  tlsSession?: { sni?: string };
+}
+
+export interface CheckRequestJson {
+  attributes?: AttributeContextJson;
+}
+
+/** The OPA-Envoy plugin's input document. */
+export interface AuthzInput {
+  attributes: AttributeContextJson;
+  parsed_path: string[];
+  parsed_query: Record<string, string[]>;
+  parsed_body?: unknown;
+  truncated_body: boolean;
+  source_principal?: string;
+  version: { ext_authz: 'v3'; encoding: 'protojson' };
+}
+
+/** Normalised request facts (computed once per request). */
+export interface RequestFacts {
+  method: string;
+  /** Lower-case host without port. */
+  host: string;
+  /** Path without query, normalised (dot segments resolved, slashes merged, unreserved escapes decoded). */
+  path: string;
+  /** Destination port. */
+  port?: number;
+  /** Lower-case header names (Envoy sends them so). */
+  headers: Readonly<Record<string, string>>;
+  /** Source SPIFFE ID without `spiffe://`, Istio's `source.principal`. */
+  sourcePrincipal?: string;
+  sourceNamespace?: string;
+  sourceIp?: string;
+  /** Original client: `x-envoy-external-address` when Envoy set it, else the source address. */
+  remoteIp?: string;
+  destinationIp?: string;
+  destinationPrincipal?: string;
+  sni?: string;
+  contextExtensions: Readonly<Record<string, string>>;
+  requestId?: string;
+}
+
+export const INPUT_VERSION = Object.freeze({ ext_authz: 'v3', encoding: 'protojson' } as const);
+const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
+
+export function buildInput(request: CheckRequestJson): { input: AuthzInput; facts: RequestFacts } {
+  const attributes = request.attributes ?? {};
+  const http = attributes.request?.http ?? {};
+  const headers = headersOf(http);
+  const rawPath = http.path ?? '/';
+  const q = rawPath.indexOf('?');
+  const pathPart = q < 0 ? rawPath : rawPath.slice(0, q);
+  const queryPart = q < 0 ? '' : rawPath.slice(q + 1);
+  const truncated = headers[PARTIAL_BODY_HEADER] === 'true';
+  const input: AuthzInput = {
+    attributes,
+    parsed_path: parsePath(pathPart),
+    parsed_query: parseQuery(queryPart),
+    truncated_body: truncated,
+    version: INPUT_VERSION,
+  };
+  const body = parseBody(http, headers['content-type'], truncated);
+  if (body !== undefined) input.parsed_body = body;
+  if (attributes.source?.principal) input.source_principal = attributes.source.principal;
+  return { input, facts: factsOf(attributes, http, headers, pathPart) };
+}
+
+function headersOf(http: HttpRequestJson): Record<string, string> {
+  if (http.headers) return http.headers;
+  const out: Record<string, string> = {};
+  for (const h of http.headerMap?.headers ?? []) {
+    const value = h.value ?? (h.rawValue ? Buffer.from(h.rawValue, 'base64').toString('utf8') : '');
+    const name = h.key.toLowerCase();
+    out[name] = out[name] === undefined ? value : `${out[name]},${value}`;
+  }
+  return out;
+}
+
+function factsOf(attributes: AttributeContextJson, http: HttpRequestJson, headers: Record<string, string>, pathPart: string): RequestFacts {
+  const source = attributes.source;
+  const destination = attributes.destination;
+  const sourcePrincipal = stripSpiffe(source?.principal);
+  const sourceIp = source?.address?.socketAddress?.address;
+  const facts: RequestFacts = {
+    method: http.method ?? '',
+    host: hostOf(http.host ?? headers[':authority'] ?? ''),
+    path: normalizePath(pathPart),
+    headers,
+    contextExtensions: attributes.contextExtensions ?? {},
+  };
+  const port = destination?.address?.socketAddress?.portValue;
+  if (port !== undefined) facts.port = Number(port);
+  if (sourcePrincipal) {
+    facts.sourcePrincipal = sourcePrincipal;
+    const ns = namespaceOf(sourcePrincipal);
+    if (ns) facts.sourceNamespace = ns;
+  }
+  if (sourceIp) facts.sourceIp = sourceIp;
+  const remote = headers['x-envoy-external-address'] ?? sourceIp;
+  if (remote) facts.remoteIp = remote;
+  const destinationIp = destination?.address?.socketAddress?.address;
+  if (destinationIp) facts.destinationIp = destinationIp;
+  if (destination?.principal) facts.destinationPrincipal = destination.principal;
+  if (attributes.tlsSession?.sni) facts.sni = attributes.tlsSession.sni;
+  const requestId = http.id || headers['x-request-id'];
+  if (requestId) facts.requestId = requestId;
+  return facts;
+}
+
+export function stripSpiffe(id: string | undefined): string | undefined {
+  if (!id) return undefined;
+  return id.startsWith('spiffe://') ? id.slice(9) : id;
+}
+
+/** `cluster.local/ns/shop/sa/web` → `shop`. */
+export function namespaceOf(principal: string): string | undefined {
+  const m = /\/ns\/([^/]+)\//.exec(principal);
+  return m?.[1];
+}
+
+function hostOf(authority: string): string {
+  const host = authority.toLowerCase();
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end < 0 ? host : host.slice(0, end + 1);
+  }
+  const colon = host.lastIndexOf(':');
+  return colon < 0 || host.indexOf(':') !== colon ? host : host.slice(0, colon);
+}
+
+/** Go's url.Parse(path).Path split on "/" after trimming leading slashes (as the OPA-Envoy plugin). */
+function parsePath(pathPart: string): string[] {
+  let decoded: string;
+  try {
+    decoded = pathPart.includes('%') ? decodeURIComponent(pathPart) : pathPart;
+  } catch {
+    throw new AuthzBadRequestError(`the request path is not valid percent-encoding`);
+  }
+  return decoded.replace(/^\/+/, '').split('/');
+}
+
+function parseQuery(query: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  if (!query) return out;
+  for (const [k, v] of new URLSearchParams(query)) (out[k] ??= []).push(v);
+  return out;
+}
+
+function bodyText(http: HttpRequestJson): string {
+  if (http.rawBody) return Buffer.from(http.rawBody, 'base64').toString('utf8');
+  return http.body ?? '';
+}
+
+/** JSON and form bodies as the OPA-Envoy plugin parses them; a partial JSON body is not parsed. */
+function parseBody(http: HttpRequestJson, contentType: string | undefined, truncated: boolean): unknown {
+  if (!contentType) return undefined;
+  const text = bodyText(http);
+  if (text === '') return undefined;
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json' || type.endsWith('+json')) {
+    if (truncated) return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (e) {
+      throw new AuthzBadRequestError(`the request body is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded') return parseQuery(text);
+  return undefined;
+}
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/**
+ * RFC 3986 normalisation as Istio applies before matching (`normalize_path` + `merge_slashes`):
+ * unreserved escapes decoded, other escapes upper-cased, duplicate slashes merged, `.`/`..`
+ * resolved. A NUL byte (raw or `%00`) is rejected: it is how path-confusion attacks start.
+ * `%2F` stays encoded (Envoy's default `KEEP_UNCHANGED`).
+ */
+export function normalizePath(path: string): string {
+  if (path.includes('\0') || /%00/.test(path)) throw new AuthzBadRequestError('the request path contains a NUL byte');
+  if (!path.startsWith('/')) path = `/${path}`;
+  if (!/%|\/\/|\/\./.test(path)) return path;
+  let p = path.replace(/%([0-9a-fA-F]{2})/g, (_all, hex: string) => {
+    const ch = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
+  });
+  p = p.replace(/\/{2,}/g, '/');
+  const out: string[] = [];
+  const segments = p.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i]!;
+    if (s === '.') {
+      if (i === segments.length - 1) out.push('');
+    } else if (s === '..') {
+      out.pop();
+      if (i === segments.length - 1) out.push('');
+    } else {
+      out.push(s);
+    }
+  }
+  return `/${out.join('/')}`;
+}

@@ -1,0 +1,50 @@
+/**
+ * Generated README sections: configuration reference, CLI reference and error catalog, from the
+ * schemas, the command files and the error registry. `npm run docs` rewrites them; a test fails
+ * when README.md drifts.
+ */
+import { status } from '@grpc/grpc-js';
+import { configReference } from '../config/reference.ts';
+import { errorCatalog } from '../lib/errors.ts';
+import { loadCommands } from './index.ts';
+
+export interface GeneratedSection {
+  marker: string;
+  content: string;
+}
+
+async function cliReference(): Promise<string> {
+  const commands = await loadCommands();
+  const rows = commands.map((c) => {
+    const opts = Object.entries(c.options ?? {}).map(([n, o]) => `[--${n}${o.type === 'string' ? ' X' : ''}]`).join(' ');
+    return `| \`meshward ${c.name}${opts ? ` ${opts}` : ''}${c.usage ? ` ${c.usage}` : ''}\` | ${c.summary} |`;
+  });
+  return ['| command | what it does |', '|---|---|', ...rows].join('\n');
+}
+
+async function errorTable(): Promise<string> {
+  // Error codes register when their module loads: load every capability and command first.
+  await import('../capabilities.ts');
+  await loadCommands();
+  const rows = [...errorCatalog()].sort(([a], [b]) => a.localeCompare(b)).map(([code, s]) => `| \`${code}\` | ${status[s.grpc]} | ${s.http} | ${s.exit} | ${s.description} |`);
+  return ['| code | gRPC | HTTP | exit | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+export async function generatedSections(): Promise<GeneratedSection[]> {
+  return [
+    { marker: 'config-reference', content: configReference() },
+    { marker: 'cli-reference', content: await cliReference() },
+    { marker: 'error-catalog', content: await errorTable() },
+  ];
+}
+
+/** Replaces each `<!-- marker:begin ... -->…<!-- marker:end -->` block's content. */
+export function applySections(readme: string, sections: GeneratedSection[]): string {
+  let out = readme;
+  for (const { marker, content } of sections) {
+    const re = new RegExp(`(<!-- ${marker}:begin[^>]*-->)[\\s\\S]*?(<!-- ${marker}:end -->)`);
+    if (!re.test(out)) throw new Error(`README.md lacks the ${marker} markers`);
+    out = out.replace(re, (_m, begin: string, end: string) => `${begin}\n${content}\n${end}`);
+  }
+  return out;
+}

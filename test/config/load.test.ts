@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigInvalidError, createSnapshot, loadConfigDir } from '../../src/config/index.ts';
+import { ConfigInvalidError, loadConfigDir } from '../../src/config/index.ts';
 import { doc, removeDir, SERVICE_ORDERS, writeConfigDir } from '../helpers/config.ts';
 
 const dirs: string[] = [];

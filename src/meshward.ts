@@ -2,7 +2,7 @@
  * The composition root: builds every capability from one ConfigStore and runs them behind one gRPC
  * server and one HTTP server. Tests create it in-process on port 0; only `start()` binds.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import { HealthImplementation } from 'grpc-health-check';
@@ -76,7 +76,12 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
 
   let started = false;
   const notReady = () => [...(started ? [] : ['server']), ...capabilities.filter((c) => c.ready && !c.ready()).map((c) => c.name)];
-  const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady });
+  const tls = options.httpTls && {
+    cert: readFileSync(options.httpTls.certFile),
+    key: readFileSync(options.httpTls.keyFile),
+    ...(options.httpTls.clientCaFile ? { clientCa: readFileSync(options.httpTls.clientCaFile) } : {}),
+  };
+  const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady, ...(tls ? { tls } : {}) });
   for (const c of capabilities) await c.registerHttp?.(http);
 
   const addresses = { grpc: '', http: '' };

@@ -13,6 +13,8 @@ export { ApiAuth, principalOf, type ApiPrincipal, type ApiRole } from './auth.ts
 export type { ErrorV1 } from './errors.ts';
 
 export interface ApiDeps {
+  /** PEM material for HTTPS; clients may present certificates signed by `clientCa`. */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   logger: Logger;
   registry: Registry;
   config: ConfigStore;
@@ -21,7 +23,12 @@ export interface ApiDeps {
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 });
+  const common = { loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true, bodyLimit: 1024 * 1024 };
+  // Client certificates are requested but not required: token-authenticated clients still connect;
+  // routes decide (ApiAuth verifiers read the verified peer certificate).
+  const app = (deps.tls
+    ? Fastify({ ...common, https: { cert: deps.tls.cert, key: deps.tls.key, ...(deps.tls.clientCa ? { ca: deps.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) } })
+    : Fastify(common)) as unknown as FastifyInstance;
   installErrorMapper(app);
   await app.register(swagger, {
     openapi: {

@@ -1,3 +1,4 @@
+import { MeshwardError } from '../lib/errors.ts';
 /** Server options from flags, then environment, then defaults. */
 import type { ServeOptions } from '../server/capability.ts';
 
@@ -18,5 +19,15 @@ export function resolveServeOptions(flags: Record<string, unknown>, env: Readonl
     databaseUrl: (flags['database-url'] as string | undefined) ?? env.MESHWARD_DATABASE_URL,
     redisUrl: (flags['redis-url'] as string | undefined) ?? env.MESHWARD_REDIS_URL,
     watchConfig: !(flags['no-watch'] as boolean | undefined) && env.MESHWARD_WATCH_CONFIG !== 'false',
+    ...httpTls(flags, env),
   };
+}
+
+function httpTls(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'httpTls'> {
+  const certFile = (flags['http-tls-cert'] as string | undefined) ?? env.MESHWARD_HTTP_TLS_CERT;
+  const keyFile = (flags['http-tls-key'] as string | undefined) ?? env.MESHWARD_HTTP_TLS_KEY;
+  const clientCaFile = (flags['http-client-ca'] as string | undefined) ?? env.MESHWARD_HTTP_CLIENT_CA;
+  if (!certFile && !keyFile) return {};
+  if (!certFile || !keyFile) throw new MeshwardError('INVALID_ARGUMENT', 'HTTPS needs both --http-tls-cert and --http-tls-key');
+  return { httpTls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } };
 }

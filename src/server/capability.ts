@@ -22,6 +22,11 @@ export interface ServeOptions {
   redisUrl?: string;
   /** Watch the config directory for changes. */
   watchConfig: boolean;
+  /**
+   * Serve the HTTP API over TLS. With `clientCaFile`, clients may present a certificate (verified
+   * against it) — auditors can then authenticate with their SPIFFE ID instead of a token.
+   */
+  httpTls?: { certFile: string; keyFile: string; clientCaFile?: string };
 }
 
 export interface CapabilityContext {

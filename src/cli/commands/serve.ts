@@ -13,6 +13,9 @@ export const command: CliCommand = {
     'database-url': { type: 'string' },
     'redis-url': { type: 'string' },
     'no-watch': { type: 'boolean' },
+    'http-tls-cert': { type: 'string' },
+    'http-tls-key': { type: 'string' },
+    'http-client-ca': { type: 'string' },
   },
   async run({ values }, io) {
     const options = resolveServeOptions(values, io.env);

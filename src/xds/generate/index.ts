@@ -1,0 +1,64 @@
+/**
+ * Pure generation: (mesh model, proxy) → the Envoy resources of that sidecar, by kind. No I/O, no
+ * clock; the same inputs give byte-identical resources (so versions are content hashes).
+ */
+import type { ResourceKind } from '../type-urls.ts';
+import { BLACKHOLE, inboundCluster, serviceClusters } from './clusters.ts';
+import type { Json } from './common.ts';
+import { serviceLoadAssignments } from './endpoints.ts';
+import { inboundListener, outboundListener, virtualOutboundListener } from './listeners.ts';
+import { serviceKey, type MeshModel, type MeshService } from './model.ts';
+import { outboundRouteConfiguration } from './routes.ts';
+
+export { compileModel, type MeshModel, type MeshService } from './model.ts';
+export { MESHWARD_CLUSTER, SDS_CERT, SDS_ROOT } from './common.ts';
+export * from './names.ts';
+
+/** What generation needs to know about a proxy (its authenticated identity, resolved). */
+export interface ProxyTarget {
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly service?: string;
+}
+
+export type GeneratedResources = Record<ResourceKind, Json[]>;
+
+/** Services by outbound port, split HTTP (routed by RDS) / TCP (by address). */
+function byPort(services: Iterable<MeshService>): Map<number, { http: MeshService[]; tcp: MeshService[] }> {
+  const ports = new Map<number, { http: MeshService[]; tcp: MeshService[] }>();
+  for (const svc of services) {
+    for (const p of svc.spec.ports) {
+      const entry = ports.get(p.port) ?? { http: [], tcp: [] };
+      (p.protocol === 'TCP' ? entry.tcp : entry.http).push(svc);
+      ports.set(p.port, entry);
+    }
+  }
+  return new Map([...ports].sort(([a], [b]) => a - b));
+}
+
+/** The sidecar's own Service, only if it really runs as the proxy's service account. */
+function ownService(model: MeshModel, proxy: ProxyTarget): MeshService | undefined {
+  if (!proxy.service) return undefined;
+  const svc = model.services.get(serviceKey(proxy.service, proxy.namespace));
+  return svc && svc.spec.serviceAccount === proxy.serviceAccount ? svc : undefined;
+}
+
+export function generateResources(model: MeshModel, proxy: ProxyTarget): GeneratedResources {
+  const services = [...model.services.values()];
+  const own = ownService(model, proxy);
+  const listeners: Json[] = [virtualOutboundListener()];
+  const routes: Json[] = [];
+  for (const [port, { http, tcp }] of byPort(services)) {
+    const listener = outboundListener(port, http, tcp);
+    if ((listener.filter_chains as unknown[]).length === 0) continue;
+    listeners.push(listener);
+    if (http.length) routes.push(outboundRouteConfiguration(port, http, model, proxy.namespace));
+  }
+  if (own) listeners.push(inboundListener(own, model.mesh));
+  return {
+    cluster: [BLACKHOLE, ...services.flatMap(serviceClusters), ...(own ? own.spec.ports.map(inboundCluster) : [])],
+    endpoint: services.flatMap(serviceLoadAssignments),
+    listener: listeners,
+    route: routes,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Who a sidecar is: the node it announces (id + metadata, as Istio's `NAMESPACE`,
+ * `SERVICE_ACCOUNT`, plus meshward's `SERVICE`) checked against the identity its credential
+ * proves. A node may omit claims (they default to the proven identity) but never contradict it.
+ */
+import type { ConfigSnapshot, ServiceSpec } from '../config/index.ts';
+import { XdsBadRequestError, XdsNodeMismatchError } from './errors.ts';
+import type { WorkloadIdentity } from './identity.ts';
+
+/** The `node` of a DiscoveryRequest as proto-loader decodes it (Struct stays {fields}). */
+export interface NodeMessage {
+  id?: string;
+  cluster?: string;
+  metadata?: { fields?: Record<string, { string_value?: string; kind?: string }> };
+  user_agent_name?: string;
+  user_agent_version?: string;
+}
+
+/** A proxy meshward generates configuration for: authenticated and resolved against the config. */
+export interface ProxyIdentity {
+  readonly nodeId: string;
+  readonly cluster: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  /** The Service whose inbound traffic this sidecar handles; absent for a client-only workload. */
+  readonly service?: string;
+  readonly spiffeId: string;
+  readonly via: string;
+  readonly userAgent?: string;
+}
+
+function metadataString(node: NodeMessage, key: string): string | undefined {
+  const v = node.metadata?.fields?.[key]?.string_value;
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** Istio's node id `sidecar~<ip>~<pod>.<namespace>~<namespace>.svc.cluster.local`: the namespace part. */
+function namespaceFromIstioId(id: string): string | undefined {
+  const parts = id.split('~');
+  if (parts.length !== 4) return undefined;
+  const pod = parts[2]!;
+  const dot = pod.lastIndexOf('.');
+  return dot > 0 ? pod.slice(dot + 1) : undefined;
+}
+
+/**
+ * Checks the node's claims against the authenticated identity and resolves its Service.
+ * Throws XdsNodeMismatchError when a claim contradicts the identity.
+ */
+export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadIdentity, snapshot: ConfigSnapshot): ProxyIdentity {
+  if (!node?.id) throw new XdsBadRequestError('the first request of an xDS stream must carry node.id');
+  const claimedNs = metadataString(node, 'NAMESPACE') ?? namespaceFromIstioId(node.id);
+  const claimedSa = metadataString(node, 'SERVICE_ACCOUNT');
+  if (claimedNs !== undefined && claimedNs !== identity.namespace) {
+    throw new XdsNodeMismatchError(`node ${node.id} claims namespace "${claimedNs}" but authenticated as ${identity.spiffeId}`, { nodeId: node.id, claimed: claimedNs });
+  }
+  if (claimedSa !== undefined && claimedSa !== identity.serviceAccount) {
+    throw new XdsNodeMismatchError(`node ${node.id} claims service account "${claimedSa}" but authenticated as ${identity.spiffeId}`, { nodeId: node.id, claimed: claimedSa });
+  }
+  const service = resolveService(node, identity, snapshot);
+  const agent = node.user_agent_name ? `${node.user_agent_name}${node.user_agent_version ? `/${node.user_agent_version}` : ''}` : undefined;
+  return {
+    nodeId: node.id,
+    cluster: node.cluster ?? '',
+    namespace: identity.namespace,
+    serviceAccount: identity.serviceAccount,
+    ...(service ? { service } : {}),
+    spiffeId: identity.spiffeId,
+    via: identity.via,
+    ...(agent ? { userAgent: agent } : {}),
+  };
+}
+
+/**
+ * The Service a sidecar fronts: the one named by `SERVICE` metadata (which must run as the
+ * authenticated service account), else the only Service of that namespace running as it.
+ */
+function resolveService(node: NodeMessage, identity: WorkloadIdentity, snapshot: ConfigSnapshot): string | undefined {
+  const claimed = metadataString(node, 'SERVICE');
+  const services = snapshot.byKind<ServiceSpec>('Service').filter((s) => s.metadata.namespace === identity.namespace);
+  if (claimed !== undefined) {
+    const svc = services.find((s) => s.metadata.name === claimed);
+    // A Service not (yet) in the configuration is allowed: the sidecar gets it when it appears.
+    if (svc && svc.spec.serviceAccount !== identity.serviceAccount) {
+      throw new XdsNodeMismatchError(`node ${node.id} claims service "${claimed}", which runs as service account "${svc.spec.serviceAccount}", but authenticated as ${identity.spiffeId}`, { nodeId: node.id, claimed });
+    }
+    return claimed;
+  }
+  const mine = services.filter((s) => s.spec.serviceAccount === identity.serviceAccount);
+  return mine.length === 1 ? mine[0]!.metadata.name : undefined;
+}
+
+/** Proxies with the same key get the same resources (generation is cached per key). */
+export function proxyKey(p: Pick<ProxyIdentity, 'namespace' | 'serviceAccount' | 'service'>): string {
+  return `${p.namespace}/${p.serviceAccount}/${p.service ?? ''}`;
+}

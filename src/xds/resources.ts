@@ -1,0 +1,97 @@
+/**
+ * Encoded, versioned resources and per-proxy xDS snapshots (go-control-plane's Snapshot):
+ * every resource is encoded ONCE with the official protos into a google.protobuf.Any, versioned
+ * by a hash of its bytes, and shared by every proxy that receives it (identical resources are
+ * interned), so a thousand sidecars cost one copy of each cluster. The snapshot is checked for
+ * consistency before it is published.
+ */
+import { createHash } from 'node:crypto';
+import { envoyMessageType } from '../lib/protos.ts';
+import { XdsInconsistentSnapshotError } from './errors.ts';
+import type { GeneratedResources } from './generate/index.ts';
+import type { Json } from './generate/common.ts';
+import { messageNameOf, PUSH_ORDER, TYPE_URLS, type ResourceKind } from './type-urls.ts';
+
+export interface EncodedResource {
+  readonly name: string;
+  /** Hash of the encoded bytes: changes exactly when the resource does. */
+  readonly version: string;
+  /** Ready for a DiscoveryResponse: proto-loader passes {type_url, value} through as an Any. */
+  readonly any: { readonly type_url: string; readonly value: Buffer };
+}
+
+/** The resources of one proxy at one configuration version. Immutable. */
+export interface XdsSnapshot {
+  /** The configuration snapshot version it was generated from (xDS `version_info`). */
+  readonly version: string;
+  readonly resources: Readonly<Record<ResourceKind, ReadonlyMap<string, EncodedResource>>>;
+}
+
+/** Interns encoded resources by content so identical ones are one object (memory per proxy). */
+export class ResourceInterner {
+  readonly #byHash = new Map<string, EncodedResource>();
+
+  encode(kind: ResourceKind, name: string, body: Json): EncodedResource {
+    const value = Buffer.from(envoyMessageType(messageNameOf(kind)).serialize(body));
+    const version = createHash('sha256').update(value).digest('base64url').slice(0, 16);
+    const key = `${kind}\u0000${name}\u0000${version}`;
+    let found = this.#byHash.get(key);
+    if (!found) {
+      found = Object.freeze({ name, version, any: Object.freeze({ type_url: TYPE_URLS[kind], value }) });
+      this.#byHash.set(key, found);
+    }
+    return found;
+  }
+
+  get size(): number {
+    return this.#byHash.size;
+  }
+}
+
+function nameOf(kind: ResourceKind, body: Json): string {
+  return String(kind === 'endpoint' ? body.cluster_name : body.name);
+}
+
+/** References a snapshot must satisfy: RDS names from listeners, clusters from routes, EDS names from clusters. */
+function references(generated: GeneratedResources): { kind: ResourceKind; name: string }[] {
+  const refs: { kind: ResourceKind; name: string }[] = [];
+  const walk = (node: unknown, visit: (o: Json) => void): void => {
+    if (Array.isArray(node)) for (const n of node) walk(n, visit);
+    else if (node && typeof node === 'object') {
+      visit(node as Json);
+      for (const v of Object.values(node)) walk(v, visit);
+    }
+  };
+  walk(generated.listener, (o) => {
+    if (typeof o.route_config_name === 'string') refs.push({ kind: 'route', name: o.route_config_name });
+    if (typeof o.cluster === 'string' && o.stat_prefix !== undefined) refs.push({ kind: 'cluster', name: o.cluster });
+  });
+  walk([generated.route, generated.listener], (o) => {
+    const route = o.route as Json | undefined;
+    if (route && typeof route.cluster === 'string') refs.push({ kind: 'cluster', name: route.cluster });
+    const weighted = route?.weighted_clusters as { clusters: { name: string }[] } | undefined;
+    for (const c of weighted?.clusters ?? []) refs.push({ kind: 'cluster', name: c.name });
+  });
+  for (const c of generated.cluster) {
+    const eds = c.eds_cluster_config as { service_name?: string } | undefined;
+    if (eds?.service_name) refs.push({ kind: 'endpoint', name: eds.service_name });
+  }
+  return refs;
+}
+
+/** Encodes generated resources into a consistent snapshot; throws XdsInconsistentSnapshotError otherwise. */
+export function buildSnapshot(version: string, generated: GeneratedResources, interner: ResourceInterner = new ResourceInterner()): XdsSnapshot {
+  const resources = {} as Record<ResourceKind, Map<string, EncodedResource>>;
+  for (const kind of PUSH_ORDER) {
+    const map = new Map<string, EncodedResource>();
+    for (const body of generated[kind]) {
+      const name = nameOf(kind, body);
+      if (map.has(name)) throw new XdsInconsistentSnapshotError([`duplicate ${kind} ${name}`]);
+      map.set(name, interner.encode(kind, name, body));
+    }
+    resources[kind] = map;
+  }
+  const missing = references(generated).filter((r) => !resources[r.kind].has(r.name)).map((r) => `${r.kind} ${r.name}`);
+  if (missing.length) throw new XdsInconsistentSnapshotError([...new Set(missing)]);
+  return Object.freeze({ version, resources: Object.freeze(resources) });
+}

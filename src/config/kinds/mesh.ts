@@ -49,6 +49,12 @@ export const AuditSettings = Obj({
   maskPaths: Type.Array(Type.String({ pattern: '^/' }), { default: [] }),
   /** Store allowed decisions too (denials always are). */
   recordAllows: Type.Boolean({ default: true }),
+  /** SQLite durability: `normal` survives a killed process; `full` also a power loss (one fsync per batch). */
+  sync: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' }),
+  /** Decision records held in memory before new ones are refused (backpressure, counted and logged). */
+  maxQueue: Type.Integer({ minimum: 1000, maximum: 10_000_000, default: 100_000 }),
+  /** SPIFFE IDs whose client certificates may use the auditor API (HTTPS with client certificates). */
+  auditorSpiffeIds: Type.Array(Type.String({ pattern: '^spiffe://' }), { default: [] }),
 });
 
 export const LimitsSettings = Obj({

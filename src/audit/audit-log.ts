@@ -1,0 +1,228 @@
+/**
+ * The write side: a bounded in-memory queue in front of the store, flushed in batches off the
+ * ext_authz hot path. `append` only enqueues (masking, serializing and hashing happen in the
+ * batch), so it costs well under a microsecond.
+ *
+ * Backpressure, never silent loss: when the queue holds `maxQueue` records, `append` returns
+ * false, counts the rejection (`meshward_audit_records_total{result="rejected"}`) and logs (at
+ * most every 5 s, with the count); the caller decides (ext_authz counts it and still answers).
+ * A failing store keeps records queued and retries with backoff; it shows as
+ * `meshward_audit_store_up 0`, `meshward_audit_write_failures_total` and error logs. `close`
+ * stops accepting and flushes everything queued.
+ */
+import type { Clock } from '../lib/clock.ts';
+import { errorCodeOf } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import { counter, gauge, histogram, type Registry } from '../lib/metrics.ts';
+import { createMasker, type Masker } from './mask.ts';
+import type { DecisionRecordV1 } from './record.ts';
+import { prepareRecord, type PreparedRecord } from './row.ts';
+import type { AuditStore } from './store.ts';
+
+/** The live settings the log reads on every batch (config reloads apply without restart). */
+export interface AuditLogSettings {
+  maskPaths: readonly string[];
+  recordAllows: boolean;
+}
+
+export interface AuditLogOptions {
+  store: AuditStore;
+  logger: Logger;
+  registry: Registry;
+  clock: Clock;
+  settings: () => AuditLogSettings;
+  /** Records held in memory before `append` refuses (default 100,000). */
+  maxQueue?: number;
+  /** Records per transaction (default 1,000: big enough to amortize, small enough not to stall the event loop). */
+  batchSize?: number;
+  /** Longest time a record waits before its batch is written (default 10 ms). */
+  flushIntervalMs?: number;
+}
+
+export interface AuditLogStats {
+  queued: number;
+  /** Records durable in the store since this log opened. */
+  written: number;
+  rejected: number;
+  writeFailures: number;
+  /** seq of the newest durable record. */
+  lastSeq: number;
+}
+
+const REJECT_LOG_INTERVAL_MS = 5000;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+export class AuditLog {
+  readonly #store: AuditStore;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #settings: () => AuditLogSettings;
+  readonly #maxQueue: number;
+  readonly #batchSize: number;
+  readonly #intervalMs: number;
+  /** Full batches waiting, then the one filling. A queue of batches avoids O(n) shifts. */
+  #batches: DecisionRecordV1[][] = [];
+  #filling: DecisionRecordV1[] = [];
+  #queued = 0;
+  #accepted = 0;
+  #written = 0;
+  #rejected = 0;
+  #rejectedSinceLog = 0;
+  #lastRejectLog = Number.NEGATIVE_INFINITY;
+  #writeFailures = 0;
+  #lastSeq = 0;
+  #closed = false;
+  #cancelTimer?: () => void;
+  #immediate?: NodeJS.Immediate;
+  #draining?: Promise<void>;
+  #retryMs = 0;
+  #masker?: { paths: readonly string[]; masker: Masker };
+  readonly #metrics;
+
+  constructor(options: AuditLogOptions) {
+    this.#store = options.store;
+    this.#logger = options.logger.child({ component: 'audit' });
+    this.#clock = options.clock;
+    this.#settings = options.settings;
+    this.#maxQueue = options.maxQueue ?? 100_000;
+    this.#batchSize = options.batchSize ?? 1000;
+    this.#intervalMs = options.flushIntervalMs ?? 10;
+    const r = options.registry;
+    this.#metrics = {
+      records: counter(r, 'meshward_audit_records_total', 'Decision records offered to the audit log, by result (queued, skipped, rejected).', ['result']),
+      written: counter(r, 'meshward_audit_records_written_total', 'Decision records durably written to the audit store.'),
+      failures: counter(r, 'meshward_audit_write_failures_total', 'Failed audit batch writes (records stay queued and are retried).', ['code']),
+      queue: gauge(r, 'meshward_audit_queue_depth', 'Decision records waiting to be written.'),
+      up: gauge(r, 'meshward_audit_store_up', '1 when the last audit write succeeded, 0 while writes fail.'),
+      batch: histogram(r, 'meshward_audit_batch_seconds', 'Time to mask, chain and commit one audit batch.', [], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]),
+    };
+    this.#metrics.up.set(1);
+  }
+
+  /**
+   * Enqueues a decision. Returns false (and counts and logs it) when the queue is full or the log
+   * is closed. The log takes ownership: do not mutate the record afterwards.
+   */
+  append(record: DecisionRecordV1): boolean {
+    if (this.#closed || this.#queued >= this.#maxQueue) {
+      this.#reject(this.#closed ? 'closed' : 'queue full');
+      return false;
+    }
+    if (record.decision === 'allow' && !this.#settings().recordAllows) {
+      this.#metrics.records.inc({ result: 'skipped' });
+      return true;
+    }
+    this.#filling.push(record);
+    this.#queued++;
+    this.#accepted++;
+    this.#metrics.records.inc({ result: 'queued' });
+    if (this.#filling.length >= this.#batchSize) {
+      this.#batches.push(this.#filling);
+      this.#filling = [];
+      this.#immediate ??= setImmediate(() => this.#kick());
+    } else if (!this.#cancelTimer) {
+      this.#cancelTimer = this.#clock.setTimer(this.#intervalMs, () => this.#kick());
+    }
+    return true;
+  }
+
+  /** Resolves when every record appended before the call is durable; rejects if the store fails. */
+  async flush(): Promise<void> {
+    const target = this.#accepted;
+    while (this.#written < target && this.#queued > 0) await this.#drain();
+  }
+
+  /** Stops accepting, writes everything queued, closes the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    try {
+      await this.flush();
+    } catch (err) {
+      this.#logger.error({ err, lost: this.#queued }, 'audit store failed during shutdown: queued decision records were not written');
+    }
+    if (this.#immediate) clearImmediate(this.#immediate);
+    await this.#store.close();
+  }
+
+  stats(): AuditLogStats {
+    return { queued: this.#queued, written: this.#written, rejected: this.#rejected, writeFailures: this.#writeFailures, lastSeq: this.#lastSeq };
+  }
+
+  #reject(reason: string): void {
+    this.#rejected++;
+    this.#rejectedSinceLog++;
+    this.#metrics.records.inc({ result: 'rejected' });
+    const now = this.#clock.now();
+    if (now - this.#lastRejectLog >= REJECT_LOG_INTERVAL_MS) {
+      this.#logger.error({ reason, rejected: this.#rejectedSinceLog, queued: this.#queued, maxQueue: this.#maxQueue }, 'audit log refused decision records (backpressure): they were not recorded');
+      this.#lastRejectLog = now;
+      this.#rejectedSinceLog = 0;
+    }
+  }
+
+  #kick(): void {
+    this.#immediate = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+    this.#drain().catch(() => {
+      // Already logged and counted; retry after a backoff while records remain.
+      if (!this.#closed && this.#queued > 0) this.#cancelTimer = this.#clock.setTimer(this.#retryMs, () => this.#kick());
+    });
+  }
+
+  /** Writes batches until the queue is empty; one drain at a time. Rejects on a failed write. */
+  #drain(): Promise<void> {
+    this.#draining ??= this.#drainLoop().finally(() => { this.#draining = undefined; });
+    return this.#draining;
+  }
+
+  async #drainLoop(): Promise<void> {
+    for (;;) {
+      if (this.#batches.length === 0 && this.#filling.length > 0) {
+        this.#batches.push(this.#filling);
+        this.#filling = [];
+      }
+      const batch = this.#batches[0];
+      if (!batch) return;
+      await this.#write(batch);
+      this.#batches.shift();
+    }
+  }
+
+  #maskerFor(paths: readonly string[]): Masker {
+    if (this.#masker?.paths !== paths) this.#masker = { paths, masker: createMasker(paths) };
+    return this.#masker.masker;
+  }
+
+  async #write(batch: DecisionRecordV1[]): Promise<void> {
+    const started = performance.now();
+    const masker = this.#maskerFor(this.#settings().maskPaths);
+    const prepared: PreparedRecord[] = batch.map((r) => {
+      const { record, masked } = masker.mask(r);
+      return prepareRecord(record, masked);
+    });
+    try {
+      const { lastSeq } = await this.#store.append(prepared);
+      this.#lastSeq = lastSeq;
+    } catch (err) {
+      this.#writeFailures++;
+      this.#retryMs = Math.min(RETRY_MAX_MS, Math.max(RETRY_MIN_MS, this.#retryMs * 2));
+      this.#metrics.failures.inc({ code: errorCodeOf(err) });
+      this.#metrics.up.set(0);
+      this.#logger.error({ err, queued: this.#queued, retryInMs: this.#retryMs }, 'audit batch write failed; records stay queued');
+      throw err;
+    }
+    if (this.#retryMs > 0) this.#logger.info({ queued: this.#queued }, 'audit store writes recovered');
+    this.#retryMs = 0;
+    this.#metrics.up.set(1);
+    this.#queued -= batch.length;
+    this.#written += batch.length;
+    this.#metrics.written.inc(batch.length);
+    this.#metrics.queue.set(this.#queued);
+    this.#metrics.batch.observe((performance.now() - started) / 1000);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The `audit` capability: opens the store, runs the batched log and retention, registers the
+ * auditor API and the client-certificate verifier. ext_authz reaches it with
+ * `ctx.get<AuditCapability>('audit').append(record)`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { parseDuration } from '../config/index.ts';
+import type { AuditSettings } from '../config/kinds/mesh.ts';
+import type { Capability, CapabilityContext } from '../server/capability.ts';
+import { AuditLog, type AuditLogStats } from './audit-log.ts';
+import type { VerifyReport } from './chain.ts';
+import { clientCertificateVerifier } from './client-cert.ts';
+import { openAuditStore } from './open.ts';
+import type { AuditQuery } from './query.ts';
+import { type DecisionPage, getDecision, queryDecisions, verifyChain } from './reader.ts';
+import type { DecisionRecordV1 } from './record.ts';
+import { startRetention } from './retention.ts';
+import { auditRoutes } from './routes.ts';
+import type { StoredDecisionV1 } from './row.ts';
+import type { AuditStore } from './store.ts';
+
+export interface AuditCapability extends Capability {
+  readonly name: 'audit';
+  /**
+   * Enqueues a decision (microseconds; masking and writing happen in the background batch).
+   * Returns false when the record was refused (queue full or stopped): counted in
+   * `meshward_audit_records_total{result="rejected"}` and logged. Do not mutate the record after.
+   */
+  append(record: DecisionRecordV1): boolean;
+  /** Resolves when everything appended so far is durable. */
+  flush(): Promise<void>;
+  query(q: AuditQuery): Promise<DecisionPage>;
+  get(decisionId: string): Promise<StoredDecisionV1>;
+  verify(): Promise<VerifyReport>;
+  /** Applies retention now; returns how many records were deleted. */
+  applyRetention(): Promise<number>;
+  stats(): AuditLogStats;
+  /** The underlying store (CLI-style readers, tests). */
+  readonly store: AuditStore;
+}
+
+export interface AuditCapabilityOptions {
+  /** Table prefix (tests sharing one PostgreSQL database). */
+  tablePrefix?: string;
+  batchSize?: number;
+  flushIntervalMs?: number;
+}
+
+/**
+ * @example
+ * // src/capabilities.ts
+ * export const CAPABILITIES = [createAuditCapability, createAuthzCapability];
+ */
+export async function createAuditCapability(ctx: CapabilityContext, options: AuditCapabilityOptions = {}): Promise<AuditCapability> {
+  const settings = (): AuditSettings => ctx.config.current().mesh.audit;
+  const initial = settings();
+  const store = await openAuditStore({
+    store: initial.store,
+    dataDir: ctx.options.dataDir,
+    ...(ctx.options.databaseUrl ? { databaseUrl: ctx.options.databaseUrl } : {}),
+    ...(options.tablePrefix ? { tablePrefix: options.tablePrefix } : {}),
+    synchronous: initial.sync,
+  });
+  const log = new AuditLog({
+    store, logger: ctx.logger, registry: ctx.registry, clock: ctx.clock, settings, maxQueue: initial.maxQueue,
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    ...(options.flushIntervalMs ? { flushIntervalMs: options.flushIntervalMs } : {}),
+  });
+  ctx.apiAuth.addVerifier(clientCertificateVerifier(() => settings().auditorSpiffeIds));
+  const logger = ctx.logger.child({ component: 'audit' });
+  const unsubscribe = ctx.config.subscribe((next, previous) => {
+    const a = next.mesh.audit;
+    const b = previous.mesh.audit;
+    if (a.store !== b.store || a.sync !== b.sync || a.maxQueue !== b.maxQueue) logger.warn('audit store, sync and maxQueue changes apply after a restart');
+  });
+  const retentionMs = () => parseDuration(settings().retention);
+  let stopRetention: (() => void) | undefined;
+  const applyRetention = async () => (await store.deleteBefore(ctx.clock.now() - retentionMs(), ctx.clock.now())).deleted;
+
+  logger.info({ store: store.kind, dataDir: store.kind === 'sqlite' ? ctx.options.dataDir : undefined }, 'audit store opened');
+  return {
+    name: 'audit',
+    store,
+    append: (record) => log.append(record),
+    flush: () => log.flush(),
+    query: (q) => queryDecisions(store, q),
+    get: (id) => getDecision(store, id),
+    verify: () => verifyChain(store),
+    applyRetention,
+    stats: () => log.stats(),
+    registerHttp(app: FastifyInstance) {
+      auditRoutes(app, { store: () => store, requireAuditor: ctx.apiAuth.require('auditor'), now: () => ctx.clock.now() });
+    },
+    async start() {
+      stopRetention = startRetention({ apply: applyRetention, retentionMs, clock: ctx.clock, logger, registry: ctx.registry });
+    },
+    async stop() {
+      stopRetention?.();
+      unsubscribe();
+      await log.close();
+    },
+    ready: () => true,
+  };
+}

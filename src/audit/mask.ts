@@ -1,0 +1,137 @@
+/**
+ * Masking of decision records before they reach the store (pure). Always: credential headers
+ * (`authorization`, `proxy-authorization`, `cookie`, `set-cookie`) wherever they appear in the
+ * input, and JWT-looking strings anywhere (query parameters, paths, bodies). Then the configured
+ * `Mesh.spec.audit.maskPaths` JSON pointers are removed. Like the OPA decision log's `erased` /
+ * `masked` lists, every change is listed as a JSON pointer so auditors know what was hidden.
+ *
+ * Copy-on-write: only the objects along a masked path are copied; the caller's record is never
+ * mutated.
+ */
+import type { DecisionRecordV1 } from './record.ts';
+
+export const REDACTED = '[REDACTED]';
+export const REDACTED_JWT = '[REDACTED-JWT]';
+
+/** Header names (lowercase) whose values are credentials. */
+export const CREDENTIAL_KEYS: ReadonlySet<string> = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+
+/** Three base64url segments, the first starting like a JSON object (`{"` ⇒ `eyJ`). */
+const JWT_RE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+
+export interface MaskResult {
+  record: DecisionRecordV1;
+  /** JSON pointers (into the record) of what was redacted or removed, sorted. */
+  masked: string[];
+}
+
+/** Compiled masking rules: build once per configuration, apply per record. */
+export interface Masker {
+  mask(record: DecisionRecordV1): MaskResult;
+}
+
+/** Splits an RFC 6901 JSON pointer into unescaped tokens. */
+export function parsePointer(pointer: string): string[] {
+  if (pointer === '') return [];
+  if (!pointer.startsWith('/')) throw new Error(`JSON pointer "${pointer}" must start with "/"`);
+  return pointer.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function escapeToken(token: string): string {
+  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function maskString(value: string): string {
+  // `includes` first: almost no string holds a JWT, and the check is far cheaper than the regex.
+  return value.includes('eyJ') ? value.replace(JWT_RE, REDACTED_JWT) : value;
+}
+
+type Json = unknown;
+
+/** Redacts credentials and JWTs under `value`; returns the same object when nothing changed. */
+function maskTree(value: Json, pointer: string, masked: string[]): Json {
+  if (typeof value === 'string') {
+    const out = maskString(value);
+    if (out !== value) masked.push(pointer);
+    return out;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    let copy: Json[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const next = maskTree(value[i], `${pointer}/${i}`, masked);
+      if (next !== value[i]) (copy ??= [...value])[i] = next;
+    }
+    return copy ?? value;
+  }
+  let copy: Record<string, Json> | undefined;
+  const obj = value as Record<string, Json>;
+  for (const key of Object.keys(obj)) {
+    const child = obj[key];
+    let next: Json;
+    if (CREDENTIAL_KEYS.has(key.toLowerCase()) && child !== undefined && child !== null) {
+      next = REDACTED;
+      masked.push(`${pointer}/${escapeToken(key)}`);
+    } else {
+      next = maskTree(child, `${pointer}/${escapeToken(key)}`, masked);
+    }
+    if (next !== child) (copy ??= { ...obj })[key] = next;
+  }
+  return copy ?? value;
+}
+
+/** Removes the value at `tokens` (copy-on-write); returns the same object when absent. */
+function removeAt(value: Json, tokens: readonly string[], depth: number): Json {
+  if (value === null || typeof value !== 'object') return value;
+  const token = tokens[depth]!;
+  const last = depth === tokens.length - 1;
+  if (Array.isArray(value)) {
+    const i = Number(token);
+    if (!Number.isInteger(i) || i < 0 || i >= value.length) return value;
+    if (last) return value.filter((_, j) => j !== i);
+    const next = removeAt(value[i], tokens, depth + 1);
+    if (next === value[i]) return value;
+    const copy = [...value];
+    copy[i] = next;
+    return copy;
+  }
+  const obj = value as Record<string, Json>;
+  if (!Object.hasOwn(obj, token)) return value;
+  if (last) {
+    const { [token]: _removed, ...rest } = obj;
+    return rest;
+  }
+  const next = removeAt(obj[token], tokens, depth + 1);
+  return next === obj[token] ? value : { ...obj, [token]: next };
+}
+
+/**
+ * Builds a masker. `maskPaths` are JSON pointers into the policy input (as OPA-Envoy's
+ * `data.system.log.mask`), e.g. `/attributes/request/http/headers/x-api-key`.
+ *
+ * @example
+ * const masker = createMasker(['/parsed_body/password']);
+ * const { record, masked } = masker.mask(decision);
+ */
+export function createMasker(maskPaths: readonly string[] = []): Masker {
+  const removals = maskPaths.map((p) => ({ pointer: p, tokens: parsePointer(p) })).filter((r) => r.tokens.length > 0);
+  return {
+    mask(record) {
+      const masked: string[] = [];
+      let input = record.input === undefined ? undefined : maskTree(record.input, '/input', masked);
+      for (const r of removals) {
+        const next = removeAt(input, r.tokens, 0);
+        if (next !== input) masked.push(`/input${r.pointer}`);
+        input = next;
+      }
+      const path = record.path === undefined ? undefined : maskString(record.path);
+      if (path !== record.path) masked.push('/path');
+      if (masked.length === 0) return { record, masked };
+      masked.sort();
+      const out: DecisionRecordV1 = { ...record, input };
+      if (path !== undefined) out.path = path;
+      if (input === undefined) delete out.input;
+      return { record: out, masked };
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/** Chooses and opens the audit store: PostgreSQL when a database URL or `store: postgres` says so, else SQLite under the data dir. */
+import path from 'node:path';
+import { AuditStoreMisconfiguredError } from './errors.ts';
+import { PostgresAuditStore } from './postgres.ts';
+import { SqliteAuditStore } from './sqlite.ts';
+import type { AuditStore } from './store.ts';
+
+export interface OpenStoreOptions {
+  /** `store` from `Mesh.spec.audit` (default sqlite). */
+  store?: 'sqlite' | 'postgres';
+  dataDir?: string;
+  databaseUrl?: string;
+  tablePrefix?: string;
+  synchronous?: 'normal' | 'full';
+  readonly?: boolean;
+}
+
+/** `<dataDir>/audit/audit.db`. */
+export function sqliteFile(dataDir: string): string {
+  return path.join(dataDir, 'audit', 'audit.db');
+}
+
+export async function openAuditStore(options: OpenStoreOptions): Promise<AuditStore> {
+  if (options.databaseUrl || options.store === 'postgres') {
+    if (!options.databaseUrl) throw new AuditStoreMisconfiguredError('Mesh.spec.audit.store is postgres but no database URL is set (--database-url or MESHWARD_DATABASE_URL)');
+    return PostgresAuditStore.open({ connectionString: options.databaseUrl, ...(options.tablePrefix ? { tablePrefix: options.tablePrefix } : {}) });
+  }
+  if (!options.dataDir) throw new AuditStoreMisconfiguredError('the SQLite audit store needs a data directory (--data or MESHWARD_DATA_DIR)');
+  return new SqliteAuditStore({
+    file: sqliteFile(options.dataDir),
+    ...(options.tablePrefix ? { tablePrefix: options.tablePrefix } : {}),
+    ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+    ...(options.readonly ? { readonly: true } : {}),
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * The stored shape of a decision (pure). Each record is kept as its masked JSON text (`body`,
+ * exactly what the hash chain covers) plus columns copied out of it for filtering. Verification
+ * re-derives the columns from the body, so editing a column alone is detected too.
+ */
+import type { DecisionOutcome, DecisionRecordV1 } from './record.ts';
+
+/** A record as the store returns it: the decision plus its place in the chain. */
+export interface StoredDecisionV1 extends DecisionRecordV1 {
+  /** Position in the log, 1-based and contiguous (retention removes a prefix). */
+  seq: number;
+  /** SHA-256 (hex) of `prevHash` and the record body. */
+  hash: string;
+  prevHash: string;
+  /** JSON pointers of what masking redacted or removed before storage. */
+  masked?: string[];
+}
+
+/** Columns derived from a record, used by filters and checked by `verify`. */
+export interface RecordColumns {
+  decisionId: string;
+  time: number;
+  decision: DecisionOutcome;
+  status: number;
+  sourcePrincipal: string | null;
+  requestPrincipal: string | null;
+  destination: string | null;
+  method: string | null;
+  path: string | null;
+  configVersion: string;
+  /** `|namespace/name|namespace/name|`: matched policies, searchable by substring. */
+  policies: string;
+}
+
+/** A masked record ready to be chained and written. */
+export interface PreparedRecord extends RecordColumns {
+  body: string;
+}
+
+/** A row as read back from a store. */
+export interface AuditRow extends PreparedRecord {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+export function columnsOf(record: DecisionRecordV1): RecordColumns {
+  return {
+    decisionId: record.decisionId,
+    time: record.time,
+    decision: record.decision,
+    status: record.status,
+    sourcePrincipal: record.sourcePrincipal ?? null,
+    requestPrincipal: record.requestPrincipal ?? null,
+    destination: record.destination ?? null,
+    method: record.method ?? null,
+    path: record.path ?? null,
+    configVersion: record.configVersion,
+    policies: policyKeys(record),
+  };
+}
+
+function policyKeys(record: DecisionRecordV1): string {
+  if (!record.matchedPolicies || record.matchedPolicies.length === 0) return '';
+  return `|${record.matchedPolicies.map((p) => `${p.namespace}/${p.name}`).join('|')}|`;
+}
+
+/** Serializes a masked record; `masked` goes into the body so it is covered by the chain. */
+export function prepareRecord(record: DecisionRecordV1, masked: readonly string[]): PreparedRecord {
+  const body = JSON.stringify(masked.length > 0 ? { ...record, masked } : record);
+  return { ...columnsOf(record), body };
+}
+
+export function storedDecision(row: AuditRow): StoredDecisionV1 {
+  const record = JSON.parse(row.body) as DecisionRecordV1 & { masked?: string[] };
+  return { ...record, seq: row.seq, hash: row.hash, prevHash: row.prevHash };
+}
+
+/** Names of the columns whose stored value differs from the one derived from the body. */
+export function columnMismatches(row: AuditRow): string[] {
+  let derived: RecordColumns;
+  try {
+    derived = columnsOf(JSON.parse(row.body) as DecisionRecordV1);
+  } catch {
+    return ['body'];
+  }
+  return (Object.keys(derived) as (keyof RecordColumns)[]).filter((k) => derived[k] !== row[k]);
+}

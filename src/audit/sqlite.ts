@@ -1,0 +1,167 @@
+/**
+ * SQLite audit store (better-sqlite3, WAL). A batch is one IMMEDIATE transaction: read the head,
+ * chain, insert. With `synchronous=NORMAL` (the default) a committed batch survives a killed
+ * process; `synchronous=FULL` also survives power loss, at one fsync per batch.
+ */
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { chainBatch, type ChainAnchor, GENESIS_HASH } from './chain.ts';
+import { AuditStoreUnavailableError } from './errors.ts';
+import { type AuditQuery, type SqlDialect, whereClause } from './query.ts';
+import type { AuditRow, PreparedRecord } from './row.ts';
+import { type AuditStore, checkTablePrefix, DEFAULT_TABLE_PREFIX, INSERT_COLUMNS, ROW_COLUMNS, type RetentionResult, type StatsBucket } from './store.ts';
+import type { AuditFilter } from './query.ts';
+
+export interface SqliteStoreOptions {
+  /** The database file, e.g. `<dataDir>/audit/audit.db`. */
+  file: string;
+  tablePrefix?: string;
+  /** `normal`: survives a process crash (default). `full`: also survives power loss. */
+  synchronous?: 'normal' | 'full';
+  /** Open for reading only (the CLI against a running server's file). */
+  readonly?: boolean;
+}
+
+const DIALECT: SqlDialect = {
+  startsWith: (column) => `substr(${column}, 1, ?) = ?`,
+  contains: (column) => `instr(${column}, ?) > 0`,
+};
+
+function schema(p: string): string {
+  return `
+    CREATE TABLE IF NOT EXISTS ${p}records (
+      seq INTEGER PRIMARY KEY,
+      decision_id TEXT NOT NULL,
+      time INTEGER NOT NULL,
+      decision TEXT NOT NULL,
+      status INTEGER NOT NULL,
+      source_principal TEXT,
+      request_principal TEXT,
+      destination TEXT,
+      method TEXT,
+      path TEXT,
+      config_version TEXT NOT NULL,
+      policies TEXT NOT NULL,
+      body TEXT NOT NULL,
+      prev_hash TEXT NOT NULL,
+      hash TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ${p}records_decision_id ON ${p}records (decision_id);
+    CREATE INDEX IF NOT EXISTS ${p}records_time ON ${p}records (time);
+    CREATE TABLE IF NOT EXISTS ${p}anchors (
+      seq INTEGER PRIMARY KEY,
+      hash TEXT NOT NULL,
+      deleted INTEGER NOT NULL,
+      cutoff INTEGER NOT NULL,
+      created_at INTEGER NOT NULL
+    );`;
+}
+
+/** Creates the file 0600 before SQLite does (its -wal and -shm files copy the mode). */
+function createPrivateFile(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+}
+
+export class SqliteAuditStore implements AuditStore {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database.Database;
+  readonly #p: string;
+  readonly #insert: Database.Statement;
+  readonly #appendTx: (records: readonly PreparedRecord[]) => { firstSeq: number; lastSeq: number };
+
+  constructor(options: SqliteStoreOptions) {
+    this.#p = checkTablePrefix(options.tablePrefix ?? DEFAULT_TABLE_PREFIX);
+    try {
+      if (!options.readonly) createPrivateFile(options.file);
+      this.#db = new Database(options.file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+      if (!options.readonly) {
+        this.#db.pragma('journal_mode = WAL');
+        this.#db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+        this.#db.exec(schema(this.#p));
+      }
+      this.#db.pragma('busy_timeout = 5000');
+    } catch (err) {
+      throw new AuditStoreUnavailableError(`cannot open the audit database ${options.file}: ${(err as Error).message}`, err);
+    }
+    const p = this.#p;
+    this.#insert = this.#db.prepare(`INSERT INTO ${p}records (${INSERT_COLUMNS}) VALUES (@seq, @decisionId, @time, @decision, @status, @sourcePrincipal, @requestPrincipal, @destination, @method, @path, @configVersion, @policies, @body, @prevHash, @hash)`);
+    const tx = this.#db.transaction((records: readonly PreparedRecord[]) => {
+      const chained = chainBatch(this.#headSync(), records);
+      for (const row of chained) this.#insert.run(row);
+      return { firstSeq: chained[0]?.seq ?? 0, lastSeq: chained.at(-1)?.seq ?? 0 };
+    });
+    this.#appendTx = (records) => tx.immediate(records);
+  }
+
+  #anchorSync(): ChainAnchor {
+    const a = this.#db.prepare(`SELECT seq, hash FROM ${this.#p}anchors ORDER BY seq DESC LIMIT 1`).get() as ChainAnchor | undefined;
+    return a ?? { seq: 0, hash: GENESIS_HASH };
+  }
+
+  #headSync(): ChainAnchor {
+    const h = this.#db.prepare(`SELECT seq, hash FROM ${this.#p}records ORDER BY seq DESC LIMIT 1`).get() as ChainAnchor | undefined;
+    return h ?? this.#anchorSync();
+  }
+
+  async append(records: readonly PreparedRecord[]): Promise<{ firstSeq: number; lastSeq: number }> {
+    if (records.length === 0) return { firstSeq: 0, lastSeq: 0 };
+    try {
+      return this.#appendTx(records);
+    } catch (err) {
+      throw new AuditStoreUnavailableError(`audit write failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  async query(q: AuditQuery & { limit: number }): Promise<AuditRow[]> {
+    const where = whereClause(q, DIALECT);
+    const order = q.order === 'asc' ? 'ASC' : 'DESC';
+    return this.#db.prepare(`SELECT ${ROW_COLUMNS} FROM ${this.#p}records ${where.sql} ORDER BY seq ${order} LIMIT ?`).all(...where.params, q.limit) as AuditRow[];
+  }
+
+  async get(decisionId: string): Promise<AuditRow | undefined> {
+    return this.#db.prepare(`SELECT ${ROW_COLUMNS} FROM ${this.#p}records WHERE decision_id = ? ORDER BY seq LIMIT 1`).get(decisionId) as AuditRow | undefined;
+  }
+
+  async stats(filter: AuditFilter, intervalMs: number): Promise<StatsBucket[]> {
+    const where = whereClause(filter, DIALECT);
+    return this.#db.prepare(`SELECT (time / ?) * ? AS start, decision, COUNT(*) AS count FROM ${this.#p}records ${where.sql} GROUP BY start, decision ORDER BY start, decision`)
+      .all(intervalMs, intervalMs, ...where.params) as StatsBucket[];
+  }
+
+  async scan(afterSeq: number, limit: number): Promise<AuditRow[]> {
+    return this.#db.prepare(`SELECT ${ROW_COLUMNS} FROM ${this.#p}records WHERE seq > ? ORDER BY seq LIMIT ?`).all(afterSeq, limit) as AuditRow[];
+  }
+
+  async anchor(): Promise<ChainAnchor> {
+    return this.#anchorSync();
+  }
+
+  async head(): Promise<ChainAnchor> {
+    return this.#headSync();
+  }
+
+  async deleteBefore(cutoff: number, now: number): Promise<RetentionResult> {
+    const p = this.#p;
+    const run = this.#db.transaction((): RetentionResult => {
+      const keep = this.#db.prepare(`SELECT MIN(seq) AS seq FROM ${p}records WHERE time >= ?`).get(cutoff) as { seq: number | null };
+      const lastDeleted = keep.seq === null ? this.#headSync().seq : keep.seq - 1;
+      const anchorRow = this.#db.prepare(`SELECT seq, hash FROM ${p}records WHERE seq <= ? ORDER BY seq DESC LIMIT 1`).get(lastDeleted) as ChainAnchor | undefined;
+      if (!anchorRow) return { deleted: 0 };
+      const { changes } = this.#db.prepare(`DELETE FROM ${p}records WHERE seq <= ?`).run(anchorRow.seq);
+      this.#db.prepare(`INSERT INTO ${p}anchors (seq, hash, deleted, cutoff, created_at) VALUES (?, ?, ?, ?, ?)`).run(anchorRow.seq, anchorRow.hash, changes, cutoff, now);
+      return { deleted: changes, anchor: anchorRow };
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      throw new AuditStoreUnavailableError(`audit retention failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Policy engines: one interface for every engine that compiles a policy document once per config
+ * snapshot and then evaluates the OPA-Envoy input per request. The YAML AuthorizationPolicy engine
+ * (Istio semantics, set-level) lives in `./yaml/`; document engines (Rego modules, OPA wasm
+ * bundles, or anything else) register for a config kind:
+ *
+ * @example Registering the Rego engine (one line):
+ * ```ts
+ * authz.engines.register(regoPolicyEngine({ compileRego }));
+ * ```
+ * A `RegoPolicy` is then evaluated for the workloads it selects, and any CUSTOM AuthorizationPolicy
+ * whose `provider.name` names it consults it.
+ */
+import type { ConfigDocument, ConfigSnapshot } from '../config/index.ts';
+import type { RegoPolicySpec } from '../config/kinds/rego-policy.ts';
+import { PolicyCompileError, PolicyEngineMissingError, PolicyUndefinedDecisionError } from './errors.ts';
+
+export * from './errors.ts';
+export { compileAuthorizationPolicies, AuthorizationPolicySet, type YamlVerdict, type YamlPolicy, type PolicyMatch } from './yaml/index.ts';
+
+/** Header values in an OPA-Envoy result: a string, or several (sent as separate headers). */
+export type HeaderValues = Record<string, string | string[]>;
+
+/** The object form of an OPA-Envoy decision (what Rego authors return from `envoy/authz/allow`). */
+export interface OpaEnvoyResult {
+  allowed: boolean;
+  /** Allowed: headers set on the upstream request. Denied: headers on the denied response. */
+  headers?: HeaderValues;
+  response_headers_to_add?: HeaderValues;
+  request_headers_to_remove?: string[];
+  query_parameters_to_set?: HeaderValues;
+  query_parameters_to_remove?: string[];
+  /** Denied response body. */
+  body?: string;
+  /** Denied response status (default 403). */
+  http_status?: number;
+  dynamic_metadata?: Record<string, unknown>;
+}
+
+/** What an engine decides: a boolean, or the OPA-Envoy object. */
+export type PolicyResult = boolean | OpaEnvoyResult;
+
+/** A policy compiled for one snapshot. Must be safe to call concurrently and must not mutate `input`. */
+export interface CompiledPolicy {
+  /** Returns the raw decision; `undefined` (no decision) is reported as an error by the caller. */
+  evaluate(input: unknown): unknown;
+}
+
+/** Compiles documents of one config kind. */
+export interface PolicyEngine {
+  /** The config kind it compiles, e.g. `RegoPolicy`. */
+  readonly kind: string;
+  compile(doc: ConfigDocument, snapshot: ConfigSnapshot): CompiledPolicy | Promise<CompiledPolicy>;
+}
+
+/** The engines ext_authz knows, by config kind. */
+export class PolicyEngines {
+  readonly #engines = new Map<string, PolicyEngine>();
+
+  /** Registers (or replaces) the engine for `engine.kind`. */
+  register(engine: PolicyEngine): this {
+    this.#engines.set(engine.kind, engine);
+    return this;
+  }
+
+  get(kind: string): PolicyEngine {
+    const engine = this.#engines.get(kind);
+    if (!engine) throw new PolicyEngineMissingError(kind);
+    return engine;
+  }
+
+  has(kind: string): boolean {
+    return this.#engines.has(kind);
+  }
+
+  kinds(): string[] {
+    return [...this.#engines.keys()];
+  }
+}
+
+function isHeaderValues(v: unknown): v is HeaderValues {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    && Object.values(v).every((x) => typeof x === 'string' || (Array.isArray(x) && x.every((y) => typeof y === 'string')));
+}
+
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/**
+ * Validates a raw engine value into a PolicyResult once (never re-checked downstream). Undefined,
+ * or an object without a boolean `allowed`, is the OPA-Envoy "undefined decision" error; ill-typed
+ * optional fields are errors too, rather than silently ignored.
+ */
+export function toPolicyResult(raw: unknown, policy: string): PolicyResult {
+  if (typeof raw === 'boolean') return raw;
+  if (raw === undefined || raw === null) throw new PolicyUndefinedDecisionError(policy, 'the decision is undefined');
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new PolicyUndefinedDecisionError(policy, `the decision is a ${Array.isArray(raw) ? 'array' : typeof raw}, not a boolean or an object with "allowed"`);
+  const r = raw as Record<string, unknown>;
+  if (typeof r.allowed !== 'boolean') throw new PolicyUndefinedDecisionError(policy, 'the decision object has no boolean "allowed"');
+  const bad = (field: string, want: string) => new PolicyUndefinedDecisionError(policy, `"${field}" must be ${want}`);
+  for (const f of ['headers', 'response_headers_to_add', 'query_parameters_to_set'] as const) {
+    if (r[f] !== undefined && !isHeaderValues(r[f])) throw bad(f, 'an object of strings or string arrays');
+  }
+  for (const f of ['request_headers_to_remove', 'query_parameters_to_remove'] as const) {
+    if (r[f] !== undefined && !isStrings(r[f])) throw bad(f, 'an array of strings');
+  }
+  if (r.body !== undefined && typeof r.body !== 'string') throw bad('body', 'a string');
+  if (r.http_status !== undefined && (typeof r.http_status !== 'number' || !Number.isInteger(r.http_status) || r.http_status < 100 || r.http_status > 599)) {
+    throw bad('http_status', 'an HTTP status code');
+  }
+  if (r.dynamic_metadata !== undefined && (typeof r.dynamic_metadata !== 'object' || r.dynamic_metadata === null || Array.isArray(r.dynamic_metadata))) {
+    throw bad('dynamic_metadata', 'an object');
+  }
+  return r as unknown as OpaEnvoyResult;
+}
+
+/** The Rego engine's API (the Rego capability provides it). */
+export interface RegoCompiler {
+  compileRego(modules: Record<string, string>): { evaluate(entrypoint: string, input: unknown, data: unknown): unknown };
+}
+
+/** An engine that loads an OPA wasm bundle (`opa build -t wasm`). */
+export type WasmBundleLoader = (bundle: Buffer, entrypoint: string) => Promise<CompiledPolicy> | CompiledPolicy;
+
+/**
+ * Adapts the Rego engine (and optionally a wasm bundle loader) into a PolicyEngine for
+ * `RegoPolicy` documents: module files are read from the snapshot, compiled once, and evaluated at
+ * `spec.entrypoint` (`envoy/authz/allow` by default) with empty `data`.
+ */
+export function regoPolicyEngine(options: { compileRego: RegoCompiler['compileRego']; loadWasmBundle?: WasmBundleLoader; data?: unknown }): PolicyEngine {
+  return {
+    kind: 'RegoPolicy',
+    async compile(doc, snapshot) {
+      const spec = doc.spec as RegoPolicySpec;
+      const id = `${doc.metadata.namespace}/${doc.metadata.name}`;
+      const location = { policy: id, file: doc.source.file, line: doc.source.line };
+      const entrypoint = spec.entrypoint ?? 'envoy/authz/allow';
+      const read = (ref: string) => {
+        const content = snapshot.readFile(doc, ref);
+        if (!content) throw new PolicyCompileError(`file "${ref}" is not in the configuration snapshot`, location);
+        return content;
+      };
+      try {
+        if (spec.wasmBundle) {
+          if (!options.loadWasmBundle) throw new PolicyCompileError('wasm bundles are not supported by this engine', location);
+          return await options.loadWasmBundle(read(spec.wasmBundle), entrypoint);
+        }
+        const modules: Record<string, string> = {};
+        for (const m of spec.modules) modules[m] = read(m).toString('utf8');
+        const compiled = options.compileRego(modules);
+        const data = options.data ?? {};
+        return { evaluate: (input) => compiled.evaluate(entrypoint, input, data) };
+      } catch (err) {
+        throw PolicyCompileError.at(err, location);
+      }
+    },
+  };
+}

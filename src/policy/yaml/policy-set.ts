@@ -1,0 +1,208 @@
+/**
+ * All AuthorizationPolicies of a snapshot, compiled once (`compileAuthorizationPolicies`), with a
+ * per-workload view (policies in scope, filed in rule indexes) built on first use and cached.
+ *
+ * Evaluation order (Istio): CUSTOM first (the caller consults their providers), then any matching
+ * DENY denies; no ALLOW policy in scope ⇒ allow; a matching ALLOW ⇒ allow; otherwise deny. AUDIT
+ * policies never change the outcome. Dry-run policies are evaluated into a shadow decision and
+ * reported, never enforced.
+ */
+import type { AuthorizationPolicySpec } from '../../config/kinds/authorization-policy.ts';
+import type { ConfigDocument } from '../../config/index.ts';
+import { selectorMatches } from '../../config/selector.ts';
+import { PolicyCompileError } from '../errors.ts';
+import type { MatchAuth, MatchFacts } from './request.ts';
+import { type CompiledRule, compileRule } from './rule.ts';
+import { RuleIndex } from './rule-index.ts';
+
+export type PolicyAction = AuthorizationPolicySpec['action'];
+
+export interface YamlPolicy {
+  /** `namespace/name`. */
+  readonly id: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly action: PolicyAction;
+  readonly dryRun: boolean;
+  /** CUSTOM: the RegoPolicy (same namespace) that decides. */
+  readonly provider?: string;
+  /** In the root namespace: applies mesh-wide. */
+  readonly meshWide: boolean;
+  readonly selector?: { matchLabels: Record<string, string> };
+  /** Per-route selection: every pair must be in the request's context_extensions. */
+  readonly gate?: readonly (readonly [string, string])[];
+  readonly rules: readonly CompiledRule[];
+  readonly ordinal: number;
+}
+
+export interface WorkloadRef {
+  namespace?: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface PolicyMatch {
+  policy: YamlPolicy;
+  /** Index of the matching rule; absent when a policy is reported for not matching (dry-run ALLOW). */
+  rule?: number;
+}
+
+export interface DryRunReport extends PolicyMatch {
+  effect: 'allow' | 'deny';
+}
+
+export interface YamlVerdict {
+  allowed: boolean;
+  reason: string;
+  /** The enforced DENY or ALLOW policy that decided; undefined when a default decided. */
+  decidedBy?: PolicyMatch;
+  /** CUSTOM policies whose rules matched, in order (dry-run ones included: check `policy.dryRun`). */
+  custom: PolicyMatch[];
+  /** AUDIT policies whose rules matched. */
+  audit: PolicyMatch[];
+  /** Dry-run DENY/ALLOW policies and what each would have done. */
+  dryRun: DryRunReport[];
+  /** The decision had dry-run policies been enforced (only when some apply). */
+  shadowAllowed?: boolean;
+}
+
+const MAX_CACHED_VIEWS = 10_000;
+
+function compilePolicy(doc: ConfigDocument<AuthorizationPolicySpec>, rootNamespace: string, ordinal: number): YamlPolicy {
+  const id = `${doc.metadata.namespace}/${doc.metadata.name}`;
+  const location = { policy: id, file: doc.source.file, line: doc.source.line };
+  const spec = doc.spec;
+  try {
+    const rules = (spec.rules ?? []).map((r, i) => compileRule(r, `rules[${i}]`));
+    const gate = spec.contextExtensions ? Object.entries(spec.contextExtensions) : undefined;
+    return Object.freeze({
+      id, namespace: doc.metadata.namespace, name: doc.metadata.name,
+      action: spec.action ?? 'ALLOW', dryRun: spec.dryRun ?? false,
+      ...(spec.provider ? { provider: spec.provider.name } : {}),
+      meshWide: doc.metadata.namespace === rootNamespace,
+      ...(spec.selector ? { selector: spec.selector } : {}),
+      ...(gate && gate.length > 0 ? { gate } : {}),
+      rules, ordinal,
+    });
+  } catch (err) {
+    throw PolicyCompileError.at(err, location);
+  }
+}
+
+/** The policies in scope for one workload, filed by action. */
+class WorkloadView {
+  readonly deny = new RuleIndex<YamlPolicy>();
+  readonly allow = new RuleIndex<YamlPolicy>();
+  readonly audit = new RuleIndex<YamlPolicy>();
+  readonly custom = new RuleIndex<YamlPolicy>();
+  readonly allowPolicies: YamlPolicy[] = [];
+  readonly policies: YamlPolicy[];
+  readonly hasDryRun: boolean;
+
+  constructor(policies: YamlPolicy[]) {
+    this.policies = policies;
+    this.hasDryRun = policies.some((p) => p.dryRun && (p.action === 'ALLOW' || p.action === 'DENY'));
+    for (const p of policies) {
+      if (p.action === 'ALLOW') this.allowPolicies.push(p);
+      const index = { ALLOW: this.allow, DENY: this.deny, AUDIT: this.audit, CUSTOM: this.custom }[p.action];
+      p.rules.forEach((r, i) => index.add({ policy: p, rule: i, match: r.match, ordinal: p.ordinal * 65_536 + i }, r.keys));
+    }
+  }
+}
+
+function gateOpen(p: YamlPolicy, facts: MatchFacts): boolean {
+  if (!p.gate) return true;
+  for (const [k, v] of p.gate) if (facts.contextExtensions[k] !== v) return false;
+  return true;
+}
+
+export class AuthorizationPolicySet {
+  readonly policies: readonly YamlPolicy[];
+  readonly #rootNamespace: string;
+  readonly #views = new Map<string, WorkloadView>();
+
+  constructor(policies: readonly YamlPolicy[], rootNamespace: string) {
+    this.policies = policies;
+    this.#rootNamespace = rootNamespace;
+  }
+
+  get rootNamespace(): string {
+    return this.#rootNamespace;
+  }
+
+  /** Policies in scope for a workload: mesh-wide ones plus its namespace's, narrowed by selector. */
+  inScope(workload: WorkloadRef): YamlPolicy[] {
+    return this.policies.filter((p) => (p.meshWide || p.namespace === workload.namespace) && selectorMatches(p.selector, workload.labels));
+  }
+
+  #view(workload: WorkloadRef): WorkloadView {
+    const key = `${workload.namespace ?? ''}\u0000${JSON.stringify(workload.labels)}`;
+    let view = this.#views.get(key);
+    if (!view) {
+      if (this.#views.size >= MAX_CACHED_VIEWS) this.#views.clear();
+      view = new WorkloadView(this.inScope(workload));
+      this.#views.set(key, view);
+    }
+    return view;
+  }
+
+  evaluate(workload: WorkloadRef, facts: MatchFacts, auth: MatchAuth | undefined): YamlVerdict {
+    const view = this.#view(workload);
+    const enforced = (p: YamlPolicy) => !p.dryRun && gateOpen(p, facts);
+    const inGate = (p: YamlPolicy) => gateOpen(p, facts);
+    const verdict: YamlVerdict = { allowed: true, reason: '', custom: [], audit: [], dryRun: [] };
+    if (view.policies.length === 0) {
+      verdict.reason = 'no authorization policy applies';
+      return verdict;
+    }
+    if (view.custom.size > 0) verdict.custom = view.custom.all(facts, auth, inGate).map((e) => ({ policy: e.policy, rule: e.rule }));
+    if (view.audit.size > 0) verdict.audit = view.audit.all(facts, auth, inGate).map((e) => ({ policy: e.policy, rule: e.rule }));
+    const deny = view.deny.size > 0 ? view.deny.first(facts, auth, enforced) : undefined;
+    const hasAllow = view.allowPolicies.some(enforced);
+    const allow = deny || !hasAllow ? undefined : view.allow.first(facts, auth, enforced);
+    if (deny) {
+      verdict.allowed = false;
+      verdict.decidedBy = { policy: deny.policy, rule: deny.rule };
+      verdict.reason = `denied by DENY policy ${deny.policy.id} (rule ${deny.rule})`;
+    } else if (!hasAllow) {
+      verdict.reason = 'no ALLOW policy applies to the workload';
+    } else if (allow) {
+      verdict.decidedBy = { policy: allow.policy, rule: allow.rule };
+      verdict.reason = `allowed by ${allow.policy.id} (rule ${allow.rule})`;
+    } else {
+      verdict.allowed = false;
+      verdict.reason = 'no ALLOW policy matched';
+    }
+    if (view.hasDryRun) this.#shadow(view, facts, auth, verdict, allow !== undefined);
+    return verdict;
+  }
+
+  /** Evaluates the dry-run policies as if enforced and reports what each would have done. */
+  #shadow(view: WorkloadView, facts: MatchFacts, auth: MatchAuth | undefined, verdict: YamlVerdict, enforcedAllowMatched: boolean): void {
+    const dry = (p: YamlPolicy) => p.dryRun && gateOpen(p, facts);
+    const dryDenies = view.deny.all(facts, auth, dry);
+    const dryAllows = view.allow.all(facts, auth, dry);
+    for (const e of dryDenies) verdict.dryRun.push({ policy: e.policy, rule: e.rule, effect: 'deny' });
+    for (const e of dryAllows) verdict.dryRun.push({ policy: e.policy, rule: e.rule, effect: 'allow' });
+    const dryAllowPolicies = view.allowPolicies.filter(dry);
+    const anyAllowPolicy = dryAllowPolicies.length > 0 || view.allowPolicies.some((p) => !p.dryRun && gateOpen(p, facts));
+    const enforcedDenied = verdict.decidedBy?.policy.action === 'DENY';
+    let allowedIfAllowPolicies = enforcedAllowMatched || dryAllows.length > 0;
+    if (!anyAllowPolicy) allowedIfAllowPolicies = true;
+    verdict.shadowAllowed = !enforcedDenied && dryDenies.length === 0 && allowedIfAllowPolicies;
+    if (!verdict.shadowAllowed && !enforcedDenied && dryDenies.length === 0) {
+      // Denied in the shadow only because dry-run ALLOW policies exist and none matched.
+      for (const p of dryAllowPolicies) verdict.dryRun.push({ policy: p, effect: 'deny' });
+    }
+  }
+}
+
+/**
+ * Compiles every AuthorizationPolicy document of a snapshot (once per snapshot).
+ * @example
+ * const set = compileAuthorizationPolicies(snapshot.byKind('AuthorizationPolicy'), snapshot.mesh.rootNamespace);
+ * const verdict = set.evaluate({ namespace: 'shop', labels: { app: 'orders' } }, facts, auth);
+ */
+export function compileAuthorizationPolicies(docs: readonly ConfigDocument[], rootNamespace: string): AuthorizationPolicySet {
+  const policies = docs.map((d, i) => compilePolicy(d as ConfigDocument<AuthorizationPolicySpec>, rootNamespace, i));
+  return new AuthorizationPolicySet(policies, rootNamespace);
+}

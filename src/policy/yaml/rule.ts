@@ -1,0 +1,137 @@
+/**
+ * One AuthorizationPolicy rule → a matcher closure plus the keys it can be indexed by (pure).
+ * Semantics (Istio): within a source/operation fields are ANDed and values ORed; sources are ORed,
+ * operations are ORed; a rule is from AND to AND when. An empty rule matches everything.
+ */
+import type { AuthorizationRule } from '../../config/kinds/authorization-policy.ts';
+import { compileCondition } from './conditions.ts';
+import type { MatchAuth, MatchFacts, Matcher } from './request.ts';
+import { anyOf, ipBlocks, parsePattern, type StringPattern, type StringTest } from './strings.ts';
+
+type Source = NonNullable<AuthorizationRule['from']>[number]['source'];
+type Operation = NonNullable<AuthorizationRule['to']>[number]['operation'];
+type Value = (facts: MatchFacts, auth: MatchAuth | undefined) => string | undefined;
+
+/** How the rule index can find this rule without evaluating it. */
+export type IndexKeys =
+  | { kind: 'path'; exact: string[]; firstSegments: string[] }
+  | { kind: 'principal'; values: string[] }
+  | { kind: 'none' };
+
+export interface CompiledRule {
+  match: Matcher;
+  keys: IndexKeys;
+}
+
+const ALWAYS: Matcher = () => true;
+
+/** `values` and `notValues` of one field ANDed; undefined when the field is unconstrained. */
+function field(value: Value, test: (values: string[]) => StringTest, values: string[] | undefined, notValues: string[] | undefined): Matcher | undefined {
+  const pos = values ? test(values) : undefined;
+  const neg = notValues ? test(notValues) : undefined;
+  if (pos && neg) return (f, a) => { const v = value(f, a); return v !== undefined && pos(v) && !neg(v); };
+  if (pos) return (f, a) => { const v = value(f, a); return v !== undefined && pos(v); };
+  if (neg) return (f, a) => { const v = value(f, a); return v === undefined || !neg(v); };
+  return undefined;
+}
+
+function all(matchers: (Matcher | undefined)[]): Matcher {
+  const ms = matchers.filter((m): m is Matcher => m !== undefined);
+  if (ms.length === 0) return ALWAYS;
+  if (ms.length === 1) return ms[0]!;
+  return (f, a) => {
+    for (const m of ms) if (!m(f, a)) return false;
+    return true;
+  };
+}
+
+function any(matchers: Matcher[]): Matcher {
+  if (matchers.length === 1) return matchers[0]!;
+  return (f, a) => {
+    for (const m of matchers) if (m(f, a)) return true;
+    return false;
+  };
+}
+
+const strings = (options: { templates?: boolean; lowerCase?: boolean } = {}) => (values: string[]) => anyOf(values.map((v) => parsePattern(v, options)));
+const hosts = (values: string[]) => anyOf(values.map((v) => parsePattern(v.replace(/:(\d+|\*)$/, ''), { lowerCase: true })));
+
+function compileSource(s: Source, where: string): Matcher {
+  const ips = (key: string) => (values: string[]) => ipBlocks(values, `${where} ${key}`);
+  return all([
+    field((f) => f.sourcePrincipal, strings(), s.principals, s.notPrincipals),
+    field((_f, a) => a?.principal, strings(), s.requestPrincipals, s.notRequestPrincipals),
+    field((f) => f.sourceNamespace, strings(), s.namespaces, s.notNamespaces),
+    field((f) => f.sourceIp, ips('ipBlocks'), s.ipBlocks, s.notIpBlocks),
+    field((f) => f.remoteIp, ips('remoteIpBlocks'), s.remoteIpBlocks, s.notRemoteIpBlocks),
+  ]);
+}
+
+function compileOperation(o: Operation): Matcher {
+  return all([
+    field((f) => f.host, hosts, o.hosts, o.notHosts),
+    field((f) => (f.port === undefined ? undefined : String(f.port)), strings(), o.ports, o.notPorts),
+    field((f) => f.method, strings(), o.methods, o.notMethods),
+    field((f) => f.path, strings({ templates: true }), o.paths, o.notPaths),
+  ]);
+}
+
+export function compileRule(rule: AuthorizationRule, where: string): CompiledRule {
+  const parts: Matcher[] = [];
+  if (rule.from && rule.from.length > 0) parts.push(any(rule.from.map((f, i) => compileSource(f.source, `${where}.from[${i}]`))));
+  if (rule.to && rule.to.length > 0) parts.push(any(rule.to.map((t) => compileOperation(t.operation))));
+  (rule.when ?? []).forEach((c, i) => parts.push(compileCondition(c, `${where}.when[${i}]`)));
+  return { match: all(parts), keys: indexKeys(rule) };
+}
+
+/** `/api/orders/` → `api`; undefined when the pattern does not pin the first segment. */
+function firstSegmentOf(p: StringPattern): string | undefined {
+  let literal: string;
+  if (p.kind === 'prefix') literal = p.value;
+  else if (p.kind === 'template') literal = p.regex.source.slice(2);
+  else return undefined;
+  const m = /^\/?([A-Za-z0-9\-._~%:@!$&'()+,;=]+)\//.exec(p.kind === 'prefix' ? literal : `/${literal}`);
+  return m?.[1];
+}
+
+export function firstSegment(path: string): string {
+  const end = path.indexOf('/', 1);
+  return end < 0 ? path.slice(1) : path.slice(1, end);
+}
+
+function pathKeys(ops: Operation[]): IndexKeys | undefined {
+  const exact: string[] = [];
+  const firstSegments: string[] = [];
+  for (const o of ops) {
+    if (!o.paths || o.paths.length === 0) return undefined;
+    for (const raw of o.paths) {
+      const p = parsePattern(raw, { templates: true });
+      if (p.kind === 'exact') { exact.push(p.value); continue; }
+      const seg = firstSegmentOf(p);
+      if (seg === undefined) return undefined;
+      firstSegments.push(seg);
+    }
+  }
+  return { kind: 'path', exact, firstSegments };
+}
+
+function principalKeys(sources: Source[]): IndexKeys | undefined {
+  const values: string[] = [];
+  for (const s of sources) {
+    if (!s.principals || s.principals.length === 0) return undefined;
+    for (const raw of s.principals) {
+      const p = parsePattern(raw);
+      if (p.kind !== 'exact') return undefined;
+      values.push(p.value);
+    }
+  }
+  return { kind: 'principal', values };
+}
+
+/** The most selective key the rule can be found by: exact/prefix paths, then exact principals. */
+export function indexKeys(rule: AuthorizationRule): IndexKeys {
+  const byPath = rule.to && rule.to.length > 0 ? pathKeys(rule.to.map((t) => t.operation)) : undefined;
+  if (byPath) return byPath;
+  const byPrincipal = rule.from && rule.from.length > 0 ? principalKeys(rule.from.map((f) => f.source)) : undefined;
+  return byPrincipal ?? { kind: 'none' };
+}

@@ -1,22 +1,52 @@
 /**
  * Every Rego built-in function, keyed by its full name as OPA names it (operators by their internal
  * names: `plus`, `equal`, `internal.member_2`...). The evaluator looks calls up here.
+ *
+ * Error messages already start with the built-in's name (`strings.replace_n: operand 2 must be
+ * string but got number`), as OPA's error `Message` does; the evaluator adds only the location and
+ * the code when it prints them (`test-0.rego:4: eval_type_error: ...`).
  */
+import { AGGREGATES } from './aggregates.ts';
 import type { BuiltinDefinition } from './definition.ts';
+import { BuiltinError, BuiltinTypeError } from './errors.ts';
+import { GLOB } from './glob.ts';
+import { NUMBERS } from './numbers.ts';
+import { OPERATORS } from './operators.ts';
+import { REGEX } from './regex.ts';
+import { STRINGS } from './strings.ts';
 
 export type { BuiltinContext, BuiltinDecl, BuiltinDefinition } from './definition.ts';
 export { BuiltinError, BuiltinTypeError } from './errors.ts';
 export type { RegoType } from './types.ts';
 export { formatType, mayAccept, typeNamesOf } from './types.ts';
 
-const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [];
+const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [OPERATORS, NUMBERS, AGGREGATES, STRINGS, REGEX, GLOB];
+
+/** Prefixes a built-in's error messages with its name (once). */
+function withNamedErrors(def: BuiltinDefinition): BuiltinDefinition {
+  const prefix = `${def.name}: `;
+  const inner = def.fn;
+  return {
+    ...def,
+    fn(args, ctx) {
+      try {
+        return inner(args, ctx);
+      } catch (err) {
+        if ((err instanceof BuiltinError || err instanceof BuiltinTypeError) && !err.message.startsWith(prefix)) {
+          err.message = prefix + err.message;
+        }
+        throw err;
+      }
+    },
+  };
+}
 
 function buildTable(): Map<string, BuiltinDefinition> {
   const table = new Map<string, BuiltinDefinition>();
   for (const mod of MODULES) {
     for (const def of mod) {
       if (table.has(def.name)) throw new Error(`built-in ${def.name} defined twice`);
-      table.set(def.name, def);
+      table.set(def.name, withNamedErrors(def));
     }
   }
   return table;

@@ -127,7 +127,7 @@ export class SqliteAuditStore implements AuditStore {
 
   async stats(filter: AuditFilter, intervalMs: number): Promise<StatsBucket[]> {
     const where = whereClause(filter, DIALECT);
-    return this.#db.prepare(`SELECT (time / ?) * ? AS start, decision, COUNT(*) AS count FROM ${this.#p}records ${where.sql} GROUP BY start, decision ORDER BY start, decision`)
+    return this.#db.prepare(`SELECT (time / CAST(? AS INTEGER)) * CAST(? AS INTEGER) AS start, decision, COUNT(*) AS count FROM ${this.#p}records ${where.sql} GROUP BY start, decision ORDER BY start, decision`)
       .all(intervalMs, intervalMs, ...where.params) as StatsBucket[];
   }
 

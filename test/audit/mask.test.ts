@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { createMasker, REDACTED, REDACTED_JWT } from '../../src/audit/index.ts';
+import { decision } from './fixtures.ts';
+
+const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz';
+
+function headersOf(input: unknown): Record<string, unknown> {
+  return (input as { attributes: { request: { http: { headers: Record<string, unknown> } } } }).attributes.request.http.headers;
+}
+
+describe('masking', () => {
+  it('redacts authorization, proxy-authorization, cookie and set-cookie headers whatever their case', () => {
+    const rec = decision();
+    Object.assign(headersOf(rec.input), { 'Proxy-Authorization': 'Basic abc', cookie: 'session=1', 'set-cookie': 'a=b', 'x-keep': 'visible' });
+    const { record, masked } = createMasker().mask(rec);
+    const h = headersOf(record.input);
+    expect(h.authorization).toBe(REDACTED);
+    expect(h['Proxy-Authorization']).toBe(REDACTED);
+    expect(h.cookie).toBe(REDACTED);
+    expect(h['set-cookie']).toBe(REDACTED);
+    expect(h['x-keep']).toBe('visible');
+    expect(masked).toContain('/input/attributes/request/http/headers/authorization');
+    expect(JSON.stringify(record)).not.toContain('secret-token');
+  });
+
+  it('never mutates the caller record', () => {
+    const rec = decision();
+    createMasker(['/parsed_path']).mask(rec);
+    expect(headersOf(rec.input).authorization).toBe('Bearer secret-token');
+    expect((rec.input as { parsed_path: string[] }).parsed_path).toEqual(['orders', '1']);
+  });
+
+  it('redacts JWT-looking values in query parameters and in the recorded path', () => {
+    const rec = decision({
+      path: `/callback?id_token=${JWT}&state=x`,
+      input: { parsed_query: { id_token: [JWT], state: ['x'] }, attributes: { request: { http: { path: `/callback?id_token=${JWT}`, headers: {} } } } },
+    });
+    const { record, masked } = createMasker().mask(rec);
+    expect(record.path).toBe(`/callback?id_token=${REDACTED_JWT}&state=x`);
+    expect((record.input as { parsed_query: Record<string, string[]> }).parsed_query).toEqual({ id_token: [REDACTED_JWT], state: ['x'] });
+    expect(JSON.stringify(record)).not.toContain(JWT);
+    expect(masked).toEqual(['/input/attributes/request/http/path', '/input/parsed_query/id_token/0', '/path']);
+  });
+
+  it('keeps strings that only resemble part of a JWT', () => {
+    const rec = decision({ path: '/eyJ/docs', input: { parsed_query: { q: ['eyJhbGci'] } } });
+    const { record, masked } = createMasker().mask(rec);
+    expect(record).toBe(rec);
+    expect(masked).toEqual([]);
+  });
+
+  it('removes configured JSON pointers, including escaped tokens and array indexes', () => {
+    const rec = decision({ input: { attributes: { request: { http: { headers: { 'x-api-key': 'k1' } } } }, parsed_body: { 'a/b': 1, list: ['keep', 'drop'] } } });
+    const masker = createMasker(['/attributes/request/http/headers/x-api-key', '/parsed_body/a~1b', '/parsed_body/list/1', '/absent/path']);
+    const { record, masked } = masker.mask(rec);
+    expect(record.input).toEqual({ attributes: { request: { http: { headers: {} } } }, parsed_body: { list: ['keep'] } });
+    expect(masked).toEqual(['/input/attributes/request/http/headers/x-api-key', '/input/parsed_body/a~1b', '/input/parsed_body/list/1']);
+  });
+
+  it('leaves a record without secrets untouched (same object)', () => {
+    const rec = decision({ input: { attributes: { request: { http: { headers: { accept: '*/*' } } } } } });
+    expect(createMasker().mask(rec).record).toBe(rec);
+  });
+});

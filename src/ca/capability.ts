@@ -1,0 +1,91 @@
+/**
+ * The `ca` capability: opens (or on first start creates) the CA under `<dataDir>/ca`, authenticates
+ * workloads, issues SVIDs, records them, rotates, and serves the Istio CA API and the HTTP routes.
+ */
+import path from 'node:path';
+import type { Server } from '@grpc/grpc-js';
+import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, type WorkloadAuthenticator } from '../identity/index.ts';
+import { counter, gauge } from '../lib/metrics.ts';
+import type { Capability, CapabilityContext } from '../server/capability.ts';
+import { Authority, type BundleListener, type TrustBundle } from './authority.ts';
+import { registerIstioCaService } from './istio-api.ts';
+import { type IssueRequest, Issuer, type X509Svid } from './issuer.ts';
+import { CertificateRecords } from './records.ts';
+import { Rotator } from './rotator.ts';
+import { caRoutes } from './routes.ts';
+import { type SvidListener, SvidCache, type WorkloadSvid } from './svids.ts';
+
+export interface CaCapability extends Capability {
+  readonly name: 'ca';
+  readonly authenticator: WorkloadAuthenticator;
+  readonly authority: Authority;
+  readonly issuer: Issuer;
+  /** PEM of every trusted root (both during a root rotation). */
+  trustBundlePem(): string;
+  trustBundle(): TrustBundle;
+  onBundleChange(listener: BundleListener): () => void;
+  /** Signs an X509-SVID over a caller-held key. */
+  issue(req: IssueRequest): X509Svid;
+  /** The current meshward-generated SVID and key of an identity (SDS). */
+  currentSvid(spiffeId: string): Promise<WorkloadSvid>;
+  /** Re-issued SVIDs of an identity, until unsubscribed. */
+  subscribe(spiffeId: string, listener: SvidListener): () => void;
+}
+
+export const caDirOf = (dataDir: string): string => path.join(dataDir, 'ca');
+
+export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapability> {
+  const logger = ctx.logger.child({ component: 'ca' });
+  const mesh = () => ctx.config.current().mesh;
+  const caDir = caDirOf(ctx.options.dataDir);
+  const authority = Authority.open({ caDir, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger }, true);
+  const bootstrapKey = await loadOrCreateBootstrapKey(ctx.options.dataDir);
+  const authenticator = createWorkloadAuthenticator({ settings: mesh, bootstrapPublicKey: bootstrapKey.publicKey, clock: ctx.clock });
+  const records = new CertificateRecords(path.join(caDir, 'certificates.db'));
+  const issued = counter(ctx.registry, 'meshward_ca_certificates_issued_total', 'X509-SVIDs issued, by method (sds, csr, api).', ['method']);
+  const bundleSequence = gauge(ctx.registry, 'meshward_ca_bundle_sequence', 'Sequence number of the trust bundle.');
+  const activeNotAfter = gauge(ctx.registry, 'meshward_ca_active_not_after_seconds', 'notAfter of the active signing CA (Unix seconds).');
+  const issuer = new Issuer({
+    authority, records, clock: ctx.clock, settings: () => mesh().ca, trustDomain: () => mesh().trustDomain,
+    onIssued: (_svid, method) => issued.inc({ method }),
+  });
+  const svids = new SvidCache({ issuer, clock: ctx.clock, settings: () => mesh().ca, logger });
+  const observe = () => {
+    bundleSequence.set(authority.bundle().sequence);
+    activeNotAfter.set(Math.floor(authority.active().notAfter / 1000));
+  };
+  const rotator = new Rotator({ authority, clock: ctx.clock, logger, onChange: observe });
+  authority.onBundleChange(observe);
+  observe();
+
+  return {
+    name: 'ca',
+    authenticator,
+    authority,
+    issuer,
+    trustBundlePem: () => authority.bundle().rootsPem,
+    trustBundle: () => authority.bundle(),
+    onBundleChange: (listener) => authority.onBundleChange(listener),
+    issue: (req) => issuer.issue(req),
+    currentSvid: (spiffeId) => svids.get(spiffeId),
+    subscribe: (spiffeId, listener) => svids.subscribe(spiffeId, listener),
+    registerGrpc(server: Server) {
+      registerIstioCaService(server, { authenticator, issuer, logger });
+    },
+    registerHttp(app) {
+      caRoutes(app, {
+        auth: ctx.apiAuth, authority, issuer, records, authenticator, clock: ctx.clock,
+        trustDomain: () => mesh().trustDomain, afterRotate: () => rotator.tick(),
+      });
+    },
+    async start() {
+      rotator.start();
+    },
+    async stop() {
+      rotator.stop();
+      svids.close();
+      records.close();
+    },
+    ready: () => true,
+  };
+}

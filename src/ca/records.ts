@@ -1,0 +1,141 @@
+/**
+ * Issued-certificate records (SQLite, `<dataDir>/ca/certificates.db`): serial, SPIFFE ID,
+ * validity, who asked and how. Inserts are batched into one transaction per event-loop turn so
+ * recording keeps up with issuance; `list` and `close` flush first.
+ */
+import Database from 'better-sqlite3';
+import { ensurePrivateDir } from './files.ts';
+import path from 'node:path';
+import { chmodSync } from 'node:fs';
+
+export type IssuanceMethod = 'sds' | 'csr' | 'api' | 'cli';
+
+export interface CertificateRecord {
+  /** Hex, lower case. */
+  serial: string;
+  spiffeId: string;
+  notBefore: number;
+  notAfter: number;
+  issuedAt: number;
+  /** Who asked: the authenticated caller (SPIFFE ID, or an API principal). */
+  requestedBy: string;
+  method: IssuanceMethod;
+  caSlot: string;
+}
+
+export interface CertificateQuery {
+  spiffeId?: string;
+  namespace?: string;
+  serviceAccount?: string;
+  serial?: string;
+  /** Only certificates valid at this instant (ms). */
+  validAt?: number;
+  issuedAfter?: number;
+  issuedBefore?: number;
+  limit: number;
+  cursor?: string;
+}
+
+interface Row {
+  serial: string; spiffe_id: string; not_before: number; not_after: number; issued_at: number; requested_by: string; method: IssuanceMethod; ca_slot: string;
+}
+
+const NS_SA = /\/ns\/([^/]+)\/sa\/([^/]+)$/;
+
+export function encodeCursor(issuedAt: number, serial: string): string {
+  return Buffer.from(JSON.stringify([issuedAt, serial])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): [number, string] | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string' ? [v[0], v[1]] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class CertificateRecords {
+  readonly #db: Database.Database;
+  readonly #insert: Database.Statement;
+  #pending: CertificateRecord[] = [];
+  #flushScheduled = false;
+
+  constructor(file: string) {
+    ensurePrivateDir(path.dirname(file));
+    this.#db = new Database(file);
+    chmodSync(file, 0o600);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS certificates (
+      serial TEXT PRIMARY KEY, spiffe_id TEXT NOT NULL, namespace TEXT, service_account TEXT,
+      not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, issued_at INTEGER NOT NULL,
+      requested_by TEXT NOT NULL, method TEXT NOT NULL, ca_slot TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS certificates_issued ON certificates (issued_at DESC, serial DESC);
+      CREATE INDEX IF NOT EXISTS certificates_spiffe ON certificates (spiffe_id, issued_at DESC);`);
+    this.#insert = this.#db.prepare(`INSERT OR REPLACE INTO certificates VALUES (@serial, @spiffeId, @namespace, @serviceAccount, @notBefore, @notAfter, @issuedAt, @requestedBy, @method, @caSlot)`);
+  }
+
+  add(record: CertificateRecord): void {
+    this.#pending.push(record);
+    if (this.#pending.length >= 512) this.flush();
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0 || !this.#db.open) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#db.transaction(() => {
+      for (const r of batch) {
+        const m = NS_SA.exec(r.spiffeId);
+        this.#insert.run({ ...r, namespace: m?.[1] ?? null, serviceAccount: m?.[2] ?? null });
+      }
+    })();
+  }
+
+  list(q: CertificateQuery): { records: CertificateRecord[]; nextCursor?: string } {
+    this.flush();
+    const where: string[] = [];
+    const params: Record<string, string | number> = {};
+    const add = (sql: string, name: string, v: string | number | undefined) => {
+      if (v === undefined) return;
+      where.push(sql);
+      params[name] = v;
+    };
+    add('spiffe_id = @spiffeId', 'spiffeId', q.spiffeId);
+    add('namespace = @namespace', 'namespace', q.namespace);
+    add('service_account = @serviceAccount', 'serviceAccount', q.serviceAccount);
+    add('serial = @serial', 'serial', q.serial?.toLowerCase());
+    if (q.validAt !== undefined) {
+      where.push('not_before <= @validAt AND not_after > @validAt');
+      params.validAt = q.validAt;
+    }
+    add('issued_at >= @issuedAfter', 'issuedAfter', q.issuedAfter);
+    add('issued_at < @issuedBefore', 'issuedBefore', q.issuedBefore);
+    const cursor = q.cursor ? decodeCursor(q.cursor) : undefined;
+    if (cursor) {
+      where.push('(issued_at < @cIssued OR (issued_at = @cIssued AND serial < @cSerial))');
+      params.cIssued = cursor[0];
+      params.cSerial = cursor[1];
+    }
+    const sql = `SELECT serial, spiffe_id, not_before, not_after, issued_at, requested_by, method, ca_slot FROM certificates
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY issued_at DESC, serial DESC LIMIT @limit`;
+    const rows = this.#db.prepare(sql).all({ ...params, limit: q.limit + 1 }) as Row[];
+    const records = rows.slice(0, q.limit).map((r) => ({
+      serial: r.serial, spiffeId: r.spiffe_id, notBefore: r.not_before, notAfter: r.not_after, issuedAt: r.issued_at,
+      requestedBy: r.requested_by, method: r.method, caSlot: r.ca_slot,
+    }));
+    const last = records.at(-1);
+    return rows.length > q.limit && last ? { records, nextCursor: encodeCursor(last.issuedAt, last.serial) } : { records };
+  }
+
+  close(): void {
+    this.flush();
+    if (this.#db.open) this.#db.close();
+  }
+}

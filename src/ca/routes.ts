@@ -1,0 +1,120 @@
+/** HTTP routes of the CA: the public SPIFFE bundle, audited certificate listing, rotation, JWT-SVIDs. */
+import { Metadata } from '@grpc/grpc-js';
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { ApiAuth } from '../api/auth.ts';
+import { parseDuration } from '../config/duration.ts';
+import type { WorkloadAuthenticator } from '../identity/index.ts';
+import type { Clock } from '../lib/clock.ts';
+import { MeshwardError } from '../lib/errors.ts';
+import type { Authority } from './authority.ts';
+import { spiffeBundle } from './bundle.ts';
+import type { Issuer } from './issuer.ts';
+import type { CertificateRecords } from './records.ts';
+
+export interface CaRouteDeps {
+  auth: ApiAuth;
+  authority: Authority;
+  issuer: Issuer;
+  records: CertificateRecords;
+  authenticator: WorkloadAuthenticator;
+  clock: Clock;
+  trustDomain: () => string;
+  /** Applies a forced rotation at once (re-arms the rotator). */
+  afterRotate: () => void;
+}
+
+const REFRESH_HINT_S = 300;
+
+const CertificatesQuery = Type.Object({
+  spiffeId: Type.Optional(Type.String()),
+  namespace: Type.Optional(Type.String()),
+  serviceAccount: Type.Optional(Type.String()),
+  serial: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]+$' })),
+  validAt: Type.Optional(Type.String({ description: 'RFC 3339 time, or "now": only certificates valid then.' })),
+  issuedAfter: Type.Optional(Type.String({ format: 'date-time' })),
+  issuedBefore: Type.Optional(Type.String({ format: 'date-time' })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  cursor: Type.Optional(Type.String()),
+});
+
+const CertificateRecordV1 = Type.Object({
+  serial: Type.String(), spiffeId: Type.String(), notBefore: Type.String(), notAfter: Type.String(), issuedAt: Type.String(),
+  requestedBy: Type.String(), method: Type.String(), caSlot: Type.String(),
+});
+
+function time(text: string | undefined, now: number, field: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'now') return now;
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new MeshwardError('INVALID_ARGUMENT', `${field}: "${text}" is not an RFC 3339 time`);
+  return t;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function caRoutes(app: FastifyInstance, d: CaRouteDeps): void {
+  app.get('/v1/bundle', {
+    schema: { tags: ['ca'], summary: 'The trust bundle as a SPIFFE bundle (JWKS: x509-svid roots, jwt-svid keys). Public.' },
+  }, async (_req, reply) => {
+    reply.header('cache-control', `max-age=${REFRESH_HINT_S}`);
+    return spiffeBundle(d.authority.bundle(), REFRESH_HINT_S);
+  });
+
+  app.get('/v1/bundle.pem', {
+    schema: { tags: ['ca'], summary: 'The trusted roots as PEM. Public.' },
+  }, async (_req, reply) => reply.type('application/x-pem-file').send(d.authority.bundle().rootsPem));
+
+  app.get('/v1/certificates', {
+    preHandler: d.auth.require('auditor'),
+    schema: {
+      tags: ['ca'], summary: 'Issued certificates, newest first (auditor or admin token).', security: [{ bearer: [] }],
+      querystring: CertificatesQuery,
+      response: { 200: Type.Object({ certificates: Type.Array(CertificateRecordV1), nextCursor: Type.Optional(Type.String()) }) },
+    },
+  }, async (req) => {
+    const q = req.query as typeof CertificatesQuery.static;
+    const now = d.clock.now();
+    const { records, nextCursor } = d.records.list({
+      spiffeId: q.spiffeId, namespace: q.namespace, serviceAccount: q.serviceAccount, serial: q.serial,
+      validAt: time(q.validAt, now, 'validAt'), issuedAfter: time(q.issuedAfter, now, 'issuedAfter'), issuedBefore: time(q.issuedBefore, now, 'issuedBefore'),
+      limit: q.limit, cursor: q.cursor,
+    });
+    return {
+      certificates: records.map((r) => ({ ...r, notBefore: iso(r.notBefore), notAfter: iso(r.notAfter), issuedAt: iso(r.issuedAt) })),
+      ...(nextCursor ? { nextCursor } : {}),
+    };
+  });
+
+  app.get('/v1/ca', {
+    preHandler: d.auth.require('operator'),
+    schema: { tags: ['ca'], summary: 'CA mode, bundle sequence and slots with their rotation phase (operator or admin token).', security: [{ bearer: [] }] },
+  }, async () => ({ mode: d.authority.mode, trustDomain: d.trustDomain(), bundleSequence: d.authority.bundle().sequence, slots: d.authority.slots() }));
+
+  app.post('/v1/ca/rotate', {
+    preHandler: d.auth.require('admin'),
+    schema: {
+      tags: ['ca'], summary: 'Force a CA rotation: prepare the next CA now, activate it after `activateAfter` (admin token).', security: [{ bearer: [] }],
+      body: Type.Optional(Type.Object({ newRoot: Type.Optional(Type.Boolean()), activateAfter: Type.Optional(Type.String({ pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$' })) })),
+    },
+  }, async (req) => {
+    const body = (req.body ?? {}) as { newRoot?: boolean; activateAfter?: string };
+    const slot = d.authority.rotate({ newRoot: body.newRoot, activateAfterMs: body.activateAfter ? parseDuration(body.activateAfter) : undefined });
+    d.afterRotate();
+    return { prepared: slot, slots: d.authority.slots() };
+  });
+
+  app.post('/v1/svids/jwt', {
+    schema: {
+      tags: ['ca'], summary: 'A JWT-SVID for the calling workload (Authorization: Bearer <service-account or bootstrap token>).', security: [{ bearer: [] }],
+      body: Type.Object({ audience: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }), ttl: Type.Optional(Type.String()) }),
+    },
+  }, async (req) => {
+    const md = new Metadata();
+    if (req.headers.authorization) md.set('authorization', req.headers.authorization);
+    const identity = await d.authenticator.authenticate(md);
+    const body = req.body as { audience: string[]; ttl?: string };
+    const { token, expiresAt } = await d.issuer.issueJwt(identity.spiffeId, body.audience, body.ttl ? parseDuration(body.ttl) : undefined);
+    return { spiffeId: identity.spiffeId, token, expiresAt: iso(expiresAt) };
+  });
+}

@@ -5,7 +5,7 @@ import type { KindDefinition } from './types.ts';
 
 export const QuotaPolicySpec = Obj({
   selector: Opt(WorkloadSelector),
-  /** What the budget is counted per. */
+  /** What the budget is counted per. Header values (API keys) are stored only as a SHA-256 prefix. */
   subject: Obj({
     from: Type.Union([Type.Literal('sourcePrincipal'), Type.Literal('requestPrincipal'), Type.Literal('header')]),
     header: Opt(Type.String({ minLength: 1 })),
@@ -16,6 +16,8 @@ export const QuotaPolicySpec = Obj({
   match: Opt(Obj({ pathPrefix: Opt(Type.String()), methods: Opt(Type.Array(Type.String())) })),
   store: Type.Union([Type.Literal('sqlite'), Type.Literal('redis'), Type.Literal('postgres')], { default: 'sqlite' }),
   shadowMode: Type.Boolean({ default: false }),
+  /** Send IETF RateLimit headers describing the quota on allowed responses too. */
+  responseHeaders: Type.Boolean({ default: false }),
 });
 
 export type QuotaPolicySpec = Static<typeof QuotaPolicySpec>;

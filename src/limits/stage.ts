@@ -1,0 +1,150 @@
+/**
+ * The `limits` stage of the ext_authz pipeline (runs after `authorize`, so denied requests never
+ * consume a limit or quota). Rate limits first, then quotas (a request refused by a rate limit
+ * does not burn quota). Over a limit ⇒ 429 with `Retry-After` and the IETF `RateLimit-Policy` /
+ * `RateLimit` headers; shadow-mode limits only log and mark the audit record `dryRun`.
+ */
+import type { MatchedPolicy } from '../audit/record.ts';
+import type { RateLimitedDecision } from '../authz/decision.ts';
+import type { CheckContext, Stage, StageFactory, StageResult } from '../authz/stage.ts';
+import type { ConfigSnapshot } from '../config/index.ts';
+import { selectorMatches } from '../config/selector.ts';
+import type { RateLimitEngine, RateLimitVerdict } from './engine.ts';
+import { type HeaderLimit, type HeaderPair, ceilSeconds, rateLimitHeaders, retryAfterHeader } from './headers.ts';
+import { type CompiledRateLimitPolicy, compileRateLimits } from './policies.ts';
+import { compileQuotaPolicies, type CompiledQuotaPolicy } from './quota/policies.ts';
+import type { QuotaCheck, QuotaService } from './quota/service.ts';
+import { type LimitRequestAttributes, buildDescriptors } from './request-descriptors.ts';
+
+export const LIMITS_STAGE = 'limits';
+
+interface Scoped { namespace: string; selector?: { matchLabels: Record<string, string> } }
+
+/** Istio scoping: a policy in the root namespace applies mesh-wide, otherwise to its own namespace. */
+function applies(p: Scoped, ctx: CheckContext, rootNamespace: string): boolean {
+  if (p.namespace !== rootNamespace && p.namespace !== ctx.workload.namespace) return false;
+  return selectorMatches(p.selector, ctx.workload.labels);
+}
+
+export function attributesOf(ctx: CheckContext): LimitRequestAttributes {
+  return {
+    ...(ctx.request.sourcePrincipal ? { sourcePrincipal: ctx.request.sourcePrincipal } : {}),
+    ...(ctx.auth ? { requestPrincipal: ctx.auth.principal } : {}),
+    headers: ctx.request.headers,
+    path: ctx.request.path,
+    method: ctx.request.method,
+    destinationService: ctx.workload.display,
+  };
+}
+
+/** A fired or shadowed limit, described without descriptor values (they can be API keys). */
+interface Hit {
+  kind: 'RateLimitPolicy' | 'QuotaPolicy';
+  namespace: string;
+  name: string;
+  what: string;
+  header: HeaderLimit;
+  retryAfterMs: number;
+  over: boolean;
+  shadowed: boolean;
+  failedClosed: boolean;
+}
+
+function rateLimitHits(p: CompiledRateLimitPolicy, v: RateLimitVerdict): Hit[] {
+  const out: Hit[] = [];
+  for (const s of v.statuses) {
+    if (!s.limit || s.unlimited) continue;
+    out.push({
+      kind: 'RateLimitPolicy', namespace: p.namespace, name: p.name,
+      what: `${s.limit.path} (${s.limit.requestsPerUnit}/${s.limit.unit})`,
+      header: { name: s.limit.name ?? p.name, quota: s.limit.requestsPerUnit, windowSeconds: s.limit.windowMs / 1000, remaining: s.remaining, resetSeconds: ceilSeconds(s.code === 'OVER_LIMIT' ? s.retryAfterMs : s.resetMs) },
+      retryAfterMs: s.retryAfterMs, over: s.code === 'OVER_LIMIT', shadowed: s.shadowed, failedClosed: s.failedOver === 'closed',
+    });
+  }
+  return out;
+}
+
+function quotaHit(q: QuotaCheck): Hit {
+  const p = q.policy;
+  return {
+    kind: 'QuotaPolicy', namespace: p.namespace, name: p.name, what: `${p.subject.from} (${p.limit}/${p.period})`,
+    header: { name: p.name, quota: p.limit, windowSeconds: p.period === 'day' ? 86_400 : 2_592_000, remaining: q.remaining, resetSeconds: ceilSeconds(q.resetMs) },
+    retryAfterMs: q.allowed ? 0 : q.resetMs, over: !q.allowed, shadowed: q.shadowed, failedClosed: q.failedOver === 'closed',
+  };
+}
+
+function matched(hits: readonly Hit[], policies: readonly { kind: Hit['kind']; namespace: string; name: string }[]): MatchedPolicy[] {
+  return policies.map((p) => {
+    const mine = hits.filter((h) => h.kind === p.kind && h.namespace === p.namespace && h.name === p.name);
+    const m: MatchedPolicy = { kind: p.kind, namespace: p.namespace, name: p.name };
+    if (mine.some((h) => h.over)) m.effect = 'limited';
+    else if (mine.some((h) => h.shadowed)) { m.effect = 'limited'; m.dryRun = true; }
+    return m;
+  });
+}
+
+function denial(fired: Hit, hits: readonly Hit[]): RateLimitedDecision {
+  const headers: HeaderPair[] = [retryAfterHeader(fired.retryAfterMs), ...rateLimitHeaders(hits.filter((h) => !h.shadowed).map((h) => h.header))];
+  const limit = `${fired.kind} ${fired.namespace}/${fired.name}: ${fired.what}`;
+  return {
+    outcome: 'rate_limited',
+    reason: fired.failedClosed ? `limit backend unavailable (failureMode closed): ${limit}` : `rate limited by ${limit}`,
+    retryAfterSeconds: Number(headers[0]!.value),
+    limit,
+    headers: headers.map((h) => ({ name: h.name, value: h.value })),
+  };
+}
+
+export interface LimitsStageDeps {
+  engine: RateLimitEngine;
+  quotas: QuotaService;
+}
+
+/** The stage for one snapshot (pure compile; counters live in the engine and quota stores). */
+export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDeps): Stage {
+  const rateLimits = compileRateLimits(snapshot).policies.filter((p) => p.requestDescriptors.length > 0);
+  const quotas: readonly CompiledQuotaPolicy[] = compileQuotaPolicies(snapshot);
+  const root = snapshot.mesh.rootNamespace;
+
+  const finish = (ctx: CheckContext, rl: [CompiledRateLimitPolicy, RateLimitVerdict][], qs: QuotaCheck[], headersOnAllow: boolean): StageResult => {
+    const hits = [...rl.flatMap(([p, v]) => rateLimitHits(p, v)), ...qs.map(quotaHit)];
+    ctx.matchedPolicies.push(...matched(hits, [...rl.map(([p]) => ({ kind: 'RateLimitPolicy' as const, namespace: p.namespace, name: p.name })), ...qs.map((q) => ({ kind: 'QuotaPolicy' as const, namespace: q.policy.namespace, name: q.policy.name }))]));
+    const fired = hits.find((h) => h.over);
+    if (fired) return denial(fired, hits);
+    if (headersOnAllow) for (const h of rateLimitHeaders(hits.filter((x) => !x.shadowed).map((x) => x.header))) ctx.mutations.responseHeaders.push(h);
+    return undefined;
+  };
+
+  const runQuotas = async (ctx: CheckContext, attrs: LimitRequestAttributes, rl: [CompiledRateLimitPolicy, RateLimitVerdict][], headersOnAllow: boolean): Promise<StageResult> => {
+    const applicable = quotas.filter((q) => applies(q, ctx, root));
+    const checks = (await Promise.all(applicable.map((q) => deps.quotas.consume(q, attrs)))).filter((c): c is QuotaCheck => c !== undefined);
+    return finish(ctx, rl, checks, headersOnAllow || checks.some((c) => c.policy.responseHeaders));
+  };
+
+  return {
+    name: LIMITS_STAGE,
+    run(ctx) {
+      const attrs = attributesOf(ctx);
+      const pending: [CompiledRateLimitPolicy, RateLimitVerdict | Promise<RateLimitVerdict>][] = [];
+      for (const p of rateLimits) {
+        if (!applies(p, ctx, root)) continue;
+        const descriptors = buildDescriptors(p.requestDescriptors, attrs);
+        if (descriptors.length > 0) pending.push([p, deps.engine.decide(p, p.domain, descriptors.map((entries) => ({ entries })))]);
+      }
+      const headersOnAllow = pending.some(([p]) => p.responseHeaders);
+      const hasQuotas = quotas.some((q) => applies(q, ctx, root));
+      const then = (rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): StageResult | Promise<StageResult> => {
+        // A request over a rate limit is refused before it can consume quota.
+        if (!hasQuotas || rl.some(([, v]) => v.overall === 'OVER_LIMIT')) return finish(ctx, rl, [], headersOnAllow);
+        return runQuotas(ctx, attrs, rl, headersOnAllow);
+      };
+      if (pending.every(([, v]) => !(v instanceof Promise))) return then(pending as [CompiledRateLimitPolicy, RateLimitVerdict][]);
+      return Promise.all(pending.map(async ([p, v]) => [p, await v] as [CompiledRateLimitPolicy, RateLimitVerdict])).then(then);
+    },
+  };
+}
+
+/** The factory the authz capability's pipeline compiles per snapshot. */
+export function limitsStageFactory(deps: LimitsStageDeps): StageFactory {
+  return { name: LIMITS_STAGE, compile: (snapshot) => createLimitsStage(snapshot, deps) };
+}

@@ -168,15 +168,23 @@ export class AuditLog {
     this.#immediate = undefined;
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
-    this.#drain().catch(() => {
-      // Already logged and counted; retry after a backoff while records remain.
-      if (!this.#closed && this.#queued > 0) this.#cancelTimer = this.#clock.setTimer(this.#retryMs, () => this.#kick());
-    });
+    // A failure is logged, counted and retried by #drain itself.
+    this.#drain().catch(() => {});
+  }
+
+  #scheduleRetry(): void {
+    if (this.#closed || this.#queued === 0 || this.#cancelTimer) return;
+    this.#cancelTimer = this.#clock.setTimer(this.#retryMs, () => this.#kick());
   }
 
   /** Writes batches until the queue is empty; one drain at a time. Rejects on a failed write. */
   #drain(): Promise<void> {
-    this.#draining ??= this.#drainLoop().finally(() => { this.#draining = undefined; });
+    this.#draining ??= this.#drainLoop()
+      .catch((err: unknown) => {
+        this.#scheduleRetry();
+        throw err;
+      })
+      .finally(() => { this.#draining = undefined; });
     return this.#draining;
   }
 

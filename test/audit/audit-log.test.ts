@@ -1,0 +1,168 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AuditLog, type AuditLogSettings, type AuditStore } from '../../src/audit/index.ts';
+import { AuditStoreUnavailableError } from '../../src/audit/errors.ts';
+import { SqliteAuditStore } from '../../src/audit/sqlite.ts';
+import { FakeClock } from '../../src/lib/clock.ts';
+import { createLogger } from '../../src/lib/logger.ts';
+import { createRegistry, type Registry } from '../../src/lib/metrics.ts';
+import { decision, resetDecisions } from './fixtures.ts';
+
+/** A store whose appends can be held back or made to fail. */
+function controllable(inner: AuditStore) {
+  let failuresLeft = 0;
+  let gate: Promise<void> | undefined;
+  let open: (() => void) | undefined;
+  const store: AuditStore = Object.assign(Object.create(inner) as AuditStore, {
+    async append(records: Parameters<AuditStore['append']>[0]) {
+      if (gate) await gate;
+      if (failuresLeft > 0) {
+        failuresLeft--;
+        throw new AuditStoreUnavailableError('disk I/O error');
+      }
+      return inner.append(records);
+    },
+    close: () => inner.close(),
+  });
+  return {
+    store,
+    failNext(n: number) { failuresLeft = n; },
+    hold() { gate = new Promise((r) => { open = r; }); },
+    release() { gate = undefined; open?.(); },
+  };
+}
+
+async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await registry.getSingleMetric(name)!.get();
+  return m.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value ?? 0;
+}
+
+describe('audit log (batched writer)', () => {
+  let dir: string;
+  let sqlite: SqliteAuditStore;
+  let clock: FakeClock;
+  let registry: Registry;
+  let logLines: string[];
+  let settings: AuditLogSettings;
+
+  beforeEach(() => {
+    resetDecisions();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-'));
+    sqlite = new SqliteAuditStore({ file: path.join(dir, 'audit.db') });
+    clock = new FakeClock();
+    registry = createRegistry();
+    logLines = [];
+    settings = { maskPaths: [], recordAllows: true };
+  });
+  afterEach(async () => {
+    await sqlite.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function makeLog(store: AuditStore = sqlite, extra: { maxQueue?: number; batchSize?: number } = {}): AuditLog {
+    const destination = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
+    return new AuditLog({ store, clock, registry, logger: createLogger({ level: 'info', destination }), settings: () => settings, flushIntervalMs: 10, ...extra });
+  }
+
+  it('writes queued records in one batch when the flush interval elapses, not before', async () => {
+    const log = makeLog();
+    expect(log.append(decision())).toBe(true);
+    expect(log.append(decision())).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(await sqlite.scan(0, 10)).toHaveLength(0);
+    clock.advance(10);
+    await vi.waitFor(() => expect(log.stats().written).toBe(2));
+    expect((await sqlite.scan(0, 10)).map((r) => r.seq)).toEqual([1, 2]);
+    expect(log.stats()).toMatchObject({ queued: 0, lastSeq: 2 });
+    expect(await metric(registry, 'meshward_audit_records_written_total')).toBe(2);
+  });
+
+  it('writes at once when a batch fills, without waiting for the timer', async () => {
+    const log = makeLog(sqlite, { batchSize: 3 });
+    for (let i = 0; i < 3; i++) log.append(decision());
+    await vi.waitFor(() => expect(log.stats().written).toBe(3));
+  });
+
+  it('masks credentials and configured paths before they reach the store', async () => {
+    settings = { maskPaths: ['/attributes/request/http/headers/x-api-key'], recordAllows: true };
+    const log = makeLog();
+    const d = decision();
+    (d.input as { attributes: { request: { http: { headers: Record<string, string> } } } }).attributes.request.http.headers['x-api-key'] = 'key-123';
+    log.append(d);
+    await log.flush();
+    const [row] = await sqlite.scan(0, 1);
+    expect(row!.body).not.toContain('secret-token');
+    expect(row!.body).not.toContain('key-123');
+    expect(JSON.parse(row!.body).masked).toEqual(['/input/attributes/request/http/headers/authorization', '/input/attributes/request/http/headers/x-api-key']);
+  });
+
+  it('skips allowed decisions when recordAllows is off but always keeps denials', async () => {
+    settings = { maskPaths: [], recordAllows: false };
+    const log = makeLog();
+    expect(log.append(decision({ decision: 'allow', status: 200 }))).toBe(true);
+    log.append(decision({ decision: 'deny' }));
+    await log.flush();
+    expect((await sqlite.scan(0, 10)).map((r) => r.decision)).toEqual(['deny']);
+    expect(await metric(registry, 'meshward_audit_records_total', { result: 'skipped' })).toBe(1);
+  });
+
+  it('refuses records when the queue is full, counting and logging them, then accepts again once drained', async () => {
+    const c = controllable(sqlite);
+    c.hold();
+    const log = makeLog(c.store, { maxQueue: 3, batchSize: 2 });
+    expect([log.append(decision()), log.append(decision()), log.append(decision())]).toEqual([true, true, true]);
+    expect(log.append(decision())).toBe(false);
+    expect(log.append(decision())).toBe(false);
+    expect(log.stats()).toMatchObject({ queued: 3, rejected: 2 });
+    expect(await metric(registry, 'meshward_audit_records_total', { result: 'rejected' })).toBe(2);
+    expect(logLines.filter((l) => l.includes('refused decision records'))).toHaveLength(1);
+    c.release();
+    await log.flush();
+    expect(log.stats()).toMatchObject({ queued: 0, written: 3 });
+    expect(log.append(decision())).toBe(true);
+  });
+
+  it('keeps records queued while the store fails and writes them once it recovers', async () => {
+    const c = controllable(sqlite);
+    c.failNext(2);
+    const log = makeLog(c.store);
+    log.append(decision());
+    log.append(decision());
+    clock.advance(10);
+    await vi.waitFor(() => expect(log.stats().writeFailures).toBe(1));
+    expect(await metric(registry, 'meshward_audit_store_up')).toBe(0);
+    expect(log.stats().queued).toBe(2);
+    clock.advance(100);
+    await vi.waitFor(() => expect(log.stats().writeFailures).toBe(2));
+    clock.advance(200);
+    await vi.waitFor(() => expect(log.stats().written).toBe(2));
+    expect(await metric(registry, 'meshward_audit_store_up')).toBe(1);
+    expect(await metric(registry, 'meshward_audit_write_failures_total', { code: 'AUDIT_STORE_UNAVAILABLE' })).toBe(2);
+    expect(logLines.some((l) => l.includes('audit batch write failed'))).toBe(true);
+    expect((await sqlite.scan(0, 10)).map((r) => r.seq)).toEqual([1, 2]);
+  });
+
+  it('flush rejects with AUDIT_STORE_UNAVAILABLE while the store fails', async () => {
+    const c = controllable(sqlite);
+    c.failNext(1);
+    const log = makeLog(c.store);
+    log.append(decision());
+    await expect(log.flush()).rejects.toMatchObject({ code: 'AUDIT_STORE_UNAVAILABLE' });
+    await log.flush();
+    expect(log.stats().written).toBe(1);
+  });
+
+  it('close writes everything queued and refuses later records', async () => {
+    const inner = new SqliteAuditStore({ file: path.join(dir, 'close.db') });
+    const log = makeLog(inner);
+    for (let i = 0; i < 5; i++) log.append(decision());
+    await log.close();
+    expect(log.append(decision())).toBe(false);
+    const reopened = new SqliteAuditStore({ file: path.join(dir, 'close.db') });
+    expect((await reopened.head()).seq).toBe(5);
+    await reopened.close();
+  });
+});

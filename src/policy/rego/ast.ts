@@ -31,9 +31,9 @@ export interface With {
 export type Expr =
   | { kind: 'term'; term: Term; negated: boolean; with: With[]; loc: Loc }
   /** `some x, y` (declaration only). */
-  | { kind: 'some'; vars: Term[]; with: With[]; negated: false; loc: Loc }
+  | { kind: 'some'; vars: Term[]; with: With[]; negated: boolean; loc: Loc }
   /** `some [key,] value in domain`. */
-  | { kind: 'somein'; key?: Term; value: Term; domain: Term; with: With[]; negated: false; loc: Loc }
+  | { kind: 'somein'; key?: Term; value: Term; domain: Term; with: With[]; negated: boolean; loc: Loc }
   | { kind: 'every'; key?: Term; value: Term; domain: Term; body: Expr[]; with: With[]; negated: boolean; loc: Loc };
 
 export interface Rule {

@@ -328,7 +328,6 @@ class Parser {
 
   /** A literal's expression: `a = b`, `a := b`, `k, v in xs` or a term. */
   #expr(): Term {
-    const start = this.#tok;
     const lhs = this.#exprTerm(false, this.#depth === 0);
     if (this.#isPunct('=') || this.#isPunct(':=')) {
       const op = this.#advance();

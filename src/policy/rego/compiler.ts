@@ -1,0 +1,1576 @@
+/**
+ * Compiler: modules → rule tree of closures. Name resolution (locals, imports, package rules,
+ * input/data, built-ins), safety ordering (analysis.ts), type and arity checks of built-in calls,
+ * recursion checks, and code generation of bodies in continuation-passing style.
+ */
+import type { Expr, Module, Rule, Term, With } from './ast.ts';
+import { refString } from './ast.ts';
+import { type NameResolver, WILDCARD, evaluable, planExpr, planUnify, reorder } from './analysis.ts';
+import { BUILTINS, type BuiltinDefinition, BuiltinError, BuiltinTypeError } from './builtins/index.ts';
+import { mayAccept, type RegoType } from './builtins/index.ts';
+import { RegoError, RegoEvalError, type RegoLocation } from './errors.ts';
+import {
+  DocBuilder,
+  type EvalCtx,
+  type Frame,
+  type Gen,
+  type K,
+  type Mock,
+  type RuleDef,
+  type RuleNode,
+  type Step,
+  type Val,
+  conflict,
+  forkCtx,
+  indexValue,
+  iterate,
+  lookupPath,
+  newNode,
+  patchPath,
+} from './runtime.ts';
+import { Scope, exprVars, visitVars } from './scope.ts';
+import {
+  RegoSet,
+  type Value,
+  equals,
+  formatValue,
+  isArray,
+  isObject,
+  keyOf,
+  makeObject,
+  numberFromText,
+  objectGet,
+  objectSize,
+  RegoObject,
+} from './value.ts';
+
+type CallTerm = Extract<Term, { type: 'call' }>;
+type Matcher = (f: Frame, v: Value, k: K) => boolean;
+
+export interface CompiledTerm {
+  gen: Gen;
+  val?: Val;
+}
+
+function fromVal(val: Val): CompiledTerm {
+  return {
+    val,
+    gen: (f, k) => {
+      const v = val(f);
+      return v === undefined ? false : k(v);
+    },
+  };
+}
+
+const TRUE_STEP: Step = (_f, k) => k();
+
+interface ModuleEnv {
+  file: string;
+  pkg: string[];
+  imports: Map<string, string[]>;
+  ruleNames: Set<string>;
+}
+
+export interface CompilerOptions {
+  /** Extra built-ins (e.g. test-only ones) by full name. */
+  builtins?: ReadonlyMap<string, BuiltinDefinition>;
+}
+
+/** Global name resolution result. */
+type Resolved = { kind: 'local'; slot: number } | { kind: 'global'; path: string[] };
+
+export class Program implements NameResolver {
+  readonly root: RuleNode = newNode([]);
+  readonly #errors: RegoError[] = [];
+  readonly #builtins: ReadonlyMap<string, BuiltinDefinition>;
+  readonly #outerCache = new WeakMap<object, Set<number>>();
+  readonly #slotNames = new Map<Scope, Map<number, string>>();
+  #env!: ModuleEnv;
+  /** Rule nodes each rule node depends on (for recursion checks). */
+  readonly #deps = new Map<RuleNode, Set<RuleNode>>();
+  #current: RuleNode | undefined;
+
+  constructor(options: CompilerOptions = {}) {
+    this.#builtins = options.builtins ? new Map([...BUILTINS, ...options.builtins]) : BUILTINS;
+  }
+
+  // ------------------------------------------------------------------ building
+
+  compileModules(modules: Module[]): void {
+    this.registerArities(modules);
+    const pkgRules = new Map<string, Set<string>>();
+    const placed: { mod: Module; rule: Rule; node: RuleNode; keys: Term[] }[] = [];
+    for (const mod of modules) {
+      const pkg = this.#packagePath(mod);
+      const key = pkg.join('.');
+      if (!pkgRules.has(key)) pkgRules.set(key, new Set());
+      const names = pkgRules.get(key)!;
+      for (const rule of mod.rules) {
+        const head = rule.ref[0]!;
+        if (head.type === 'var') names.add(head.name);
+        const { path, keys } = this.#splitRef(rule);
+        const node = this.#ensureNode(['data', ...pkg, ...path]);
+        placed.push({ mod, rule, node, keys });
+      }
+    }
+    const envs = new Map<Module, ModuleEnv>();
+    for (const mod of modules) {
+      const pkg = this.#packagePath(mod);
+      envs.set(mod, { file: mod.file, pkg, imports: this.#imports(mod), ruleNames: pkgRules.get(pkg.join('.'))! });
+    }
+    for (const { mod, rule, node, keys } of placed) {
+      this.#env = envs.get(mod)!;
+      this.#current = node;
+      try {
+        this.#placeRule(rule, node, keys);
+      } catch (err) {
+        if (err instanceof RegoError) this.#errors.push(...err.errors);
+        else throw err;
+      }
+    }
+    this.#current = undefined;
+    this.#checkRecursion();
+    for (const n of this.#allNodes(this.root)) this.#buildIndex(n);
+  }
+
+  get errors(): readonly RegoError[] {
+    return this.#errors;
+  }
+
+  /** Compiles a query body in an empty module context. */
+  compileQuery(body: Expr[], file: string): { step: Step; scope: Scope; order: Expr[] } {
+    this.#env = { file, pkg: [], imports: new Map(), ruleNames: new Set() };
+    const scope = new Scope();
+    this.#predeclare(body, scope);
+    const order = reorder(this, body, scope, new Set(), (s) => this.#nameOf(scope, s));
+    const bound = new Set<number>();
+    const step = this.#sequence(order.map((e) => this.#expr(e, scope, bound, true)));
+    return { step, scope, order };
+  }
+
+  /** Compiles one term for query results (values of term expressions). */
+  compileTermIn(t: Term, scope: Scope, bound: Set<number>): CompiledTerm {
+    return this.#term(t, scope, bound);
+  }
+
+  #packagePath(mod: Module): string[] {
+    return mod.package.map((t, i) => {
+      if (i === 0 && t.type === 'var') return t.name;
+      if (t.type === 'string') return t.value;
+      throw new RegoError('rego_parse_error', 'package path must be strings', t.loc);
+    });
+  }
+
+  #imports(mod: Module): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const imp of mod.imports) {
+      const parts: string[] = [];
+      const t = imp.path;
+      const head = t.type === 'ref' ? t.head : t;
+      if (head.type !== 'var') continue;
+      parts.push(head.name);
+      if (t.type === 'ref') for (const p of t.path) if (p.type === 'string') parts.push(p.value);
+      if (parts[0] === 'rego' || parts[0] === 'future') continue;
+      if (parts[0] !== 'data' && parts[0] !== 'input') {
+        this.#errors.push(new RegoError('rego_parse_error', `invalid import ${parts.join('.')}: path must begin with input or data`, imp.loc));
+        continue;
+      }
+      const alias = imp.alias ?? parts[parts.length - 1]!;
+      if (out.has(alias)) this.#errors.push(new RegoError('rego_compile_error', `import must not shadow import ${alias}`, imp.loc));
+      out.set(alias, parts);
+    }
+    return out;
+  }
+
+  /** Ground part of a rule's head ref (node path) and the variable key terms after it. */
+  #splitRef(rule: Rule): { path: string[]; keys: Term[] } {
+    const path: string[] = [];
+    const keys: Term[] = [];
+    rule.ref.forEach((t, i) => {
+      if (keys.length === 0 && i === 0 && t.type === 'var') path.push(t.name);
+      else if (keys.length === 0 && t.type === 'string') path.push(t.value);
+      else keys.push(t);
+    });
+    // `p.q.r contains x` keeps the whole ground ref as the node; a `p[x] if` object rule needs a key.
+    return { path, keys };
+  }
+
+  #ensureNode(path: string[]): RuleNode {
+    let node = this.root;
+    node.hasRules = true;
+    for (let i = 1; i < path.length; i++) {
+      let child = node.children.get(path[i]!);
+      if (!child) {
+        child = newNode(path.slice(1, i + 1));
+        node.children.set(path[i]!, child);
+      }
+      node = child;
+      node.hasRules = true;
+    }
+    return node;
+  }
+
+  nodeAt(path: readonly string[]): RuleNode | undefined {
+    let node: RuleNode | undefined = this.root;
+    for (const p of path) {
+      node = node.children.get(p);
+      if (!node) return undefined;
+    }
+    return node;
+  }
+
+  *#allNodes(n: RuleNode): Generator<RuleNode> {
+    yield n;
+    for (const c of n.children.values()) yield* this.#allNodes(c);
+  }
+
+  #placeRule(rule: Rule, node: RuleNode, keys: Term[]): void {
+    if (rule.args) {
+      if (keys.length) throw new RegoError('rego_parse_error', 'function names must be ground refs', rule.loc);
+      const def = this.#compileRuleDef(rule, 'function', []);
+      (rule.default ? node.defaults : node.functions).push(def);
+      return;
+    }
+    if (rule.key !== undefined) {
+      const def = this.#compileRuleDef(rule, 'multi', keys);
+      (keys.length ? node.objects : node.multi).push(def);
+      return;
+    }
+    const def = this.#compileRuleDef(rule, 'complete', keys);
+    if (rule.default) {
+      if (keys.length) throw new RegoError('rego_compile_error', 'default rules must have a ground head ref', rule.loc);
+      if (node.defaults.length) throw new RegoError('rego_type_error', `multiple default rules ${refString({ type: 'ref', head: { type: 'var', name: 'data', loc: rule.loc }, path: node.path.map((value) => ({ type: 'string', value, loc: rule.loc })), loc: rule.loc })} found`, rule.loc);
+      node.defaults.push(def);
+    } else (keys.length ? node.objects : node.complete).push(def);
+  }
+
+  // ------------------------------------------------------------------ rules
+
+  #compileRuleDef(rule: Rule, kind: RuleDef['kind'], keys: Term[]): RuleDef {
+    const scope = new Scope();
+    const params: Matcher[] = [];
+    const paramBound = new Set<number>();
+    if (rule.args) {
+      for (const a of rule.args) visitVars(a, (v) => v.name !== '_' && scope.declare(v.name));
+      for (const a of rule.args) params.push(this.#pattern(a, scope, paramBound));
+    }
+    const alts: { body: Step; keys: Val[]; value: Val | Gen; isVal: boolean }[] = [];
+    let constValue = true;
+    let index: RuleDef['index'];
+    for (let alt: Rule | undefined = rule; alt; alt = alt.else) {
+      const bound = new Set(paramBound);
+      this.#predeclare(alt.body, scope);
+      const order = reorder(this, alt.body, scope, bound, (s) => this.#nameOf(scope, s));
+      const steps = order.map((e) => this.#expr(e, scope, bound, false));
+      const headTerms = [...keys, ...(kind === 'multi' ? [alt.key!] : [])];
+      const valueTerm: Term = kind === 'multi' ? alt.key! : (alt.value ?? { type: 'boolean', value: true, loc: alt.loc });
+      for (const t of [...headTerms, valueTerm]) this.#checkHeadSafe(t, scope, bound);
+      const keyVals = keys.map((t) => this.#requireVal(this.#term(t, scope, bound)));
+      const value = this.#term(valueTerm, scope, bound);
+      if (!isConstant(valueTerm) || keys.length) constValue = false;
+      alts.push({ body: this.#sequence(steps), keys: keyVals, value: value.val ?? value.gen, isVal: value.val !== undefined });
+      if (alt === rule && !rule.else) index = findIndex(order, this);
+    }
+    const size = () => scope.size;
+    const evalDef = (c: EvalCtx, args: Value[] | undefined, onValue: (keys: Value[], value: Value) => boolean): boolean => {
+      const f: Frame = { s: new Array(size()), c };
+      const run = (): boolean => {
+        for (const alt of alts) {
+          let found = false;
+          const stop = alt.body(f, () => {
+            const ks: Value[] = [];
+            for (const kv of alt.keys) {
+              const x = kv(f);
+              if (x === undefined) return false;
+              ks.push(x);
+            }
+            if (alt.isVal) {
+              const v = (alt.value as Val)(f);
+              if (v === undefined) return false;
+              found = true;
+              return onValue(ks, v);
+            }
+            return (alt.value as Gen)(f, (v) => {
+              found = true;
+              return onValue(ks, v);
+            });
+          });
+          if (stop || found) return stop;
+        }
+        return false;
+      };
+      if (!args) return run();
+      if (args.length !== params.length) return false;
+      const match = (i: number): boolean => (i === params.length ? run() : params[i]!(f, args[i]!, () => match(i + 1)));
+      return match(0);
+    };
+    const def: RuleDef = { kind, loc: rule.loc, eval: evalDef, constValue, keyCount: keys.length };
+    if (index) def.index = index;
+    return def;
+  }
+
+  #checkHeadSafe(t: Term, scope: Scope, bound: Set<number>): void {
+    if (!evaluable(this, t, scope, bound)) {
+      const names: string[] = [];
+      visitVars(t, (v) => {
+        const s = v.name === '_' ? WILDCARD : this.slotOf(v.name, scope);
+        if (s !== undefined && !bound.has(s) && !names.includes(v.name)) names.push(v.name);
+      });
+      throw new RegoError('rego_unsafe_var_error', `var ${names[0] ?? '_'} is unsafe`, t.loc);
+    }
+  }
+
+  #requireVal(c: CompiledTerm): Val {
+    if (c.val) return c.val;
+    const gen = c.gen;
+    return (f) => {
+      let out: Value | undefined;
+      gen(f, (v) => {
+        out = v;
+        return true;
+      });
+      return out;
+    };
+  }
+
+  // ------------------------------------------------------------------ scopes and names
+
+  #isGlobal(name: string): boolean {
+    return name === 'input' || name === 'data' || this.#env.imports.has(name) || this.#env.ruleNames.has(name);
+  }
+
+  #declareNamed(scope: Scope, name: string): void {
+    const slot = scope.declare(name);
+    let m = this.#slotNames.get(scope);
+    if (!m) this.#slotNames.set(scope, (m = new Map()));
+    m.set(slot, name);
+  }
+
+  #nameOf(scope: Scope, slot: number): string {
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const n = this.#slotNames.get(s)?.get(slot);
+      if (n) return n;
+    }
+    return '_';
+  }
+
+  /** Declares the body's local variables in scope (explicit declarations shadow outer names). */
+  #predeclare(body: Expr[], scope: Scope): void {
+    const explicit = (t: Term) => visitVars(t, (v) => v.name !== '_' && this.#declareNamed(scope, v.name));
+    for (const e of body) {
+      if (e.kind === 'some') e.vars.forEach(explicit);
+      if (e.kind === 'somein') {
+        if (e.key) explicit(e.key);
+        explicit(e.value);
+      }
+      if (e.kind === 'term' && e.term.type === 'call' && e.term.op.type === 'var' && e.term.op.name === 'assign') {
+        explicit(e.term.args[0]!);
+      }
+    }
+    for (const e of body) {
+      exprVars(e, (v) => {
+        if (v.name === '_' || scope.lookup(v.name) !== undefined || this.#isGlobal(v.name)) return;
+        this.#declareNamed(scope, v.name);
+      });
+    }
+  }
+
+  slotOf(name: string, scope: Scope): number | undefined {
+    if (name === '_') return WILDCARD;
+    return scope.lookup(name);
+  }
+
+  #resolve(name: string, scope: Scope): Resolved | undefined {
+    const slot = scope.lookup(name);
+    if (slot !== undefined) return { kind: 'local', slot };
+    const imp = this.#env.imports.get(name);
+    if (imp) return { kind: 'global', path: imp };
+    if (name === 'input' || name === 'data') return { kind: 'global', path: [name] };
+    if (this.#env.ruleNames.has(name)) return { kind: 'global', path: ['data', ...this.#env.pkg, name] };
+    return undefined;
+  }
+
+  closureOuter(t: Term, scope: Scope): Set<number> {
+    const cached = this.#outerCache.get(t);
+    if (cached) return cached;
+    const out = new Set<number>();
+    const locals = new Set<string>();
+    const bodies: Expr[] = [];
+    const heads: Term[] = [];
+    if (t.type === 'arraycomp' || t.type === 'setcomp') {
+      bodies.push(...t.body);
+      heads.push(t.term);
+    } else if (t.type === 'objectcomp') {
+      bodies.push(...t.body);
+      heads.push(t.key, t.value);
+    } else if (t.type === 'template') {
+      for (const p of t.parts) if (typeof p !== 'string') bodies.push(p);
+    }
+    for (const e of bodies) {
+      if (e.kind === 'some') e.vars.forEach((v) => v.type === 'var' && locals.add(v.name));
+      if (e.kind === 'somein') {
+        if (e.key) visitVars(e.key, (v) => locals.add(v.name));
+        visitVars(e.value, (v) => locals.add(v.name));
+      }
+      if (e.kind === 'term' && e.term.type === 'call' && e.term.op.type === 'var' && e.term.op.name === 'assign') {
+        visitVars(e.term.args[0]!, (v) => locals.add(v.name));
+      }
+    }
+    const addVar = (name: string) => {
+      if (name === '_' || locals.has(name)) return;
+      const slot = scope.lookup(name);
+      if (slot !== undefined) out.add(slot);
+    };
+    const visitTerm = (x: Term) => {
+      visitVars(x, (v) => addVar(v.name));
+      forClosures(x, (c) => {
+        for (const s of this.closureOuter(c, scope)) out.add(s);
+      });
+    };
+    for (const h of heads) visitTerm(h);
+    for (const e of bodies) {
+      exprVars(e, (v) => addVar(v.name));
+      if (e.kind === 'term') visitTerm(e.term);
+      if (e.kind === 'every') for (const s of this.everyOuter(e, scope)) out.add(s);
+    }
+    this.#outerCache.set(t, out);
+    return out;
+  }
+
+  everyOuter(e: Extract<Expr, { kind: 'every' }>, scope: Scope): Set<number> {
+    const cached = this.#outerCache.get(e);
+    if (cached) return cached;
+    const locals = new Set<string>();
+    if (e.key) visitVars(e.key, (v) => locals.add(v.name));
+    visitVars(e.value, (v) => locals.add(v.name));
+    const fake: Term = { type: 'arraycomp', term: { type: 'null', loc: e.loc }, body: e.body, loc: e.loc };
+    const inner = this.closureOuter(fake, scope);
+    const out = new Set<number>();
+    for (const s of inner) if (!locals.has(this.#nameOf(scope, s))) out.add(s);
+    this.#outerCache.set(e, out);
+    return out;
+  }
+
+  callArity(t: CallTerm, scope: Scope): number | undefined {
+    const target = this.#callTarget(t, scope, false);
+    if (!target) return undefined;
+    if (target.kind === 'builtin') return target.def.decl.variadic ? undefined : target.def.decl.args.length;
+    return target.kind === 'function' ? target.arity : undefined;
+  }
+
+  // ------------------------------------------------------------------ bodies
+
+  #sequence(steps: Step[]): Step {
+    if (steps.length === 0) return TRUE_STEP;
+    if (steps.length === 1) return steps[0]!;
+    let next = steps[steps.length - 1]!;
+    for (let i = steps.length - 2; i >= 0; i--) {
+      const s = steps[i]!;
+      const n = next;
+      next = (f, k) => s(f, () => n(f, k));
+    }
+    return next;
+  }
+
+  /** Compiles a nested body (comprehension, every, negation) in scope; bound is not changed. */
+  #closureBody(body: Expr[], scope: Scope, bound: Set<number>): { step: Step; bound: Set<number> } {
+    this.#predeclare(body, scope);
+    const inner = new Set(bound);
+    const order = reorder(this, body, scope, inner, (s) => this.#nameOf(scope, s));
+    const steps = order.map((e) => this.#expr(e, scope, inner, false));
+    return { step: this.#sequence(steps), bound: inner };
+  }
+
+  #expr(e: Expr, scope: Scope, bound: Set<number>, query: boolean): Step {
+    let step: Step;
+    if (e.negated) {
+      const inner = this.#exprInner({ ...e, negated: false } as Expr, scope, new Set(bound), query);
+      const withInner = this.#withs(e.with, inner, scope, bound);
+      step = (f, k) => (withInner(f, () => true) ? false : k());
+      return step;
+    }
+    step = this.#exprInner(e, scope, bound, query);
+    return e.with.length ? this.#withs(e.with, step, scope, bound) : step;
+  }
+
+  #exprInner(e: Expr, scope: Scope, bound: Set<number>, query: boolean): Step {
+    switch (e.kind) {
+      case 'some':
+        return TRUE_STEP;
+      case 'somein':
+        return this.#someIn(e, scope, bound);
+      case 'every':
+        return this.#every(e, scope, bound);
+      case 'term':
+        return this.#termExpr(e.term, scope, bound, query);
+    }
+  }
+
+  #someIn(e: Extract<Expr, { kind: 'somein' }>, scope: Scope, bound: Set<number>): Step {
+    const domain = this.#term(e.domain, scope, bound);
+    const key = e.key ? this.#pattern(e.key, scope, bound) : undefined;
+    const value = this.#pattern(e.value, scope, bound);
+    return (f, k) =>
+      domain.gen(f, (d) => {
+        if (d === null || typeof d !== 'object') return false;
+        const isSet = d instanceof RegoSet;
+        return iterate(d, (kk, vv) => {
+          if (key && !isSet) return key(f, kk, () => value(f, vv, k));
+          if (key && isSet) return key(f, vv, () => value(f, vv, k));
+          return value(f, vv, k);
+        });
+      });
+  }
+
+  #every(e: Extract<Expr, { kind: 'every' }>, scope: Scope, bound: Set<number>): Step {
+    const domain = this.#term(e.domain, scope, bound);
+    const inner = new Scope(scope);
+    if (e.key) visitVars(e.key, (v) => v.name !== '_' && this.#declareNamed(inner, v.name));
+    visitVars(e.value, (v) => v.name !== '_' && this.#declareNamed(inner, v.name));
+    const innerBound = new Set(bound);
+    const key = e.key ? this.#pattern(e.key, inner, innerBound) : undefined;
+    const value = this.#pattern(e.value, inner, innerBound);
+    const body = this.#closureBody(e.body, inner, innerBound).step;
+    const stopFirst = () => true;
+    return (f, k) => {
+      let ok = true;
+      domain.gen(f, (d) => {
+        const isSet = d instanceof RegoSet;
+        iterate(d, (kk, vv) => {
+          const found = key
+            ? key(f, isSet ? vv : kk, () => value(f, vv, () => body(f, stopFirst)))
+            : value(f, vv, () => body(f, stopFirst));
+          if (!found) ok = false;
+          return !ok;
+        });
+        return !ok;
+      });
+      return ok ? k() : false;
+    };
+  }
+
+  #termExpr(t: Term, scope: Scope, bound: Set<number>, query: boolean): Step {
+    if (t.type === 'call' && t.op.type === 'var' && (t.op.name === 'eq' || t.op.name === 'assign')) {
+      return this.#unify(t.args[0]!, t.args[1]!, scope, bound, t.op.name === 'assign');
+    }
+    if (t.type === 'call') {
+      const arity = this.callArity(t, scope);
+      if (arity !== undefined && t.args.length === arity + 1) {
+        const call = this.#call({ ...t, args: t.args.slice(0, arity) }, scope, bound);
+        const out = this.#pattern(t.args[arity]!, scope, bound);
+        return (f, k) => call.gen(f, (v) => out(f, v, k));
+      }
+    }
+    const c = this.#term(t, scope, bound);
+    if (query && t.type !== 'call') return (f, k) => c.gen(f, () => k());
+    if (c.val) {
+      const val = c.val;
+      return (f, k) => {
+        const v = val(f);
+        return v === undefined || v === false ? false : k();
+      };
+    }
+    return (f, k) => c.gen(f, (v) => (v === false ? false : k()));
+  }
+
+  #unify(a: Term, b: Term, scope: Scope, bound: Set<number>, assign: boolean): Step {
+    if (assign) {
+      const rhs = this.#term(b, scope, bound);
+      const lhs = this.#pattern(a, scope, bound);
+      return (f, k) => rhs.gen(f, (v) => lhs(f, v, k));
+    }
+    const ea = evaluable(this, a, scope, bound);
+    const eb = evaluable(this, b, scope, bound);
+    if (ea && eb) {
+      const ca = this.#term(a, scope, bound);
+      const cb = this.#term(b, scope, bound);
+      if (ca.val && cb.val) {
+        const va = ca.val;
+        const vb = cb.val;
+        return (f, k) => {
+          const x = va(f);
+          if (x === undefined) return false;
+          const y = vb(f);
+          return y !== undefined && equals(x, y) ? k() : false;
+        };
+      }
+      return (f, k) => ca.gen(f, (x) => cb.gen(f, (y) => (equals(x, y) ? k() : false)));
+    }
+    if (eb && planUnify(this, a, b, scope, bound)) {
+      const cb = this.#term(b, scope, bound);
+      const pa = this.#pattern(a, scope, bound);
+      return (f, k) => cb.gen(f, (v) => pa(f, v, k));
+    }
+    if (ea) {
+      const ca = this.#term(a, scope, bound);
+      const pb = this.#pattern(b, scope, bound);
+      return (f, k) => ca.gen(f, (v) => pb(f, v, k));
+    }
+    if (a.type === 'array' && b.type === 'array' && a.items.length === b.items.length) {
+      const steps: Step[] = [];
+      const pending = a.items.map((x, i) => [x, b.items[i]!] as const);
+      while (pending.length) {
+        const idx = pending.findIndex(([x, y]) => planUnify(this, x, y, scope, bound) !== undefined);
+        if (idx < 0) throw new RegoError('rego_unsafe_var_error', 'var is unsafe', a.loc);
+        const [x, y] = pending.splice(idx, 1)[0]!;
+        steps.push(this.#unify(x, y, scope, bound, false));
+      }
+      return this.#sequence(steps);
+    }
+    if (a.type === 'object' && b.type === 'object' && a.entries.length === b.entries.length) {
+      const keysA = a.entries.map((e) => this.#requireVal(this.#term(e[0], scope, bound)));
+      const keysB = b.entries.map((e) => this.#requireVal(this.#term(e[0], scope, bound)));
+      const step = this.#unify(
+        { type: 'array', items: a.entries.map((e) => e[1]), loc: a.loc },
+        { type: 'array', items: b.entries.map((e) => e[1]), loc: b.loc },
+        scope,
+        bound,
+        false,
+      );
+      return (f, k) => {
+        const ka = keysA.map((x) => x(f));
+        const kb = keysB.map((x) => x(f));
+        for (const x of ka) if (x === undefined || !kb.some((y) => y !== undefined && equals(x, y))) return false;
+        // Values are unified in a's key order; align b by key.
+        return step(f, k);
+      };
+    }
+    throw new RegoError('rego_unsafe_var_error', 'var is unsafe', a.loc);
+  }
+
+  #withs(withs: With[], inner: Step, scope: Scope, bound: Set<number>): Step {
+    if (withs.length === 0) return inner;
+    const mods = withs.map((w) => this.#with(w, scope, bound));
+    return (f, k) => {
+      const saved = f.c;
+      let c = saved;
+      for (const m of mods) {
+        const next = m(f, c);
+        if (next === undefined) return false;
+        c = next;
+      }
+      const nc = c;
+      f.c = nc;
+      try {
+        return inner(f, () => {
+          f.c = saved;
+          try {
+            return k();
+          } finally {
+            f.c = nc;
+          }
+        });
+      } finally {
+        f.c = saved;
+      }
+    };
+  }
+
+  #with(w: With, scope: Scope, bound: Set<number>): (f: Frame, c: EvalCtx) => EvalCtx | undefined {
+    const path = this.#targetPath(w.target, scope);
+    if (!path) throw new RegoError('rego_compile_error', `with keyword target must reference existing input, data, or a function`, w.loc);
+    if (path[0] === 'input') {
+      const rest = path.slice(1);
+      const value = this.#requireVal(this.#term(w.value, scope, bound));
+      return (f, c) => {
+        const v = value(f);
+        if (v === undefined) return undefined;
+        return forkCtx(c, { input: patchPath(c.input, rest, v) });
+      };
+    }
+    const mockName = this.#mockName(path);
+    if (mockName) {
+      const fnTarget = this.#functionValue(w.value, scope);
+      if (fnTarget) {
+        return (_f, c) => {
+          const mocks = new Map(c.mocks ?? []);
+          mocks.set(mockName, { kind: 'function', call: fnTarget });
+          return forkCtx(c, { mocks });
+        };
+      }
+      const value = this.#requireVal(this.#term(w.value, scope, bound));
+      return (f, c) => {
+        const v = value(f);
+        if (v === undefined) return undefined;
+        const mocks = new Map<string, Mock>(c.mocks ?? []);
+        mocks.set(mockName, { kind: 'value', value: v });
+        return forkCtx(c, { mocks });
+      };
+    }
+    if (path[0] !== 'data') throw new RegoError('rego_compile_error', `with keyword target must reference existing input, data, or a function`, w.loc);
+    const rest = path.slice(1);
+    const value = this.#requireVal(this.#term(w.value, scope, bound));
+    return (f, c) => {
+      const v = value(f);
+      if (v === undefined) return undefined;
+      return forkCtx(c, { overrides: [...(c.overrides ?? []), { path: rest, value: v }] });
+    };
+  }
+
+  /** Full path of a `with` target: ['input', ...], ['data', ...] or a built-in name ['count']. */
+  #targetPath(t: Term, scope: Scope): string[] | undefined {
+    const head = t.type === 'ref' ? t.head : t;
+    if (head.type !== 'var') return undefined;
+    const rest: string[] = [];
+    if (t.type === 'ref') {
+      for (const p of t.path) {
+        if (p.type !== 'string') return undefined;
+        rest.push(p.value);
+      }
+    }
+    const r = this.#resolve(head.name, scope);
+    if (r?.kind === 'global') return [...r.path, ...rest];
+    if (r?.kind === 'local') return undefined;
+    return [head.name, ...rest];
+  }
+
+  /** Mock key when path names a function (user function node or built-in), else undefined. */
+  #mockName(path: string[]): string | undefined {
+    if (path[0] === 'data') {
+      const node = this.nodeAt(path.slice(1));
+      if (node && this.#fnNodes.has(node)) return path.join('.');
+      return undefined;
+    }
+    const name = path.join('.');
+    if (this.#builtins.has(name) || name === 'print') return name;
+    return undefined;
+  }
+
+  /** A `with` value naming a function: returns its call. */
+  #functionValue(t: Term, scope: Scope): ((f: Frame, args: Value[], loc: RegoLocation) => Value | undefined) | undefined {
+    const path = this.#targetPath(t, scope);
+    if (!path) return undefined;
+    if (path[0] === 'data') {
+      const node = this.nodeAt(path.slice(1));
+      if (!node || !this.#fnNodes.has(node)) return undefined;
+      return (f, args, loc) => this.callFunction(node, args, f.c, loc);
+    }
+    const def = this.#builtins.get(path.join('.'));
+    if (!def) return undefined;
+    const name = path.join('.');
+    return (f, args, loc) => this.#invokeBuiltin(def, name, args, f.c, loc);
+  }
+
+  // ------------------------------------------------------------------ terms
+
+  #term(t: Term, scope: Scope, bound: Set<number>): CompiledTerm {
+    switch (t.type) {
+      case 'null':
+        return constTerm(null);
+      case 'boolean':
+        return constTerm(t.value);
+      case 'number':
+        return constTerm(numberFromText(t.text));
+      case 'string':
+        return constTerm(t.value);
+      case 'var':
+      case 'ref':
+        return this.#ref(t, scope, bound);
+      case 'call':
+        return this.#call(t, scope, bound);
+      case 'array':
+        return this.#collection(t.items, scope, bound, (vs) => vs.slice());
+      case 'set':
+        return this.#collection(t.items, scope, bound, (vs) => new RegoSet(vs));
+      case 'object':
+        return this.#object(t, scope, bound);
+      case 'arraycomp':
+      case 'setcomp':
+      case 'objectcomp':
+        return this.#comprehension(t, scope, bound);
+      case 'template':
+        return this.#templateString(t, scope, bound);
+    }
+  }
+
+  #collection(items: Term[], scope: Scope, bound: Set<number>, make: (vs: Value[]) => Value): CompiledTerm {
+    const cs = items.map((x) => this.#term(x, scope, bound));
+    if (cs.every((c) => c.val)) {
+      const vals = cs.map((c) => c.val!);
+      if (vals.length === 0) return fromVal(() => make([]));
+      return fromVal((f) => {
+        const out: Value[] = new Array(vals.length);
+        for (let i = 0; i < vals.length; i++) {
+          const v = vals[i]!(f);
+          if (v === undefined) return undefined;
+          out[i] = v;
+        }
+        return make(out);
+      });
+    }
+    const gens = cs.map((c) => c.gen);
+    return {
+      gen: (f, k) => {
+        const out: Value[] = new Array(gens.length);
+        const step = (i: number): boolean =>
+          i === gens.length
+            ? k(make(out))
+            : gens[i]!(f, (v) => {
+                out[i] = v;
+                return step(i + 1);
+              });
+        return step(0);
+      },
+    };
+  }
+
+  #object(t: Extract<Term, { type: 'object' }>, scope: Scope, bound: Set<number>): CompiledTerm {
+    const flat: Term[] = [];
+    for (const [k, v] of t.entries) flat.push(k, v);
+    return this.#collection(flat, scope, bound, (vs) => {
+      const entries: [Value, Value][] = [];
+      for (let i = 0; i < vs.length; i += 2) entries.push([vs[i]!, vs[i + 1]!]);
+      return makeObject(entries);
+    });
+  }
+
+  #comprehension(t: Extract<Term, { type: 'arraycomp' | 'setcomp' | 'objectcomp' }>, scope: Scope, bound: Set<number>): CompiledTerm {
+    const inner = new Scope(scope);
+    const { step, bound: innerBound } = this.#closureBody(t.body, inner, bound);
+    if (t.type === 'objectcomp') {
+      const key = this.#requireVal(this.#term(t.key, inner, innerBound));
+      const value = this.#requireVal(this.#term(t.value, inner, innerBound));
+      const loc = t.loc;
+      return fromVal((f) => {
+        const b = new Map<string, [Value, Value]>();
+        step(f, () => {
+          const kv = key(f);
+          const vv = value(f);
+          if (kv === undefined || vv === undefined) return false;
+          const kk = keyOf(kv);
+          const prev = b.get(kk);
+          if (prev && !equals(prev[1], vv)) throw conflict('object keys must be unique', loc);
+          b.set(kk, [kv, vv]);
+          return false;
+        });
+        return makeObject(b.values());
+      });
+    }
+    const head = this.#requireVal(this.#term(t.term, inner, innerBound));
+    if (t.type === 'setcomp') {
+      return fromVal((f) => {
+        const out = new RegoSet();
+        step(f, () => {
+          const v = head(f);
+          if (v !== undefined) out.add(v);
+          return false;
+        });
+        return out;
+      });
+    }
+    return fromVal((f) => {
+      const out: Value[] = [];
+      step(f, () => {
+        const v = head(f);
+        if (v !== undefined) out.push(v);
+        return false;
+      });
+      return out;
+    });
+  }
+
+  #templateString(t: Extract<Term, { type: 'template' }>, scope: Scope, bound: Set<number>): CompiledTerm {
+    const parts = t.parts.map((p) => {
+      if (typeof p === 'string') return p;
+      const inner = new Scope(scope);
+      if (p.kind !== 'term') throw new RegoError('rego_parse_error', 'template expressions must be terms', p.loc);
+      this.#predeclare([p], inner);
+      const innerBound = new Set(bound);
+      const c = this.#term(p.term, inner, innerBound);
+      const step = this.#withs(p.with, (f, k) => c.gen(f, (v) => ((f.s[out] = v), k())), inner, innerBound);
+      const out = inner.fresh();
+      return { step, out };
+    });
+    return fromVal((f) => {
+      let s = '';
+      for (const p of parts) {
+        if (typeof p === 'string') {
+          s += p;
+          continue;
+        }
+        let v: Value | undefined;
+        p.step(f, () => {
+          v = f.s[p.out];
+          return true;
+        });
+        f.s[p.out] = undefined;
+        s += v === undefined ? '<undefined>' : typeof v === 'string' ? v : formatValue(v);
+      }
+      return s;
+    });
+  }
+
+  /** Matching a pattern against a value, binding its unbound variables. */
+  #pattern(t: Term, scope: Scope, bound: Set<number>): Matcher {
+    switch (t.type) {
+      case 'var': {
+        if (t.name === '_') return (_f, _v, k) => k();
+        const r = this.#resolve(t.name, scope);
+        if (r?.kind === 'local') {
+          const slot = r.slot;
+          if (bound.has(slot)) return (f, v, k) => (equals(f.s[slot]!, v) ? k() : false);
+          bound.add(slot);
+          return (f, v, k) => {
+            f.s[slot] = v;
+            const res = k();
+            f.s[slot] = undefined;
+            return res;
+          };
+        }
+        break;
+      }
+      case 'array': {
+        const ms = t.items.map((x) => this.#pattern(x, scope, bound));
+        const n = ms.length;
+        return (f, v, k) => {
+          if (!Array.isArray(v) || v.length !== n) return false;
+          const step = (i: number): boolean => (i === n ? k() : ms[i]!(f, v[i]!, () => step(i + 1)));
+          return step(0);
+        };
+      }
+      case 'object': {
+        const keys = t.entries.map(([key]) => this.#requireVal(this.#term(key, scope, bound)));
+        const ms = t.entries.map(([, val]) => this.#pattern(val, scope, bound));
+        const n = ms.length;
+        return (f, v, k) => {
+          if (!isObject(v) || objectSize(v) !== n) return false;
+          const step = (i: number): boolean => {
+            if (i === n) return k();
+            const key = keys[i]!(f);
+            if (key === undefined) return false;
+            const x = objectGet(v, key);
+            return x === undefined ? false : ms[i]!(f, x, () => step(i + 1));
+          };
+          return step(0);
+        };
+      }
+      default:
+        break;
+    }
+    const c = this.#term(t, scope, bound);
+    if (c.val) {
+      const val = c.val;
+      return (f, v, k) => {
+        const x = val(f);
+        return x !== undefined && equals(x, v) ? k() : false;
+      };
+    }
+    return (f, v, k) => c.gen(f, (x) => (equals(x, v) ? k() : false));
+  }
+
+  // ------------------------------------------------------------------ refs
+
+  #ref(t: Extract<Term, { type: 'var' | 'ref' }>, scope: Scope, bound: Set<number>): CompiledTerm {
+    const head = t.type === 'ref' ? t.head : t;
+    const path = t.type === 'ref' ? t.path : [];
+    if (head.type === 'var') {
+      const r = this.#resolve(head.name, scope);
+      if (head.name === '_' || r === undefined) {
+        throw new RegoError('rego_unsafe_var_error', `var ${head.name} is unsafe`, head.loc);
+      }
+      if (r.kind === 'local') {
+        const slot = r.slot;
+        if (!bound.has(slot)) throw new RegoError('rego_unsafe_var_error', `var ${head.name} is unsafe`, head.loc);
+        return this.#index(fromVal((f) => f.s[slot]), path, scope, bound);
+      }
+      const full: Term[] = [...r.path.slice(1).map((value) => ({ type: 'string' as const, value, loc: head.loc })), ...path];
+      if (r.path[0] === 'input') return this.#index(fromVal((f) => f.c.input), full, scope, bound);
+      return this.#dataRef(full, scope, bound, t.loc);
+    }
+    return this.#index(this.#term(head, scope, bound), path, scope, bound);
+  }
+
+  /** `data.<path>`: virtual documents from the rule tree, base documents from data. */
+  #dataRef(path: Term[], scope: Scope, bound: Set<number>, loc: RegoLocation): CompiledTerm {
+    const consts: string[] = [];
+    for (const p of path) {
+      if (p.type !== 'string') break;
+      consts.push(p.value);
+    }
+    let node: RuleNode | undefined = this.root;
+    let depth = 0;
+    while (depth < consts.length) {
+      const child: RuleNode | undefined = node.children.get(consts[depth]!);
+      if (!child) break;
+      node = child;
+      depth++;
+    }
+    const target = node;
+    if (this.#fnNodes.has(target) && depth === consts.length) throw new RegoError('rego_type_error', `function ${['data', ...consts.slice(0, depth)].join('.')} called without arguments`, loc);
+    this.#addDep(target);
+    const virtual = target.complete.length + target.defaults.length + target.multi.length + target.objects.length > 0;
+    // Past the rule tree (or into an intermediate node's base document): plain data lookup.
+    const baseOnly = depth < consts.length && !virtual;
+    const prefix = baseOnly ? consts : consts.slice(0, depth);
+    const rest = path.slice(prefix.length);
+    const fast: Val = baseOnly
+      ? (f) => lookupPath(f.c.data, prefix)
+      : target === this.root && depth === 0
+        ? (f) => this.docAt(this.root, f.c)
+        : (f) => this.docAt(target, f.c);
+    const base: Val = (f) => (f.c.overrides ? this.#resolveOverridden(f.c, prefix, target, baseOnly) : fast(f));
+    return this.#index(fromVal(base), rest, scope, bound);
+  }
+
+  #resolveOverridden(c: EvalCtx, prefix: readonly string[], node: RuleNode, baseOnly: boolean): Value | undefined {
+    const overrides = c.overrides!;
+    for (let i = overrides.length - 1; i >= 0; i--) {
+      const o = overrides[i]!;
+      if (o.path.length <= prefix.length && o.path.every((p, j) => p === prefix[j])) {
+        return lookupPath(o.value, prefix, o.path.length);
+      }
+    }
+    let v = baseOnly ? lookupPath(c.data, prefix) : this.docAt(node, c);
+    for (const o of overrides) {
+      if (o.path.length > prefix.length && prefix.every((p, j) => p === o.path[j])) {
+        v = patchPath(v, o.path.slice(prefix.length), o.value);
+      }
+    }
+    return v;
+  }
+
+  #index(base: CompiledTerm, path: Term[], scope: Scope, bound: Set<number>): CompiledTerm {
+    if (path.length === 0) return base;
+    type Indexer = { key?: Val; step?: (f: Frame, x: Value, k: (v: Value) => boolean) => boolean };
+    const steps: Indexer[] = path.map((p) => {
+      if (p.type === 'string') {
+        const key = p.value;
+        return { key: () => key };
+      }
+      if (p.type === 'var') {
+        if (p.name === '_') return { step: (_f, x, k) => iterate(x, (_kk, v) => k(v)) };
+        const r = this.#resolve(p.name, scope);
+        if (r?.kind === 'local' && !bound.has(r.slot)) {
+          const slot = r.slot;
+          bound.add(slot);
+          return {
+            step: (f, x, k) =>
+              iterate(x, (kk, v) => {
+                f.s[slot] = kk;
+                const res = k(v);
+                f.s[slot] = undefined;
+                return res;
+              }),
+          };
+        }
+      }
+      if (evaluable(this, p, scope, bound)?.size === 0) {
+        const c = this.#term(p, scope, bound);
+        if (c.val) return { key: c.val };
+        return {
+          step: (f, x, k) =>
+            c.gen(f, (key) => {
+              const v = indexValue(x, key);
+              return v === undefined ? false : k(v);
+            }),
+        };
+      }
+      const m = this.#pattern(p, scope, bound);
+      return { step: (f, x, k) => iterate(x, (kk, v) => m(f, kk, () => k(v))) };
+    });
+    if (base.val && steps.every((s) => s.key)) {
+      const b = base.val;
+      const keys = steps.map((s) => s.key!);
+      if (keys.length === 1) {
+        const k0 = keys[0]!;
+        return fromVal((f) => {
+          const x = b(f);
+          if (x === undefined) return undefined;
+          const key = k0(f);
+          return key === undefined ? undefined : indexValue(x, key);
+        });
+      }
+      return fromVal((f) => {
+        let x = b(f);
+        for (let i = 0; i < keys.length && x !== undefined; i++) {
+          const key = keys[i]!(f);
+          if (key === undefined) return undefined;
+          x = indexValue(x, key);
+        }
+        return x;
+      });
+    }
+    const n = steps.length;
+    return {
+      gen: (f, k) =>
+        base.gen(f, (x) => {
+          const go = (i: number, y: Value): boolean => {
+            if (i === n) return k(y);
+            const s = steps[i]!;
+            if (s.key) {
+              const key = s.key(f);
+              if (key === undefined) return false;
+              const v = indexValue(y, key);
+              return v === undefined ? false : go(i + 1, v);
+            }
+            return s.step!(f, y, (v) => go(i + 1, v));
+          };
+          return go(0, x);
+        }),
+    };
+  }
+
+  // ------------------------------------------------------------------ calls
+
+  #callTarget(
+    t: CallTerm,
+    scope: Scope,
+    report: boolean,
+  ): { kind: 'builtin'; def: BuiltinDefinition; name: string } | { kind: 'function'; node: RuleNode; name: string; arity: number } | { kind: 'print' } | undefined {
+    const parts: string[] = [];
+    const head = t.op.type === 'ref' ? t.op.head : t.op;
+    if (head.type !== 'var') return undefined;
+    if (t.op.type === 'ref') for (const p of t.op.path) if (p.type === 'string') parts.push(p.value);
+    const r = scope.lookup(head.name) === undefined ? this.#resolve(head.name, scope) : undefined;
+    if (r?.kind === 'global' && r.path[0] === 'data') {
+      const full = [...r.path, ...parts];
+      const node = this.nodeAt(full.slice(1));
+      if (node && this.#fnNodes.has(node)) {
+        return { kind: 'function', node, name: full.join('.'), arity: this.#functionArity(node) };
+      }
+    }
+    const name = [head.name, ...parts].join('.');
+    if (name === 'print') return { kind: 'print' };
+    const def = this.#builtins.get(name);
+    if (def) return { kind: 'builtin', def, name };
+    if (report) throw new RegoError('rego_type_error', `undefined function ${r?.kind === 'global' ? [...r.path, ...parts].join('.') : name}`, t.loc);
+    return undefined;
+  }
+
+  #functionArity(node: RuleNode): number {
+    const n = this.#arities.get(node);
+    return n ?? 0;
+  }
+  readonly #arities = new Map<RuleNode, number>();
+
+  /** Records function arities before bodies compile (calls may precede definitions). */
+  registerArities(modules: Module[]): void {
+    for (const mod of modules) {
+      const pkg = this.#packagePath(mod);
+      for (const rule of mod.rules) {
+        if (!rule.args) continue;
+        const { path } = this.#splitRef(rule);
+        const node = this.#ensureNode(['data', ...pkg, ...path]);
+        const prev = this.#arities.get(node);
+        if (prev !== undefined && prev !== rule.args.length) {
+          this.#errors.push(new RegoError('rego_type_error', `conflicting rules data.${[...pkg, ...path].join('.')} found`, rule.loc));
+        }
+        this.#arities.set(node, rule.args.length);
+        this.#fnNodes.add(node);
+      }
+    }
+  }
+  readonly #fnNodes = new Set<RuleNode>();
+
+  isFunctionNode(node: RuleNode): boolean {
+    return this.#fnNodes.has(node);
+  }
+
+  #call(t: CallTerm, scope: Scope, bound: Set<number>): CompiledTerm {
+    const target = this.#callTargetForCompile(t, scope);
+    const args = t.args.map((a) => this.#term(a, scope, bound));
+    const loc = t.loc;
+    if (target.kind === 'print') {
+      const vals = args.map((a) => this.#requireVal(a));
+      return fromVal((f) => {
+        const parts = vals.map((v) => {
+          const x = v(f);
+          return x === undefined ? '<undefined>' : typeof x === 'string' ? x : formatValue(x);
+        });
+        f.c.bctx.print(parts.join(' '));
+        return true;
+      });
+    }
+    let invoke: (f: Frame, vals: Value[]) => Value | undefined;
+    if (target.kind === 'builtin') {
+      this.#typeCheck(target.def, target.name, t, args.length);
+      const def = target.def;
+      const name = target.name;
+      invoke = (f, vals) => {
+        if (f.c.mocks) {
+          const m = f.c.mocks.get(name);
+          if (m) return m.kind === 'value' ? m.value : m.call(f, vals, loc);
+        }
+        return this.#invokeBuiltin(def, name, vals, f.c, loc);
+      };
+    } else {
+      if (target.arity !== args.length) {
+        throw new RegoError('rego_type_error', `${target.name}: arity mismatch\n\thave: ${args.length} argument(s)\n\twant: ${target.arity} argument(s)`, loc);
+      }
+      const node = target.node;
+      const name = target.name;
+      this.#addDep(node);
+      invoke = (f, vals) => {
+        if (f.c.mocks) {
+          const m = f.c.mocks.get(name);
+          if (m) return m.kind === 'value' ? m.value : m.call(f, vals, loc);
+        }
+        return this.callFunction(node, vals, f.c, loc);
+      };
+    }
+    if (args.every((a) => a.val)) {
+      const vals = args.map((a) => a.val!);
+      const n = vals.length;
+      return fromVal((f) => {
+        const xs: Value[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const v = vals[i]!(f);
+          if (v === undefined) return undefined;
+          xs[i] = v;
+        }
+        return invoke(f, xs);
+      });
+    }
+    const gens = args.map((a) => a.gen);
+    return {
+      gen: (f, k) => {
+        const xs: Value[] = new Array(gens.length);
+        const step = (i: number): boolean => {
+          if (i === gens.length) {
+            const r = invoke(f, xs.slice());
+            return r === undefined ? false : k(r);
+          }
+          return gens[i]!(f, (v) => {
+            xs[i] = v;
+            return step(i + 1);
+          });
+        };
+        return step(0);
+      },
+    };
+  }
+
+  #callTargetForCompile(t: CallTerm, scope: Scope) {
+    const target = this.#callTarget(t, scope, true);
+    if (!target) throw new RegoError('rego_type_error', `undefined function ${refString(t.op)}`, t.loc);
+    return target;
+  }
+
+  #invokeBuiltin(def: BuiltinDefinition, name: string, args: Value[], c: EvalCtx, loc: RegoLocation): Value | undefined {
+    try {
+      return def.fn(args, c.bctx);
+    } catch (err) {
+      if (err instanceof RegoError) throw err;
+      if (!c.strict) return undefined;
+      const code = err instanceof BuiltinTypeError ? 'eval_type_error' : 'eval_builtin_error';
+      const msg = err instanceof Error ? err.message : String(err);
+      const text = msg.startsWith(`${name}:`) ? msg : `${name}: ${msg}`;
+      if (!(err instanceof BuiltinError) && !(err instanceof BuiltinTypeError) && !(err instanceof Error)) throw err;
+      throw new RegoEvalError(code, text, loc);
+    }
+  }
+
+  #typeCheck(def: BuiltinDefinition, name: string, t: CallTerm, n: number): void {
+    const want = def.decl.args.length;
+    if (def.decl.variadic ? n < want : n !== want) {
+      const have = t.args.map((a) => formatTypeOf(literalType(a))).join(', ');
+      const wantText = def.decl.args.map((a) => typeText(a)).join(', ');
+      throw new RegoError('rego_type_error', `${name}: arity mismatch\n\thave: (${have})\n\twant: (${wantText})`, t.loc);
+    }
+    for (let i = 0; i < n; i++) {
+      const expected = def.decl.args[i] ?? def.decl.variadic!;
+      const actual = literalType(t.args[i]!);
+      if (actual && !mayAccept(expected, actual)) {
+        const have = t.args.map((a) => formatTypeOf(literalType(a))).join(', ');
+        const wantText = def.decl.args.map((a) => typeText(a)).join(', ');
+        throw new RegoError('rego_type_error', `${name}: invalid argument(s)\n\thave: (${have})\n\twant: (${wantText})`, t.loc);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ evaluation of the rule tree
+
+  /** The value of the document at a rule node (rules merged with base data), cached per evaluation. */
+  docAt(node: RuleNode, c: EvalCtx): Value | undefined {
+    const cache = c.cache;
+    if (cache.has(node)) return cache.get(node);
+    let v: Value | undefined;
+    if (node.complete.length || (node.defaults.length && !this.#fnNodes.has(node))) v = this.#evalComplete(node, c);
+    else if (this.#fnNodes.has(node)) v = undefined;
+    else if (node.multi.length && !node.objects.length && node.children.size === 0) v = this.#evalMulti(node, c);
+    else v = this.#evalObject(node, c);
+    cache.set(node, v);
+    return v;
+  }
+
+  #candidates(node: RuleNode, c: EvalCtx): RuleDef[] {
+    if (!node.indexed) return node.complete;
+    const v = lookupPath(c.input, node.indexPath!);
+    const hit = v === undefined || (typeof v === 'object' && v !== null) ? undefined : node.indexed.get(keyOf(v));
+    return hit ? (node.unindexed!.length ? [...hit, ...node.unindexed!] : hit) : node.unindexed!;
+  }
+
+  #evalComplete(node: RuleNode, c: EvalCtx): Value | undefined {
+    let result: Value | undefined;
+    for (const def of this.#candidates(node, c)) {
+      def.eval(c, undefined, (_keys, v) => {
+        if (result === undefined) result = v;
+        else if (!equals(result, v)) throw conflict('complete rules must not produce multiple outputs', def.loc);
+        return def.constValue;
+      });
+    }
+    if (result === undefined) {
+      for (const def of node.defaults) {
+        def.eval(c, undefined, (_keys, v) => {
+          result = v;
+          return true;
+        });
+      }
+    }
+    return result;
+  }
+
+  #evalMulti(node: RuleNode, c: EvalCtx): Value {
+    const out = new RegoSet();
+    for (const def of node.multi) {
+      def.eval(c, undefined, (_keys, v) => {
+        out.add(v);
+        return false;
+      });
+    }
+    return out;
+  }
+
+  #evalObject(node: RuleNode, c: EvalCtx): Value {
+    const base = lookupPath(c.data, node.path);
+    const b = base !== undefined && isObject(base) ? DocBuilder.from(stripKeys(base, node.children)) : new DocBuilder();
+    for (const child of node.children.values()) {
+      if (this.#fnNodes.has(child)) continue;
+      const v = this.docAt(child, c);
+      if (v !== undefined) b.put([child.name], v, child.complete[0]?.loc ?? { file: '', line: 0, col: 0 });
+    }
+    for (const def of node.objects) {
+      def.eval(c, undefined, (keys, v) => {
+        if (def.kind === 'multi') b.add(keys, v, def.loc);
+        else b.put(keys, v, def.loc);
+        return false;
+      });
+    }
+    if (node.multi.length) {
+      // A node with both a set rule and other rules: OPA reports a conflict at compile time.
+      throw new RegoEvalError('eval_conflict_error', 'multi-value rule conflicts with other rules', node.multi[0]!.loc);
+    }
+    return b.build();
+  }
+
+  callFunction(node: RuleNode, args: Value[], c: EvalCtx, _loc: RegoLocation): Value | undefined {
+    let result: Value | undefined;
+    for (const def of node.functions) {
+      def.eval(c, args, (_keys, v) => {
+        if (result === undefined) result = v;
+        else if (!equals(result, v)) throw conflict('functions must not produce multiple outputs for same inputs', def.loc);
+        return def.constValue;
+      });
+    }
+    if (result === undefined) {
+      for (const def of node.defaults) {
+        def.eval(c, args, (_keys, v) => {
+          result = v;
+          return true;
+        });
+      }
+    }
+    return result;
+  }
+
+  // ------------------------------------------------------------------ recursion and indexing
+
+  #addDep(target: RuleNode): void {
+    if (!this.#current) return;
+    let s = this.#deps.get(this.#current);
+    if (!s) this.#deps.set(this.#current, (s = new Set()));
+    s.add(target);
+  }
+
+  #checkRecursion(): void {
+    // A dependency on a node means a dependency on every rule below it.
+    const below = (n: RuleNode): RuleNode[] => [...this.#allNodes(n)];
+    const edges = new Map<RuleNode, Set<RuleNode>>();
+    for (const [from, tos] of this.#deps) {
+      const all = new Set<RuleNode>();
+      for (const t of tos) for (const b of below(t)) all.add(b);
+      edges.set(from, all);
+    }
+    const state = new Map<RuleNode, number>();
+    const stack: RuleNode[] = [];
+    const reported = new Set<RuleNode>();
+    const visit = (n: RuleNode): void => {
+      state.set(n, 1);
+      stack.push(n);
+      for (const m of edges.get(n) ?? []) {
+        const st = state.get(m);
+        if (st === 1) {
+          if (!reported.has(m)) {
+            reported.add(m);
+            const cycle = stack.slice(stack.indexOf(m)).concat(m).map((x) => ['data', ...x.path].join('.'));
+            const def = m.complete[0] ?? m.functions[0] ?? m.multi[0] ?? m.objects[0] ?? m.defaults[0];
+            this.#errors.push(
+              new RegoError('rego_recursion_error', `rule ${cycle[0]} is recursive: ${cycle.join(' -> ')}`, def?.loc ?? { file: '', line: 0, col: 0 }),
+            );
+          }
+        } else if (st === undefined) visit(m);
+      }
+      stack.pop();
+      state.set(n, 2);
+    };
+    for (const n of edges.keys()) if (!state.has(n)) visit(n);
+  }
+
+  #buildIndex(node: RuleNode): void {
+    if (node.complete.length < 4) return;
+    const counts = new Map<string, number>();
+    for (const d of node.complete) if (d.index) counts.set(d.index.path.join('\u0000'), (counts.get(d.index.path.join('\u0000')) ?? 0) + 1);
+    let best: string | undefined;
+    let bestN = 0;
+    for (const [p, n] of counts) if (n > bestN) [best, bestN] = [p, n];
+    if (best === undefined || bestN < 2) return;
+    const indexed = new Map<string, RuleDef[]>();
+    const unindexed: RuleDef[] = [];
+    for (const d of node.complete) {
+      if (d.index && d.index.path.join('\u0000') === best) {
+        const list = indexed.get(d.index.key) ?? [];
+        list.push(d);
+        indexed.set(d.index.key, list);
+      } else unindexed.push(d);
+    }
+    node.indexPath = best.split('\u0000');
+    node.indexed = indexed;
+    node.unindexed = unindexed;
+  }
+}
+
+function constTerm(v: Value): CompiledTerm {
+  return fromVal(() => v);
+}
+
+function isConstant(t: Term): boolean {
+  switch (t.type) {
+    case 'null':
+    case 'boolean':
+    case 'number':
+    case 'string':
+      return true;
+    case 'array':
+    case 'set':
+      return t.items.every(isConstant);
+    case 'object':
+      return t.entries.every(([k, v]) => isConstant(k) && isConstant(v));
+    default:
+      return false;
+  }
+}
+
+function stripKeys(o: import('./value.ts').PlainObject | RegoObject, children: Map<string, RuleNode>): import('./value.ts').PlainObject | RegoObject {
+  if (children.size === 0) return o;
+  if (o instanceof RegoObject) return o;
+  const out: import('./value.ts').PlainObject = {};
+  for (const k of Object.keys(o)) if (!children.has(k)) out[k] = o[k]!;
+  return out;
+}
+
+function forClosures(t: Term, fn: (c: Term) => void): void {
+  switch (t.type) {
+    case 'arraycomp':
+    case 'setcomp':
+    case 'objectcomp':
+    case 'template':
+      fn(t);
+      return;
+    case 'ref':
+      forClosures(t.head, fn);
+      t.path.forEach((p) => forClosures(p, fn));
+      return;
+    case 'call':
+      t.args.forEach((a) => forClosures(a, fn));
+      return;
+    case 'array':
+    case 'set':
+      t.items.forEach((x) => forClosures(x, fn));
+      return;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        forClosures(k, fn);
+        forClosures(v, fn);
+      });
+      return;
+    default:
+      return;
+  }
+}
+
+/** `input.a.b == "const"` (either side) as an index entry. */
+function findIndex(body: Expr[], _p: Program): RuleDef['index'] | undefined {
+  for (const e of body) {
+    if (e.kind !== 'term' || e.negated || e.with.length) continue;
+    const t = e.term;
+    if (t.type !== 'call' || t.op.type !== 'var' || !['equal', 'eq'].includes(t.op.name)) continue;
+    const [a, b] = t.args as [Term, Term];
+    const pair = inputPath(a) && scalarKey(b) ? [inputPath(a)!, scalarKey(b)!] : inputPath(b) && scalarKey(a) ? [inputPath(b)!, scalarKey(a)!] : undefined;
+    if (pair) return { path: pair[0] as string[], key: pair[1] as string };
+  }
+  return undefined;
+}
+
+function inputPath(t: Term): string[] | undefined {
+  if (t.type !== 'ref' || t.head.type !== 'var' || t.head.name !== 'input') return undefined;
+  const out: string[] = [];
+  for (const p of t.path) {
+    if (p.type !== 'string') return undefined;
+    out.push(p.value);
+  }
+  return out;
+}
+
+function scalarKey(t: Term): string | undefined {
+  if (t.type === 'string') return keyOf(t.value);
+  if (t.type === 'number') return keyOf(numberFromText(t.text));
+  if (t.type === 'boolean') return keyOf(t.value);
+  if (t.type === 'null') return keyOf(null);
+  return undefined;
+}
+
+function literalType(t: Term): RegoType | undefined {
+  switch (t.type) {
+    case 'null':
+      return { kind: 'null' };
+    case 'boolean':
+      return { kind: 'boolean' };
+    case 'number':
+      return { kind: 'number' };
+    case 'string':
+    case 'template':
+      return { kind: 'string' };
+    case 'array':
+    case 'arraycomp':
+      return { kind: 'array', of: { kind: 'any' } };
+    case 'set':
+    case 'setcomp':
+      return { kind: 'set', of: { kind: 'any' } };
+    case 'object':
+    case 'objectcomp':
+      return { kind: 'object', key: { kind: 'any' }, value: { kind: 'any' } };
+    default:
+      return undefined;
+  }
+}
+
+function formatTypeOf(t: RegoType | undefined): string {
+  return t ? typeText(t) : 'any';
+}
+
+function typeText(t: RegoType): string {
+  switch (t.kind) {
+    case 'array':
+      return `array[${typeText(t.of)}]`;
+    case 'set':
+      return `set[${typeText(t.of)}]`;
+    case 'object':
+      return `object[${typeText(t.key)}: ${typeText(t.value)}]`;
+    case 'union':
+      return `any<${t.of.map(typeText).join(', ')}>`;
+    default:
+      return t.kind;
+  }
+}
+
+export { isArray, planExpr };

@@ -1,0 +1,244 @@
+/**
+ * The evaluator's runtime: evaluation context, frames, the rule tree and the virtual documents
+ * it produces. Compiled bodies are closures in continuation-passing style: a step gets the frame
+ * and a continuation, calls the continuation once per solution (after binding its variables)
+ * and returns true when evaluation must stop (the caller found what it needed).
+ */
+import type { BuiltinContext } from './builtins/index.ts';
+import type { Loc } from './ast.ts';
+import { RegoEvalError } from './errors.ts';
+import {
+  RegoSet,
+  type PlainObject,
+  type Value,
+  equals,
+  formatValue,
+  isObject,
+  isSet,
+  keyOf,
+  makeObject,
+  objectEntries,
+  objectGet,
+  RegoObject,
+} from './value.ts';
+
+export type Slots = (Value | undefined)[];
+
+export interface Frame {
+  s: Slots;
+  c: EvalCtx;
+}
+
+/** Continuation: returns true to stop the search. */
+export type K = () => boolean;
+/** A body step (or whole body). */
+export type Step = (f: Frame, k: K) => boolean;
+/** A term generator: calls k once per value of the term (binding variables on the way). */
+export type Gen = (f: Frame, k: (v: Value) => boolean) => boolean;
+/** A term evaluable without search; undefined means undefined. */
+export type Val = (f: Frame) => Value | undefined;
+
+/** `with data.a.b as v` in effect. */
+export interface DataOverride {
+  path: readonly string[];
+  value: Value;
+}
+
+/** `with f as g` / `with f as value` in effect (key: full function name). */
+export type Mock = { kind: 'value'; value: Value } | { kind: 'function'; call: FunctionCall };
+
+export type FunctionCall = (f: Frame, args: Value[], loc: Loc) => Value | undefined;
+
+export interface EvalCtx {
+  input: Value | undefined;
+  data: Value;
+  cache: Map<RuleNode, Value | undefined>;
+  fnCache: Map<string, Value | null>;
+  overrides: readonly DataOverride[] | undefined;
+  mocks: ReadonlyMap<string, Mock> | undefined;
+  bctx: BuiltinContext;
+  strict: boolean;
+}
+
+export function forkCtx(c: EvalCtx, changes: Partial<EvalCtx>): EvalCtx {
+  return { ...c, cache: new Map(), fnCache: new Map(), ...changes };
+}
+
+/** A compiled rule definition (one `p ... if body`, with its else chain). */
+export interface RuleDef {
+  kind: 'complete' | 'multi' | 'function';
+  loc: Loc;
+  /** Evaluates the body; calls onValue(key path values, value) per solution. Returns true to stop. */
+  eval(c: EvalCtx, args: Value[] | undefined, onValue: (keys: Value[], value: Value) => boolean): boolean;
+  /** Value is the same for every solution (stop after the first). */
+  constValue: boolean;
+  /** Number of key terms after the node path (ref heads with variables). */
+  keyCount: number;
+  /** Index on `input.<path> == const`, if the body has one. */
+  index?: { path: readonly string[]; key: string };
+}
+
+export interface RuleNode {
+  path: readonly string[];
+  name: string;
+  children: Map<string, RuleNode>;
+  complete: RuleDef[];
+  defaults: RuleDef[];
+  multi: RuleDef[];
+  /** Rules whose head ref continues past this node with variable keys. */
+  objects: RuleDef[];
+  functions: RuleDef[];
+  /** Rules whose index path is shared by all complete definitions. */
+  indexPath?: readonly string[];
+  indexed?: Map<string, RuleDef[]>;
+  unindexed?: RuleDef[];
+  /** Some rule is defined at or below this node. */
+  hasRules: boolean;
+}
+
+export function newNode(path: readonly string[]): RuleNode {
+  return {
+    path, name: path[path.length - 1] ?? 'data', children: new Map(), complete: [], defaults: [], multi: [],
+    objects: [], functions: [], hasRules: false,
+  };
+}
+
+export function conflict(message: string, loc: Loc): RegoEvalError {
+  return new RegoEvalError('eval_conflict_error', message, loc);
+}
+
+/** `x[key]` on any value; undefined when not indexable or absent. */
+export function indexValue(x: Value | undefined, key: Value): Value | undefined {
+  if (x === undefined || x === null || typeof x !== 'object') return undefined;
+  if (Array.isArray(x)) {
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= x.length) return undefined;
+    return x[key];
+  }
+  if (x instanceof RegoSet) return x.has(key) ? key : undefined;
+  return objectGet(x as PlainObject | RegoObject, key);
+}
+
+/** Calls k(key, value) for each element of a collection (arrays by index, sets key = value). */
+export function iterate(x: Value | undefined, k: (key: Value, value: Value) => boolean): boolean {
+  if (x === undefined || x === null || typeof x !== 'object') return false;
+  if (Array.isArray(x)) {
+    for (let i = 0; i < x.length; i++) if (k(i, x[i]!)) return true;
+    return false;
+  }
+  if (x instanceof RegoSet) {
+    for (const v of x.values()) if (k(v, v)) return true;
+    return false;
+  }
+  if (x instanceof RegoObject) {
+    for (const [key, v] of x.entries()) if (k(key, v)) return true;
+    return false;
+  }
+  for (const key of Object.keys(x).sort()) if (k(key, (x as PlainObject)[key]!)) return true;
+  return false;
+}
+
+/** Base document at a string path. */
+export function lookupPath(root: Value | undefined, path: readonly string[], from = 0, to = path.length): Value | undefined {
+  let x = root;
+  for (let i = from; i < to; i++) {
+    if (x === undefined || x === null || typeof x !== 'object' || Array.isArray(x) || x instanceof RegoSet) {
+      if (Array.isArray(x)) {
+        const n = Number(path[i]);
+        x = /^\d+$/.test(path[i]!) ? x[n] : undefined;
+        continue;
+      }
+      return undefined;
+    }
+    x = objectGet(x as PlainObject | RegoObject, path[i]!);
+  }
+  return x;
+}
+
+/** A copy of root with path set to value (objects created on the way). */
+export function patchPath(root: Value | undefined, path: readonly string[], value: Value, i = 0): Value {
+  if (i === path.length) return value;
+  const key = path[i]!;
+  const base = root !== undefined && isObject(root) ? root : {};
+  const entries = objectEntries(base).filter(([k]) => k !== key);
+  entries.push([key, patchPath(objectGet(base, key), path, value, i + 1)]);
+  return makeObject(entries);
+}
+
+/** Builder of an object from (key path, value) pairs with OPA's conflict rules. */
+export class DocBuilder {
+  readonly #root = new Map<string, { key: Value; value?: Value; child?: DocBuilder; set?: RegoSet }>();
+
+  /** Sets keys[0..]... = value; a different existing value is a conflict. */
+  put(keys: readonly Value[], value: Value, loc: Loc, i = 0): void {
+    const key = keys[i]!;
+    const k = keyOf(key);
+    let slot = this.#root.get(k);
+    if (i === keys.length - 1) {
+      if (slot?.value !== undefined && !equals(slot.value, value)) throw conflict('object keys must be unique', loc);
+      if (slot?.child) throw conflict('object keys must be unique', loc);
+      if (!slot) this.#root.set(k, { key, value });
+      else slot.value = value;
+      return;
+    }
+    if (slot?.value !== undefined) {
+      if (!isObject(slot.value)) throw conflict('object keys must be unique', loc);
+      slot.child = DocBuilder.from(slot.value);
+      delete slot.value;
+    }
+    if (!slot) {
+      slot = { key, child: new DocBuilder() };
+      this.#root.set(k, slot);
+    }
+    slot.child ??= new DocBuilder();
+    slot.child.put(keys, value, loc, i + 1);
+  }
+
+  /** Adds value to the set at keys (multi-value rules with ref heads). */
+  add(keys: readonly Value[], value: Value, loc: Loc, i = 0): void {
+    if (keys.length === 0) throw new Error('add with empty keys');
+    const key = keys[i]!;
+    const k = keyOf(key);
+    let slot = this.#root.get(k);
+    if (i === keys.length - 1) {
+      if (!slot) {
+        slot = { key, set: new RegoSet() };
+        this.#root.set(k, slot);
+      }
+      if (!slot.set) {
+        if (slot.value !== undefined && isSet(slot.value)) slot.set = new RegoSet(slot.value.unorderedValues());
+        else throw conflict('object keys must be unique', loc);
+        delete slot.value;
+      }
+      slot.set.add(value);
+      return;
+    }
+    if (!slot) {
+      slot = { key, child: new DocBuilder() };
+      this.#root.set(k, slot);
+    }
+    slot.child ??= new DocBuilder();
+    slot.child.add(keys, value, loc, i + 1);
+  }
+
+  static from(o: PlainObject | RegoObject): DocBuilder {
+    const b = new DocBuilder();
+    for (const [key, value] of objectEntries(o)) b.#root.set(keyOf(key), { key, value });
+    return b;
+  }
+
+  get size(): number {
+    return this.#root.size;
+  }
+
+  build(): PlainObject | RegoObject {
+    const entries: [Value, Value][] = [];
+    for (const slot of this.#root.values()) {
+      entries.push([slot.key, slot.set ?? slot.child?.build() ?? slot.value!]);
+    }
+    return makeObject(entries);
+  }
+}
+
+export function describeValue(v: Value): string {
+  return formatValue(v);
+}

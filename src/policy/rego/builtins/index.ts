@@ -7,20 +7,33 @@
  * the code when it prints them (`test-0.rego:4: eval_type_error: ...`).
  */
 import { AGGREGATES } from './aggregates.ts';
+import { COLLECTIONS } from './collections.ts';
 import type { BuiltinDefinition } from './definition.ts';
+import { ENCODING } from './encoding.ts';
 import { BuiltinError, BuiltinTypeError } from './errors.ts';
 import { GLOB } from './glob.ts';
 import { NUMBERS } from './numbers.ts';
 import { OPERATORS } from './operators.ts';
 import { REGEX } from './regex.ts';
 import { STRINGS } from './strings.ts';
+import { TIME } from './time.ts';
 
 export type { BuiltinContext, BuiltinDecl, BuiltinDefinition } from './definition.ts';
 export { BuiltinError, BuiltinTypeError } from './errors.ts';
 export type { RegoType } from './types.ts';
 export { formatType, mayAccept, typeNamesOf } from './types.ts';
 
-const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [OPERATORS, NUMBERS, AGGREGATES, STRINGS, REGEX, GLOB];
+const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
+  OPERATORS,
+  NUMBERS,
+  AGGREGATES,
+  STRINGS,
+  REGEX,
+  GLOB,
+  COLLECTIONS,
+  ENCODING,
+  TIME,
+];
 
 /** Prefixes a built-in's error messages with its name (once). */
 function withNamedErrors(def: BuiltinDefinition): BuiltinDefinition {

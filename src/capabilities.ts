@@ -3,10 +3,15 @@
  * before it). Adding a capability is one import and one line here.
  */
 import { createAuditCapability } from './audit/index.ts';
+import { createCaCapability } from './ca/index.ts';
 import { createLimitsCapability } from './limits/index.ts';
+import { createSdsCapability } from './sds/index.ts';
 import type { CapabilityFactory } from './server/capability.ts';
 
 export const CAPABILITIES: readonly CapabilityFactory[] = [
+  // ca first: sds, xds and the Istio CA API authenticate workloads with its authenticator.
+  createCaCapability,
+  createSdsCapability,
   // audit first: authz appends decisions to it.
   createAuditCapability,
   // limits plugs its stage into authz: keep it after authz.

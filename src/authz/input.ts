@@ -89,7 +89,12 @@ export interface RequestFacts {
 export const INPUT_VERSION = Object.freeze({ ext_authz: 'v3', encoding: 'protojson' } as const);
 const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
 
-export function buildInput(request: CheckRequestJson): { input: AuthzInput; facts: RequestFacts } {
+/**
+ * Builds the input and facts. A malformed request (bad percent-encoding, NUL in the path,
+ * unparseable JSON body) still yields an input (for the audit record) plus `badRequest`, which the
+ * pipeline answers with a 400 before any stage runs.
+ */
+export function buildInput(request: CheckRequestJson): { input: AuthzInput; facts: RequestFacts; badRequest?: string } {
   const attributes = request.attributes ?? {};
   const http = attributes.request?.http ?? {};
   const headers = headersOf(http);
@@ -98,17 +103,29 @@ export function buildInput(request: CheckRequestJson): { input: AuthzInput; fact
   const pathPart = q < 0 ? rawPath : rawPath.slice(0, q);
   const queryPart = q < 0 ? '' : rawPath.slice(q + 1);
   const truncated = headers[PARTIAL_BODY_HEADER] === 'true';
+  let badRequest: string | undefined;
+  const guard = <T>(fn: () => T, fallback: T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof AuthzBadRequestError)) throw err;
+      badRequest ??= err.message;
+      return fallback;
+    }
+  };
   const input: AuthzInput = {
     attributes,
-    parsed_path: parsePath(pathPart),
+    parsed_path: guard(() => parsePath(pathPart), []),
     parsed_query: parseQuery(queryPart),
     truncated_body: truncated,
     version: INPUT_VERSION,
   };
-  const body = parseBody(http, headers['content-type'], truncated);
+  const body = guard(() => parseBody(http, headers['content-type'], truncated), undefined);
   if (body !== undefined) input.parsed_body = body;
   if (attributes.source?.principal) input.source_principal = attributes.source.principal;
-  return { input, facts: factsOf(attributes, http, headers, pathPart) };
+  const path = guard(() => normalizePath(pathPart), pathPart);
+  const facts = factsOf(attributes, http, headers, path);
+  return badRequest === undefined ? { input, facts } : { input, facts, badRequest };
 }
 
 function headersOf(http: HttpRequestJson): Record<string, string> {
@@ -122,7 +139,7 @@ function headersOf(http: HttpRequestJson): Record<string, string> {
   return out;
 }
 
-function factsOf(attributes: AttributeContextJson, http: HttpRequestJson, headers: Record<string, string>, pathPart: string): RequestFacts {
+function factsOf(attributes: AttributeContextJson, http: HttpRequestJson, headers: Record<string, string>, path: string): RequestFacts {
   const source = attributes.source;
   const destination = attributes.destination;
   const sourcePrincipal = stripSpiffe(source?.principal);
@@ -130,7 +147,7 @@ function factsOf(attributes: AttributeContextJson, http: HttpRequestJson, header
   const facts: RequestFacts = {
     method: http.method ?? '',
     host: hostOf(http.host ?? headers[':authority'] ?? ''),
-    path: normalizePath(pathPart),
+    path,
     headers,
     contextExtensions: attributes.contextExtensions ?? {},
   };

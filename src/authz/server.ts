@@ -1,0 +1,108 @@
+/**
+ * The `envoy.service.auth.v3.Authorization/Check` handler (shell): runs the pipeline on the
+ * current compiled snapshot, maps the decision to a CheckResponse, records metrics and the audit
+ * record. An internal failure answers with a gRPC error status (never an allow), so Envoy's
+ * `failure_mode_allow` / `status_on_error` decide, as documented.
+ */
+import { performance } from 'node:perf_hooks';
+import type { sendUnaryData, ServerUnaryCall, ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import type { DecisionRecordV1 } from '../audit/record.ts';
+import type { Clock } from '../lib/clock.ts';
+import { errorCodeOf, toGrpcStatus } from '../lib/errors.ts';
+import { newDecisionId } from '../lib/ids.ts';
+import type { Logger } from '../lib/logger.ts';
+import { counter, histogram, type Registry } from '../lib/metrics.ts';
+import { AuthzNotReadyError } from './errors.ts';
+import { buildInput, type CheckRequestJson } from './input.ts';
+import { type CheckOutcome, type CompiledPipeline, runPipeline } from './pipeline.ts';
+import { decisionRecord, errorRecord, worthRecording } from './record.ts';
+import { buildCheckResponse } from './response.ts';
+
+/** The audit capability's public face, as ext_authz uses it (non-blocking enqueue). */
+export interface AuditSink {
+  append(record: DecisionRecordV1): void;
+}
+
+export interface CheckDeps {
+  pipeline(): CompiledPipeline | undefined;
+  audit(): AuditSink | undefined;
+  clock: Clock;
+  logger: Logger;
+  registry: Registry;
+}
+
+export interface CheckResult {
+  response: Record<string, unknown>;
+  outcome: CheckOutcome;
+  record: DecisionRecordV1;
+}
+
+export type CheckFn = (request: CheckRequestJson) => CheckResult | Promise<CheckResult>;
+
+/** The check as a function (the gRPC handler, `authz.check()` and the benchmark all use it). */
+export function createCheck(deps: CheckDeps): CheckFn {
+  const checks = counter(deps.registry, 'meshward_authz_checks_total', 'ext_authz checks by decision.', ['decision']);
+  const duration = histogram(deps.registry, 'meshward_authz_check_duration_seconds', 'Time meshward spent deciding an ext_authz check.', ['decision']);
+  const stageDuration = histogram(deps.registry, 'meshward_authz_stage_duration_seconds', 'Time per pipeline stage.', ['stage']);
+  const observe = (stage: string, seconds: number) => stageDuration.observe({ stage }, seconds);
+
+  const finish = (outcome: CheckOutcome, decisionId: string, t0: number): CheckResult => {
+    const { decision, ctx } = outcome;
+    const latency = performance.now() - t0;
+    const response = buildCheckResponse(decision, ctx.mutations, decisionId);
+    const record = decisionRecord(ctx, decision, { decisionId, time: ctx.now, latencyUs: Math.round(latency * 1000) });
+    checks.inc({ decision: decision.outcome });
+    duration.observe({ decision: decision.outcome }, latency / 1000);
+    if (worthRecording(ctx, decision)) deps.audit()?.append(record);
+    return { response, outcome, record };
+  };
+
+  return (request) => {
+    const pipeline = deps.pipeline();
+    if (!pipeline) throw new AuthzNotReadyError();
+    const t0 = performance.now();
+    const decisionId = newDecisionId();
+    const now = deps.clock.now();
+    const fail = (err: unknown): never => {
+      checks.inc({ decision: 'error' });
+      const built = buildInput(request);
+      const record = errorRecord({
+        decisionId, time: now, snapshot: pipeline.snapshot, input: built.input, facts: built.facts,
+        destination: pipeline.workloads.resolve(built.input.attributes).display, latencyUs: Math.round((performance.now() - t0) * 1000),
+      }, `${errorCodeOf(err)}: ${err instanceof Error ? err.message : String(err)}`);
+      deps.audit()?.append(record);
+      deps.logger.error({ err: { code: errorCodeOf(err), message: (err as Error).message }, decisionId }, 'ext_authz check failed; Envoy failure mode applies');
+      throw err;
+    };
+    let outcome: CheckOutcome | Promise<CheckOutcome>;
+    try {
+      outcome = runPipeline(pipeline, request, { decisionId, now, observe });
+    } catch (err) {
+      return fail(err);
+    }
+    if (outcome instanceof Promise) return outcome.then((o) => finish(o, decisionId, t0), fail);
+    return finish(outcome, decisionId, t0);
+  };
+}
+
+function toServiceError(err: unknown): Partial<ServiceError> {
+  const metadata = new Metadata();
+  metadata.set('meshward-error-code', errorCodeOf(err));
+  return { code: toGrpcStatus(err), details: err instanceof Error ? err.message : String(err), metadata };
+}
+
+/** The grpc-js unary handler around a CheckFn. */
+export function checkHandler(check: CheckFn) {
+  return (call: ServerUnaryCall<CheckRequestJson, unknown>, callback: sendUnaryData<unknown>): void => {
+    let result: CheckResult | Promise<CheckResult>;
+    try {
+      result = check(call.request);
+    } catch (err) {
+      callback(toServiceError(err));
+      return;
+    }
+    if (result instanceof Promise) result.then((r) => callback(null, r.response), (err: unknown) => callback(toServiceError(err)));
+    else callback(null, result.response);
+  };
+}

@@ -3,6 +3,7 @@
  * before it). Adding a capability is one import and one line here.
  */
 import { createAuditCapability } from './audit/index.ts';
+import { createAuthzCapability } from './authz/index.ts';
 import { createCaCapability } from './ca/index.ts';
 import { createLimitsCapability } from './limits/index.ts';
 import { createSdsCapability } from './sds/index.ts';
@@ -14,6 +15,7 @@ export const CAPABILITIES: readonly CapabilityFactory[] = [
   createSdsCapability,
   // audit first: authz appends decisions to it.
   createAuditCapability,
+  createAuthzCapability,
   // limits plugs its stage into authz: keep it after authz.
   createLimitsCapability,
 ];

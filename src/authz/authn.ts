@@ -238,7 +238,7 @@ export class Authenticator implements Stage {
       currentDate: new Date(this.#clock.now()),
       clockTolerance: CLOCK_SKEW_S,
     });
-    let result;
+    let result: Awaited<ReturnType<typeof verify>>;
     try {
       result = await verify();
     } catch (err) {

@@ -10,7 +10,7 @@ import type { CheckContext, Stage, StageFactory, StageResult } from '../authz/st
 import type { ConfigSnapshot } from '../config/index.ts';
 import { selectorMatches } from '../config/selector.ts';
 import type { RateLimitEngine, RateLimitVerdict } from './engine.ts';
-import { type HeaderLimit, type HeaderPair, ceilSeconds, rateLimitHeaders, retryAfterHeader } from './headers.ts';
+import { type HeaderLimit, ceilSeconds, rateLimitHeaders, retryAfterHeader } from './headers.ts';
 import { type CompiledRateLimitPolicy, compileRateLimits } from './policies.ts';
 import { compileQuotaPolicies, type CompiledQuotaPolicy } from './quota/policies.ts';
 import type { QuotaCheck, QuotaService } from './quota/service.ts';
@@ -48,6 +48,10 @@ interface Hit {
   over: boolean;
   shadowed: boolean;
   failedClosed: boolean;
+  /** Enforced limits only: shadow-mode limits are never advertised to clients. */
+  advertise: boolean;
+  /** The policy asks for RateLimit headers on allowed responses too. */
+  onAllow: boolean;
 }
 
 function rateLimitHits(p: CompiledRateLimitPolicy, v: RateLimitVerdict): Hit[] {
@@ -59,6 +63,7 @@ function rateLimitHits(p: CompiledRateLimitPolicy, v: RateLimitVerdict): Hit[] {
       what: `${s.limit.path} (${s.limit.requestsPerUnit}/${s.limit.unit})`,
       header: { name: s.limit.name ?? p.name, quota: s.limit.requestsPerUnit, windowSeconds: s.limit.windowMs / 1000, remaining: s.remaining, resetSeconds: ceilSeconds(s.code === 'OVER_LIMIT' ? s.retryAfterMs : s.resetMs) },
       retryAfterMs: s.retryAfterMs, over: s.code === 'OVER_LIMIT', shadowed: s.shadowed, failedClosed: s.failedOver === 'closed',
+      advertise: !s.limit.shadowMode, onAllow: p.responseHeaders,
     });
   }
   return out;
@@ -70,6 +75,7 @@ function quotaHit(q: QuotaCheck): Hit {
     kind: 'QuotaPolicy', namespace: p.namespace, name: p.name, what: `${p.subject.from} (${p.limit}/${p.period})`,
     header: { name: p.name, quota: p.limit, windowSeconds: p.period === 'day' ? 86_400 : 2_592_000, remaining: q.remaining, resetSeconds: ceilSeconds(q.resetMs) },
     retryAfterMs: q.allowed ? 0 : q.resetMs, over: !q.allowed, shadowed: q.shadowed, failedClosed: q.failedOver === 'closed',
+    advertise: !p.shadowMode, onAllow: p.responseHeaders,
   };
 }
 
@@ -83,15 +89,15 @@ function matched(hits: readonly Hit[], policies: readonly { kind: Hit['kind']; n
   });
 }
 
+/** The 429. `Retry-After` is added by the respond step from `retryAfterSeconds`; the RateLimit fields here. */
 function denial(fired: Hit, hits: readonly Hit[]): RateLimitedDecision {
-  const headers: HeaderPair[] = [retryAfterHeader(fired.retryAfterMs), ...rateLimitHeaders(hits.filter((h) => !h.shadowed).map((h) => h.header))];
   const limit = `${fired.kind} ${fired.namespace}/${fired.name}: ${fired.what}`;
   return {
     outcome: 'rate_limited',
     reason: fired.failedClosed ? `limit backend unavailable (failureMode closed): ${limit}` : `rate limited by ${limit}`,
-    retryAfterSeconds: Number(headers[0]!.value),
+    retryAfterSeconds: Number(retryAfterHeader(fired.retryAfterMs).value),
     limit,
-    headers: headers.map((h) => ({ name: h.name, value: h.value })),
+    headers: rateLimitHeaders(hits.filter((h) => h.advertise).map((h) => h.header)),
   };
 }
 
@@ -106,19 +112,19 @@ export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDep
   const quotas: readonly CompiledQuotaPolicy[] = compileQuotaPolicies(snapshot);
   const root = snapshot.mesh.rootNamespace;
 
-  const finish = (ctx: CheckContext, rl: [CompiledRateLimitPolicy, RateLimitVerdict][], qs: QuotaCheck[], headersOnAllow: boolean): StageResult => {
+  const finish = (ctx: CheckContext, rl: [CompiledRateLimitPolicy, RateLimitVerdict][], qs: QuotaCheck[]): StageResult => {
     const hits = [...rl.flatMap(([p, v]) => rateLimitHits(p, v)), ...qs.map(quotaHit)];
     ctx.matchedPolicies.push(...matched(hits, [...rl.map(([p]) => ({ kind: 'RateLimitPolicy' as const, namespace: p.namespace, name: p.name })), ...qs.map((q) => ({ kind: 'QuotaPolicy' as const, namespace: q.policy.namespace, name: q.policy.name }))]));
     const fired = hits.find((h) => h.over);
     if (fired) return denial(fired, hits);
-    if (headersOnAllow) for (const h of rateLimitHeaders(hits.filter((x) => !x.shadowed).map((x) => x.header))) ctx.mutations.responseHeaders.push(h);
+    for (const h of rateLimitHeaders(hits.filter((x) => x.advertise && x.onAllow).map((x) => x.header))) ctx.mutations.responseHeaders.push(h);
     return undefined;
   };
 
-  const runQuotas = async (ctx: CheckContext, attrs: LimitRequestAttributes, rl: [CompiledRateLimitPolicy, RateLimitVerdict][], headersOnAllow: boolean): Promise<StageResult> => {
+  const runQuotas = async (ctx: CheckContext, attrs: LimitRequestAttributes, rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): Promise<StageResult> => {
     const applicable = quotas.filter((q) => applies(q, ctx, root));
     const checks = (await Promise.all(applicable.map((q) => deps.quotas.consume(q, attrs)))).filter((c): c is QuotaCheck => c !== undefined);
-    return finish(ctx, rl, checks, headersOnAllow || checks.some((c) => c.policy.responseHeaders));
+    return finish(ctx, rl, checks);
   };
 
   return {
@@ -131,12 +137,11 @@ export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDep
         const descriptors = buildDescriptors(p.requestDescriptors, attrs);
         if (descriptors.length > 0) pending.push([p, deps.engine.decide(p, p.domain, descriptors.map((entries) => ({ entries })))]);
       }
-      const headersOnAllow = pending.some(([p]) => p.responseHeaders);
       const hasQuotas = quotas.some((q) => applies(q, ctx, root));
       const then = (rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): StageResult | Promise<StageResult> => {
         // A request over a rate limit is refused before it can consume quota.
-        if (!hasQuotas || rl.some(([, v]) => v.overall === 'OVER_LIMIT')) return finish(ctx, rl, [], headersOnAllow);
-        return runQuotas(ctx, attrs, rl, headersOnAllow);
+        if (!hasQuotas || rl.some(([, v]) => v.overall === 'OVER_LIMIT')) return finish(ctx, rl, []);
+        return runQuotas(ctx, attrs, rl);
       };
       if (pending.every(([, v]) => !(v instanceof Promise))) return then(pending as [CompiledRateLimitPolicy, RateLimitVerdict][]);
       return Promise.all(pending.map(async ([p, v]) => [p, await v] as [CompiledRateLimitPolicy, RateLimitVerdict])).then(then);

@@ -118,7 +118,7 @@ describe('ext_authz limits stage', () => {
     const decision = await stage.run(third);
     expect(decision).toMatchObject({ outcome: 'rate_limited', retryAfterSeconds: 1, limit: 'RateLimitPolicy shop/orders-per-caller: source_principal (2/second)' });
     expect(httpStatusOf(decision!)).toBe(429);
-    expect(decision!.headers).toEqual([{ name: 'ratelimit-policy', value: '"orders-per-caller";q=2;w=1' }, { name: 'ratelimit', value: '"orders-per-caller";r=0;t=1' }]);
+    expect(decision!.outcome === 'rate_limited' && decision!.headers).toEqual([{ name: 'ratelimit-policy', value: '"orders-per-caller";q=2;w=1' }, { name: 'ratelimit', value: '"orders-per-caller";r=0;t=1' }]);
     expect(third.matchedPolicies).toContainEqual({ kind: 'RateLimitPolicy', namespace: 'shop', name: 'orders-per-caller', effect: 'limited' });
   });
 

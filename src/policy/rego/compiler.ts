@@ -33,6 +33,7 @@ import {
   RegoSet,
   type Value,
   equals,
+  objectEntries,
   formatValue,
   isArray,
   isObject,
@@ -41,7 +42,6 @@ import {
   numberFromText,
   objectGet,
   objectSize,
-  RegoObject,
 } from './value.ts';
 
 type CallTerm = Extract<Term, { type: 'call' }>;
@@ -102,6 +102,7 @@ export class Program implements NameResolver {
     const placed: { mod: Module; rule: Rule; node: RuleNode; keys: Term[] }[] = [];
     for (const mod of modules) {
       const pkg = this.#packagePath(mod);
+      this.#ensureNode(['data', ...pkg]);
       const key = pkg.join('.');
       if (!pkgRules.has(key)) pkgRules.set(key, new Set());
       const names = pkgRules.get(key)!;
@@ -110,6 +111,7 @@ export class Program implements NameResolver {
         if (head.type === 'var') names.add(head.name);
         const { path, keys } = this.#splitRef(rule);
         const node = this.#ensureNode(['data', ...pkg, ...path]);
+        if (!rule.args) this.#virtualNodes.add(node);
         placed.push({ mod, rule, node, keys });
       }
     }
@@ -354,8 +356,29 @@ export class Program implements NameResolver {
     return '_';
   }
 
+  /** Undefined functions are reported before safety (as OPA's compiler orders its stages). */
+  #checkCalls(body: Expr[], scope: Scope): void {
+    const visit = (t: Term): void => {
+      if (t.type === 'call') {
+        const head = t.op.type === 'ref' ? t.op.head : t.op;
+        const isOp = head.type === 'var' && (head.name === 'eq' || head.name === 'assign') && t.op.type === 'var';
+        if (!isOp) this.#callTargetForCompile(t, scope);
+        t.args.forEach(visit);
+      } else if (t.type === 'ref') {
+        visit(t.head);
+        t.path.forEach(visit);
+      } else if (t.type === 'array' || t.type === 'set') t.items.forEach(visit);
+      else if (t.type === 'object') t.entries.forEach(([k, v]) => (visit(k), visit(v)));
+    };
+    for (const e of body) {
+      if (e.kind === 'term') visit(e.term);
+      else if (e.kind === 'somein' || e.kind === 'every') visit(e.domain);
+    }
+  }
+
   /** Declares the body's local variables in scope (explicit declarations shadow outer names). */
   #predeclare(body: Expr[], scope: Scope): void {
+    this.#checkCalls(body, scope);
     const explicit = (t: Term) => visitVars(t, (v) => v.name !== '_' && this.#declareNamed(scope, v.name));
     for (const e of body) {
       if (e.kind === 'some') e.vars.forEach(explicit);
@@ -534,7 +557,13 @@ export class Program implements NameResolver {
     const stopFirst = () => true;
     return (f, k) => {
       let ok = true;
+      let defined = false;
       domain.gen(f, (d) => {
+        defined = true;
+        if (d === null || typeof d !== 'object') {
+          ok = false;
+          return true;
+        }
         const isSet = d instanceof RegoSet;
         iterate(d, (kk, vv) => {
           const found = key
@@ -545,7 +574,7 @@ export class Program implements NameResolver {
         });
         return !ok;
       });
-      return ok ? k() : false;
+      return ok && defined ? k() : false;
     };
   }
 
@@ -737,18 +766,18 @@ export class Program implements NameResolver {
   }
 
   /** A `with` value naming a function: returns its call. */
-  #functionValue(t: Term, scope: Scope): ((f: Frame, args: Value[], loc: RegoLocation) => Value | undefined) | undefined {
+  #functionValue(t: Term, scope: Scope): ((c: EvalCtx, args: Value[], loc: RegoLocation) => Value | undefined) | undefined {
     const path = this.#targetPath(t, scope);
     if (!path) return undefined;
     if (path[0] === 'data') {
       const node = this.nodeAt(path.slice(1));
       if (!node || !this.#fnNodes.has(node)) return undefined;
-      return (f, args, loc) => this.callFunction(node, args, f.c, loc);
+      return (c, args, loc) => this.callFunction(node, args, c, loc);
     }
     const def = this.#builtins.get(path.join('.'));
     if (!def) return undefined;
     const name = path.join('.');
-    return (f, args, loc) => this.#invokeBuiltin(def, name, args, f.c, loc);
+    return (c, args, loc) => this.#invokeBuiltin(def, name, args, c, loc);
   }
 
   // ------------------------------------------------------------------ terms
@@ -982,10 +1011,12 @@ export class Program implements NameResolver {
 
   /** `data.<path>`: virtual documents from the rule tree, base documents from data. */
   #dataRef(path: Term[], scope: Scope, bound: Set<number>, loc: RegoLocation): CompiledTerm {
+    // Base documents have string keys: `data.x[2]` reads key "2", as OPA does.
     const consts: string[] = [];
     for (const p of path) {
-      if (p.type !== 'string') break;
-      consts.push(p.value);
+      if (p.type === 'string') consts.push(p.value);
+      else if (p.type === 'number' && /^\d+$/.test(p.text)) consts.push(p.text);
+      else break;
     }
     let node: RuleNode | undefined = this.root;
     let depth = 0;
@@ -997,10 +1028,11 @@ export class Program implements NameResolver {
     }
     const target = node;
     if (this.#fnNodes.has(target) && depth === consts.length) throw new RegoError('rego_type_error', `function ${['data', ...consts.slice(0, depth)].join('.')} called without arguments`, loc);
-    this.#addDep(target);
-    const virtual = target.complete.length + target.defaults.length + target.multi.length + target.objects.length > 0;
+    const virtual = this.#virtualNodes.has(target);
     // Past the rule tree (or into an intermediate node's base document): plain data lookup.
     const baseOnly = depth < consts.length && !virtual;
+    // A variable key after the node (`data[x].p`) is dynamic: only checked at run time.
+    if (!baseOnly) this.#addDep(target, path.length === depth);
     const prefix = baseOnly ? consts : consts.slice(0, depth);
     const rest = path.slice(prefix.length);
     const fast: Val = baseOnly
@@ -1009,7 +1041,54 @@ export class Program implements NameResolver {
         ? (f) => this.docAt(this.root, f.c)
         : (f) => this.docAt(target, f.c);
     const base: Val = (f) => (f.c.overrides ? this.#resolveOverridden(f.c, prefix, target, baseOnly) : fast(f));
+    if (!baseOnly && !this.#virtualNodes.has(target) && target.children.size && rest.length) {
+      // `data[x].allow` with x bound: walk the tree at run time instead of computing all of data.
+      const keys: Val[] = [];
+      for (const p of rest) {
+        if (!(evaluable(this, p, scope, bound)?.size === 0)) break;
+        const c = this.#term(p, scope, bound);
+        if (!c.val) break;
+        keys.push(c.val);
+      }
+      if (keys.length) {
+        const dynamic: Val = (f) => {
+          const vals: Value[] = [];
+          for (const k of keys) {
+            const v = k(f);
+            if (v === undefined) return undefined;
+            vals.push(v);
+          }
+          return this.#resolveDynamic(f.c, prefix, target, vals);
+        };
+        return this.#index(fromVal(dynamic), rest.slice(keys.length), scope, bound);
+      }
+    }
     return this.#index(fromVal(base), rest, scope, bound);
+  }
+
+  #resolveDynamic(c: EvalCtx, prefix: readonly string[], start: RuleNode, keys: Value[]): Value | undefined {
+    let node = start;
+    const path = [...prefix];
+    let i = 0;
+    for (; i < keys.length; i++) {
+      const k = keys[i]!;
+      const name = typeof k === 'string' ? k : typeof k === 'number' && Number.isInteger(k) && k >= 0 ? String(k) : undefined;
+      if (name === undefined || this.#virtualNodes.has(node)) break;
+      const child = node.children.get(name);
+      if (!child) break;
+      node = child;
+      path.push(name);
+    }
+    let v: Value | undefined;
+    if (i < keys.length && !this.#virtualNodes.has(node)) {
+      const name = keys[i];
+      if (typeof name !== 'string' && !(typeof name === 'number' && Number.isInteger(name))) return undefined;
+      path.push(String(name));
+      i++;
+      v = c.overrides ? this.#resolveOverridden(c, path, node, true) : lookupPath(c.data, path);
+    } else v = c.overrides ? this.#resolveOverridden(c, path, node, false) : this.docAt(node, c);
+    for (; i < keys.length && v !== undefined; i++) v = indexValue(v, keys[i]!);
+    return v;
   }
 
   #resolveOverridden(c: EvalCtx, prefix: readonly string[], node: RuleNode, baseOnly: boolean): Value | undefined {
@@ -1161,6 +1240,8 @@ export class Program implements NameResolver {
     }
   }
   readonly #fnNodes = new Set<RuleNode>();
+  /** Nodes with rules of their own (not functions), known before bodies compile. */
+  readonly #virtualNodes = new Set<RuleNode>();
 
   isFunctionNode(node: RuleNode): boolean {
     return this.#fnNodes.has(node);
@@ -1168,7 +1249,13 @@ export class Program implements NameResolver {
 
   #call(t: CallTerm, scope: Scope, bound: Set<number>): CompiledTerm {
     const target = this.#callTargetForCompile(t, scope);
-    const args = t.args.map((a) => this.#term(a, scope, bound));
+    // Arguments that bind variables by iteration (`x == xs[x]`) are compiled and run first.
+    const order = t.args.map((_, i) => i);
+    const gensFirst = order.filter((i) => (evaluable(this, t.args[i]!, scope, bound)?.size ?? 0) > 0);
+    const argOrder = [...gensFirst, ...order.filter((i) => !gensFirst.includes(i))];
+    const compiled: CompiledTerm[] = new Array(t.args.length);
+    for (const i of argOrder) compiled[i] = this.#term(t.args[i]!, scope, bound);
+    const args = compiled;
     const loc = t.loc;
     if (target.kind === 'print') {
       const vals = args.map((a) => this.#requireVal(a));
@@ -1189,7 +1276,7 @@ export class Program implements NameResolver {
       invoke = (f, vals) => {
         if (f.c.mocks) {
           const m = f.c.mocks.get(name);
-          if (m) return m.kind === 'value' ? m.value : m.call(f, vals, loc);
+          if (m) return m.kind === 'value' ? m.value : m.call(forkCtx(f.c, { mocks: undefined }), vals, loc);
         }
         return this.#invokeBuiltin(def, name, vals, f.c, loc);
       };
@@ -1203,7 +1290,7 @@ export class Program implements NameResolver {
       invoke = (f, vals) => {
         if (f.c.mocks) {
           const m = f.c.mocks.get(name);
-          if (m) return m.kind === 'value' ? m.value : m.call(f, vals, loc);
+          if (m) return m.kind === 'value' ? m.value : m.call(forkCtx(f.c, { mocks: undefined }), vals, loc);
         }
         return this.callFunction(node, vals, f.c, loc);
       };
@@ -1225,14 +1312,15 @@ export class Program implements NameResolver {
     return {
       gen: (f, k) => {
         const xs: Value[] = new Array(gens.length);
-        const step = (i: number): boolean => {
-          if (i === gens.length) {
+        const step = (j: number): boolean => {
+          if (j === gens.length) {
             const r = invoke(f, xs.slice());
             return r === undefined ? false : k(r);
           }
+          const i = argOrder[j] ?? j;
           return gens[i]!(f, (v) => {
             xs[i] = v;
-            return step(i + 1);
+            return step(j + 1);
           });
         };
         return step(0);
@@ -1283,7 +1371,12 @@ export class Program implements NameResolver {
   /** The value of the document at a rule node (rules merged with base data), cached per evaluation. */
   docAt(node: RuleNode, c: EvalCtx): Value | undefined {
     const cache = c.cache;
-    if (cache.has(node)) return cache.get(node);
+    if (cache.has(node)) {
+      const hit = cache.get(node);
+      if (hit === IN_PROGRESS) throw new RegoEvalError('rego_recursion_error', `rule data.${node.path.join('.')} is recursive`, node.complete[0]?.loc ?? node.objects[0]?.loc ?? { file: '', line: 0, col: 0 });
+      return hit;
+    }
+    cache.set(node, IN_PROGRESS);
     let v: Value | undefined;
     if (node.complete.length || (node.defaults.length && !this.#fnNodes.has(node))) v = this.#evalComplete(node, c);
     else if (this.#fnNodes.has(node)) v = undefined;
@@ -1333,11 +1426,22 @@ export class Program implements NameResolver {
 
   #evalObject(node: RuleNode, c: EvalCtx): Value {
     const base = lookupPath(c.data, node.path);
-    const b = base !== undefined && isObject(base) ? DocBuilder.from(stripKeys(base, node.children)) : new DocBuilder();
+    const baseObj = base !== undefined && isObject(base) ? base : undefined;
+    const b = new DocBuilder();
+    const merged = new Set<string>();
     for (const child of node.children.values()) {
       if (this.#fnNodes.has(child)) continue;
-      const v = this.docAt(child, c);
+      let v = this.docAt(child, c);
+      // Base data wins where it overlaps a rule (OPA reads the base document first).
+      const bv = baseObj ? objectGet(baseObj, child.name) : undefined;
+      if (bv !== undefined) {
+        v = v !== undefined ? mergeBaseWins(bv, v) : bv;
+        merged.add(child.name);
+      }
       if (v !== undefined) b.put([child.name], v, child.complete[0]?.loc ?? { file: '', line: 0, col: 0 });
+    }
+    if (baseObj) {
+      for (const [k, v] of objectEntries(baseObj)) if (!(typeof k === 'string' && merged.has(k))) b.put([k], v, { file: '', line: 0, col: 0 });
     }
     for (const def of node.objects) {
       def.eval(c, undefined, (keys, v) => {
@@ -1375,12 +1479,15 @@ export class Program implements NameResolver {
 
   // ------------------------------------------------------------------ recursion and indexing
 
-  #addDep(target: RuleNode): void {
+  #addDep(target: RuleNode, deep = true): void {
     if (!this.#current) return;
     let s = this.#deps.get(this.#current);
     if (!s) this.#deps.set(this.#current, (s = new Set()));
     s.add(target);
+    if (!deep) this.#shallow.add(target);
   }
+  /** Targets of dynamic refs: a dependency on the node's own rules only. */
+  readonly #shallow = new Set<RuleNode>();
 
   #checkRecursion(): void {
     // A dependency on a node means a dependency on every rule below it.
@@ -1388,7 +1495,7 @@ export class Program implements NameResolver {
     const edges = new Map<RuleNode, Set<RuleNode>>();
     for (const [from, tos] of this.#deps) {
       const all = new Set<RuleNode>();
-      for (const t of tos) for (const b of below(t)) all.add(b);
+      for (const t of tos) for (const b of this.#shallow.has(t) ? [t] : below(t)) all.add(b);
       edges.set(from, all);
     }
     const state = new Map<RuleNode, number>();
@@ -1439,6 +1546,21 @@ export class Program implements NameResolver {
   }
 }
 
+/** Marks a document being computed (recursion through dynamic refs). */
+const IN_PROGRESS: Value = Object.freeze(new RegoSet()) as Value;
+
+/** Deep merge of two documents where the base document wins on conflicting leaves. */
+function mergeBaseWins(base: Value, virtual: Value): Value {
+  if (!isObject(base) || !isObject(virtual)) return base;
+  const entries = new Map<string, [Value, Value]>();
+  for (const [k, v] of objectEntries(virtual)) entries.set(keyOf(k), [k, v]);
+  for (const [k, v] of objectEntries(base)) {
+    const prev = entries.get(keyOf(k));
+    entries.set(keyOf(k), [k, prev ? mergeBaseWins(v, prev[1]) : v]);
+  }
+  return makeObject(entries.values());
+}
+
 function constTerm(v: Value): CompiledTerm {
   return fromVal(() => v);
 }
@@ -1460,13 +1582,6 @@ function isConstant(t: Term): boolean {
   }
 }
 
-function stripKeys(o: import('./value.ts').PlainObject | RegoObject, children: Map<string, RuleNode>): import('./value.ts').PlainObject | RegoObject {
-  if (children.size === 0) return o;
-  if (o instanceof RegoObject) return o;
-  const out: import('./value.ts').PlainObject = {};
-  for (const k of Object.keys(o)) if (!children.has(k)) out[k] = o[k]!;
-  return out;
-}
 
 function forClosures(t: Term, fn: (c: Term) => void): void {
   switch (t.type) {

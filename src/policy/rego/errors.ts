@@ -51,7 +51,9 @@ export class RegoError extends MeshwardError {
   readonly errors: readonly RegoError[];
 
   constructor(code: RegoErrorCode, text: string, location?: RegoLocation, errors?: readonly RegoError[]) {
-    super(code, location ? `${formatLocation(location)}: ${code}: ${text}` : `${code}: ${text}`, {
+    // Evaluation errors name file:line as OPA prints them; compile errors add the column.
+    const where = location ? (code.startsWith('eval_') ? `${location.file}:${location.line}` : formatLocation(location)) : '';
+    super(code, where ? `${where}: ${code}: ${text}` : `${code}: ${text}`, {
       details: location ? { location } : {},
     });
     this.text = text;

@@ -47,7 +47,7 @@ export interface DataOverride {
 /** `with f as g` / `with f as value` in effect (key: full function name). */
 export type Mock = { kind: 'value'; value: Value } | { kind: 'function'; call: FunctionCall };
 
-export type FunctionCall = (f: Frame, args: Value[], loc: Loc) => Value | undefined;
+export type FunctionCall = (c: EvalCtx, args: Value[], loc: Loc) => Value | undefined;
 
 export interface EvalCtx {
   input: Value | undefined;
@@ -211,6 +211,11 @@ export class DocBuilder {
       }
       slot.set.add(value);
       return;
+    }
+    if (slot?.value !== undefined) {
+      if (!isObject(slot.value)) throw conflict('object keys must be unique', loc);
+      slot.child = DocBuilder.from(slot.value);
+      delete slot.value;
     }
     if (!slot) {
       slot = { key, child: new DocBuilder() };

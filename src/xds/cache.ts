@@ -10,12 +10,14 @@ import { buildSnapshot, ResourceInterner, type XdsSnapshot } from './resources.t
 
 export class GenerationCache {
   readonly version: string;
+  readonly config: ConfigSnapshot;
   readonly model: MeshModel;
   readonly #interner = new ResourceInterner();
   readonly #byKey = new Map<string, XdsSnapshot>();
 
   constructor(config: ConfigSnapshot) {
     this.version = config.version;
+    this.config = config;
     this.model = compileModel(config);
   }
 

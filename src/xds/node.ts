@@ -11,7 +11,8 @@ import type { WorkloadIdentity } from './identity.ts';
 export interface NodeMessage {
   id?: string;
   cluster?: string;
-  metadata?: { fields?: Record<string, { string_value?: string; kind?: string }> };
+  /** google.protobuf.Struct; protobufjs's bundled well-known types decode Value as camelCase `stringValue`. */
+  metadata?: { fields?: Record<string, { stringValue?: string; string_value?: string; kind?: string }> };
   user_agent_name?: string;
   user_agent_version?: string;
 }
@@ -30,7 +31,8 @@ export interface ProxyIdentity {
 }
 
 function metadataString(node: NodeMessage, key: string): string | undefined {
-  const v = node.metadata?.fields?.[key]?.string_value;
+  const field = node.metadata?.fields?.[key];
+  const v = field?.stringValue ?? field?.string_value;
   return v === undefined || v === '' ? undefined : v;
 }
 

@@ -119,3 +119,23 @@ export function snapshotOf(files: Record<string, string>): ConfigSnapshot {
     d.remove();
   }
 }
+
+/** orders without the v2 subset: the canary is over, every rule goes to v1. */
+export const ORDERS_V1_ONLY = `
+apiVersion: meshward.io/v1
+kind: TrafficPolicy
+metadata: { name: orders, namespace: shop }
+spec:
+  host: orders
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+---
+apiVersion: meshward.io/v1
+kind: Route
+metadata: { name: orders, namespace: shop }
+spec:
+  hosts: [orders]
+  http:
+    - name: all
+      route: [{ destination: { host: orders, subset: v1 } }]
+`;

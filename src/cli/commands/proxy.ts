@@ -1,0 +1,101 @@
+/** `meshward proxy bootstrap` (Envoy bootstrap for a sidecar) and `meshward proxy status` (connected proxies). */
+import { readFileSync } from 'node:fs';
+import { MeshwardError } from '../../lib/errors.ts';
+import { DEFAULT_ADMIN_PORT, renderBootstrap } from '../../xds/bootstrap.ts';
+import type { ProxiesResponseV1 } from '../../xds/http.ts';
+import type { ProxyStatusV1 } from '../../xds/status.ts';
+import type { CliCommand, CliValues } from '../command.ts';
+import { SERVE_DEFAULTS } from '../options.ts';
+
+const str = (v: CliValues[string]): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+function required(values: CliValues, name: string): string {
+  const v = str(values[name]);
+  if (!v) throw new MeshwardError('INVALID_ARGUMENT', `--${name} is required`);
+  return v;
+}
+
+const bootstrap: CliCommand = {
+  name: 'proxy bootstrap',
+  summary: 'Print an Envoy bootstrap (YAML) pointing a sidecar at meshward for ADS, SDS and ext_authz.',
+  options: {
+    node: { type: 'string' },
+    'service-account': { type: 'string' },
+    namespace: { type: 'string' },
+    service: { type: 'string' },
+    meshward: { type: 'string' },
+    delta: { type: 'boolean' },
+    'admin-port': { type: 'string' },
+    'meshward-ca': { type: 'string' },
+  },
+  async run({ values }, io) {
+    const adminPort = str(values['admin-port']) ? Number(values['admin-port']) : DEFAULT_ADMIN_PORT;
+    if (!Number.isInteger(adminPort) || adminPort < 1 || adminPort > 65535) throw new MeshwardError('INVALID_ARGUMENT', `--admin-port must be a port number (got "${String(values['admin-port'])}")`);
+    const service = str(values.service);
+    const caFile = str(values['meshward-ca']);
+    try {
+      io.stdout(renderBootstrap({
+        nodeId: required(values, 'node'),
+        serviceAccount: required(values, 'service-account'),
+        namespace: str(values.namespace) ?? 'default',
+        ...(service ? { service } : {}),
+        meshwardAddress: str(values.meshward) ?? io.env.MESHWARD_GRPC_ADDR ?? SERVE_DEFAULTS.grpcAddress,
+        delta: values.delta === true,
+        adminPort,
+        ...(caFile ? { meshwardCaFile: caFile } : {}),
+      }));
+    } catch (err) {
+      if (err instanceof RangeError) throw new MeshwardError('INVALID_ARGUMENT', err.message);
+      throw err;
+    }
+    return 0;
+  },
+};
+
+function typeCell(t: ProxyStatusV1['types']['cds']): string {
+  return t.state === 'NACKED' ? `NACKED (${t.nacked?.version ?? '?'})` : t.state === 'NOT_SENT' ? 'NOT SENT' : t.state;
+}
+
+/** An istioctl proxy-status style table. */
+export function formatProxyTable(res: ProxiesResponseV1): string {
+  const rows = [['NAME', 'NAMESPACE', 'SERVICE', 'CDS', 'LDS', 'EDS', 'RDS', 'VERSION', 'MODE'], ...res.proxies.map((p) => [
+    p.nodeId, p.namespace, p.service ?? '-', typeCell(p.types.cds), typeCell(p.types.lds), typeCell(p.types.eds), typeCell(p.types.rds), p.configVersion, p.mode,
+  ])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const nacks = res.proxies.flatMap((p) => Object.entries(p.types).flatMap(([t, s]) => (s.state === 'NACKED' && s.nacked ? [`${p.nodeId} ${t.toUpperCase()} rejected ${s.nacked.version}: ${s.nacked.error}`] : [])));
+  return `${lines.join('\n')}\n${nacks.length ? `\n${nacks.join('\n')}\n` : ''}meshward serving configuration ${res.version}; ${res.proxies.length} proxies connected\n`;
+}
+
+const status: CliCommand = {
+  name: 'proxy status',
+  summary: 'List connected proxies and their sync state per type (CDS/LDS/EDS/RDS), like istioctl proxy-status.',
+  options: {
+    api: { type: 'string' },
+    token: { type: 'string' },
+    'token-file': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run({ values }, io) {
+    const api = (str(values.api) ?? io.env.MESHWARD_API ?? `http://${io.env.MESHWARD_HTTP_ADDR ?? SERVE_DEFAULTS.httpAddress}`).replace(/\/$/, '');
+    const tokenFile = str(values['token-file']);
+    const token = str(values.token) ?? io.env.MESHWARD_API_TOKEN ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
+    if (!token) throw new MeshwardError('UNAUTHENTICATED', 'an API token is required: --token, --token-file or MESHWARD_API_TOKEN (operator or auditor role)');
+    let res: Response;
+    try {
+      res = await fetch(`${api}/v1/proxies`, { headers: { authorization: `Bearer ${token}` } });
+    } catch (err) {
+      throw new MeshwardError('UNAVAILABLE', `cannot reach meshward at ${api}: ${(err as Error).message}`);
+    }
+    const body = (await res.json().catch(() => ({}))) as Partial<ProxiesResponseV1> & { code?: string; message?: string };
+    if (!res.ok) {
+      const code = body.code === 'PERMISSION_DENIED' || body.code === 'UNAUTHENTICATED' ? body.code : 'UNAVAILABLE';
+      throw new MeshwardError(code, `GET ${api}/v1/proxies: ${res.status} ${body.message ?? ''}`.trim());
+    }
+    const out = body as ProxiesResponseV1;
+    io.stdout(values.json ? `${JSON.stringify(out, null, 2)}\n` : formatProxyTable(out));
+    return 0;
+  },
+};
+
+export const commands: CliCommand[] = [bootstrap, status];

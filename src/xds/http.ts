@@ -1,0 +1,63 @@
+/** `GET /v1/proxies`: connected proxies and their sync state per type, like `istioctl proxy-status`. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiAuth } from '../api/index.ts';
+import { MeshwardError } from '../lib/errors.ts';
+import type { ProxyStatusV1 } from './status.ts';
+
+const TypeStatus = Type.Object({
+  state: Type.Union([Type.Literal('SYNCED'), Type.Literal('STALE'), Type.Literal('NACKED'), Type.Literal('NOT_SENT')]),
+  sent: Type.Optional(Type.String()),
+  acked: Type.Optional(Type.String()),
+  ackedAt: Type.Optional(Type.String()),
+  nacked: Type.Optional(Type.Object({ version: Type.String(), error: Type.String(), at: Type.String() })),
+  resources: Type.Integer(),
+});
+
+const ProxyStatusSchema = Type.Object({
+  streamId: Type.String(),
+  nodeId: Type.String(),
+  cluster: Type.String(),
+  namespace: Type.String(),
+  serviceAccount: Type.String(),
+  service: Type.Optional(Type.String()),
+  spiffeId: Type.String(),
+  authenticatedVia: Type.String(),
+  userAgent: Type.Optional(Type.String()),
+  mode: Type.Union([Type.Literal('sotw'), Type.Literal('delta')]),
+  connectedAt: Type.String(),
+  configVersion: Type.String(),
+  types: Type.Object({ cds: TypeStatus, eds: TypeStatus, lds: TypeStatus, rds: TypeStatus }),
+});
+
+export interface ProxiesResponseV1 {
+  /** The configuration version meshward serves now. */
+  version: string;
+  proxies: ProxyStatusV1[];
+}
+
+/** Operators and auditors (and admins) may list proxies. */
+function operatorOrAuditor(auth: ApiAuth) {
+  const asOperator = auth.require('operator');
+  const asAuditor = auth.require('auditor');
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    try {
+      await asOperator(req, reply);
+    } catch (err) {
+      if (!(err instanceof MeshwardError) || err.code !== 'PERMISSION_DENIED') throw err;
+      await asAuditor(req, reply);
+    }
+  };
+}
+
+export function proxiesRoutes(app: FastifyInstance, deps: { auth: ApiAuth; status(): ProxiesResponseV1 }): void {
+  app.get('/v1/proxies', {
+    preHandler: operatorOrAuditor(deps.auth),
+    schema: {
+      tags: ['xds'],
+      summary: 'Connected Envoy proxies: identity, configuration version, and per type (CDS/EDS/LDS/RDS) the last sent, ACKed and NACKed versions.',
+      security: [{ bearer: [] }],
+      response: { 200: Type.Object({ version: Type.String(), proxies: Type.Array(ProxyStatusSchema) }) },
+    },
+  }, async () => deps.status());
+}

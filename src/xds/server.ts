@@ -1,0 +1,226 @@
+/**
+ * The ADS server (the gRPC shell): authenticates each stream like SDS, resolves the node to a
+ * proxy identity, runs a SotW or Delta session for it, and pushes new configuration to every
+ * session, debounced. Generation is shared through a GenerationCache per configuration version.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Server as GrpcServer, ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ConfigSnapshot } from '../config/index.ts';
+import type { Clock } from '../lib/clock.ts';
+import { errorCodeOf, MeshwardError, toGrpcStatus } from '../lib/errors.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { Registry } from '../lib/metrics.ts';
+import { envoyServiceDefinition } from '../lib/protos.ts';
+import { GenerationCache } from './cache.ts';
+import { DEFAULT_DEBOUNCE, type DebounceOptions, Debouncer } from './debounce.ts';
+import { type DeltaDiscoveryRequest, DeltaSession } from './delta.ts';
+import { XdsNodeMismatchError } from './errors.ts';
+import type { WorkloadAuthenticator, WorkloadIdentity } from './identity.ts';
+import { type XdsMetrics, xdsMetrics } from './metrics.ts';
+import { type NodeMessage, resolveProxy } from './node.ts';
+import type { Session, SessionContext } from './session.ts';
+import { type DiscoveryRequest, SotwSession } from './sotw.ts';
+import { ProxyStatus, type ProxyStatusV1 } from './status.ts';
+
+export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+export interface XdsServerOptions {
+  config: { current(): ConfigSnapshot };
+  /**
+   * Looked up per stream, so an authenticator that appears later is used. Undefined ⇒ every node
+   * is refused: meshward never configures a proxy it cannot authenticate.
+   */
+  authenticator: () => WorkloadAuthenticator | undefined;
+  logger: Logger;
+  registry: Registry;
+  clock: Clock;
+  debounce?: DebounceOptions;
+  /** Streams pushed per event-loop turn, so a large push does not starve other traffic. */
+  pushBatch?: number;
+  /** Nonce source for deterministic tests. */
+  nonce?: () => string;
+}
+
+type Mode = 'sotw' | 'delta';
+type AnyRequest = DiscoveryRequest & DeltaDiscoveryRequest;
+
+interface Stream {
+  readonly status: ProxyStatus;
+  readonly session: Session & { handle(req: AnyRequest): void };
+  readonly node: NodeMessage;
+  readonly identity: WorkloadIdentity;
+  fail(err: unknown): void;
+}
+
+function grpcError(err: unknown): Error & { code: number; details: string } {
+  const message = err instanceof MeshwardError ? err.message : 'internal error';
+  return Object.assign(new Error(message), { code: toGrpcStatus(err), details: message });
+}
+
+export class XdsServer {
+  readonly #options: XdsServerOptions;
+  readonly #metrics: XdsMetrics;
+  readonly #debouncer: Debouncer;
+  readonly #streams = new Map<string, Stream>();
+  #generation: GenerationCache;
+  #pushing: Promise<void> = Promise.resolve();
+  #nextStreamId = 0;
+
+  constructor(options: XdsServerOptions) {
+    this.#options = options;
+    this.#metrics = xdsMetrics(options.registry);
+    this.#generation = new GenerationCache(options.config.current());
+    this.#debouncer = new Debouncer(options.clock, options.debounce ?? DEFAULT_DEBOUNCE, (first) => void this.push(first));
+  }
+
+  /** The configuration version being served to proxies (xDS version_info). */
+  get version(): string {
+    return this.#generation.version;
+  }
+
+  register(server: GrpcServer): void {
+    server.addService(envoyServiceDefinition(ADS_SERVICE), this.handlers());
+  }
+
+  handlers(): UntypedServiceImplementation {
+    return {
+      StreamAggregatedResources: (call: ServerDuplexStream<AnyRequest, object>) => this.#serve(call, 'sotw'),
+      DeltaAggregatedResources: (call: ServerDuplexStream<AnyRequest, object>) => this.#serve(call, 'delta'),
+    };
+  }
+
+  /** A new configuration snapshot exists: push it after the debounce. */
+  configChanged(): void {
+    this.#debouncer.trigger();
+  }
+
+  /** Pushes the current configuration now (after any push in progress). */
+  push(triggeredAt: number = this.#options.clock.now()): Promise<void> {
+    this.#pushing = this.#pushing.then(() => this.#pushAll(triggeredAt)).catch((err) => {
+      this.#metrics.pushes.inc({ result: 'error' });
+      this.#options.logger.error({ err }, 'xDS push failed');
+    });
+    return this.#pushing;
+  }
+
+  proxies(): ProxyStatusV1[] {
+    return [...this.#streams.values()].map((s) => s.status.toJSON()).sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.streamId.localeCompare(b.streamId));
+  }
+
+  /** Generation statistics (distinct proxy kinds and encoded resources held). */
+  stats(): { proxies: number; proxyKinds: number; resources: number } {
+    return { proxies: this.#streams.size, ...this.#generation.stats() };
+  }
+
+  /** Ends every stream with UNAVAILABLE so proxies reconnect elsewhere, and stops pushing. */
+  close(): void {
+    this.#debouncer.cancel();
+    for (const s of [...this.#streams.values()]) s.fail(new MeshwardError('UNAVAILABLE', 'meshward is shutting down'));
+  }
+
+  async #pushAll(triggeredAt: number): Promise<void> {
+    const config = this.#options.config.current();
+    if (config.version === this.#generation.version) return;
+    const started = performance.now();
+    const generation = new GenerationCache(config);
+    this.#generation = generation;
+    const batch = this.#options.pushBatch ?? 50;
+    let n = 0;
+    for (const stream of [...this.#streams.values()]) {
+      if (!this.#streams.has(stream.status.streamId)) continue;
+      this.#pushOne(stream, generation, triggeredAt);
+      if (++n % batch === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    this.#metrics.pushSeconds.observe((performance.now() - started) / 1000);
+    this.#metrics.pushes.inc({ result: 'ok' });
+    this.#options.logger.info({ version: config.version, proxies: n, ms: Math.round(performance.now() - started) }, 'xDS push');
+  }
+
+  #pushOne(stream: Stream, generation: GenerationCache, triggeredAt: number): void {
+    try {
+      // Re-resolved on every push: a Service moved to another service account loses its sidecars' inbound.
+      const proxy = resolveProxy(stream.node, stream.identity, generation.config);
+      stream.status.proxy = proxy;
+      stream.session.push(generation.snapshotFor(proxy), triggeredAt);
+    } catch (err) {
+      if (err instanceof XdsNodeMismatchError) stream.fail(err);
+      else this.#options.logger.error({ err, nodeId: stream.node.id }, 'xDS generation failed; the proxy keeps its previous configuration');
+    }
+  }
+
+  #serve(call: ServerDuplexStream<AnyRequest, object>, mode: Mode): void {
+    const streamId = String(++this.#nextStreamId);
+    const queue: AnyRequest[] = [];
+    let handler: ((req: AnyRequest) => void) | undefined;
+    let closed = false;
+    const cleanup = () => {
+      if (closed) return;
+      closed = true;
+      const s = this.#streams.get(streamId);
+      if (s) {
+        this.#streams.delete(streamId);
+        this.#metrics.connected.dec({ mode });
+      }
+    };
+    const fail = (err: unknown) => {
+      if (closed) return;
+      const code = errorCodeOf(err);
+      this.#metrics.rejected.inc({ code });
+      this.#options.logger.warn({ code, message: (err as Error).message, streamId, peer: call.getPeer() }, 'xDS stream refused');
+      cleanup();
+      call.emit('error', grpcError(err));
+    };
+    const dispatch = (req: AnyRequest) => {
+      if (closed) return;
+      try {
+        handler!(req);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    call.on('data', (req: AnyRequest) => (handler ? dispatch(req) : queue.push(req)));
+    call.on('end', () => {
+      cleanup();
+      call.end();
+    });
+    call.on('cancelled', cleanup);
+    call.on('close', cleanup);
+    call.on('error', cleanup);
+
+    const authenticator = this.#options.authenticator();
+    if (!authenticator) {
+      fail(new MeshwardError('UNAUTHENTICATED', 'no workload authenticator is configured: meshward refuses every xDS node'));
+      return;
+    }
+    authenticator.authenticate(call.metadata).then((identity) => {
+      if (closed) return;
+      handler = (first) => {
+        const stream = this.#open(first, identity, mode, streamId, call, fail);
+        this.#streams.set(streamId, stream);
+        this.#metrics.connected.inc({ mode });
+        handler = (req) => stream.session.handle(req);
+        stream.session.handle(first);
+      };
+      for (const req of queue.splice(0)) dispatch(req);
+    }, fail);
+  }
+
+  #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, object>, fail: (err: unknown) => void): Stream {
+    const generation = this.#generation;
+    const node = (first.node ?? {}) as NodeMessage;
+    const proxy = resolveProxy(node, identity, generation.config);
+    const status = new ProxyStatus(streamId, mode, proxy, this.#options.clock.now());
+    const ctx: SessionContext = {
+      status,
+      clock: this.#options.clock,
+      metrics: this.#metrics,
+      logger: this.#options.logger,
+      send: (response) => call.write(response),
+      ...(this.#options.nonce ? { nonce: this.#options.nonce } : {}),
+    };
+    const snapshot = generation.snapshotFor(proxy);
+    const session = mode === 'sotw' ? new SotwSession(ctx, snapshot) : new DeltaSession(ctx, snapshot);
+    this.#options.logger.info({ nodeId: proxy.nodeId, spiffeId: proxy.spiffeId, service: proxy.service, mode, version: generation.version }, 'xDS proxy connected');
+    return { status, session, node, identity, fail };
+  }
+}

@@ -1,0 +1,86 @@
+/** A sidecar stand-in: a real grpc-js client on the official ADS protos, with a response queue. */
+import { credentials, Metadata, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { envoyService } from '../../src/lib/protos.ts';
+import { MeshwardError } from '../../src/lib/errors.ts';
+import type { WorkloadAuthenticator, WorkloadIdentity } from '../../src/xds/identity.ts';
+
+type Json = Record<string, unknown>;
+
+export const TYPE = {
+  cds: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  eds: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  lds: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  rds: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+} as const;
+
+/** Accepts `Bearer token:<namespace>:<serviceAccount>`; anything else is UNAUTHENTICATED. */
+export const fakeAuthenticator: WorkloadAuthenticator = {
+  async authenticate(metadata: Metadata): Promise<WorkloadIdentity> {
+    const header = String(metadata.get('authorization')[0] ?? '');
+    const m = /^Bearer token:([a-z0-9-]+):([a-z0-9-]+)$/.exec(header);
+    if (!m) throw new MeshwardError('UNAUTHENTICATED', 'invalid or missing bearer token');
+    return { spiffeId: `spiffe://example.org/ns/${m[1]}/sa/${m[2]}`, trustDomain: 'example.org', namespace: m[1]!, serviceAccount: m[2]!, via: 'test-token' };
+  },
+};
+
+export function node(id: string, meta: Record<string, string> = {}): Json {
+  return { id, cluster: 'test', metadata: { fields: Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, { stringValue: v }])) } };
+}
+
+export class AdsClient {
+  readonly #client: InstanceType<ReturnType<typeof envoyService>>;
+  readonly #call: ClientDuplexStream<Json, Json>;
+  readonly #queue: Json[] = [];
+  readonly #waiters: { resolve: (r: Json) => void; reject: (e: Error) => void }[] = [];
+  error?: ServiceError;
+
+  constructor(address: string, mode: 'sotw' | 'delta', token?: string) {
+    const Ads = envoyService('envoy.service.discovery.v3.AggregatedDiscoveryService');
+    this.#client = new Ads(address, credentials.createInsecure());
+    const md = new Metadata();
+    if (token) md.set('authorization', `Bearer ${token}`);
+    const method = mode === 'sotw' ? 'StreamAggregatedResources' : 'DeltaAggregatedResources';
+    this.#call = (this.#client as unknown as Record<string, (md: Metadata) => ClientDuplexStream<Json, Json>>)[method]!.call(this.#client, md);
+    this.#call.on('data', (r: Json) => {
+      const w = this.#waiters.shift();
+      if (w) w.resolve(r);
+      else this.#queue.push(r);
+    });
+    this.#call.on('error', (e: ServiceError) => {
+      this.error = e;
+      for (const w of this.#waiters.splice(0)) w.reject(e);
+    });
+  }
+
+  send(req: Json): void {
+    this.#call.write(req);
+  }
+
+  /** The next response (rejects if the stream fails first). */
+  next(): Promise<Json> {
+    const r = this.#queue.shift();
+    if (r) return Promise.resolve(r);
+    if (this.error) return Promise.reject(this.error);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Resolves with the stream's error status. */
+  failure(): Promise<ServiceError> {
+    if (this.error) return Promise.resolve(this.error);
+    return new Promise((resolve) => this.#call.on('error', resolve));
+  }
+
+  close(): void {
+    this.#call.cancel();
+    this.#client.close();
+  }
+}
+
+/** Resource names of a SotW response (decoded Any has the resource fields next to "@type"). */
+export function names(res: Json): string[] {
+  return ((res.resources as Json[]) ?? []).map((r) => String(r.name ?? r.cluster_name));
+}
+
+export function deltaNames(res: Json): string[] {
+  return ((res.resources as Json[]) ?? []).map((r) => String(r.name));
+}

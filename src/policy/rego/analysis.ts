@@ -194,11 +194,10 @@ export function planExpr(r: NameResolver, e: Expr, scope: Scope, bound: Readonly
     const arity = r.callArity(t, scope);
     const inputs = arity !== undefined && t.args.length === arity + 1 ? t.args.slice(0, arity) : t.args;
     const binds = new Set<number>();
-    for (const a of inputs) {
-      const gen = evaluable(r, a, scope, union(bound, binds));
-      if (!gen) return undefined;
-      for (const g of gen) binds.add(g);
-    }
+    const vars: TermVars = { need: new Set(), gen: new Set() };
+    for (const a of inputs) termVars(r, a, scope, bound, vars);
+    for (const n of vars.need) if (!vars.gen.has(n)) return undefined;
+    for (const g of vars.gen) binds.add(g);
     if (inputs.length < t.args.length && !patternBinds(r, t.args[t.args.length - 1]!, scope, union(bound, binds), binds)) return undefined;
     return binds;
   }

@@ -112,6 +112,7 @@ export class Program implements NameResolver {
         const { path, keys } = this.#splitRef(rule);
         const node = this.#ensureNode(['data', ...pkg, ...path]);
         if (!rule.args) this.#virtualNodes.add(node);
+        if (!rule.args && keys.length) this.#objectNodes.add(node);
         placed.push({ mod, rule, node, keys });
       }
     }
@@ -390,12 +391,20 @@ export class Program implements NameResolver {
         explicit(e.term.args[0]!);
       }
     }
+    const implicit = (v: Extract<Term, { type: 'var' }>) => {
+      if (v.name === '_' || scope.lookup(v.name) !== undefined || this.#isGlobal(v.name)) return;
+      this.#declareNamed(scope, v.name);
+    };
     for (const e of body) {
-      exprVars(e, (v) => {
-        if (v.name === '_' || scope.lookup(v.name) !== undefined || this.#isGlobal(v.name)) return;
-        this.#declareNamed(scope, v.name);
-      });
+      exprVars(e, implicit, false);
+      // `with f as count`: a function name is not a variable.
+      for (const w of e.with) if (!this.#namesFunction(w.value, scope)) visitVars(w.value, implicit);
     }
+  }
+
+  #namesFunction(t: Term, scope: Scope): boolean {
+    const path = this.#targetPath(t, scope);
+    return path !== undefined && this.#mockName(path) !== undefined;
   }
 
   slotOf(name: string, scope: Scope): number | undefined {
@@ -413,11 +422,11 @@ export class Program implements NameResolver {
     return undefined;
   }
 
-  closureOuter(t: Term, scope: Scope): Set<number> {
+  closureOuter(t: Term, scope: Scope, shadow?: ReadonlySet<string>): Set<number> {
     const cached = this.#outerCache.get(t);
     if (cached) return cached;
     const out = new Set<number>();
-    const locals = new Set<string>();
+    const locals = new Set<string>(shadow ?? []);
     const bodies: Expr[] = [];
     const heads: Term[] = [];
     if (t.type === 'arraycomp' || t.type === 'setcomp') {
@@ -447,7 +456,7 @@ export class Program implements NameResolver {
     const visitTerm = (x: Term) => {
       visitVars(x, (v) => addVar(v.name));
       forClosures(x, (c) => {
-        for (const s of this.closureOuter(c, scope)) out.add(s);
+        for (const s of this.closureOuter(c, scope, locals)) out.add(s);
       });
     };
     for (const h of heads) visitTerm(h);
@@ -1020,7 +1029,7 @@ export class Program implements NameResolver {
     }
     let node: RuleNode | undefined = this.root;
     let depth = 0;
-    while (depth < consts.length) {
+    while (depth < consts.length && !this.#objectNodes.has(node)) {
       const child: RuleNode | undefined = node.children.get(consts[depth]!);
       if (!child) break;
       node = child;
@@ -1242,6 +1251,8 @@ export class Program implements NameResolver {
   readonly #fnNodes = new Set<RuleNode>();
   /** Nodes with rules of their own (not functions), known before bodies compile. */
   readonly #virtualNodes = new Set<RuleNode>();
+  /** Nodes with var-key ref-head rules: their documents cover descendants too. */
+  readonly #objectNodes = new Set<RuleNode>();
 
   isFunctionNode(node: RuleNode): boolean {
     return this.#fnNodes.has(node);

@@ -75,7 +75,7 @@ export function visitVars(t: Term, fn: (v: Extract<Term, { type: 'var' }>) => vo
 }
 
 /** Var terms of an expression outside closures (with targets excluded, their values included). */
-export function exprVars(e: Expr, fn: (v: Extract<Term, { type: 'var' }>) => void): void {
+export function exprVars(e: Expr, fn: (v: Extract<Term, { type: 'var' }>) => void, withValues = true): void {
   switch (e.kind) {
     case 'term':
       visitVars(e.term, fn);
@@ -92,7 +92,7 @@ export function exprVars(e: Expr, fn: (v: Extract<Term, { type: 'var' }>) => voi
       visitVars(e.domain, fn);
       break;
   }
-  for (const w of e.with) visitVars(w.value, fn);
+  if (withValues) for (const w of e.with) visitVars(w.value, fn);
 }
 
 /** Closures directly inside a term (comprehensions, templates). */

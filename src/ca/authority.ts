@@ -106,7 +106,7 @@ export class Authority {
     if (readJournal(o.caDir)) throw caInvalid(`${o.caDir} already holds a CA (use \`meshward ca rotate\` to replace it)`);
     ensurePrivateDir(o.caDir);
     const now = o.clock.now();
-    const authority = new Authority(o, { version: 1, mode: 'meshward', trustDomain: o.trustDomain, bundleSequence: 1, roots: [], slots: [] });
+    const authority = new Authority(o, { version: 1, mode: 'meshward', trustDomain: o.trustDomain, bundleSequence: 0, roots: [], slots: [] });
     const root = authority.#newRoot(now);
     const slot = authority.#newSlot(root, now);
     slot.state = 'active';
@@ -137,7 +137,7 @@ export class Authority {
       keyFile: writeKey(o.caDir, slotId, plugged.caKey), jwtKeyFile: writeKey(o.caDir, `${slotId}-jwt`, jwtKey), jwtKid: kidOf(jwtKey),
       notBefore: notBeforeOf(plugged.caCert), notAfter: notAfterOf(plugged.caCert), preparedAt: now, activatedAt: now,
     };
-    const authority = new Authority(o, { version: 1, mode: 'plugged-in', trustDomain: o.trustDomain, bundleSequence: 1, roots, slots: [slot] });
+    const authority = new Authority(o, { version: 1, mode: 'plugged-in', trustDomain: o.trustDomain, bundleSequence: 0, roots, slots: [slot] });
     authority.#commit();
     o.logger?.info({ slot: slotId, roots: roots.length }, 'imported a plugged-in CA');
     return authority;

@@ -43,7 +43,7 @@ function parse(der: Buffer, file: string): X509Certificate {
 /** Checks the certificate can sign certificates: CA=true and, when it has keyUsage, keyCertSign. */
 export function assertSigningCa(der: Buffer, file: string, now: number): X509Certificate {
   const x = parse(der, file);
-  if (!x.ca) throw caInvalid(`${file}: "${x.subject.replace(/\n/g, ', ')}" is not a CA certificate (basicConstraints CA=false)`, { file });
+  if (!x.ca) throw caInvalid(`${file}: "${(x.subject ?? '').replace(/\n/g, ', ')}" is not a CA certificate (basicConstraints CA=false)`, { file });
   const ku = readCertificate(der).extensions.get(OID.keyUsage);
   if (ku) {
     const bits = ku.value[3] ?? 0;

@@ -25,6 +25,7 @@ export interface BootstrapOptions {
 }
 
 export const DEFAULT_ADMIN_PORT = 15099;
+// biome-ignore lint/suspicious/noTemplateCurlyInString: an envsubst placeholder, not a template literal
 export const DEFAULT_TOKEN_PLACEHOLDER = '${MESHWARD_TOKEN}';
 
 function hostPort(address: string): { host: string; port: number } {

@@ -73,6 +73,8 @@ export class ProxyStatus {
     const r = this.#record(kind);
     r.sent = version;
     r.resources = resources;
+    // A new response awaits its own ACK/NACK; the last NACK stays recorded in `nacked`.
+    r.lastWasNack = false;
     this.configVersion = version;
   }
 

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { runCli, type CliIo } from '../../src/cli/index.ts';
+import { envoyMessageType } from '../../src/lib/protos.ts';
+
+type Json = Record<string, unknown>;
+
+function io(): CliIo & { out: string; err: string } {
+  const captured = { out: '', err: '' };
+  return Object.assign(captured, { stdout: (t: string) => { captured.out += t; }, stderr: (t: string) => { captured.err += t; }, env: {}, cwd: process.cwd() });
+}
+
+/** Envoy reads node.metadata (a Struct) as a plain JSON object; protobufjs wants {fields}. */
+function asProtoJson(bootstrap: Json): Json {
+  const nodeJson = bootstrap.node as Json;
+  const fields = Object.fromEntries(Object.entries(nodeJson.metadata as Record<string, string>).map(([k, v]) => [k, { stringValue: v }]));
+  return { ...bootstrap, node: { ...nodeJson, metadata: { fields } } };
+}
+
+describe('meshward proxy bootstrap', () => {
+  it('prints a bootstrap that encodes as an Envoy Bootstrap and points ADS, SDS and ext_authz at meshward', async () => {
+    const out = io();
+    const code = await runCli(['proxy', 'bootstrap', '--node', 'orders-7d9f', '--service-account', 'orders', '--namespace', 'shop', '--service', 'orders', '--meshward', 'meshward.meshward-system:15010', '--delta'], out);
+    expect(code).toBe(0);
+    expect(out.out).toMatch(/^# Envoy bootstrap for orders-7d9f/);
+    const doc = parse(out.out) as Json;
+    const type = envoyMessageType('envoy.config.bootstrap.v3.Bootstrap');
+    const decoded = type.deserialize(Buffer.from(type.serialize(asProtoJson(doc)))) as Json;
+    expect(decoded).toMatchObject({
+      node: { id: 'orders-7d9f', cluster: 'orders.shop' },
+      dynamic_resources: {
+        ads_config: { api_type: 'DELTA_GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'meshward' }, initial_metadata: [{ key: 'authorization', value: 'Bearer ${MESHWARD_TOKEN}' }] }] },
+        cds_config: { ads: {} },
+        lds_config: { ads: {} },
+      },
+      static_resources: { clusters: [{ name: 'meshward', type: 'STRICT_DNS', load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'meshward.meshward-system', port_value: 15010 } } } }] }] } }] },
+    });
+    expect(doc.node).toMatchObject({ metadata: { NAMESPACE: 'shop', SERVICE_ACCOUNT: 'orders', SERVICE: 'orders' } });
+    expect(JSON.stringify(decoded)).toContain('http2_protocol_options');
+  });
+
+  it('uses TLS to meshward when given its CA', async () => {
+    const out = io();
+    expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web', '--meshward', '10.0.0.5:15010', '--meshward-ca', '/etc/meshward/ca.pem'], out)).toBe(0);
+    const cluster = ((parse(out.out) as Json).static_resources as { clusters: Json[] }).clusters[0]!;
+    expect(cluster.type).toBe('STATIC');
+    expect(JSON.stringify(cluster.transport_socket)).toContain('/etc/meshward/ca.pem');
+  });
+
+  it('fails with a usage error when --node or --service-account is missing, or the address is malformed', async () => {
+    const a = io();
+    expect(await runCli(['proxy', 'bootstrap', '--service-account', 'web'], a)).toBe(2);
+    expect(a.err).toContain('--node is required');
+    const b = io();
+    expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web', '--meshward', 'nohostport'], b)).toBe(2);
+    expect(b.err).toContain('must be host:port');
+  });
+});

@@ -11,7 +11,7 @@ import {
   objectGet,
   objectHas,
   type PlainObject,
-  RegoObject,
+  type RegoObject,
   RegoSet,
   toNumber,
   typeName,

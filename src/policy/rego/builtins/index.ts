@@ -8,15 +8,20 @@
  */
 import { AGGREGATES } from './aggregates.ts';
 import { COLLECTIONS } from './collections.ts';
+import { CRYPTO } from './crypto.ts';
 import type { BuiltinDefinition } from './definition.ts';
 import { ENCODING } from './encoding.ts';
 import { BuiltinError, BuiltinTypeError } from './errors.ts';
 import { GLOB } from './glob.ts';
+import { JWT } from './jwt.ts';
+import { MISC } from './misc.ts';
+import { NET } from './net.ts';
 import { NUMBERS } from './numbers.ts';
 import { OPERATORS } from './operators.ts';
 import { REGEX } from './regex.ts';
 import { STRINGS } from './strings.ts';
 import { TIME } from './time.ts';
+import { UNITS } from './units.ts';
 
 export type { BuiltinContext, BuiltinDecl, BuiltinDefinition } from './definition.ts';
 export { BuiltinError, BuiltinTypeError } from './errors.ts';
@@ -33,6 +38,11 @@ const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
   COLLECTIONS,
   ENCODING,
   TIME,
+  NET,
+  UNITS,
+  JWT,
+  CRYPTO,
+  MISC,
 ];
 
 /** Prefixes a built-in's error messages with its name (once). */

@@ -1,6 +1,6 @@
 /** uuid.*, semver.*, graph.* built-ins. */
 import { randomUUID } from 'node:crypto';
-import { compareStrings, isObject, isSet, objectGet, objectHas, RegoSet, type Value } from '../value.ts';
+import { compareStrings, equals, isObject, isSet, objectGet, objectHas, RegoSet, type Value } from '../value.ts';
 import { fail, objectArg, operandTypeError, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
 import { T_ANY, T_BOOLEAN, T_NUMBER, T_OBJECT_ANY, T_STRING, tArray, tSet, tUnion } from './types.ts';
@@ -116,7 +116,7 @@ function reachablePaths(args: Value[]): RegoSet {
   const [graph, initial] = graphArgs(args);
   const out = new RegoSet();
   const walk = (node: Value, path: Value[]) => {
-    if (!isObject(graph) || !objectHas(graph, node) || path.some((p) => p === node || (typeof p === 'object' && out.has(p)))) {
+    if (!isObject(graph) || !objectHas(graph, node) || path.some((p) => equals(p, node))) {
       if (path.length) out.add(path);
       return;
     }

@@ -222,6 +222,11 @@ export class Program implements NameResolver {
     return node;
   }
 
+  /** Paths (without `data`) of every rule document, e.g. `['envoy','authz','allow']`. */
+  rulePaths(): string[][] {
+    return [...this.#allNodes(this.root)].filter((n) => this.#virtualNodes.has(n)).map((n) => [...n.path]);
+  }
+
   *#allNodes(n: RuleNode): Generator<RuleNode> {
     yield n;
     for (const c of n.children.values()) yield* this.#allNodes(c);

@@ -56,6 +56,14 @@ export class CompiledPolicy {
     this.#data = data;
   }
 
+  /** Every rule document as a data path (`data.envoy.authz.allow`), sorted. */
+  rules(): string[] {
+    return this.#program
+      .rulePaths()
+      .map((p) => ['data', ...p].join('.'))
+      .sort();
+  }
+
   /** Prepares a query (`data.x.allow = v`) or entrypoint (`x/allow`); cached per text. */
   prepare(queryOrEntrypoint: string): PreparedQuery {
     let q = this.#queries.get(queryOrEntrypoint);

@@ -1,0 +1,138 @@
+/**
+ * `meshward policy eval|test|check`: the Rego engine from the command line, shaped like
+ * `opa eval --format json`, `opa test` and `opa check`.
+ */
+import { MeshwardError } from '../../lib/errors.ts';
+import { RegoError } from '../../policy/rego/errors.ts';
+import { loadPolicyFiles, mergeData, readDataFile } from '../../policy/rego/files.ts';
+import { compileRego } from '../../policy/rego/policy.ts';
+import { runRegoTests } from '../../policy/rego/testing.ts';
+import { type Value, stringifyJSON } from '../../policy/rego/value.ts';
+import type { CliCommand, CliIo, CliValues } from '../command.ts';
+
+function list(v: CliValues[string]): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+function printErrors(err: RegoError, io: CliIo): void {
+  const errors = err.errors;
+  io.stderr(`${errors.length} error${errors.length === 1 ? '' : 's'} occurred:\n${errors.map((e) => e.message).join('\n')}\n`);
+}
+
+const evalCommand: CliCommand = {
+  name: 'policy eval',
+  summary: 'Evaluate a Rego query against policy files; prints JSON like `opa eval --format json`.',
+  usage: 'QUERY',
+  options: {
+    // `-d` takes policy files or directories (and data files), as `opa eval -d`; `--data` a data document.
+    policy: { type: 'string', short: 'd', multiple: true },
+    input: { type: 'string', short: 'i' },
+    data: { type: 'string', multiple: true },
+    fail: { type: 'boolean' },
+    'strict-builtin-errors': { type: 'boolean' },
+  },
+  async run({ values, positionals }, io) {
+    const query = positionals.join(' ').trim();
+    if (!query) throw new MeshwardError('INVALID_ARGUMENT', 'a query is required, e.g. data.envoy.authz.allow');
+    const loaded = loadPolicyFiles(list(values.policy));
+    let data = loaded.data;
+    for (const f of list(values.data)) data = mergeData(data, readDataFile(f));
+    const input: Value | undefined = typeof values.input === 'string' ? readDataFile(values.input) : undefined;
+    const output: string[] = [];
+    try {
+      const policy = compileRego(loaded.modules);
+      const rows = policy.evaluate(query, input, data, {
+        strictBuiltinErrors: values['strict-builtin-errors'] === true,
+        print: (t) => output.push(t),
+      });
+      for (const line of output) io.stderr(`${line}\n`);
+      const result = rows.map((r) => ({
+        expressions: r.expressions.map((value) => ({ value, text: query })),
+        ...(Object.keys(r.bindings).length ? { bindings: r.bindings } : {}),
+      }));
+      io.stdout(`${toJSONText(rows.length ? { result } : {})}\n`);
+      return values.fail && rows.length === 0 ? 1 : 0;
+    } catch (err) {
+      if (!(err instanceof RegoError)) throw err;
+      io.stdout(`${toJSONText({ errors: err.errors.map((e) => ({ code: e.code, message: e.text, ...(e.location ? { location: e.location } : {}) })) })}\n`);
+      return 1;
+    }
+  },
+};
+
+/** JSON text with Rego values inside (sets as arrays, big integers exact). */
+function toJSONText(x: unknown, indent = ''): string {
+  const next = indent + '  ';
+  if (Array.isArray(x)) return x.length ? `[\n${x.map((v) => next + toJSONText(v, next)).join(',\n')}\n${indent}]` : '[]';
+  if (x !== null && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+    const entries = Object.entries(x as Record<string, unknown>);
+    return entries.length ? `{\n${entries.map(([k, v]) => `${next}${JSON.stringify(k)}: ${toJSONText(v, next)}`).join(',\n')}\n${indent}}` : '{}';
+  }
+  return stringifyJSON(x as Value);
+}
+
+const testCommand: CliCommand = {
+  name: 'policy test',
+  summary: 'Run Rego tests (rules named test_*) like `opa test`; exit 2 when a test fails.',
+  usage: 'DIR_OR_FILE...',
+  options: { verbose: { type: 'boolean', short: 'v' }, run: { type: 'string', short: 'r' }, json: { type: 'boolean' } },
+  async run({ values, positionals }, io) {
+    if (positionals.length === 0) throw new MeshwardError('INVALID_ARGUMENT', 'a directory or file is required');
+    const loaded = loadPolicyFiles(positionals);
+    let policy: ReturnType<typeof compileRego>;
+    try {
+      policy = compileRego(loaded.modules, { data: loaded.data });
+    } catch (err) {
+      if (!(err instanceof RegoError)) throw err;
+      printErrors(err, io);
+      return 1;
+    }
+    const results = runRegoTests(policy, typeof values.run === 'string' ? { filter: new RegExp(values.run) } : {});
+    if (values.json) {
+      io.stdout(`${JSON.stringify(results, null, 2)}\n`);
+    } else {
+      for (const r of results) {
+        if (values.verbose || r.status !== 'PASS') {
+          io.stdout(`${r.name}: ${r.status} (${r.durationMs.toFixed(3)}ms)${r.error ? `\n  ${r.error}` : ''}\n`);
+          for (const line of r.output) io.stdout(`  ${line}\n`);
+        }
+      }
+      const passed = results.filter((r) => r.status === 'PASS').length;
+      const failed = results.filter((r) => r.status === 'FAIL').length;
+      const errored = results.length - passed - failed;
+      io.stdout(`${'-'.repeat(80)}\n`);
+      if (passed) io.stdout(`PASS: ${passed}/${results.length}\n`);
+      if (failed) io.stdout(`FAIL: ${failed}/${results.length}\n`);
+      if (errored) io.stdout(`ERROR: ${errored}/${results.length}\n`);
+      if (results.length === 0) io.stdout('no tests found\n');
+    }
+    return results.every((r) => r.status === 'PASS') ? 0 : 2;
+  },
+};
+
+const checkCommand: CliCommand = {
+  name: 'policy check',
+  summary: 'Parse and compile Rego files; print every error as file:line:col: code: message.',
+  usage: 'DIR_OR_FILE...',
+  options: { json: { type: 'boolean' } },
+  async run({ values, positionals }, io) {
+    if (positionals.length === 0) throw new MeshwardError('INVALID_ARGUMENT', 'a directory or file is required');
+    const loaded = loadPolicyFiles(positionals);
+    try {
+      const policy = compileRego(loaded.modules);
+      const n = Object.keys(loaded.modules).length;
+      if (values.json) io.stdout(`${JSON.stringify({ valid: true, modules: n, packages: policy.packages })}\n`);
+      else io.stdout(`${n} module${n === 1 ? '' : 's'} OK (${policy.packages.join(', ')})\n`);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof RegoError)) throw err;
+      if (values.json) {
+        io.stdout(`${JSON.stringify({ valid: false, errors: err.errors.map((e) => ({ code: e.code, message: e.text, location: e.location })) })}\n`);
+      } else printErrors(err, io);
+      return 1;
+    }
+  },
+};
+
+export const commands: CliCommand[] = [evalCommand, testCommand, checkCommand];

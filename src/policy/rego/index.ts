@@ -1,0 +1,11 @@
+/** The Rego engine's public API (the rest of the folder is internal). */
+export { compileRego, CompiledPolicy, toQuery } from './policy.ts';
+export type { CompileRegoOptions, EvaluateOptions, PreparedQuery, RegoResult } from './policy.ts';
+export { RegoError, RegoParseError } from './errors.ts';
+export type { RegoErrorCode, RegoLocation } from './errors.ts';
+export { parseModule, parseQuery } from './parser.ts';
+export type { Module } from './ast.ts';
+export { loadPolicyFiles, readDataFile } from './files.ts';
+export { runRegoTests } from './testing.ts';
+export type { TestResult } from './testing.ts';
+export type { Value } from './value.ts';

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { buildInput, normalizePath } from '../../src/authz/input.ts';
+import { AuthzBadRequestError } from '../../src/authz/errors.ts';
+
+describe('normalizePath', () => {
+  const cases: [string, string][] = [
+    ['/api/orders', '/api/orders'],
+    ['/api//orders', '/api/orders'],
+    ['/api/./orders', '/api/orders'],
+    ['/api/x/../orders', '/api/orders'],
+    ['/../../etc/passwd', '/etc/passwd'],
+    ['/api/%6Frders', '/api/orders'],
+    ['/api/a%2fb', '/api/a%2Fb'],
+    ['/api/', '/api/'],
+    ['/api/x/..', '/api/'],
+  ];
+  for (const [raw, want] of cases) it(`normalises ${raw} to ${want}`, () => expect(normalizePath(raw)).toBe(want));
+
+  it('rejects a NUL byte, raw or encoded', () => {
+    expect(() => normalizePath('/a%00b')).toThrow(AuthzBadRequestError);
+    expect(() => normalizePath('/a\0b')).toThrow(/NUL/);
+  });
+});
+
+describe('buildInput', () => {
+  it('reads headers from header_map when Envoy sends raw headers', () => {
+    const { facts } = buildInput({ attributes: { request: { http: { path: '/', headerMap: { headers: [{ key: 'X-A', rawValue: Buffer.from('1').toString('base64') }, { key: 'x-a', value: '2' }] } } } } });
+    expect(facts.headers).toEqual({ 'x-a': '1,2' });
+  });
+
+  it('strips the port from the host and the spiffe:// scheme from the source principal', () => {
+    const { facts } = buildInput({ attributes: { source: { principal: 'spiffe://cluster.local/ns/shop/sa/web' }, request: { http: { host: 'Orders.Shop:8080', path: '/x?y=1' } } } });
+    expect(facts).toMatchObject({ host: 'orders.shop', path: '/x', sourcePrincipal: 'cluster.local/ns/shop/sa/web', sourceNamespace: 'shop' });
+  });
+
+  it('uses x-envoy-external-address as the remote address when Envoy set it', () => {
+    const { facts } = buildInput({ attributes: { source: { address: { socketAddress: { address: '10.0.0.5' } } }, request: { http: { path: '/', headers: { 'x-envoy-external-address': '203.0.113.9' } } } } });
+    expect(facts).toMatchObject({ sourceIp: '10.0.0.5', remoteIp: '203.0.113.9' });
+  });
+
+  it('reports a bad percent-encoding as a bad request while still building the input', () => {
+    const built = buildInput({ attributes: { request: { http: { path: '/a%zz' } } } });
+    expect(built.badRequest).toMatch(/percent-encoding/);
+    expect(built.input.parsed_path).toEqual([]);
+  });
+});

@@ -84,11 +84,14 @@ export class Program implements NameResolver {
   readonly #errors: RegoError[] = [];
   readonly #builtins: ReadonlyMap<string, BuiltinDefinition>;
   readonly #outerCache = new WeakMap<object, Set<number>>();
+  readonly #hidden = new WeakMap<object, Set<string>>();
   readonly #slotNames = new Map<Scope, Map<number, string>>();
   #env!: ModuleEnv;
   /** Rule nodes each rule node depends on (for recursion checks). */
   readonly #deps = new Map<RuleNode, Set<RuleNode>>();
   #current: RuleNode | undefined;
+  /** Names of the current function's parameters (`:=` must not redeclare them). */
+  #params = new Set<string>();
 
   constructor(options: CompilerOptions = {}) {
     this.#builtins = options.builtins ? new Map([...BUILTINS, ...options.builtins]) : BUILTINS;
@@ -258,8 +261,9 @@ export class Program implements NameResolver {
     const scope = new Scope();
     const params: Matcher[] = [];
     const paramBound = new Set<number>();
+    this.#params = new Set();
     if (rule.args) {
-      for (const a of rule.args) visitVars(a, (v) => v.name !== '_' && scope.declare(v.name));
+      for (const a of rule.args) visitVars(a, (v) => v.name !== '_' && (this.#params.add(v.name), this.#declareNamed(scope, v.name)));
       for (const a of rule.args) params.push(this.#pattern(a, scope, paramBound));
     }
     const alts: { body: Step; keys: Val[]; value: Val | Gen; isVal: boolean }[] = [];
@@ -386,6 +390,7 @@ export class Program implements NameResolver {
   #predeclare(body: Expr[], scope: Scope): void {
     this.#checkCalls(body, scope);
     const explicit = (t: Term) => visitVars(t, (v) => v.name !== '_' && this.#declareNamed(scope, v.name));
+    const assigned = new Set<string>();
     for (const e of body) {
       if (e.kind === 'some') e.vars.forEach(explicit);
       if (e.kind === 'somein') {
@@ -393,9 +398,30 @@ export class Program implements NameResolver {
         explicit(e.value);
       }
       if (e.kind === 'term' && e.term.type === 'call' && e.term.op.type === 'var' && e.term.op.name === 'assign') {
-        explicit(e.term.args[0]!);
+        const lhs = e.term.args[0]!;
+        if (lhs.type !== 'var' && lhs.type !== 'array' && lhs.type !== 'object') {
+          throw new RegoError('rego_compile_error', `cannot assign to ${lhs.type}`, e.loc);
+        }
+        visitVars(lhs, (v) => {
+          if (v.name === '_') return;
+          if (assigned.has(v.name) || (scope.own(v.name) !== undefined && this.#params.has(v.name))) {
+            throw new RegoError('rego_compile_error', `var ${v.name} assigned above`, v.loc);
+          }
+          if (v.name === 'input' || v.name === 'data') throw new RegoError('rego_compile_error', `variables must not shadow ${v.name} (use a different variable name)`, v.loc);
+          assigned.add(v.name);
+        });
+        explicit(lhs);
       }
     }
+    // A name declared with := or some later in the body is not yet visible to closures before it.
+    const declaredAt = body.map((e) => explicitNames(e));
+    body.forEach((e, j) => {
+      const before = new Set(declaredAt.slice(0, j).flatMap((x) => [...x]));
+      const hidden = new Set(declaredAt.slice(j).flatMap((x) => [...x]).filter((n) => !before.has(n)));
+      if (hidden.size === 0) return;
+      if (e.kind === 'term') forClosures(e.term, (c) => this.#hidden.set(c, hidden));
+      if (e.kind === 'every') this.#hidden.set(e, hidden);
+    });
     const implicit = (v: Extract<Term, { type: 'var' }>) => {
       if (v.name === '_' || scope.lookup(v.name) !== undefined || this.#isGlobal(v.name)) return;
       this.#declareNamed(scope, v.name);
@@ -431,7 +457,7 @@ export class Program implements NameResolver {
     const cached = this.#outerCache.get(t);
     if (cached) return cached;
     const out = new Set<number>();
-    const locals = new Set<string>(shadow ?? []);
+    const locals = new Set<string>([...(shadow ?? []), ...(this.#hidden.get(t) ?? [])]);
     const bodies: Expr[] = [];
     const heads: Term[] = [];
     if (t.type === 'arraycomp' || t.type === 'setcomp') {
@@ -477,10 +503,12 @@ export class Program implements NameResolver {
   everyOuter(e: Extract<Expr, { kind: 'every' }>, scope: Scope): Set<number> {
     const cached = this.#outerCache.get(e);
     if (cached) return cached;
-    const locals = new Set<string>();
+    const locals = new Set<string>(this.#hidden.get(e) ?? []);
     if (e.key) visitVars(e.key, (v) => locals.add(v.name));
     visitVars(e.value, (v) => locals.add(v.name));
     const fake: Term = { type: 'arraycomp', term: { type: 'null', loc: e.loc }, body: e.body, loc: e.loc };
+    const hidden = this.#hidden.get(e);
+    if (hidden) this.#hidden.set(fake, hidden);
     const inner = this.closureOuter(fake, scope);
     const out = new Set<number>();
     for (const s of inner) if (!locals.has(this.#nameOf(scope, s))) out.add(s);
@@ -1224,6 +1252,7 @@ export class Program implements NameResolver {
     }
     const name = [head.name, ...parts].join('.');
     if (name === 'print') return { kind: 'print' };
+    if (name === 'walk') return { kind: 'builtin', def: WALK, name };
     const def = this.#builtins.get(name);
     if (def) return { kind: 'builtin', def, name };
     if (report) throw new RegoError('rego_type_error', `undefined function ${r?.kind === 'global' ? [...r.path, ...parts].join('.') : name}`, t.loc);
@@ -1283,6 +1312,12 @@ export class Program implements NameResolver {
         f.c.bctx.print(parts.join(' '));
         return true;
       });
+    }
+    if (target.kind === 'builtin' && target.def === WALK) {
+      // walk is a relation (one result per node), so it is a generator, not a function.
+      if (args.length !== 1) throw new RegoError('rego_type_error', 'walk: arity mismatch', loc);
+      const arg = args[0]!;
+      return { gen: (f, k) => arg.gen(f, (x) => walkValue(x, [], k)) };
     }
     let invoke: (f: Frame, vals: Value[]) => Value | undefined;
     if (target.kind === 'builtin') {
@@ -1562,6 +1597,23 @@ export class Program implements NameResolver {
   }
 }
 
+const WALK: BuiltinDefinition = {
+  name: 'walk',
+  decl: { args: [{ kind: 'any' }], result: { kind: 'array', of: { kind: 'any' } } },
+  fn: () => undefined,
+};
+
+/** Pre-order walk calling k([path, value]) for every node. */
+function walkValue(x: Value, path: Value[], k: (v: Value) => boolean): boolean {
+  if (k([path.slice(), x])) return true;
+  return iterate(x, (key, v) => {
+    path.push(key);
+    const stop = walkValue(v, path, k);
+    path.pop();
+    return stop;
+  });
+}
+
 /** Marks a document being computed (recursion through dynamic refs). */
 const IN_PROGRESS: Value = Object.freeze(new RegoSet()) as Value;
 
@@ -1598,6 +1650,19 @@ function isConstant(t: Term): boolean {
   }
 }
 
+
+/** Names an expression declares with `:=`, `some x` or `some x in`. */
+function explicitNames(e: Expr): Set<string> {
+  const out = new Set<string>();
+  const add = (t: Term) => visitVars(t, (v) => v.name !== '_' && out.add(v.name));
+  if (e.kind === 'some') e.vars.forEach(add);
+  if (e.kind === 'somein') {
+    if (e.key) add(e.key);
+    add(e.value);
+  }
+  if (e.kind === 'term' && e.term.type === 'call' && e.term.op.type === 'var' && e.term.op.name === 'assign') add(e.term.args[0]!);
+  return out;
+}
 
 function forClosures(t: Term, fn: (c: Term) => void): void {
   switch (t.type) {

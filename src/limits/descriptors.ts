@@ -2,7 +2,8 @@
  * Descriptor trees compiled once per configuration snapshot, and the lookup the reference rate
  * limit service does (`GetLimit`): a request descriptor of N entries walks N levels; at each level
  * `key_value` is tried first, then a `key_prefix*` wildcard, then the bare `key` (any value). The
- * limit applies only when the last entry lands on a node that has one.
+ * limit applies only when the last entry lands on a node that has one. Levels are indexed by key
+ * then value, so a lookup never builds a `key_value` string (the reference's composite map keys).
  */
 import type { RateLimitDescriptor } from '../config/kinds/rate-limit-policy.ts';
 import { type LimitUnit, UNIT_MS, parseUnit } from './units.ts';
@@ -22,10 +23,18 @@ export interface CompiledLimit {
 }
 
 export interface DescriptorNode {
-  readonly children: ReadonlyMap<string, DescriptorNode>;
-  /** `key_prefix*` composite keys of this level, with their prefix (without the `*`), in config order. */
-  readonly wildcards: readonly { prefix: string; node: DescriptorNode }[];
+  /** Configured entries of this level by key: exact values, `value*` prefixes, and the bare key. */
+  readonly children: ReadonlyMap<string, KeyLevel>;
   readonly limit?: CompiledLimit;
+}
+
+/** Everything configured under one key at one level (lookup without building `key_value` strings). */
+export interface KeyLevel {
+  readonly byValue: ReadonlyMap<string, DescriptorNode>;
+  /** `value*` entries with their prefix, in configuration order. */
+  readonly wildcards: readonly { prefix: string; node: DescriptorNode }[];
+  /** The entry without a value (any value, each counted separately). */
+  readonly any?: DescriptorNode;
 }
 
 export interface DescriptorEntry {
@@ -53,28 +62,41 @@ function compileLimit(d: RateLimitDescriptor, path: string): CompiledLimit | und
   };
 }
 
-/** Compiles one level (and below). The schema check already rejected duplicates and bad wildcards. */
-export function compileDescriptors(descriptors: readonly RateLimitDescriptor[], parentPath = ''): DescriptorNode {
-  const children = new Map<string, DescriptorNode>();
-  const wildcards: { prefix: string; node: DescriptorNode }[] = [];
-  for (const d of descriptors) {
-    const key = compositeKey(d.key, d.value);
-    const path = parentPath ? `${parentPath}.${key}` : key;
-    const sub = compileDescriptors(d.descriptors ?? [], path);
-    const limit = compileLimit(d, path);
-    const node: DescriptorNode = { children: sub.children, wildcards: sub.wildcards, ...(limit ? { limit } : {}) };
-    children.set(key, node);
-    if (key.endsWith('*')) wildcards.push({ prefix: key.slice(0, -1), node });
-  }
-  return { children, wildcards };
+interface MutableKeyLevel {
+  byValue: Map<string, DescriptorNode>;
+  wildcards: { prefix: string; node: DescriptorNode }[];
+  any?: DescriptorNode;
 }
 
+function hasChildren(node: DescriptorNode): boolean {
+  return node.children.size > 0;
+}
+
+/** Compiles one level (and below). The schema check already rejected duplicates and bad wildcards. */
+export function compileDescriptors(descriptors: readonly RateLimitDescriptor[], parentPath = ''): DescriptorNode {
+  const children = new Map<string, MutableKeyLevel>();
+  for (const d of descriptors) {
+    const composite = compositeKey(d.key, d.value);
+    const path = parentPath ? `${parentPath}.${composite}` : composite;
+    const limit = compileLimit(d, path);
+    const node: DescriptorNode = { children: compileDescriptors(d.descriptors ?? [], path).children, ...(limit ? { limit } : {}) };
+    let level = children.get(d.key);
+    if (!level) children.set(d.key, (level = { byValue: new Map(), wildcards: [] }));
+    if (d.value === undefined) level.any = node;
+    else if (d.value.endsWith('*')) level.wildcards.push({ prefix: d.value.slice(0, -1), node });
+    else level.byValue.set(d.value, node);
+  }
+  return { children };
+}
+
+/** One level down: `key_value` first, then a `key_prefix*` wildcard, then the bare `key`. */
 function step(level: DescriptorNode, entry: DescriptorEntry): DescriptorNode | undefined {
-  const full = `${entry.key}_${entry.value}`;
-  const exact = level.children.get(full);
+  const k = level.children.get(entry.key);
+  if (!k) return undefined;
+  const exact = k.byValue.get(entry.value);
   if (exact) return exact;
-  for (const w of level.wildcards) if (full.startsWith(w.prefix)) return w.node;
-  return level.children.get(entry.key);
+  for (const w of k.wildcards) if (entry.value.startsWith(w.prefix)) return w.node;
+  return k.any;
 }
 
 /** The limit for a request descriptor, or undefined (no limit applies: the request is not counted). */
@@ -85,7 +107,7 @@ export function findLimit(root: DescriptorNode, entries: readonly DescriptorEntr
     if (!node) return undefined;
     if (i === entries.length - 1) return node.limit;
     // The request is deeper than the configuration: no limit (the reference service's behaviour).
-    if (node.children.size === 0) return undefined;
+    if (!hasChildren(node)) return undefined;
     level = node;
   }
   return undefined;

@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.ts';
 import { counter, type Registry } from '../lib/metrics.ts';
 import type { HitOutcome } from './algorithms.ts';
 import type { LimitBackend, LimitHit } from './backend.ts';
+import { ResultCounts } from './counts.ts';
 import { type CompiledLimit, type DescriptorEntry, findLimit } from './descriptors.ts';
 import { LimitsBackendUnavailableError, LimitsBadRequestError } from './errors.ts';
 import type { CompiledRateLimitPolicy, CompiledRateLimits } from './policies.ts';
@@ -88,24 +89,31 @@ export function validateQuery(q: RateLimitQuery): void {
 
 /** Limits per descriptor after unlimited and `replaces` (pure). */
 export function resolveLimits(policy: CompiledRateLimitPolicy | undefined, descriptors: readonly RequestDescriptor[]): (CompiledLimit | undefined)[] {
-  const limits = descriptors.map((d) => (d.limitOverride ? overrideLimit(d.limitOverride, d.entries) : policy ? findLimit(policy.root, d.entries) : undefined));
+  const limits = new Array<CompiledLimit | undefined>(descriptors.length);
+  let replacing = false;
+  for (let i = 0; i < descriptors.length; i++) {
+    const d = descriptors[i]!;
+    const l = d.limitOverride ? overrideLimit(d.limitOverride, d.entries) : policy ? findLimit(policy.root, d.entries) : undefined;
+    limits[i] = l;
+    if (l && l.replaces.length > 0) replacing = true;
+  }
+  if (!replacing) return limits;
   const replaced = new Set<string>();
   for (const l of limits) if (l) for (const r of l.replaces) replaced.add(r);
-  if (replaced.size === 0) return limits;
   return limits.map((l) => (l?.name !== undefined && replaced.has(l.name) ? undefined : l));
 }
 
 export class RateLimitEngine {
   #policies: CompiledRateLimits = { version: '', byDomain: new Map(), policies: [] };
   readonly #o: RateLimitEngineOptions;
-  readonly #checks;
+  readonly #checks: ResultCounts<'ok' | 'over_limit' | 'shadow_over_limit'>;
   readonly #failovers;
   readonly #log: Logger;
 
   constructor(options: RateLimitEngineOptions) {
     this.#o = { ...options };
     this.#log = options.logger.child({ component: 'limits' });
-    this.#checks = counter(options.registry, 'meshward_ratelimit_descriptors_total', 'Rate-limited descriptors by domain and result (ok, over_limit, shadow_over_limit).', ['domain', 'result']);
+    this.#checks = new ResultCounts(options.registry, 'meshward_ratelimit_descriptors_total', 'Rate-limited descriptors by domain and result (ok, over_limit, shadow_over_limit).', 'domain', ['ok', 'over_limit', 'shadow_over_limit'] as const);
     this.#failovers = counter(options.registry, 'meshward_ratelimit_failure_mode_total', 'Checks decided by the failure mode because the backend could not answer.', ['mode']);
   }
 
@@ -139,34 +147,42 @@ export class RateLimitEngine {
   decide(policy: CompiledRateLimitPolicy | undefined, domain: string, descriptors: readonly RequestDescriptor[], cost = 1): RateLimitVerdict | Promise<RateLimitVerdict> {
     const limits = resolveLimits(policy, descriptors);
     const hits: LimitHit[] = [];
-    const hitIndex: number[] = [];
+    const algorithm = policy?.algorithm ?? 'fixed-window';
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i];
       if (!l || l.unlimited) continue;
-      hitIndex.push(i);
-      hits.push({ key: counterKey(domain, descriptors[i]!.entries), algorithm: policy?.algorithm ?? 'fixed-window', limit: l.requestsPerUnit, windowMs: l.windowMs, cost });
+      hits.push({ key: counterKey(domain, descriptors[i]!.entries), algorithm, limit: l.requestsPerUnit, windowMs: l.windowMs, cost });
     }
-    const finish = (outcomes: Outcome[]): RateLimitVerdict => this.#verdict(policy, domain, descriptors, limits, hitIndex, outcomes);
-    if (hits.length === 0) return finish([]);
+    if (hits.length === 0) return this.#verdict(policy, domain, descriptors, limits, []);
     let outcomes: HitOutcome[] | Promise<HitOutcome[]>;
     try {
       outcomes = this.#o.backend.hit(hits, this.#o.clock.now());
     } catch (err) {
-      return finish(this.#failOver(err, hits));
+      return this.#verdict(policy, domain, descriptors, limits, this.#failOver(err, hits));
     }
-    if (Array.isArray(outcomes)) return finish(outcomes);
-    return outcomes.then(finish, (err: unknown) => finish(this.#failOver(err, hits)));
+    if (Array.isArray(outcomes)) return this.#verdict(policy, domain, descriptors, limits, outcomes);
+    return outcomes.then(
+      (o) => this.#verdict(policy, domain, descriptors, limits, o),
+      (err: unknown) => this.#verdict(policy, domain, descriptors, limits, this.#failOver(err, hits)),
+    );
   }
 
-  #verdict(policy: CompiledRateLimitPolicy | undefined, domain: string, descriptors: readonly RequestDescriptor[], limits: (CompiledLimit | undefined)[], hitIndex: number[], outcomes: Outcome[]): RateLimitVerdict {
-    const statuses: DescriptorStatus[] = limits.map((l) => (l?.unlimited
-      ? { code: 'OK', unlimited: true, remaining: UNLIMITED_REMAINING, resetMs: 0, retryAfterMs: 0, shadowed: false }
-      : { code: 'OK', unlimited: false, remaining: 0, resetMs: 0, retryAfterMs: 0, shadowed: false }));
-    for (let n = 0; n < hitIndex.length; n++) {
-      const i = hitIndex[n]!;
-      statuses[i] = this.#status(domain, limits[i]!, outcomes[n]!, descriptors[i]!);
+  /** Statuses in descriptor order; `outcomes` are those of the counted descriptors, in order. */
+  #verdict(policy: CompiledRateLimitPolicy | undefined, domain: string, descriptors: readonly RequestDescriptor[], limits: (CompiledLimit | undefined)[], outcomes: Outcome[]): RateLimitVerdict {
+    const statuses = new Array<DescriptorStatus>(limits.length);
+    let over = false;
+    let n = 0;
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i];
+      if (!l) statuses[i] = { code: 'OK', unlimited: false, remaining: 0, resetMs: 0, retryAfterMs: 0, shadowed: false };
+      else if (l.unlimited) statuses[i] = { code: 'OK', unlimited: true, remaining: UNLIMITED_REMAINING, resetMs: 0, retryAfterMs: 0, shadowed: false };
+      else {
+        const s = this.#status(domain, l, outcomes[n++]!, descriptors[i]!);
+        if (s.code === 'OVER_LIMIT') over = true;
+        statuses[i] = s;
+      }
     }
-    const overall = statuses.some((s) => s.code === 'OVER_LIMIT') ? 'OVER_LIMIT' : 'OK';
+    const overall = over ? 'OVER_LIMIT' : 'OK';
     return policy ? { overall, statuses, policy } : { overall, statuses };
   }
 
@@ -184,15 +200,15 @@ export class RateLimitEngine {
   #status(domain: string, limit: CompiledLimit, o: Outcome, d: RequestDescriptor): DescriptorStatus {
     const base = { limit, unlimited: false, remaining: o.remaining, resetMs: o.resetMs, retryAfterMs: o.retryAfterMs, ...(o.failedOver ? { failedOver: o.failedOver } : {}) };
     if (o.allowed) {
-      this.#checks.inc({ domain, result: 'ok' });
+      this.#checks.add(domain, 'ok');
       return { code: 'OK', shadowed: false, ...base };
     }
     if (limit.shadowMode && !o.failedOver) {
-      this.#checks.inc({ domain, result: 'shadow_over_limit' });
+      this.#checks.add(domain, 'shadow_over_limit');
       this.#log.info({ domain, limit: limit.path, descriptor: d.entries.map((e) => e.key) }, 'shadow mode: request would be rate limited');
       return { code: 'OK', shadowed: true, ...base, retryAfterMs: 0 };
     }
-    this.#checks.inc({ domain, result: 'over_limit' });
+    this.#checks.add(domain, 'over_limit');
     return { code: 'OVER_LIMIT', shadowed: false, ...base };
   }
 }

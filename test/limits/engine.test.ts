@@ -2,8 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { LimitsBackendUnavailableError, LimitsBadRequestError } from '../../src/limits/errors.ts';
 import type { LimitBackend } from '../../src/limits/backend.ts';
 import { MemoryBackend } from '../../src/limits/memory.ts';
-import { counterKey } from '../../src/limits/engine.ts';
-import { engineFor, entries, rateLimitPolicy } from './helpers.ts';
+import { RateLimitEngine, counterKey } from '../../src/limits/engine.ts';
+import { compileRateLimits } from '../../src/limits/policies.ts';
+import { FakeClock } from '../../src/lib/clock.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { createRegistry } from '../../src/lib/metrics.ts';
+import { engineFor, entries, rateLimitPolicy, snapshotOf } from './helpers.ts';
 
 const POLICY = rateLimitPolicy('api', `  domain: api
   algorithm: fixed-window
@@ -106,6 +110,16 @@ describe('rate-limit engine (ShouldRateLimit semantics)', () => {
     await expect(engine.shouldRateLimit({ domain: '', descriptors: [{ entries: entries(['a', 'b']) }] })).rejects.toMatchObject({ code: 'LIMITS_BAD_REQUEST' });
     await expect(engine.shouldRateLimit({ domain: 'api', descriptors: [] })).rejects.toBeInstanceOf(LimitsBadRequestError);
     await expect(engine.shouldRateLimit({ domain: 'api', descriptors: [{ entries: [] }] })).rejects.toMatchObject({ code: 'LIMITS_BAD_REQUEST' });
+  });
+
+  it('exports per-domain results as a Prometheus counter when scraped', async () => {
+    const registry = createRegistry();
+    const engine = new RateLimitEngine({ backend: new MemoryBackend(), clock: new FakeClock(), logger: silentLogger(), registry, failureMode: 'open' });
+    engine.setPolicies(compileRateLimits(snapshotOf(POLICY)));
+    for (let i = 0; i < 3; i++) await engine.shouldRateLimit({ domain: 'api', descriptors: [{ entries: entries(['user', 'm']) }] });
+    const text = await registry.metrics();
+    expect(text).toContain('meshward_ratelimit_descriptors_total{domain="api",result="ok"} 2');
+    expect(text).toContain('meshward_ratelimit_descriptors_total{domain="api",result="over_limit"} 1');
   });
 
   it('keys counters so that a crafted value cannot collide with another descriptor', () => {

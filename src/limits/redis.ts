@@ -3,6 +3,7 @@
  * (atomic, one round trip); concurrent checks are auto-pipelined onto the connection. Failures and
  * timeouts surface as `LimitsBackendUnavailableError`; the engine applies the failure mode.
  */
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { type HitOutcome, fixedWindowOutcome, gcraOutcome, gcraParams, windowStartOf } from './algorithms.ts';
 import type { LimitBackend, LimitHit } from './backend.ts';
@@ -31,11 +32,16 @@ export class RedisBackend implements LimitBackend {
     this.#hits = command.bind(redis);
   }
 
-  /** The Redis key of a counter: fixed windows get the window start (seconds), as the reference service. */
+  /**
+   * The Redis key of a counter. Descriptor values can be API keys or principals, so the key holds a
+   * SHA-256 of the counter key, never the values; fixed windows append the window start (seconds)
+   * as the reference service does, so old windows simply expire.
+   */
   keyOf(h: LimitHit, now: number): string {
+    const digest = createHash('sha256').update(h.key).digest('base64url').slice(0, 32);
     return h.algorithm === 'fixed-window'
-      ? `${this.#prefix}f:${h.key}_${windowStartOf(now, h.windowMs) / 1000}`
-      : `${this.#prefix}g:${h.key}`;
+      ? `${this.#prefix}f:${digest}:${windowStartOf(now, h.windowMs) / 1000}`
+      : `${this.#prefix}g:${digest}`;
   }
 
   async hit(hits: readonly LimitHit[], now: number): Promise<HitOutcome[]> {

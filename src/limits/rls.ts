@@ -8,6 +8,7 @@ import { MeshwardError, toGrpcStatus } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { envoyServiceDefinition } from '../lib/protos.ts';
 import type { DescriptorStatus, RateLimitEngine, RateLimitQuery, RateLimitVerdict } from './engine.ts';
+import { type HeaderLimit, ceilSeconds, rateLimitHeaders, retryAfterHeader } from './headers.ts';
 import { unitEnumName } from './units.ts';
 
 export const RLS_SERVICE = 'envoy.service.ratelimit.v3.RateLimitService';
@@ -23,7 +24,8 @@ interface RlsStatus {
   limit_remaining: number;
   duration_until_reset?: RlsDuration;
 }
-export interface RlsResponse { overall_code: 'OK' | 'OVER_LIMIT'; statuses: RlsStatus[] }
+interface RlsHeader { key: string; value: string }
+export interface RlsResponse { overall_code: 'OK' | 'OVER_LIMIT'; statuses: RlsStatus[]; response_headers_to_add?: RlsHeader[] }
 
 /** Proto request → engine query (pure). */
 export function queryFromRls(req: RlsRequest): RateLimitQuery {
@@ -53,9 +55,29 @@ function statusToRls(s: DescriptorStatus): RlsStatus {
   };
 }
 
+/**
+ * Headers Envoy adds to the response (its 429 local reply included): `Retry-After` and the IETF
+ * RateLimit fields when over the limit; the RateLimit fields on allowed responses when the policy
+ * sets `responseHeaders`. Shadow-mode limits are never advertised.
+ */
+function responseHeaders(v: RateLimitVerdict): RlsHeader[] {
+  const over = v.overall === 'OVER_LIMIT';
+  if (!over && !v.policy?.responseHeaders) return [];
+  const limits: HeaderLimit[] = [];
+  let retryAfterMs = 0;
+  for (const s of v.statuses) {
+    if (!s.limit || s.unlimited || s.limit.shadowMode) continue;
+    if (s.code === 'OVER_LIMIT') retryAfterMs = Math.max(retryAfterMs, s.retryAfterMs);
+    limits.push({ name: s.limit.name ?? v.policy?.name ?? 'limit', quota: s.limit.requestsPerUnit, windowSeconds: s.limit.windowMs / 1000, remaining: s.remaining, resetSeconds: ceilSeconds(s.code === 'OVER_LIMIT' ? s.retryAfterMs : s.resetMs) });
+  }
+  const headers = [...(over ? [retryAfterHeader(retryAfterMs)] : []), ...rateLimitHeaders(limits)];
+  return headers.map((h) => ({ key: h.name, value: h.value }));
+}
+
 /** Engine verdict → proto response (pure). */
 export function verdictToRls(v: RateLimitVerdict): RlsResponse {
-  return { overall_code: v.overall, statuses: v.statuses.map(statusToRls) };
+  const headers = responseHeaders(v);
+  return { overall_code: v.overall, statuses: v.statuses.map(statusToRls), ...(headers.length ? { response_headers_to_add: headers } : {}) };
 }
 
 export function registerRls(server: Server, engine: RateLimitEngine, logger: Logger): void {

@@ -86,6 +86,13 @@ describe('Envoy RateLimitService (RLS) on the shared gRPC server', () => {
       const third = await client.call(req);
       expect(third.overall_code).toBe('OVER_LIMIT');
       expect(third.statuses[0]).toMatchObject({ code: 'OVER_LIMIT', duration_until_reset: { seconds: '45' } });
+      // Envoy adds these to its 429; allowed responses get none (the policy does not set responseHeaders).
+      expect(first.response_headers_to_add ?? []).toEqual([]);
+      expect(third.response_headers_to_add).toEqual([
+        { key: 'retry-after', value: '45' },
+        { key: 'ratelimit-policy', value: '"edge";q=2;w=60' },
+        { key: 'ratelimit', value: '"edge";r=0;t=45' },
+      ]);
       // Another address has its own counter.
       expect((await client.call({ domain: 'edge', descriptors: [entry('remote_address', '10.1.1.2')] })).overall_code).toBe('OK');
     } finally {

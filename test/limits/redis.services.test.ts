@@ -54,6 +54,12 @@ describeWithRedis('redis backend', () => {
     const got = [];
     for (const e of [one, two, one, two]) got.push((await e.shouldRateLimit(q)).overall);
     expect(got).toEqual(['OK', 'OK', 'OK', 'OVER_LIMIT']);
+    // Descriptor values (principals, API keys) never appear in Redis keys.
+    const admin = new Redis(REDIS_URL!);
+    const keys = await admin.keys(`mwtest:${run}:two:*`);
+    admin.disconnect();
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.join(' ')).not.toContain('alice');
     // Another value has its own counter on both instances.
     expect((await two.shouldRateLimit({ domain: 'shared', descriptors: [{ entries: entries(['user', 'bob']) }] })).overall).toBe('OK');
   });

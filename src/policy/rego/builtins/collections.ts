@@ -47,9 +47,11 @@ function slice(args: Value[]): Value[] {
   return start >= stop ? [] : arr.slice(start, stop);
 }
 
-function flatten(v: Value[], out: Value[] = []): Value[] {
+/** One level only, as OPA's array.flatten. */
+function flatten(v: Value[]): Value[] {
+  const out: Value[] = [];
   for (const x of v) {
-    if (Array.isArray(x)) flatten(x, out);
+    if (Array.isArray(x)) out.push(...x);
     else out.push(x);
   }
   return out;
@@ -70,7 +72,10 @@ function objectGetPath(args: Value[]): Value {
   const obj = objectArg(args, 0);
   const key = args[1]!;
   const fallback = args[2]!;
-  if (!Array.isArray(key)) return objectGet(obj, key) ?? fallback;
+  if (!Array.isArray(key)) {
+    const v = objectGet(obj, key);
+    return v === undefined ? fallback : v;
+  }
   let cur: Value = obj;
   for (const seg of key) {
     if (isObject(cur)) {
@@ -106,11 +111,8 @@ function subset(sup: Value, sub: Value): boolean {
     for (const [k, v] of objectEntries(sub)) {
       const sv = objectGet(sup, k);
       if (sv === undefined) return false;
-      if (isObject(sv) && isObject(v)) {
-        if (!subset(sv, v)) return false;
-      } else if (isSet(sv) && isSet(v)) {
-        if (!subset(sv, v)) return false;
-      } else if (!equals(sv, v)) return false;
+      const sameKind = (isObject(sv) && isObject(v)) || (isSet(sv) && isSet(v)) || (Array.isArray(sv) && Array.isArray(v));
+      if (sameKind ? !subset(sv, v) : !equals(sv, v)) return false;
     }
     return true;
   }
@@ -143,10 +145,11 @@ function collectionOperand(args: Value[], i: number): void {
 
 type Path = Value[];
 
+/** JSON pointer ("/a/b", "/" is the key "") or OPA's relative form ("a/b", "" is the root). */
 function parsePathString(s: string): Path {
-  const trimmed = s.startsWith('/') ? s.slice(1) : s;
-  if (trimmed === '') return [];
-  return trimmed.split('/').map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (s === '') return [];
+  const body = s.startsWith('/') ? s.slice(1) : s;
+  return body.split('/').map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** Paths of json.filter/json.remove: strings "a/b" or arrays of segments, in an array or set. */
@@ -189,12 +192,15 @@ function buildTree(paths: Path[]): PathTree {
 }
 
 function arrayIndex(seg: Value, length: number): number | undefined {
-  const n = typeof seg === 'string' ? (/^\d+$/.test(seg) ? Number(seg) : Number.NaN) : isNumber(seg) ? toNumber(seg) : Number.NaN;
+  const n = typeof seg === 'string' ? (/^(0|[1-9]\d*)$/.test(seg) ? Number(seg) : Number.NaN) : isNumber(seg) ? toNumber(seg) : Number.NaN;
   return Number.isInteger(n) && n >= 0 && n < length ? n : undefined;
 }
 
 function childOf(v: Value, seg: Value): Value | undefined {
-  if (isObject(v)) return objectGet(v, seg) ?? (typeof seg === 'string' ? undefined : objectGet(v, segKey(seg)));
+  if (isObject(v)) {
+    const direct = objectGet(v, seg);
+    return direct !== undefined || typeof seg === 'string' ? direct : objectGet(v, segKey(seg));
+  }
   if (Array.isArray(v)) {
     const i = arrayIndex(seg, v.length);
     return i === undefined ? undefined : v[i];
@@ -320,7 +326,10 @@ function addChild(parent: Value, seg: Value, value: Value): Value {
     if (i === undefined) fail('invalid patch: array index out of range');
     return [...parent.slice(0, i), value, ...parent.slice(i)];
   }
-  if (isSet(parent)) return new RegoSet(parent.values()).add(value);
+  if (isSet(parent)) {
+    if (!equals(seg, value)) fail('invalid patch: set element and path segment differ');
+    return new RegoSet(parent.values()).add(value);
+  }
   fail('invalid patch: path through a scalar');
 }
 

@@ -32,12 +32,12 @@ function strictBase64(s: string): Buffer {
 }
 
 /** DER blobs from PEM text, base64 of PEM, or base64 of (concatenated) DER. */
-function derBlobs(input: string, pemType: string): Buffer[] {
+function derBlobs(input: string, pemType: string, malformed = 'x509: malformed certificate'): Buffer[] {
   let text = input;
   if (!text.includes('-----BEGIN')) {
     const raw = strictBase64(text);
     const asText = raw.toString('latin1');
-    if (!asText.includes('-----BEGIN')) return splitDer(raw);
+    if (!asText.includes('-----BEGIN')) return splitDer(raw, malformed);
     text = asText;
   }
   const blocks = decodeAllPem(text).filter((b) => b.type === pemType);
@@ -46,21 +46,21 @@ function derBlobs(input: string, pemType: string): Buffer[] {
 }
 
 /** Splits concatenated DER SEQUENCEs. */
-function splitDer(buf: Buffer): Buffer[] {
+function splitDer(buf: Buffer, malformed: string): Buffer[] {
   const out: Buffer[] = [];
   let i = 0;
   while (i < buf.length) {
-    if (buf[i] !== 0x30 || i + 2 > buf.length) fail('x509: malformed certificate');
+    if (buf[i] !== 0x30 || i + 2 > buf.length) fail(malformed);
     let len = buf[i + 1]!;
     let header = 2;
     if (len & 0x80) {
       const n = len & 0x7f;
-      if (n === 0 || n > 4 || i + 2 + n > buf.length) fail('x509: malformed certificate');
+      if (n === 0 || n > 4 || i + 2 + n > buf.length) fail(malformed);
       len = 0;
       for (let k = 0; k < n; k++) len = len * 256 + buf[i + 2 + k]!;
       header = 2 + n;
     }
-    if (i + header + len > buf.length) fail('x509: malformed certificate');
+    if (i + header + len > buf.length) fail(malformed);
     out.push(buf.subarray(i, i + header + len));
     i += header + len;
   }
@@ -189,7 +189,7 @@ function parseAndVerify(args: Value[], ctx: BuiltinContext): Value {
 }
 
 function parseCsr(input: string): Value {
-  const [der] = derBlobs(input, 'CERTIFICATE REQUEST');
+  const [der] = derBlobs(input, 'CERTIFICATE REQUEST', 'asn1: structure error: tags don\'t match');
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(der!);

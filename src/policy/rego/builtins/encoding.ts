@@ -184,12 +184,21 @@ function toPlain(v: Value): unknown {
   return out;
 }
 
+/** Go-yaml style message ("yaml: line 1: did not find expected ',' or ']'") for a parse error. */
+function goYamlMessage(err: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }): string {
+  const line = err.linePos?.[0]?.line ?? 1;
+  const first = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const close = /must end with a ([\]}])/.exec(first);
+  const text = close ? `did not find expected ',' or '${close[1]}'` : first;
+  return `yaml: line ${line}: ${text}`;
+}
+
 function parseYAML(s: string): Value {
   const docs = YAML.parseAllDocuments(s, { intAsBigInt: true, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length === 0) return null;
   const doc = list[0]!;
-  if (doc.errors.length) fail(`yaml: ${doc.errors[0]!.message}`);
+  if (doc.errors.length) fail(goYamlMessage(doc.errors[0]!));
   return fromJSON(doc.toJS({ maxAliasCount: 100 }));
 }
 

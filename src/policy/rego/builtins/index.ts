@@ -13,6 +13,7 @@ import type { BuiltinDefinition } from './definition.ts';
 import { ENCODING } from './encoding.ts';
 import { BuiltinError, BuiltinTypeError } from './errors.ts';
 import { GLOB } from './glob.ts';
+import { HTTP } from './http.ts';
 import { JWT } from './jwt.ts';
 import { MISC } from './misc.ts';
 import { NET } from './net.ts';
@@ -43,6 +44,7 @@ const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
   JWT,
   CRYPTO,
   MISC,
+  HTTP,
 ];
 
 /** Prefixes a built-in's error messages with its name (once). */

@@ -158,9 +158,13 @@ function claimNanos(payload: Record<string, unknown>, claim: 'exp' | 'nbf'): num
 }
 
 function decodeVerify(args: Value[], ctx: BuiltinContext): Value {
-  const token = stringArg(args, 0);
-  const c = parseConstraints(args, ctx);
+  return verifyWithConstraints(stringArg(args, 0), parseConstraints(args, ctx));
+}
+
+function verifyWithConstraints(token: string, c: Constraints): Value {
   const p = split(token);
+  // We understand no critical header extensions, so any "crit" makes the token invalid (RFC 7515 4.1.11).
+  if ('crit' in p.header) return INVALID;
   const alg = typeof p.header.alg === 'string' ? p.header.alg : '';
   if (!ALGS.has(alg)) return INVALID;
   if (c.alg !== undefined && c.alg !== alg) return INVALID;
@@ -169,6 +173,7 @@ function decodeVerify(args: Value[], ctx: BuiltinContext): Value {
   const byKid = kid === undefined ? [] : keys.filter((k) => k.kid === kid);
   const candidates = byKid.length ? byKid : keys;
   if (!candidates.some((k) => verifyWithKey(alg, p.signingInput, p.signature, k.key))) return INVALID;
+  if (p.header.cty === 'JWT') return verifyWithConstraints(nestedToken(p), c);
   let payload: Record<string, unknown>;
   try {
     payload = JSON.parse(p.payloadText) as Record<string, unknown>;
@@ -257,13 +262,24 @@ function jsonText(v: Value, pos: number): string {
   return marshalJSON(v);
 }
 
+/** The inner token of a nested JWT (cty JWT): the payload, possibly as a JSON string. */
+function nestedToken(p: Parts): string {
+  const text = p.payloadText.trim();
+  if (text.startsWith('"')) {
+    try {
+      const inner = JSON.parse(text);
+      if (typeof inner === 'string') return inner;
+    } catch {
+      // fall through to the raw text
+    }
+  }
+  return text;
+}
+
 function decode(token: string): Value {
   const p = split(token);
   let payload: Value;
-  if (p.header.cty === 'JWT') {
-    // Nested token: the payload is itself a JWT.
-    return decode(p.payloadText);
-  }
+  if (p.header.cty === 'JWT') return decode(nestedToken(p));
   try {
     payload = payloadOf(p);
   } catch (err) {

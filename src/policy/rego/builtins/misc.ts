@@ -1,6 +1,6 @@
 /** uuid.*, semver.*, graph.* built-ins. */
 import { randomUUID } from 'node:crypto';
-import { compareStrings, equals, isObject, isSet, objectGet, objectHas, RegoSet, type Value } from '../value.ts';
+import { compareStrings, isObject, isSet, objectGet, objectHas, RegoSet, type Value } from '../value.ts';
 import { fail, objectArg, operandTypeError, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
 import { T_ANY, T_BOOLEAN, T_NUMBER, T_OBJECT_ANY, T_STRING, tArray, tSet, tUnion } from './types.ts';
@@ -112,20 +112,36 @@ function reachable(args: Value[]): RegoSet {
   return out;
 }
 
+/**
+ * OPA's reachable_paths: depth-first from each initial node with a visited set per root; a path
+ * ends at a node without edges into the graph, or before a visited node that has such edges.
+ */
 function reachablePaths(args: Value[]): RegoSet {
   const [graph, initial] = graphArgs(args);
   const out = new RegoSet();
-  const walk = (node: Value, path: Value[]) => {
-    if (!isObject(graph) || !objectHas(graph, node) || path.some((p) => equals(p, node))) {
-      if (path.length) out.add(path);
-      return;
-    }
-    const next = [...path, node];
-    const edges = edgesOf(graph, node);
-    if (edges.length === 0) out.add(next);
-    for (const e of edges) walk(e, next);
-  };
-  for (const n of initial) walk(n, []);
+  const inGraph = (n: Value) => isObject(graph) && objectHas(graph, n);
+  const terminal = (n: Value) => !edgesOf(graph, n).some(inGraph);
+  for (const root of initial) {
+    const visited = new RegoSet();
+    const walk = (node: Value, path: Value[]) => {
+      if (!inGraph(node)) {
+        if (path.length) out.add(path);
+        return;
+      }
+      if (visited.has(node)) {
+        out.add(terminal(node) ? [...path, node] : path);
+        return;
+      }
+      visited.add(node);
+      const next = [...path, node];
+      if (terminal(node)) {
+        out.add(next);
+        return;
+      }
+      for (const e of edgesOf(graph, node)) if (inGraph(e)) walk(e, next);
+    };
+    walk(root, []);
+  }
   return out;
 }
 

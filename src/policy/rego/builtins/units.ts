@@ -64,7 +64,7 @@ function parseUnits(s: string): Value {
 
 function parseBytes(s: string): Value {
   const text = prepare(s).toLowerCase();
-  const m = /^[0-9.]*/.exec(text)!;
+  const m = /^[0-9.]*(?:e[-+]?[0-9]+)?/.exec(text)!;
   if (m[0] === '') fail('no byte amount provided');
   const d = parseDecimal(m[0]);
   if (!d) fail('could not parse byte amount to a number');

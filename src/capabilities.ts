@@ -8,6 +8,7 @@ import { createCaCapability } from './ca/index.ts';
 import { createLimitsCapability } from './limits/index.ts';
 import { createSdsCapability } from './sds/index.ts';
 import type { CapabilityFactory } from './server/capability.ts';
+import { createXdsCapability } from './xds/index.ts';
 
 export const CAPABILITIES: readonly CapabilityFactory[] = [
   // ca first: sds, xds and the Istio CA API authenticate workloads with its authenticator.
@@ -18,4 +19,6 @@ export const CAPABILITIES: readonly CapabilityFactory[] = [
   createAuthzCapability,
   // limits plugs its stage into authz: keep it after authz.
   createLimitsCapability,
+  // xds authenticates nodes and serves certificates with ca's authenticator and SVIDs.
+  (ctx) => createXdsCapability(ctx),
 ];

@@ -27,7 +27,7 @@ const ProxyStatusSchema = Type.Object({
   mode: Type.Union([Type.Literal('sotw'), Type.Literal('delta')]),
   connectedAt: Type.String(),
   configVersion: Type.String(),
-  types: Type.Object({ cds: TypeStatus, eds: TypeStatus, lds: TypeStatus, rds: TypeStatus }),
+  types: Type.Object({ sds: TypeStatus, cds: TypeStatus, eds: TypeStatus, lds: TypeStatus, rds: TypeStatus }),
 });
 
 export interface ProxiesResponseV1 {

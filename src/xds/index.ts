@@ -12,6 +12,7 @@ import type { Capability, CapabilityContext } from '../server/capability.ts';
 import { DEFAULT_DEBOUNCE, type DebounceOptions } from './debounce.ts';
 import { proxiesRoutes } from './http.ts';
 import type { WorkloadAuthenticator } from './identity.ts';
+import type { SecretProvider } from './secrets.ts';
 import { XdsServer } from './server.ts';
 
 export { XdsServer, ADS_SERVICE, type XdsServerOptions } from './server.ts';
@@ -20,6 +21,7 @@ export { buildSnapshot, type EncodedResource, type XdsSnapshot } from './resourc
 export { renderBootstrap, type BootstrapOptions } from './bootstrap.ts';
 export { TYPE_URLS, PUSH_ORDER, type ResourceKind } from './type-urls.ts';
 export type { WorkloadAuthenticator, WorkloadIdentity } from './identity.ts';
+export type { SecretProvider } from './secrets.ts';
 export type { ProxyStatusV1, TypeStatusV1 } from './status.ts';
 export type { ProxiesResponseV1 } from './http.ts';
 export { DEFAULT_DEBOUNCE, type DebounceOptions } from './debounce.ts';
@@ -38,6 +40,8 @@ export interface XdsCapabilityOverrides {
   debounce?: DebounceOptions;
   /** Replaces the CA's authenticator (tests). */
   authenticator?: WorkloadAuthenticator;
+  /** Replaces the CA as the source of certificates (tests). */
+  secrets?: SecretProvider;
 }
 
 /** Debounce from MESHWARD_XDS_DEBOUNCE_QUIET / MESHWARD_XDS_DEBOUNCE_MAX (durations), else 100ms / 1s. */
@@ -55,6 +59,8 @@ export function createXdsCapability(ctx: CapabilityContext, overrides: XdsCapabi
     config: ctx.config,
     // The CA capability (src/identity) authenticates workloads for SDS; ADS nodes are proven the same way.
     authenticator: () => overrides.authenticator ?? (ctx.find('ca') as (Capability & { authenticator?: WorkloadAuthenticator }) | undefined)?.authenticator,
+    // The CA capability also hands out each workload's SVID and the trust bundle: served as SDS over ADS.
+    secrets: () => overrides.secrets ?? (ctx.find('ca') as (Capability & SecretProvider) | undefined),
     logger: ctx.logger.child({ component: 'xds' }),
     registry: ctx.registry,
     clock: ctx.clock,

@@ -10,7 +10,7 @@ import { envoyMessageType } from '../lib/protos.ts';
 import { XdsInconsistentSnapshotError } from './errors.ts';
 import type { GeneratedResources } from './generate/index.ts';
 import type { Json } from './generate/common.ts';
-import { messageNameOf, PUSH_ORDER, TYPE_URLS, type ResourceKind } from './type-urls.ts';
+import { GENERATED_KINDS, messageNameOf, TYPE_URLS, type ResourceKind } from './type-urls.ts';
 
 export interface EncodedResource {
   readonly name: string;
@@ -48,6 +48,13 @@ export class ResourceInterner {
   }
 }
 
+const NO_SECRETS: ReadonlyMap<string, EncodedResource> = new Map();
+
+/** The same snapshot with the proxy's own secrets (certificate and bundle) added. */
+export function withSecrets(snapshot: XdsSnapshot, secrets: ReadonlyMap<string, EncodedResource>): XdsSnapshot {
+  return Object.freeze({ version: snapshot.version, resources: Object.freeze({ ...snapshot.resources, secret: secrets }) });
+}
+
 function nameOf(kind: ResourceKind, body: Json): string {
   return String(kind === 'endpoint' ? body.cluster_name : body.name);
 }
@@ -81,8 +88,9 @@ function references(generated: GeneratedResources): { kind: ResourceKind; name: 
 
 /** Encodes generated resources into a consistent snapshot; throws XdsInconsistentSnapshotError otherwise. */
 export function buildSnapshot(version: string, generated: GeneratedResources, interner: ResourceInterner = new ResourceInterner()): XdsSnapshot {
-  const resources = {} as Record<ResourceKind, Map<string, EncodedResource>>;
-  for (const kind of PUSH_ORDER) {
+  const resources = {} as Record<ResourceKind, ReadonlyMap<string, EncodedResource>>;
+  resources.secret = NO_SECRETS;
+  for (const kind of GENERATED_KINDS) {
     const map = new Map<string, EncodedResource>();
     for (const body of generated[kind]) {
       const name = nameOf(kind, body);

@@ -21,6 +21,8 @@ import { type NodeMessage, resolveProxy } from './node.ts';
 import type { Session, SessionContext } from './session.ts';
 import { type DiscoveryRequest, SotwSession } from './sotw.ts';
 import { ProxyStatus, type ProxyStatusV1 } from './status.ts';
+import { ProxySecrets, type SecretProvider } from './secrets.ts';
+import { withSecrets, type XdsSnapshot } from './resources.ts';
 
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -31,6 +33,8 @@ export interface XdsServerOptions {
    * is refused: meshward never configures a proxy it cannot authenticate.
    */
   authenticator: () => WorkloadAuthenticator | undefined;
+  /** The CA's certificates for SDS over ADS; without it proxies get no `default`/`ROOTCA` (clusters stay warming). */
+  secrets?: () => SecretProvider | undefined;
   logger: Logger;
   registry: Registry;
   clock: Clock;
@@ -49,6 +53,9 @@ interface Stream {
   readonly session: Session & { handle(req: AnyRequest): void };
   readonly node: NodeMessage;
   readonly identity: WorkloadIdentity;
+  readonly secrets?: ProxySecrets;
+  /** The generated (configuration) part of what the session serves, without secrets. */
+  generated: XdsSnapshot;
   fail(err: unknown): void;
 }
 
@@ -141,11 +148,16 @@ export class XdsServer {
       // Re-resolved on every push: a Service moved to another service account loses its sidecars' inbound.
       const proxy = resolveProxy(stream.node, stream.identity, generation.config);
       stream.status.proxy = proxy;
-      stream.session.push(generation.snapshotFor(proxy), triggeredAt);
+      stream.generated = generation.snapshotFor(proxy);
+      stream.session.push(this.#withSecrets(stream.generated, stream.secrets), triggeredAt);
     } catch (err) {
       if (err instanceof XdsNodeMismatchError) stream.fail(err);
       else this.#options.logger.error({ err, nodeId: stream.node.id }, 'xDS generation failed; the proxy keeps its previous configuration');
     }
+  }
+
+  #withSecrets(snapshot: XdsSnapshot, secrets: ProxySecrets | undefined): XdsSnapshot {
+    return secrets ? withSecrets(snapshot, secrets.current) : snapshot;
   }
 
   #serve(call: ServerDuplexStream<AnyRequest, object>, mode: Mode): void {
@@ -159,6 +171,7 @@ export class XdsServer {
       const s = this.#streams.get(streamId);
       if (s) {
         this.#streams.delete(streamId);
+        s.secrets?.close();
         this.#metrics.connected.dec({ mode });
       }
     };
@@ -195,17 +208,26 @@ export class XdsServer {
     authenticator.authenticate(call.metadata).then((identity) => {
       if (closed) return;
       handler = (first) => {
-        const stream = this.#open(first, identity, mode, streamId, call, fail);
-        this.#streams.set(streamId, stream);
-        this.#metrics.connected.inc({ mode });
-        handler = (req) => stream.session.handle(req);
-        stream.session.handle(first);
+        // Requests keep queueing (in order) until the stream is open.
+        handler = undefined;
+        this.#open(first, identity, mode, streamId, call, fail).then((stream) => {
+          if (closed) {
+            stream.secrets?.close();
+            return;
+          }
+          this.#streams.set(streamId, stream);
+          this.#metrics.connected.inc({ mode });
+          handler = (req) => stream.session.handle(req);
+          dispatch(first);
+          for (const req of queue.splice(0)) dispatch(req);
+        }, fail);
       };
-      for (const req of queue.splice(0)) dispatch(req);
+      const first = queue.shift();
+      if (first) dispatch(first);
     }, fail);
   }
 
-  #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, object>, fail: (err: unknown) => void): Stream {
+  async #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, object>, fail: (err: unknown) => void): Promise<Stream> {
     const generation = this.#generation;
     const node = (first.node ?? {}) as NodeMessage;
     const proxy = resolveProxy(node, identity, generation.config);
@@ -218,9 +240,15 @@ export class XdsServer {
       send: (response) => call.write(response),
       ...(this.#options.nonce ? { nonce: this.#options.nonce } : {}),
     };
-    const snapshot = generation.snapshotFor(proxy);
-    const session = mode === 'sotw' ? new SotwSession(ctx, snapshot) : new DeltaSession(ctx, snapshot);
+    const generated = generation.snapshotFor(proxy);
+    const provider = this.#options.secrets?.();
+    let stream: Stream | undefined;
+    // A rotated certificate or bundle is pushed like a configuration change, without the debounce.
+    const secrets = provider ? await ProxySecrets.open(provider, identity.spiffeId, () => stream?.session.push(this.#withSecrets(stream.generated, stream.secrets), this.#options.clock.now())) : undefined;
+    const initial = this.#withSecrets(generated, secrets);
+    const session = mode === 'sotw' ? new SotwSession(ctx, initial) : new DeltaSession(ctx, initial);
+    stream = { status, session, node, identity, generated, fail, ...(secrets ? { secrets } : {}) };
     this.#options.logger.info({ nodeId: proxy.nodeId, spiffeId: proxy.spiffeId, service: proxy.service, mode, version: generation.version }, 'xDS proxy connected');
-    return { status, session, node, identity, fail };
+    return stream;
   }
 }

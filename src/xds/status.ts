@@ -32,10 +32,10 @@ export interface ProxyStatusV1 {
   connectedAt: string;
   /** The configuration version the proxy was last pushed. */
   configVersion: string;
-  types: Record<'cds' | 'eds' | 'lds' | 'rds', TypeStatusV1>;
+  types: Record<'sds' | 'cds' | 'eds' | 'lds' | 'rds', TypeStatusV1>;
 }
 
-const SHORT: Record<ResourceKind, 'cds' | 'eds' | 'lds' | 'rds'> = { cluster: 'cds', endpoint: 'eds', listener: 'lds', route: 'rds' };
+const SHORT: Record<ResourceKind, 'sds' | 'cds' | 'eds' | 'lds' | 'rds'> = { secret: 'sds', cluster: 'cds', endpoint: 'eds', listener: 'lds', route: 'rds' };
 
 interface TypeRecord {
   sent?: string;
@@ -98,7 +98,7 @@ export class ProxyStatus {
 
   toJSON(): ProxyStatusV1 {
     const types = {} as ProxyStatusV1['types'];
-    for (const kind of ['cluster', 'endpoint', 'listener', 'route'] as const) {
+    for (const kind of ['secret', 'cluster', 'endpoint', 'listener', 'route'] as const) {
       const r = this.#types.get(kind);
       const state: SyncState = !r?.sent ? 'NOT_SENT' : r.lastWasNack ? 'NACKED' : r.acked === r.sent ? 'SYNCED' : 'STALE';
       types[SHORT[kind]] = {

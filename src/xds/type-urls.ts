@@ -1,6 +1,7 @@
 /** The xDS resource types meshward serves, their protos and the order pushes follow. */
 
 export const TYPE_URLS = {
+  secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
   cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
   listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -11,11 +12,16 @@ export type ResourceKind = keyof typeof TYPE_URLS;
 export type TypeUrl = (typeof TYPE_URLS)[ResourceKind];
 
 /**
- * Envoy's make-before-break order: clusters (CDS) before the endpoints that fill them (EDS), both
+ * Envoy's make-before-break order: certificates first (clusters and listeners warm until their
+ * secrets arrive), clusters (CDS) before the endpoints that fill them (EDS), both
  * before the listeners (LDS) and routes (RDS) that send traffic to them. Removals go the other way.
  * See https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#eventual-consistency-considerations
  */
-export const PUSH_ORDER: readonly ResourceKind[] = ['cluster', 'endpoint', 'listener', 'route'];
+export const PUSH_ORDER: readonly ResourceKind[] = ['secret', 'cluster', 'endpoint', 'listener', 'route'];
+
+/** Kinds generated from the configuration; secrets come from the CA per proxy (SDS over ADS). */
+export const GENERATED_KINDS = ['cluster', 'endpoint', 'listener', 'route'] as const;
+export type GeneratedKind = (typeof GENERATED_KINDS)[number];
 
 const KIND_BY_URL = new Map<string, ResourceKind>(Object.entries(TYPE_URLS).map(([k, v]) => [v, k as ResourceKind]));
 

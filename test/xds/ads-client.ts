@@ -2,11 +2,14 @@
 import { credentials, Metadata, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { envoyService } from '../../src/lib/protos.ts';
 import { MeshwardError } from '../../src/lib/errors.ts';
+import { generateKeyPairSync } from 'node:crypto';
 import type { WorkloadAuthenticator, WorkloadIdentity } from '../../src/xds/identity.ts';
+import type { BundleLike, SecretProvider, SvidLike } from '../../src/xds/secrets.ts';
 
 type Json = Record<string, unknown>;
 
 export const TYPE = {
+  sds: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
   cds: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   eds: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
   lds: 'type.googleapis.com/envoy.config.listener.v3.Listener',
@@ -83,4 +86,50 @@ export function names(res: Json): string[] {
 
 export function deltaNames(res: Json): string[] {
   return ((res.resources as Json[]) ?? []).map((r) => String(r.name));
+}
+
+/** A CA stand-in: one key per identity (generated here), serial bumped on rotate(). */
+export class FakeSecrets implements SecretProvider {
+  readonly #svids = new Map<string, SvidLike>();
+  readonly #listeners = new Map<string, Set<(s: SvidLike) => void>>();
+  readonly #bundleListeners = new Set<(b: BundleLike) => void>();
+  #bundle: BundleLike = { sequence: 1, rootsPem: '-----BEGIN CERTIFICATE-----\nroot-1\n-----END CERTIFICATE-----\n' };
+  #serial = 0;
+
+  #issue(spiffeId: string): SvidLike {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const svid = { svid: { serial: (++this.#serial).toString(16), chainPem: `-----BEGIN CERTIFICATE-----\n${spiffeId}\n-----END CERTIFICATE-----\n` }, privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+    this.#svids.set(spiffeId, svid);
+    return svid;
+  }
+
+  async currentSvid(spiffeId: string): Promise<SvidLike> {
+    return this.#svids.get(spiffeId) ?? this.#issue(spiffeId);
+  }
+
+  subscribe(spiffeId: string, listener: (s: SvidLike) => void): () => void {
+    const set = this.#listeners.get(spiffeId) ?? new Set();
+    set.add(listener);
+    this.#listeners.set(spiffeId, set);
+    return () => set.delete(listener);
+  }
+
+  trustBundle(): BundleLike {
+    return this.#bundle;
+  }
+
+  onBundleChange(listener: (b: BundleLike) => void): () => void {
+    this.#bundleListeners.add(listener);
+    return () => this.#bundleListeners.delete(listener);
+  }
+
+  rotate(spiffeId: string): SvidLike {
+    const svid = this.#issue(spiffeId);
+    for (const l of this.#listeners.get(spiffeId) ?? []) l(svid);
+    return svid;
+  }
+
+  subscribers(spiffeId: string): number {
+    return this.#listeners.get(spiffeId)?.size ?? 0;
+  }
 }

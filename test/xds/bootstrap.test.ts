@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { runCli, type CliIo } from '../../src/cli/index.ts';
 import { envoyMessageType } from '../../src/lib/protos.ts';
+import { DEFAULT_TOKEN_PLACEHOLDER } from '../../src/xds/bootstrap.ts';
 
 type Json = Record<string, unknown>;
 
@@ -29,7 +30,7 @@ describe('meshward proxy bootstrap', () => {
     expect(decoded).toMatchObject({
       node: { id: 'orders-7d9f', cluster: 'orders.shop' },
       dynamic_resources: {
-        ads_config: { api_type: 'DELTA_GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'meshward' }, initial_metadata: [{ key: 'authorization', value: 'Bearer ${MESHWARD_TOKEN}' }] }] },
+        ads_config: { api_type: 'DELTA_GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'meshward' }, initial_metadata: [{ key: 'authorization', value: `Bearer ${DEFAULT_TOKEN_PLACEHOLDER}` }] }] },
         cds_config: { ads: {} },
         lds_config: { ads: {} },
       },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateResources, compileModel, type GeneratedResources } from '../../src/xds/generate/index.ts';
 import { buildSnapshot } from '../../src/xds/resources.ts';
-import { messageNameOf, PUSH_ORDER, type ResourceKind } from '../../src/xds/type-urls.ts';
+import { GENERATED_KINDS as PUSH_ORDER, messageNameOf, type GeneratedKind as ResourceKind } from '../../src/xds/type-urls.ts';
 import { envoyMessageType } from '../../src/lib/protos.ts';
 import { MESH_ALLOW, ordersRouting, SHOP_SERVICES, snapshotOf } from './fixtures.ts';
 
@@ -56,7 +56,7 @@ describe('xDS resource generation', () => {
     });
   }
 
-  it('requires mutual TLS on the inbound listener with the SDS secrets default and ROOTCA from meshward', () => {
+  it('requires mutual TLS on the inbound listener with the SDS secrets default and ROOTCA served over ADS', () => {
     const inbound = byName('listener', 'virtualInbound');
     const chain = (inbound.filter_chains as Json[])[0]!;
     expect(chain.filter_chain_match).toEqual({ destination_port: { value: 8081 } });
@@ -67,7 +67,8 @@ describe('xDS resource generation', () => {
     expect(certs.map((c) => c.name)).toEqual(['default']);
     const validation = common.combined_validation_context as Json;
     expect((validation.validation_context_sds_secret_config as Json).name).toBe('ROOTCA');
-    expect(JSON.stringify(certs[0]!.sds_config)).toContain('"cluster_name":"meshward"');
+    // SDS over the (authenticated) ADS stream
+    expect(certs[0]!.sds_config).toEqual({ ads: {}, resource_api_version: 'V3' });
   });
 
   it('puts ext_authz before the router inbound, pointing at meshward with the mesh failure mode', () => {

@@ -6,11 +6,12 @@ import { createLogger, silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry, type Registry } from '../../src/lib/metrics.ts';
 import type { WorkloadAuthenticator } from '../../src/xds/identity.ts';
 import { XdsServer } from '../../src/xds/server.ts';
-import { AdsClient, fakeAuthenticator } from './ads-client.ts';
+import { AdsClient, fakeAuthenticator, FakeSecrets } from './ads-client.ts';
 import { ConfigDir } from './fixtures.ts';
 
 export interface Harness {
   xds: XdsServer;
+  secrets: FakeSecrets;
   clock: FakeClock;
   registry: Registry;
   address: string;
@@ -26,13 +27,14 @@ export async function startHarness(files: Record<string, string>, options: { aut
   const clock = new FakeClock();
   const registry = createRegistry();
   const authenticator = options.authenticator === null ? undefined : (options.authenticator ?? fakeAuthenticator);
-  const xds = new XdsServer({ config: { current: () => snapshot }, authenticator: () => authenticator, logger: process.env.XDS_DEBUG ? createLogger() : silentLogger(), registry, clock });
+  const secrets = new FakeSecrets();
+  const xds = new XdsServer({ config: { current: () => snapshot }, authenticator: () => authenticator, secrets: () => secrets, logger: process.env.XDS_DEBUG ? createLogger() : silentLogger(), registry, clock });
   const grpc = new Server();
   xds.register(grpc);
   const port = await new Promise<number>((resolve, reject) => grpc.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   const clients: AdsClient[] = [];
   return {
-    xds, clock, registry, address: `127.0.0.1:${port}`,
+    xds, secrets, clock, registry, address: `127.0.0.1:${port}`,
     update(next) {
       dir.write(next);
       snapshot = dir.load();

@@ -15,6 +15,10 @@ const ordersNode = node('orders-1', { NAMESPACE: 'shop', SERVICE_ACCOUNT: 'order
 async function initialSync(c: ReturnType<Harness['client']>): Promise<Record<string, Json>> {
   c.send({ node: ordersNode, type_url: TYPE.cds });
   const cds = await c.next();
+  // clusters reference the SDS secrets: Envoy asks for them on the same stream
+  c.send({ type_url: TYPE.sds, resource_names: ['default', 'ROOTCA'] });
+  const sds = await c.next();
+  c.send({ type_url: TYPE.sds, version_info: sds.version_info, response_nonce: sds.nonce, resource_names: ['default', 'ROOTCA'] });
   c.send({ type_url: TYPE.cds, version_info: cds.version_info, response_nonce: cds.nonce });
   const edsNames = ((cds.resources as Json[]).filter((r) => r.type === 'EDS')).map((r) => String(r.name));
   c.send({ type_url: TYPE.eds, resource_names: edsNames });
@@ -26,7 +30,7 @@ async function initialSync(c: ReturnType<Harness['client']>): Promise<Record<str
   c.send({ type_url: TYPE.rds, resource_names: ['8080', '9090'] });
   const rds = await c.next();
   c.send({ type_url: TYPE.rds, version_info: rds.version_info, response_nonce: rds.nonce, resource_names: ['8080', '9090'] });
-  return { cds, eds, lds, rds };
+  return { sds, cds, eds, lds, rds };
 }
 
 describe('ADS State of the World', () => {
@@ -47,7 +51,25 @@ describe('ADS State of the World', () => {
     const proxies = h.xds.proxies();
     expect(proxies).toHaveLength(1);
     expect(proxies[0]).toMatchObject({ nodeId: 'orders-1', namespace: 'shop', serviceAccount: 'orders', service: 'orders', spiffeId: 'spiffe://example.org/ns/shop/sa/orders', mode: 'sotw' });
-    await expect.poll(() => Object.values(h.xds.proxies()[0]!.types).map((t) => t.state)).toEqual(['SYNCED', 'SYNCED', 'SYNCED', 'SYNCED']);
+    await expect.poll(() => Object.values(h.xds.proxies()[0]!.types).map((t) => t.state)).toEqual(['SYNCED', 'SYNCED', 'SYNCED', 'SYNCED', 'SYNCED']);
+  });
+
+  it('serves the sidecar its own certificate and the trust bundle over ADS, and pushes a rotated certificate', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES });
+    const c = h.client('sotw', ORDERS);
+    const { sds } = await initialSync(c);
+    const byName = Object.fromEntries((sds!.resources as Json[]).map((r) => [r.name, r]));
+    const cert = byName.default as { tls_certificate: { certificate_chain: { inline_bytes: Buffer }; private_key: { inline_bytes: Buffer } } };
+    expect(cert.tls_certificate.certificate_chain.inline_bytes.toString()).toContain('spiffe://example.org/ns/shop/sa/orders');
+    expect(cert.tls_certificate.private_key.inline_bytes.toString()).toContain('BEGIN PRIVATE KEY');
+    expect(JSON.stringify(byName.ROOTCA)).toContain('trusted_ca');
+    const rotated = h.secrets.rotate('spiffe://example.org/ns/shop/sa/orders');
+    const pushed = await c.next();
+    expect(pushed.type_url).toBe(TYPE.sds);
+    const newCert = (pushed.resources as Json[]).find((r) => r.name === 'default') as typeof cert;
+    expect(newCert.tls_certificate.private_key.inline_bytes.toString()).toBe(rotated.privateKeyPem);
+    c.close();
+    await expect.poll(() => h.secrets.subscribers('spiffe://example.org/ns/shop/sa/orders')).toBe(0);
   });
 
   it('pushes a change touching every type in Envoy safe order: CDS, EDS, LDS, RDS', async () => {

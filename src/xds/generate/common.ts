@@ -62,15 +62,13 @@ export function socketAddress(address: string, port: number): Json {
 /** Resources pushed on the ADS stream itself. */
 export const ADS_CONFIG_SOURCE: Json = { ads: {}, resource_api_version: 'V3' };
 
-/** meshward's SDS, over gRPC to the `meshward` cluster. */
+/**
+ * Certificates come over the ADS stream itself (SDS over ADS): that stream is already authenticated
+ * with the sidecar's token, so no credential has to be embedded in shared resources, and the CA's
+ * rotations reach the proxy on the connection it already has.
+ */
 export function sdsSecretConfig(name: string): Json {
-  return {
-    name,
-    sds_config: {
-      api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: MESHWARD_CLUSTER } }], set_node_on_first_message_only: true },
-      resource_api_version: 'V3',
-    },
-  };
+  return { name, sds_config: ADS_CONFIG_SOURCE };
 }
 
 /** Both sides present the workload SVID (`default`) and trust only the mesh bundle (`ROOTCA`). */

@@ -2,7 +2,7 @@
  * Pure generation: (mesh model, proxy) → the Envoy resources of that sidecar, by kind. No I/O, no
  * clock; the same inputs give byte-identical resources (so versions are content hashes).
  */
-import type { ResourceKind } from '../type-urls.ts';
+import type { GeneratedKind } from '../type-urls.ts';
 import { BLACKHOLE, inboundCluster, serviceClusters } from './clusters.ts';
 import type { Json } from './common.ts';
 import { serviceLoadAssignments } from './endpoints.ts';
@@ -21,7 +21,7 @@ export interface ProxyTarget {
   readonly service?: string;
 }
 
-export type GeneratedResources = Record<ResourceKind, Json[]>;
+export type GeneratedResources = Record<GeneratedKind, Json[]>;
 
 /** Services by outbound port, split HTTP (routed by RDS) / TCP (by address). */
 function byPort(services: Iterable<MeshService>): Map<number, { http: MeshService[]; tcp: MeshService[] }> {

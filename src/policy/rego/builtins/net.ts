@@ -205,7 +205,9 @@ function merge(items: readonly Value[]): Value[] {
     let cur: [bigint, bigint] | undefined;
     const merged: Array<[bigint, bigint]> = [];
     for (const r of ranges) {
-      if (cur && r[0] <= cur[1] + 1n) cur[1] = r[1] > cur[1] ? r[1] : cur[1];
+      if (cur && r[0] <= cur[1] + 1n) {
+        if (r[1] > cur[1]) cur[1] = r[1];
+      }
       else merged.push((cur = [r[0], r[1]]));
     }
     for (const [lo, hi] of merged) for (const c of rangeToCidrs(lo, hi, fam === 'v6')) out.push(formatCidr(c));

@@ -7,7 +7,7 @@ describe('arrays and objects', () => {
     expect(call('array.slice', [1, 2, 3, 4], 1, 3)).toEqual([2, 3]);
     expect(call('array.slice', [1, 2], -5, 10)).toEqual([1, 2]);
     expect(call('array.slice', [1, 2], 2, 1)).toEqual([]);
-    expect(call('array.flatten', [1, [2, [3]], []])).toEqual([1, 2, 3]);
+    expect(call('array.flatten', [1, [2, [3]], []])).toEqual([1, 2, [3]]);
     expect(call('array.reverse', [1, 2])).toEqual([2, 1]);
   });
 

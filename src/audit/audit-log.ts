@@ -188,17 +188,30 @@ export class AuditLog {
     return this.#draining;
   }
 
+  /**
+   * Pipelined: the next batch is masked and serialized while the previous one is being committed
+   * (in the store's I/O or in PostgreSQL), but it is only sent once that commit succeeded, so the
+   * chain order is the queue order and a failed batch is retried before anything after it.
+   */
   async #drainLoop(): Promise<void> {
+    let inflight: Promise<void> | undefined;
     for (;;) {
-      if (this.#batches.length === 0 && this.#filling.length > 0) {
-        this.#batches.push(this.#filling);
-        this.#filling = [];
-      }
-      const batch = this.#batches[0];
-      if (!batch) return;
-      await this.#write(batch);
-      this.#batches.shift();
+      const next = this.#batchAt(inflight ? 1 : 0);
+      if (!next) break;
+      const prepared = this.#prepare(next);
+      if (inflight) await inflight;
+      inflight = this.#commit(next, prepared);
     }
+    if (inflight) await inflight;
+  }
+
+  /** The batch at `index` of the queue, closing the filling batch when needed. */
+  #batchAt(index: number): DecisionRecordV1[] | undefined {
+    if (this.#batches.length <= index && this.#filling.length > 0) {
+      this.#batches.push(this.#filling);
+      this.#filling = [];
+    }
+    return this.#batches[index];
   }
 
   #maskerFor(paths: readonly string[]): Masker {
@@ -206,13 +219,19 @@ export class AuditLog {
     return this.#masker.masker;
   }
 
-  async #write(batch: DecisionRecordV1[]): Promise<void> {
-    const started = performance.now();
+  #prepare(batch: readonly DecisionRecordV1[]): PreparedRecord[] {
     const masker = this.#maskerFor(this.#settings().maskPaths);
-    const prepared: PreparedRecord[] = batch.map((r) => {
-      const { record, masked } = masker.mask(r);
-      return prepareRecord(record, masked);
-    });
+    const prepared: PreparedRecord[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const { record, masked } = masker.mask(batch[i]!);
+      prepared[i] = prepareRecord(record, masked);
+    }
+    return prepared;
+  }
+
+  /** Writes the batch at the head of the queue; on success removes it from the queue. */
+  async #commit(batch: DecisionRecordV1[], prepared: PreparedRecord[]): Promise<void> {
+    const started = performance.now();
     try {
       const { lastSeq } = await this.#store.append(prepared);
       this.#lastSeq = lastSeq;
@@ -224,6 +243,8 @@ export class AuditLog {
       this.#logger.error({ err, queued: this.#queued, retryInMs: this.#retryMs }, 'audit batch write failed; records stay queued');
       throw err;
     }
+    if (this.#batches[0] !== batch) throw new Error('audit queue order violated');
+    this.#batches.shift();
     if (this.#retryMs > 0) this.#logger.info({ queued: this.#queued }, 'audit store writes recovered');
     this.#retryMs = 0;
     this.#metrics.up.set(1);

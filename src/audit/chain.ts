@@ -130,14 +130,22 @@ export class ChainVerifier {
   }
 }
 
-/** Computes seq, prevHash and hash for a batch appended after `head`. */
-export function chainBatch<T extends { body: string }>(head: ChainAnchor, records: readonly T[]): (T & { seq: number; prevHash: string; hash: string })[] {
-  let prev = head.hash;
+/** A record's place in the chain. */
+export interface ChainLink {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** Computes seq, prevHash and hash for each body of a batch appended after `head`. */
+export function chainBatch(head: ChainAnchor, records: readonly { body: string }[]): ChainLink[] {
+  let prevHash = head.hash;
   let seq = head.seq;
-  return records.map((r) => {
-    const hash = chainHash(prev, r.body);
-    const out = { ...r, seq: ++seq, prevHash: prev, hash };
-    prev = hash;
-    return out;
-  });
+  const links: ChainLink[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const hash = chainHash(prevHash, records[i]!.body);
+    links[i] = { seq: ++seq, prevHash, hash };
+    prevHash = hash;
+  }
+  return links;
 }

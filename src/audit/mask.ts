@@ -38,7 +38,7 @@ export function parsePointer(pointer: string): string[] {
 }
 
 function escapeToken(token: string): string {
-  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+  return token.includes('~') || token.includes('/') ? token.replace(/~/g, '~0').replace(/\//g, '~1') : token;
 }
 
 function maskString(value: string): string {
@@ -48,36 +48,58 @@ function maskString(value: string): string {
 
 type Json = unknown;
 
-/** Redacts credentials and JWTs under `value`; returns the same object when nothing changed. */
-function maskTree(value: Json, pointer: string, masked: string[]): Json {
+/**
+ * Redacts credentials and JWTs under `value`; returns the same object when nothing changed.
+ * `path` is the stack of keys to here; a pointer string is only built for what gets masked
+ * (building one per visited node was most of the cost).
+ */
+function maskTree(value: Json, path: string[], masked: string[]): Json {
   if (typeof value === 'string') {
     const out = maskString(value);
-    if (out !== value) masked.push(pointer);
+    if (out !== value) masked.push(toPointer(path));
     return out;
   }
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
     let copy: Json[] | undefined;
     for (let i = 0; i < value.length; i++) {
-      const next = maskTree(value[i], `${pointer}/${i}`, masked);
-      if (next !== value[i]) (copy ??= [...value])[i] = next;
+      const child = value[i];
+      if (child === null || (typeof child !== 'object' && typeof child !== 'string')) continue;
+      path.push(String(i));
+      const next = maskTree(child, path, masked);
+      path.pop();
+      if (next !== child) (copy ??= [...value])[i] = next;
     }
     return copy ?? value;
   }
   let copy: Record<string, Json> | undefined;
   const obj = value as Record<string, Json>;
-  for (const key of Object.keys(obj)) {
+  for (const key in obj) {
     const child = obj[key];
+    if (child === null || (typeof child !== 'object' && typeof child !== 'string')) continue;
+    path.push(key);
     let next: Json;
-    if (CREDENTIAL_KEYS.has(key.toLowerCase()) && child !== undefined && child !== null) {
+    if (isCredentialKey(key)) {
       next = REDACTED;
-      masked.push(`${pointer}/${escapeToken(key)}`);
+      masked.push(toPointer(path));
     } else {
-      next = maskTree(child, `${pointer}/${escapeToken(key)}`, masked);
+      next = maskTree(child, path, masked);
     }
+    path.pop();
     if (next !== child) (copy ??= { ...obj })[key] = next;
   }
   return copy ?? value;
+}
+
+/** Lowercase fast path first: HTTP/2 and Envoy deliver header names lowercased. */
+function isCredentialKey(key: string): boolean {
+  return CREDENTIAL_KEYS.has(key) || (key.length >= 6 && key.length <= 19 && CREDENTIAL_KEYS.has(key.toLowerCase()));
+}
+
+function toPointer(path: readonly string[]): string {
+  let out = '';
+  for (const t of path) out += `/${escapeToken(t)}`;
+  return out;
 }
 
 /** Removes the value at `tokens` (copy-on-write); returns the same object when absent. */
@@ -118,7 +140,7 @@ export function createMasker(maskPaths: readonly string[] = []): Masker {
   return {
     mask(record) {
       const masked: string[] = [];
-      let input = record.input === undefined ? undefined : maskTree(record.input, '/input', masked);
+      let input = record.input === undefined ? undefined : maskTree(record.input, ['input'], masked);
       for (const r of removals) {
         const next = removeAt(input, r.tokens, 0);
         if (next !== input) masked.push(`/input${r.pointer}`);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AuditStoreMisconfiguredError } from './errors.ts';
 import { PostgresAuditStore } from './postgres.ts';
 import { SqliteAuditStore } from './sqlite.ts';
+import { WorkerSqliteAuditStore } from './sqlite-worker-store.ts';
 import type { AuditStore } from './store.ts';
 
 export interface OpenStoreOptions {
@@ -13,6 +14,8 @@ export interface OpenStoreOptions {
   tablePrefix?: string;
   synchronous?: 'normal' | 'full';
   readonly?: boolean;
+  /** SQLite: write on the calling thread instead of a worker thread (single-threaded tools). */
+  inThread?: boolean;
 }
 
 /** `<dataDir>/audit/audit.db`. */
@@ -26,10 +29,11 @@ export async function openAuditStore(options: OpenStoreOptions): Promise<AuditSt
     return PostgresAuditStore.open({ connectionString: options.databaseUrl, ...(options.tablePrefix ? { tablePrefix: options.tablePrefix } : {}) });
   }
   if (!options.dataDir) throw new AuditStoreMisconfiguredError('the SQLite audit store needs a data directory (--data or MESHWARD_DATA_DIR)');
-  return new SqliteAuditStore({
+  const sqlite = {
     file: sqliteFile(options.dataDir),
     ...(options.tablePrefix ? { tablePrefix: options.tablePrefix } : {}),
     ...(options.synchronous ? { synchronous: options.synchronous } : {}),
     ...(options.readonly ? { readonly: true } : {}),
-  });
+  };
+  return options.readonly || options.inThread ? new SqliteAuditStore(sqlite) : WorkerSqliteAuditStore.open(sqlite);
 }

@@ -131,7 +131,8 @@ export class PostgresAuditStore implements AuditStore {
     try {
       return await this.#transaction(async (c) => {
         await this.#lock(c);
-        const rows = chainBatch(await this.#headOf(c), records);
+        const links = chainBatch(await this.#headOf(c), records);
+        const rows = records.map((r, i) => ({ ...r, ...links[i]! }));
         const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
         await c.query(
           `INSERT INTO ${this.#p}records (${INSERT_COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])`,

@@ -4,12 +4,14 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteAuditStore } from '../../src/audit/sqlite.ts';
+import { WorkerSqliteAuditStore } from '../../src/audit/sqlite-worker-store.ts';
+import type { AuditStore } from '../../src/audit/index.ts';
 import { auditStoreContract, type StoreHarness } from './store.contract.ts';
 
-async function sqliteHarness(): Promise<StoreHarness> {
+async function sqliteHarness(open: (file: string) => Promise<AuditStore>): Promise<StoreHarness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-'));
   const file = path.join(dir, 'audit', 'audit.db');
-  let store = new SqliteAuditStore({ file });
+  let store = await open(file);
   const raw = () => new Database(file);
   const sub = (sql: string) => sql.replaceAll('{p}', 'audit_');
   return {
@@ -27,7 +29,7 @@ async function sqliteHarness(): Promise<StoreHarness> {
     },
     async reopen() {
       await store.close();
-      store = new SqliteAuditStore({ file });
+      store = await open(file);
       return store;
     },
     async cleanup() {
@@ -37,8 +39,12 @@ async function sqliteHarness(): Promise<StoreHarness> {
   };
 }
 
+describe('SQLite audit store (worker-thread writer)', () => {
+  auditStoreContract(() => sqliteHarness((file) => WorkerSqliteAuditStore.open({ file })));
+});
+
 describe('SQLite audit store', () => {
-  auditStoreContract(sqliteHarness);
+  auditStoreContract(() => sqliteHarness(async (file) => new SqliteAuditStore({ file })));
 
   it('creates the database private to its owner, in WAL mode', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-'));

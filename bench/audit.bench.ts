@@ -1,0 +1,202 @@
+/**
+ * Audit store throughput: decision records per second sustained through `AuditLog.append` until
+ * durable (masking, JSON, SHA-256 chain, batched transactions), against a baseline measured in the
+ * same run: raw batched inserts of the same rows (JSON only, no masking, no hashing, no queue)
+ * into the same schema. Also the hot-path cost of one `append`. PostgreSQL too when DATABASE_URL
+ * is set.
+ *
+ *   node --import tsx bench/audit.bench.ts          (DATABASE_URL=postgres://... for PostgreSQL)
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { AuditLog, type AuditStore, type DecisionRecordV1 } from '../src/audit/index.ts';
+import { PostgresAuditStore } from '../src/audit/postgres.ts';
+import { prepareRecord } from '../src/audit/row.ts';
+import { SqliteAuditStore } from '../src/audit/sqlite.ts';
+import { WorkerSqliteAuditStore } from '../src/audit/sqlite-worker-store.ts';
+import type { Clock } from '../src/lib/clock.ts';
+import { systemClock } from '../src/lib/clock.ts';
+import { silentLogger } from '../src/lib/logger.ts';
+import { createRegistry } from '../src/lib/metrics.ts';
+
+const DURATION_MS = Number(process.env.AUDIT_BENCH_SECONDS ?? 8) * 1000;
+const BATCH = 1000;
+const T0 = Date.now();
+
+/** A realistic decision: OPA-Envoy-style input with a bearer token, cookie and query string. */
+function makeDecision(i: number): DecisionRecordV1 {
+  return {
+    decisionId: `${(i >>> 0).toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`,
+    time: T0 + i,
+    decision: i % 10 === 0 ? 'deny' : 'allow',
+    reason: i % 10 === 0 ? 'denied by shop/orders-allow-web: no ALLOW policy matched' : 'allowed by shop/orders-allow-web rule 0',
+    status: i % 10 === 0 ? 403 : 200,
+    matchedPolicies: [{ kind: 'AuthorizationPolicy', namespace: 'shop', name: 'orders-allow-web', action: 'ALLOW', rule: 0 }],
+    configVersion: '3f9a1c2e8b7d6a55',
+    sourcePrincipal: 'spiffe://cluster.local/ns/shop/sa/web',
+    destination: 'shop/orders',
+    method: 'GET',
+    host: 'orders.shop.svc.cluster.local',
+    path: `/api/v1/orders/${i % 1000}?expand=items`,
+    requestId: `7c1e${i}`,
+    requestPrincipal: 'https://issuer.example.com/alice',
+    latencyUs: 85,
+    input: {
+      attributes: {
+        source: { address: { socketAddress: { address: '10.0.0.12', portValue: 41234 } }, principal: 'spiffe://cluster.local/ns/shop/sa/web' },
+        destination: { address: { socketAddress: { address: '10.0.0.40', portValue: 8080 } }, principal: 'spiffe://cluster.local/ns/shop/sa/orders' },
+        request: {
+          http: {
+            id: `7c1e${i}`, method: 'GET', path: `/api/v1/orders/${i % 1000}?expand=items`, host: 'orders.shop.svc.cluster.local', scheme: 'http', protocol: 'HTTP/1.1',
+            headers: {
+              ':authority': 'orders.shop.svc.cluster.local', ':method': 'GET', ':path': `/api/v1/orders/${i % 1000}?expand=items`,
+              authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl', cookie: 'session=abc123',
+              'user-agent': 'curl/8.5.0', accept: '*/*', 'x-request-id': `7c1e${i}`, 'x-forwarded-proto': 'http',
+            },
+          },
+        },
+      },
+      parsed_path: ['api', 'v1', 'orders', String(i % 1000)],
+      parsed_query: { expand: ['items'] },
+    },
+  };
+}
+
+function fresh(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'mw-bench-audit-'));
+}
+
+/** Baseline: JSON + batched INSERTs of the same columns, no masking, no hashing, no queue. */
+function sqliteBaseline(file: string): number {
+  const store = new SqliteAuditStore({ file }); // creates the same schema and pragmas
+  void store.close();
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  const insert = db.prepare('INSERT INTO audit_records (seq, decision_id, time, decision, status, source_principal, request_principal, destination, method, path, config_version, policies, body, prev_hash, hash) VALUES (@seq, @decisionId, @time, @decision, @status, @sourcePrincipal, @requestPrincipal, @destination, @method, @path, @configVersion, @policies, @body, \'\', \'\')');
+  const tx = db.transaction((rows: (ReturnType<typeof prepareRecord> & { seq: number })[]) => { for (const r of rows) insert.run(r); });
+  let seq = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < DURATION_MS) {
+    const rows: (ReturnType<typeof prepareRecord> & { seq: number })[] = [];
+    for (let j = 0; j < BATCH; j++) {
+      const d = makeDecision(seq);
+      rows.push({ ...prepareRecord(d, []), seq: ++seq });
+    }
+    tx(rows);
+  }
+  const rate = seq / ((performance.now() - t0) / 1000);
+  db.close();
+  return rate;
+}
+
+/** A clock whose timers never fire: the hot-path measurement never flushes. */
+const frozenClock: Clock = { now: () => Date.now(), setTimer: () => () => {} };
+
+/** ns per `append` with the writer idle (enqueue only). */
+function appendCost(store: AuditStore): number {
+  const n = 200_000;
+  const records = Array.from({ length: n }, (_, i) => makeDecision(i));
+  const log = new AuditLog({ store, clock: frozenClock, registry: createRegistry(), logger: silentLogger(), settings: () => ({ maskPaths: [], recordAllows: true }), maxQueue: 10_000_000, batchSize: 10_000_000 });
+  const t0 = process.hrtime.bigint();
+  for (const r of records) log.append(r);
+  return Number(process.hrtime.bigint() - t0) / n;
+}
+
+/** Producer appends as fast as backpressure allows for DURATION_MS; rate = records durable / elapsed. */
+async function sustained(store: AuditStore): Promise<{ rate: number; rejected: number; maxQueue: number }> {
+  const maxQueue = 100_000;
+  const log = new AuditLog({ store, clock: systemClock, registry: createRegistry(), logger: silentLogger(), settings: () => ({ maskPaths: ['/attributes/request/http/headers/x-api-key'], recordAllows: true }), maxQueue });
+  let i = 0;
+  let peak = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < DURATION_MS) {
+    // Produce one batch, then yield to the event loop like a server would between requests.
+    for (let j = 0; j < BATCH; j++) {
+      if (!log.append(makeDecision(i))) {
+        await log.flush();
+        j--;
+        continue;
+      }
+      i++;
+    }
+    peak = Math.max(peak, log.stats().queued);
+    await new Promise((r) => setImmediate(r));
+  }
+  await log.flush();
+  const elapsed = (performance.now() - t0) / 1000;
+  const { written, rejected } = log.stats();
+  await log.close();
+  return { rate: written / elapsed, rejected, maxQueue: peak };
+}
+
+async function pgBaseline(url: string, prefix: string): Promise<number> {
+  const store = await PostgresAuditStore.open({ connectionString: url, tablePrefix: prefix });
+  await store.close();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let seq = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < DURATION_MS) {
+    const rows: (ReturnType<typeof prepareRecord> & { seq: number })[] = [];
+    for (let j = 0; j < BATCH; j++) rows.push({ ...prepareRecord(makeDecision(seq), []), seq: ++seq });
+    const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
+    await client.query(
+      `INSERT INTO ${prefix}records (seq, decision_id, time, decision, status, source_principal, request_principal, destination, method, path, config_version, policies, body, prev_hash, hash) SELECT *, '', '' FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
+      [col('seq'), col('decisionId'), col('time'), col('decision'), col('status'), col('sourcePrincipal'), col('requestPrincipal'), col('destination'), col('method'), col('path'), col('configVersion'), col('policies'), col('body')],
+    );
+  }
+  const rate = seq / ((performance.now() - t0) / 1000);
+  await client.query(`DROP TABLE IF EXISTS ${prefix}records, ${prefix}anchors`);
+  await client.end();
+  return rate;
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  console.log(`audit bench: ${DURATION_MS / 1000} s per phase, batches of ${BATCH}, record JSON ≈ ${prepareRecord(makeDecision(1), []).body.length} bytes`);
+  const dirs: string[] = [];
+
+  let dir = fresh(); dirs.push(dir);
+  const base = sqliteBaseline(path.join(dir, 'audit.db'));
+  console.log(`SQLite baseline (JSON + batched INSERT, no mask/hash/queue): ${fmt(base)} records/s`);
+
+  const variants = [
+    ['worker-thread writer (serve default), sync=normal', (file: string) => WorkerSqliteAuditStore.open({ file })],
+    ['worker-thread writer, sync=full', (file: string) => WorkerSqliteAuditStore.open({ file, synchronous: 'full' })],
+    ['in-thread writer, sync=normal', async (file: string) => new SqliteAuditStore({ file })],
+  ] as const;
+  for (const [name, open] of variants) {
+    dir = fresh(); dirs.push(dir);
+    const r = await sustained(await open(path.join(dir, 'audit.db')));
+    console.log(`SQLite append -> durable, ${name}: ${fmt(r.rate)} records/s sustained (${(r.rate / base).toFixed(2)}× baseline), rejected ${r.rejected}, peak queue ${fmt(r.maxQueue)}`);
+  }
+
+  dir = fresh(); dirs.push(dir);
+  const idle = new SqliteAuditStore({ file: path.join(dir, 'audit.db') });
+  console.log(`append() hot-path cost (enqueue only): ${appendCost(idle).toFixed(0)} ns/record`);
+  await idle.close();
+
+  const url = process.env.DATABASE_URL;
+  if (url) {
+    const prefix = `bench${randomBytes(4).toString('hex')}_`;
+    const pgBase = await pgBaseline(url, `${prefix}b_`);
+    console.log(`PostgreSQL baseline (JSON + unnest INSERT, no mask/hash/lock/queue): ${fmt(pgBase)} records/s`);
+    const store = await PostgresAuditStore.open({ connectionString: url, tablePrefix: prefix });
+    const r = await sustained(store);
+    console.log(`PostgreSQL append -> durable: ${fmt(r.rate)} records/s sustained (${(r.rate / pgBase).toFixed(2)}× baseline), rejected ${r.rejected}, peak queue ${fmt(r.maxQueue)}`);
+    const cleanup = await PostgresAuditStore.open({ connectionString: url, tablePrefix: prefix });
+    await cleanup.dropTables();
+    await cleanup.close();
+  } else {
+    console.log('PostgreSQL: skipped (set DATABASE_URL)');
+  }
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+}
+
+await main();

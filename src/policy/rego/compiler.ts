@@ -22,6 +22,7 @@ import {
   type Val,
   conflict,
   forkCtx,
+  getField,
   indexValue,
   iterate,
   lookupPath,
@@ -32,6 +33,7 @@ import { Scope, exprVars, visitVars } from './scope.ts';
 import {
   RegoSet,
   type Value,
+  compare,
   equals,
   objectEntries,
   formatValue,
@@ -63,6 +65,16 @@ function fromVal(val: Val): CompiledTerm {
 }
 
 const TRUE_STEP: Step = (_f, k) => k();
+
+/** A step that binds nothing: a plain condition (fast path: no continuation closures). */
+type Test = (f: Frame) => boolean;
+const TESTS = new WeakMap<Step, Test>();
+
+function testStep(test: Test): Step {
+  const step: Step = (f, k) => (test(f) ? k() : false);
+  TESTS.set(step, test);
+  return step;
+}
 
 interface ModuleEnv {
   file: string;
@@ -284,8 +296,16 @@ export class Program implements NameResolver {
       if (alt === rule && !rule.else) index = findIndex(order, this);
     }
     const size = () => scope.size;
+    const only = alts.length === 1 && !params.length && !keys.length && alts[0]!.isVal ? alts[0]! : undefined;
+    const onlyTest = only ? TESTS.get(only.body) : undefined;
     const evalDef = (c: EvalCtx, args: Value[] | undefined, onValue: (keys: Value[], value: Value) => boolean): boolean => {
       const f: Frame = { s: new Array(size()), c };
+      if (onlyTest) {
+        // One body of plain conditions: no continuations needed.
+        if (!onlyTest(f)) return false;
+        const v = (only!.value as Val)(f);
+        return v === undefined ? false : onValue(NO_KEYS, v);
+      }
       const run = (): boolean => {
         for (const alt of alts) {
           let found = false;
@@ -527,6 +547,15 @@ export class Program implements NameResolver {
 
   #sequence(steps: Step[]): Step {
     if (steps.length === 0) return TRUE_STEP;
+    // Fold runs of plain conditions into one test.
+    const folded: Step[] = [];
+    for (const st of steps) {
+      const t = TESTS.get(st);
+      const prev = folded.length ? TESTS.get(folded[folded.length - 1]!) : undefined;
+      if (t && prev) folded[folded.length - 1] = testStep((f) => prev(f) && t(f));
+      else folded.push(st);
+    }
+    steps = folded;
     if (steps.length === 1) return steps[0]!;
     let next = steps[steps.length - 1]!;
     for (let i = steps.length - 2; i >= 0; i--) {
@@ -550,9 +579,11 @@ export class Program implements NameResolver {
     let step: Step;
     if (e.negated) {
       const inner = this.#exprInner({ ...e, negated: false } as Expr, scope, new Set(bound), query);
+      const innerTest = e.with.length ? undefined : TESTS.get(inner);
+      if (innerTest) return testStep((f) => !innerTest(f));
       const withInner = this.#withs(e.with, inner, scope, bound);
-      step = (f, k) => (withInner(f, () => true) ? false : k());
-      return step;
+      const stopFirst = () => true;
+      return testStep((f) => !withInner(f, stopFirst));
     }
     step = this.#exprInner(e, scope, bound, query);
     return e.with.length ? this.#withs(e.with, step, scope, bound) : step;
@@ -636,10 +667,10 @@ export class Program implements NameResolver {
     if (query && t.type !== 'call') return (f, k) => c.gen(f, () => k());
     if (c.val) {
       const val = c.val;
-      return (f, k) => {
+      return testStep((f) => {
         const v = val(f);
-        return v === undefined || v === false ? false : k();
-      };
+        return v !== undefined && v !== false;
+      });
     }
     return (f, k) => c.gen(f, (v) => (v === false ? false : k()));
   }
@@ -658,12 +689,12 @@ export class Program implements NameResolver {
       if (ca.val && cb.val) {
         const va = ca.val;
         const vb = cb.val;
-        return (f, k) => {
+        return testStep((f) => {
           const x = va(f);
           if (x === undefined) return false;
           const y = vb(f);
-          return y !== undefined && equals(x, y) ? k() : false;
-        };
+          return y !== undefined && equals(x, y);
+        });
       }
       return (f, k) => ca.gen(f, (x) => cb.gen(f, (y) => (equals(x, y) ? k() : false)));
     }
@@ -1152,11 +1183,11 @@ export class Program implements NameResolver {
 
   #index(base: CompiledTerm, path: Term[], scope: Scope, bound: Set<number>): CompiledTerm {
     if (path.length === 0) return base;
-    type Indexer = { key?: Val; step?: (f: Frame, x: Value, k: (v: Value) => boolean) => boolean };
+    type Indexer = { key?: Val; field?: string; step?: (f: Frame, x: Value, k: (v: Value) => boolean) => boolean };
     const steps: Indexer[] = path.map((p) => {
       if (p.type === 'string') {
         const key = p.value;
-        return { key: () => key };
+        return { key: () => key, field: key };
       }
       if (p.type === 'var') {
         if (p.name === '_') return { step: (_f, x, k) => iterate(x, (_kk, v) => k(v)) };
@@ -1189,6 +1220,24 @@ export class Program implements NameResolver {
       const m = this.#pattern(p, scope, bound);
       return { step: (f, x, k) => iterate(x, (kk, v) => m(f, kk, () => k(v))) };
     });
+    if (base.val && steps.every((s) => s.field !== undefined)) {
+      // `input.a.b.c`: constant string keys only.
+      const b = base.val;
+      const fields = steps.map((s) => s.field!);
+      if (fields.length === 1) {
+        const f0 = fields[0]!;
+        return fromVal((f) => getField(b(f), f0));
+      }
+      if (fields.length === 2) {
+        const [f0, f1] = fields as [string, string];
+        return fromVal((f) => getField(getField(b(f), f0), f1));
+      }
+      return fromVal((f) => {
+        let x = b(f);
+        for (let i = 0; i < fields.length && x !== undefined; i++) x = getField(x, fields[i]!);
+        return x;
+      });
+    }
     if (base.val && steps.every((s) => s.key)) {
       const b = base.val;
       const keys = steps.map((s) => s.key!);
@@ -1288,6 +1337,11 @@ export class Program implements NameResolver {
   /** Nodes with var-key ref-head rules: their documents cover descendants too. */
   readonly #objectNodes = new Set<RuleNode>();
 
+  /** A node whose value is a document defined by its own rules (not a function, not a package). */
+  isDocument(node: RuleNode): boolean {
+    return this.#virtualNodes.has(node) && !this.#fnNodes.has(node);
+  }
+
   isFunctionNode(node: RuleNode): boolean {
     return this.#fnNodes.has(node);
   }
@@ -1345,6 +1399,19 @@ export class Program implements NameResolver {
         }
         return this.callFunction(node, vals, f.c, loc);
       };
+    }
+    if (target.kind === 'builtin' && args.length === 2 && args[0]!.val && args[1]!.val && COMPARISONS[target.name]) {
+      // Comparisons cannot fail on types: evaluate inline unless a `with` mocks them.
+      const cmp = COMPARISONS[target.name]!;
+      const a = args[0]!.val!;
+      const b = args[1]!.val!;
+      return fromVal((f) => {
+        if (f.c.mocks) return invoke(f, [a(f)!, b(f)!]);
+        const x = a(f);
+        if (x === undefined) return undefined;
+        const y = b(f);
+        return y === undefined ? undefined : cmp(x, y);
+      });
     }
     if (args.every((a) => a.val)) {
       const vals = args.map((a) => a.val!);
@@ -1613,6 +1680,17 @@ function walkValue(x: Value, path: Value[], k: (v: Value) => boolean): boolean {
     return stop;
   });
 }
+
+const NO_KEYS: Value[] = [];
+
+const COMPARISONS: Record<string, (a: Value, b: Value) => boolean> = {
+  equal: (a, b) => equals(a, b),
+  neq: (a, b) => !equals(a, b),
+  lt: (a, b) => compare(a, b) < 0,
+  lte: (a, b) => compare(a, b) <= 0,
+  gt: (a, b) => compare(a, b) > 0,
+  gte: (a, b) => compare(a, b) >= 0,
+};
 
 /** Marks a document being computed (recursion through dynamic refs). */
 const IN_PROGRESS: Value = Object.freeze(new RegoSet()) as Value;

@@ -80,7 +80,16 @@ export class CompiledPolicy {
 
   /** Hot path for one document: returns its value, or undefined. */
   entrypoint(path: string, options?: EvaluateOptions): (input?: Value, data?: Value) => Value | undefined {
-    const q = this.prepare(toQuery(path));
+    const query = toQuery(path);
+    const parts = /^data(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(query) ? query.split('.').slice(1) : undefined;
+    const node = parts ? this.#program.nodeAt(parts) : undefined;
+    if (node && this.#program.isDocument(node)) {
+      // A rule document: evaluate it directly, without query machinery.
+      const program = this.#program;
+      const baseData = this.#data;
+      return (input, data) => program.docAt(node, newCtx(input, data ?? baseData, options));
+    }
+    const q = this.prepare(query);
     return (input, data) => {
       const rows = q.evaluate(input, data, options);
       return rows.length ? rows[0]!.expressions[0] : undefined;
@@ -132,20 +141,41 @@ export class CompiledPolicy {
   }
 }
 
-function newCtx(input: Value | undefined, data: Value, options: EvaluateOptions | undefined): EvalCtx {
-  const now = options?.now ?? BigInt(Date.now()) * 1_000_000n;
-  const bctx: BuiltinContext = {
-    now: () => now,
-    strict: options?.strictBuiltinErrors ?? false,
-    print: options?.print ?? (() => {}),
-    cache: new Map(),
-  };
-  if (options?.seed !== undefined) bctx.seed = options.seed;
+const discard = (): void => {};
+
+/** Built-in context whose clock and cache are created only when a built-in asks (hot path). */
+class LazyBuiltinContext implements BuiltinContext {
+  readonly strict: boolean;
+  readonly print: (text: string) => void;
+  readonly seed?: number;
+  #now: bigint | undefined;
+  #cache: Map<string, unknown> | undefined;
+
+  constructor(options: EvaluateOptions | undefined) {
+    this.strict = options?.strictBuiltinErrors ?? false;
+    this.print = options?.print ?? discard;
+    this.#now = options?.now;
+    if (options?.seed !== undefined) this.seed = options.seed;
+  }
+
+  now(): bigint {
+    // Fixed for the whole evaluation, as OPA's time.now_ns.
+    this.#now ??= BigInt(Date.now()) * 1_000_000n;
+    return this.#now;
+  }
+
+  get cache(): Map<string, unknown> {
+    this.#cache ??= new Map();
+    return this.#cache;
+  }
+}
+
+export function newCtx(input: Value | undefined, data: Value, options: EvaluateOptions | undefined): EvalCtx {
+  const bctx = new LazyBuiltinContext(options);
   return {
     input,
     data,
     cache: new Map(),
-    fnCache: new Map(),
     overrides: undefined,
     mocks: undefined,
     bctx,

@@ -53,7 +53,6 @@ export interface EvalCtx {
   input: Value | undefined;
   data: Value;
   cache: Map<RuleNode, Value | undefined>;
-  fnCache: Map<string, Value | null>;
   overrides: readonly DataOverride[] | undefined;
   mocks: ReadonlyMap<string, Mock> | undefined;
   bctx: BuiltinContext;
@@ -61,7 +60,7 @@ export interface EvalCtx {
 }
 
 export function forkCtx(c: EvalCtx, changes: Partial<EvalCtx>): EvalCtx {
-  return { ...c, cache: new Map(), fnCache: new Map(), ...changes };
+  return { ...c, cache: new Map(), ...changes };
 }
 
 /** A compiled rule definition (one `p ... if body`, with its else chain). */
@@ -105,6 +104,21 @@ export function newNode(path: readonly string[]): RuleNode {
 
 export function conflict(message: string, loc: Loc): RegoEvalError {
   return new RegoEvalError('eval_conflict_error', message, loc);
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/**
+ * `x.key` for a string key: the hot path of `input.a.b.c`. Plain objects are read as JS
+ * properties; inherited ones (all functions, or `__proto__`) are not Rego values.
+ */
+export function getField(x: Value | undefined, key: string): Value | undefined {
+  if (typeof x !== 'object' || x === null) return undefined;
+  if (Array.isArray(x) || x instanceof RegoSet || x instanceof RegoObject) return indexValue(x, key);
+  const v = (x as PlainObject)[key];
+  if (v === undefined || typeof v === 'function') return undefined;
+  if (key === '__proto__' && !hasOwn.call(x, key)) return undefined;
+  return v;
 }
 
 /** `x[key]` on any value; undefined when not indexable or absent. */

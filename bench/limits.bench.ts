@@ -185,7 +185,7 @@ async function redisBench(): Promise<Record<string, string>> {
   };
 }
 
-async function authzThroughput(withLimit: boolean, seconds: number): Promise<number> {
+async function authzThroughput(withLimit: boolean, seconds: number): Promise<{ rps: number; cpuUs: number }> {
   const dir = configDir(withLimit ? { 's.yaml': SERVICE, 'p.yaml': POLICY } : { 's.yaml': SERVICE });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-bench-data-'));
   const capabilities: CapabilityFactory[] = [createAuthzCapability, createLimitsCapability];
@@ -213,28 +213,32 @@ async function authzThroughput(withLimit: boolean, seconds: number): Promise<num
   await run(500);
   done = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await run(seconds * 1000);
+  const cpu = process.cpuUsage(cpu0);
   const rps = done / ((performance.now() - t0) / 1000);
   await mw.stop();
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(dataDir, { recursive: true, force: true });
-  return rps;
+  return { rps, cpuUs: (cpu.user + cpu.system) / done };
 }
 
 async function authzBench(): Promise<Record<string, string>> {
-  console.log('\n-- ext_authz throughput, in-process authz.check(), 32 in flight (alternating A/B rounds) --');
-  const without: number[] = [];
-  const withLimit: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    without.push(await authzThroughput(false, 3));
-    withLimit.push(await authzThroughput(true, 3));
+  console.log('\n-- ext_authz throughput, in-process authz.check(), 32 in flight (5 alternating A/B rounds) --');
+  const without: { rps: number; cpuUs: number }[] = [];
+  const withLimit: { rps: number; cpuUs: number }[] = [];
+  for (let round = 0; round < 5; round++) {
+    without.push(await authzThroughput(false, 2));
+    withLimit.push(await authzThroughput(true, 2));
   }
-  const a = quantile(without, 0.5);
-  const b = quantile(withLimit, 0.5);
-  console.log(`without a rate limit: ${without.map((x) => fmt(x, 0)).join(' / ')} checks/s (median ${fmt(a, 0)})`);
-  console.log(`with a rate limit:    ${withLimit.map((x) => fmt(x, 0)).join(' / ')} checks/s (median ${fmt(b, 0)})`);
-  console.log(`ratio with/without: ${fmt((b / a) * 100, 1)}%`);
-  return { authzWithout: fmt(a, 0), authzWith: fmt(b, 0), authzRatio: fmt((b / a) * 100, 1) };
+  const a = quantile(without.map((x) => x.rps), 0.5);
+  const b = quantile(withLimit.map((x) => x.rps), 0.5);
+  const ca = quantile(without.map((x) => x.cpuUs), 0.5);
+  const cb = quantile(withLimit.map((x) => x.cpuUs), 0.5);
+  console.log(`without a rate limit: ${without.map((x) => fmt(x.rps, 0)).join(' / ')} checks/s (median ${fmt(a, 0)}), CPU ${fmt(ca, 1)} µs/check`);
+  console.log(`with a rate limit:    ${withLimit.map((x) => fmt(x.rps, 0)).join(' / ')} checks/s (median ${fmt(b, 0)}), CPU ${fmt(cb, 1)} µs/check`);
+  console.log(`throughput with/without: ${fmt((b / a) * 100, 1)}%   CPU per check without/with: ${fmt((ca / cb) * 100, 1)}%`);
+  return { authzWithout: fmt(a, 0), authzWith: fmt(b, 0), authzRatio: fmt((b / a) * 100, 1), authzCpuWithout: fmt(ca, 1), authzCpuWith: fmt(cb, 1), authzCpuRatio: fmt((ca / cb) * 100, 1) };
 }
 
 const only = process.argv[2];

@@ -198,17 +198,22 @@ export class RateLimitEngine {
   }
 
   #status(domain: string, limit: CompiledLimit, o: Outcome, d: RequestDescriptor): DescriptorStatus {
-    const base = { limit, unlimited: false, remaining: o.remaining, resetMs: o.resetMs, retryAfterMs: o.retryAfterMs, ...(o.failedOver ? { failedOver: o.failedOver } : {}) };
-    if (o.allowed) {
-      this.#checks.add(domain, 'ok');
-      return { code: 'OK', shadowed: false, ...base };
-    }
-    if (limit.shadowMode && !o.failedOver) {
+    let code: DescriptorStatus['code'] = 'OK';
+    let shadowed = false;
+    let retryAfterMs = o.retryAfterMs;
+    if (o.allowed) this.#checks.add(domain, 'ok');
+    else if (limit.shadowMode && !o.failedOver) {
       this.#checks.add(domain, 'shadow_over_limit');
       this.#log.info({ domain, limit: limit.path, descriptor: d.entries.map((e) => e.key) }, 'shadow mode: request would be rate limited');
-      return { code: 'OK', shadowed: true, ...base, retryAfterMs: 0 };
+      shadowed = true;
+      retryAfterMs = 0;
+    } else {
+      this.#checks.add(domain, 'over_limit');
+      code = 'OVER_LIMIT';
     }
-    this.#checks.add(domain, 'over_limit');
-    return { code: 'OVER_LIMIT', shadowed: false, ...base };
+    // Built in one literal (same shape every time) on the hot path.
+    const status: DescriptorStatus = { code, limit, unlimited: false, remaining: o.remaining, resetMs: o.resetMs, retryAfterMs, shadowed };
+    if (o.failedOver) status.failedOver = o.failedOver;
+    return status;
   }
 }

@@ -25,8 +25,15 @@ export class MemoryBackend implements LimitBackend {
       if (r.tatUs !== undefined) this.#tat.set(h.key, r.tatUs);
       return r.outcome;
     }
-    const r = fixedWindowHit(this.#windows.get(h.key), now, h.limit, h.windowMs, h.cost);
-    this.#windows.set(h.key, { ...r.state, windowMs: h.windowMs });
+    const current = this.#windows.get(h.key);
+    const r = fixedWindowHit(current, now, h.limit, h.windowMs, h.cost);
+    if (current) {
+      current.windowStart = r.state.windowStart;
+      current.count = r.state.count;
+      current.windowMs = h.windowMs;
+    } else {
+      this.#windows.set(h.key, { windowStart: r.state.windowStart, count: r.state.count, windowMs: h.windowMs });
+    }
     return r.outcome;
   }
 

@@ -27,14 +27,11 @@ function applies(p: Scoped, ctx: CheckContext, rootNamespace: string): boolean {
 }
 
 export function attributesOf(ctx: CheckContext): LimitRequestAttributes {
-  return {
-    ...(ctx.request.sourcePrincipal ? { sourcePrincipal: ctx.request.sourcePrincipal } : {}),
-    ...(ctx.auth ? { requestPrincipal: ctx.auth.principal } : {}),
-    headers: ctx.request.headers,
-    path: ctx.request.path,
-    method: ctx.request.method,
-    destinationService: ctx.workload.display,
-  };
+  const r = ctx.request;
+  const attrs: LimitRequestAttributes = { headers: r.headers, path: r.path, method: r.method, destinationService: ctx.workload.display };
+  if (r.sourcePrincipal) attrs.sourcePrincipal = r.sourcePrincipal;
+  if (ctx.auth) attrs.requestPrincipal = ctx.auth.principal;
+  return attrs;
 }
 
 /** A fired or shadowed limit, described without descriptor values (they can be API keys). */
@@ -106,13 +103,42 @@ export interface LimitsStageDeps {
   quotas: QuotaService;
 }
 
+/** What applies to one destination workload (computed once per workload per snapshot). */
+interface Applicable {
+  rateLimits: readonly CompiledRateLimitPolicy[];
+  quotas: readonly CompiledQuotaPolicy[];
+}
+
+/** Nothing fired, nothing shadowed, no headers wanted: record the policies and continue. */
+function quiet(rl: readonly [CompiledRateLimitPolicy, RateLimitVerdict][]): boolean {
+  for (const [p, v] of rl) {
+    if (v.overall !== 'OK' || p.responseHeaders) return false;
+    for (const s of v.statuses) if (s.shadowed) return false;
+  }
+  return true;
+}
+
 /** The stage for one snapshot (pure compile; counters live in the engine and quota stores). */
 export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDeps): Stage {
   const rateLimits = compileRateLimits(snapshot).policies.filter((p) => p.requestDescriptors.length > 0);
   const quotas: readonly CompiledQuotaPolicy[] = compileQuotaPolicies(snapshot);
   const root = snapshot.mesh.rootNamespace;
+  // The authz workload resolver hands out one frozen Workload per destination, so identity works.
+  const byWorkload = new WeakMap<object, Applicable>();
+  const applicableTo = (ctx: CheckContext): Applicable => {
+    let a = byWorkload.get(ctx.workload);
+    if (!a) {
+      a = { rateLimits: rateLimits.filter((p) => applies(p, ctx, root)), quotas: quotas.filter((q) => applies(q, ctx, root)) };
+      byWorkload.set(ctx.workload, a);
+    }
+    return a;
+  };
 
   const finish = (ctx: CheckContext, rl: [CompiledRateLimitPolicy, RateLimitVerdict][], qs: QuotaCheck[]): StageResult => {
+    if (qs.length === 0 && quiet(rl)) {
+      for (const [p] of rl) ctx.matchedPolicies.push({ kind: 'RateLimitPolicy', namespace: p.namespace, name: p.name });
+      return undefined;
+    }
     const hits = [...rl.flatMap(([p, v]) => rateLimitHits(p, v)), ...qs.map(quotaHit)];
     ctx.matchedPolicies.push(...matched(hits, [...rl.map(([p]) => ({ kind: 'RateLimitPolicy' as const, namespace: p.namespace, name: p.name })), ...qs.map((q) => ({ kind: 'QuotaPolicy' as const, namespace: q.policy.namespace, name: q.policy.name }))]));
     const fired = hits.find((h) => h.over);
@@ -121,8 +147,7 @@ export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDep
     return undefined;
   };
 
-  const runQuotas = async (ctx: CheckContext, attrs: LimitRequestAttributes, rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): Promise<StageResult> => {
-    const applicable = quotas.filter((q) => applies(q, ctx, root));
+  const runQuotas = async (ctx: CheckContext, attrs: LimitRequestAttributes, applicable: readonly CompiledQuotaPolicy[], rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): Promise<StageResult> => {
     const checks = (await Promise.all(applicable.map((q) => deps.quotas.consume(q, attrs)))).filter((c): c is QuotaCheck => c !== undefined);
     return finish(ctx, rl, checks);
   };
@@ -130,20 +155,24 @@ export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDep
   return {
     name: LIMITS_STAGE,
     run(ctx) {
+      const applicable = applicableTo(ctx);
+      if (applicable.rateLimits.length === 0 && applicable.quotas.length === 0) return undefined;
       const attrs = attributesOf(ctx);
       const pending: [CompiledRateLimitPolicy, RateLimitVerdict | Promise<RateLimitVerdict>][] = [];
-      for (const p of rateLimits) {
-        if (!applies(p, ctx, root)) continue;
+      let async = false;
+      for (const p of applicable.rateLimits) {
         const descriptors = buildDescriptors(p.requestDescriptors, attrs);
-        if (descriptors.length > 0) pending.push([p, deps.engine.decide(p, p.domain, descriptors.map((entries) => ({ entries })))]);
+        if (descriptors.length === 0) continue;
+        const v = deps.engine.decide(p, p.domain, descriptors.map((entries) => ({ entries })));
+        if (v instanceof Promise) async = true;
+        pending.push([p, v]);
       }
-      const hasQuotas = quotas.some((q) => applies(q, ctx, root));
       const then = (rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): StageResult | Promise<StageResult> => {
         // A request over a rate limit is refused before it can consume quota.
-        if (!hasQuotas || rl.some(([, v]) => v.overall === 'OVER_LIMIT')) return finish(ctx, rl, []);
-        return runQuotas(ctx, attrs, rl);
+        if (applicable.quotas.length === 0 || rl.some(([, v]) => v.overall === 'OVER_LIMIT')) return finish(ctx, rl, []);
+        return runQuotas(ctx, attrs, applicable.quotas, rl);
       };
-      if (pending.every(([, v]) => !(v instanceof Promise))) return then(pending as [CompiledRateLimitPolicy, RateLimitVerdict][]);
+      if (!async) return then(pending as [CompiledRateLimitPolicy, RateLimitVerdict][]);
       return Promise.all(pending.map(async ([p, v]) => [p, await v] as [CompiledRateLimitPolicy, RateLimitVerdict])).then(then);
     },
   };

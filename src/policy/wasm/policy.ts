@@ -1,0 +1,98 @@
+/**
+ * An OPA wasm policy behind the same evaluate shape as the Rego engine:
+ * `evaluate(entrypoint, input, data) → [{ expressions: [value], bindings: {} }]` (empty when
+ * undefined). `@open-policy-agent/opa-wasm` drives the module through the OPA wasm ABI.
+ */
+import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
+import { fromJSON, stringifyJSON, toJSON, type Value } from '../rego/value.ts';
+import { readBundle, type ReadBundleOptions, type WasmBundle } from './bundle.ts';
+import { WasmPolicyError } from './errors.ts';
+
+export interface WasmResult {
+  expressions: Value[];
+  bindings: Record<string, Value>;
+}
+
+export class WasmPolicy {
+  readonly #policy: LoadedPolicy;
+  readonly #bundleData: Value;
+  #loadedData: Value | undefined;
+  /** Entrypoint names the module exports (e.g. `envoy/authz/allow`). */
+  readonly entrypoints: readonly string[];
+  readonly manifest: Readonly<Record<string, unknown>>;
+
+  constructor(policy: LoadedPolicy, bundle: Pick<WasmBundle, 'data' | 'manifest'>) {
+    this.#policy = policy;
+    this.#bundleData = bundle.data;
+    this.manifest = bundle.manifest;
+    const eps = policy.entrypoints as unknown;
+    this.entrypoints = Object.freeze(typeof eps === 'object' && eps !== null ? Object.keys(eps).sort() : []);
+    this.#useData(bundle.data);
+  }
+
+  /** Evaluates one entrypoint; `data` replaces the bundle's data for this and later calls until changed. */
+  evaluate(entrypoint: string, input?: Value, data?: Value): WasmResult[] {
+    const value = this.entrypoint(entrypoint)(input, data);
+    return value === undefined ? [] : [{ expressions: [value], bindings: {} }];
+  }
+
+  /** Hot path: a function returning the entrypoint's value, or undefined. */
+  entrypoint(name: string): (input?: Value, data?: Value) => Value | undefined {
+    if (!this.entrypoints.includes(name)) {
+      throw new WasmPolicyError('WASM_ENTRYPOINT_UNKNOWN', `entrypoint ${JSON.stringify(name)} is not in the wasm policy (have: ${this.entrypoints.join(', ') || 'none'})`);
+    }
+    return (input, data) => {
+      this.#useData(data ?? this.#bundleData);
+      let rows: unknown;
+      try {
+        rows = this.#policy.evaluate(input === undefined ? undefined : toJSON(input), name);
+      } catch (err) {
+        throw new WasmPolicyError('WASM_EVAL_FAILED', `wasm policy failed in ${name}: ${describe(err)}`, { cause: err });
+      }
+      if (!Array.isArray(rows)) throw new WasmPolicyError('WASM_EVAL_FAILED', `wasm policy returned ${typeof rows} instead of a result set`);
+      if (rows.length === 0) return undefined;
+      const first = rows[0] as Record<string, unknown> | null;
+      if (typeof first !== 'object' || first === null || !('result' in first)) {
+        throw new WasmPolicyError('WASM_EVAL_FAILED', 'wasm policy returned a result row without "result"');
+      }
+      return fromJSON(first.result);
+    };
+  }
+
+  #useData(data: Value): void {
+    if (data === this.#loadedData) return;
+    // Large integers and sets survive the trip as JSON text.
+    this.#policy.setData(new TextEncoder().encode(stringifyJSON(data)).buffer as ArrayBuffer);
+    this.#loadedData = data;
+  }
+}
+
+function describe(err: unknown): string {
+  if (typeof err === 'string') return err;
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message);
+  return String(err);
+}
+
+/** Instantiates policy.wasm bytes (no bundle) with optional base data. */
+export async function loadWasmModule(wasm: Uint8Array, data: Value = {}): Promise<WasmPolicy> {
+  let policy: LoadedPolicy;
+  try {
+    policy = await loadPolicy(wasm);
+  } catch (err) {
+    throw new WasmPolicyError('WASM_MODULE_INVALID', `policy.wasm cannot be loaded: ${describe(err)}`, { cause: err });
+  }
+  return new WasmPolicy(policy, { data: data as WasmBundle['data'], manifest: {} });
+}
+
+/** Reads an `opa build -t wasm` bundle (.tar.gz bytes) and instantiates its policy. */
+export async function loadWasmBundle(archive: Uint8Array, options?: ReadBundleOptions): Promise<WasmPolicy> {
+  const bundle = await readBundle(archive, options);
+  let policy: LoadedPolicy;
+  try {
+    policy = await loadPolicy(bundle.wasm);
+  } catch (err) {
+    throw new WasmPolicyError('WASM_MODULE_INVALID', `policy.wasm cannot be loaded: ${describe(err)}`, { cause: err });
+  }
+  return new WasmPolicy(policy, bundle);
+}

@@ -1,0 +1,83 @@
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadWasmBundle, readBundle, WasmPolicyError } from '../../../src/policy/wasm/index.ts';
+import { compileWat, packBundle } from './fixture.ts';
+
+let wasm: Uint8Array;
+const manifest = JSON.stringify({ revision: 'r1', roots: ['authz'], wasm: [{ entrypoint: 'authz/allow', module: '/policy.wasm' }] });
+
+beforeAll(async () => {
+  wasm = await compileWat();
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(WasmPolicyError);
+    return (err as WasmPolicyError).code;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('OPA wasm bundles', () => {
+  it('allows an input the wasm policy accepts and denies one it rejects', async () => {
+    const policy = await loadWasmBundle(await packBundle({ '/policy.wasm': wasm, '/data.json': '{}', '/.manifest': manifest }));
+    expect(policy.entrypoints).toEqual(['authz/allow', 'authz/data', 'authz/undefined']);
+    expect(policy.evaluate('authz/allow', { user: 'alice', role: 'admin' })).toEqual([{ expressions: [true], bindings: {} }]);
+    expect(policy.evaluate('authz/allow', { user: 'bob', role: 'viewer' })).toEqual([{ expressions: [false], bindings: {} }]);
+    expect(policy.evaluate('authz/undefined', {})).toEqual([]);
+  });
+
+  it('loads data.json files at their directory paths and lets evaluate replace the data', async () => {
+    const archive = await packBundle({
+      '/policy.wasm': wasm,
+      '/data.json': '{"top": 1}',
+      '/teams/payments/data.json': '{"owners": ["alice"]}',
+      '/.manifest': manifest,
+    });
+    const bundle = await readBundle(archive);
+    expect(bundle.data).toEqual({ top: 1, teams: { payments: { owners: ['alice'] } } });
+    expect(bundle.manifestEntrypoints).toEqual(['authz/allow']);
+    const policy = await loadWasmBundle(archive);
+    expect(policy.evaluate('authz/data')).toEqual([{ expressions: [bundle.data], bindings: {} }]);
+    const replacement = { teams: { payments: { owners: ['bob'] } } };
+    expect(policy.evaluate('authz/data', undefined, replacement)).toEqual([{ expressions: [replacement], bindings: {} }]);
+    expect(policy.evaluate('authz/data')).toEqual([{ expressions: [bundle.data], bindings: {} }]);
+  });
+
+  it('rejects a bundle without policy.wasm', async () => {
+    expect(await codeOf(readBundle(await packBundle({ '/data.json': '{}' })))).toBe('WASM_POLICY_MISSING');
+  });
+
+  it('rejects a corrupt archive and a gzip that is not a tar', async () => {
+    expect(await codeOf(readBundle(Buffer.from('definitely not gzip')))).toBe('WASM_BUNDLE_INVALID');
+    const archive = await packBundle({ '/policy.wasm': wasm });
+    expect(await codeOf(readBundle(archive.subarray(0, archive.length / 2)))).toBe('WASM_BUNDLE_INVALID');
+    expect(await codeOf(readBundle(gzipSync(Buffer.from('x'.repeat(700)))))).toBe('WASM_BUNDLE_INVALID');
+  });
+
+  it('rejects malformed data.json and an oversized archive', async () => {
+    expect(await codeOf(readBundle(await packBundle({ '/policy.wasm': wasm, '/data.json': '{' })))).toBe('WASM_BUNDLE_INVALID');
+    const big = await packBundle({ '/policy.wasm': wasm, '/data.json': JSON.stringify({ pad: 'x'.repeat(100_000) }) });
+    expect(await codeOf(readBundle(big, { maxBytes: 10_000 }))).toBe('WASM_BUNDLE_INVALID');
+  });
+
+  it('rejects a module that is not an OPA policy', async () => {
+    const notOpa = await compileWat('(module (func (export "f")))');
+    expect(await codeOf(loadWasmBundle(await packBundle({ '/policy.wasm': notOpa })))).toBe('WASM_MODULE_INVALID');
+  });
+
+  it('names the available entrypoints when asked for an unknown one', async () => {
+    const policy = await loadWasmBundle(await packBundle({ '/policy.wasm': wasm }));
+    let err: unknown;
+    try {
+      policy.evaluate('authz/deny', {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(WasmPolicyError);
+    expect((err as WasmPolicyError).code).toBe('WASM_ENTRYPOINT_UNKNOWN');
+    expect((err as Error).message).toContain('authz/allow');
+  });
+});

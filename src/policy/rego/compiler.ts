@@ -275,7 +275,13 @@ export class Program implements NameResolver {
     const paramBound = new Set<number>();
     this.#params = new Set();
     if (rule.args) {
-      for (const a of rule.args) visitVars(a, (v) => v.name !== '_' && (this.#params.add(v.name), this.#declareNamed(scope, v.name)));
+      for (const a of rule.args) {
+        visitVars(a, (v) => {
+          if (v.name === '_') return;
+          this.#params.add(v.name);
+          this.#declareNamed(scope, v.name);
+        });
+      }
       for (const a of rule.args) params.push(this.#pattern(a, scope, paramBound));
     }
     const alts: { body: Step; keys: Val[]; value: Val | Gen; isVal: boolean }[] = [];
@@ -398,7 +404,12 @@ export class Program implements NameResolver {
         visit(t.head);
         t.path.forEach(visit);
       } else if (t.type === 'array' || t.type === 'set') t.items.forEach(visit);
-      else if (t.type === 'object') t.entries.forEach(([k, v]) => (visit(k), visit(v)));
+      else if (t.type === 'object') {
+        for (const [k, v] of t.entries) {
+          visit(k);
+          visit(v);
+        }
+      }
     };
     for (const e of body) {
       if (e.kind === 'term') visit(e.term);
@@ -576,7 +587,6 @@ export class Program implements NameResolver {
   }
 
   #expr(e: Expr, scope: Scope, bound: Set<number>, query: boolean): Step {
-    let step: Step;
     if (e.negated) {
       const inner = this.#exprInner({ ...e, negated: false } as Expr, scope, new Set(bound), query);
       const innerTest = e.with.length ? undefined : TESTS.get(inner);
@@ -585,7 +595,7 @@ export class Program implements NameResolver {
       const stopFirst = () => true;
       return testStep((f) => !withInner(f, stopFirst));
     }
-    step = this.#exprInner(e, scope, bound, query);
+    const step = this.#exprInner(e, scope, bound, query);
     return e.with.length ? this.#withs(e.with, step, scope, bound) : step;
   }
 
@@ -979,8 +989,13 @@ export class Program implements NameResolver {
       this.#predeclare([p], inner);
       const innerBound = new Set(bound);
       const c = this.#term(p.term, inner, innerBound);
-      const step = this.#withs(p.with, (f, k) => c.gen(f, (v) => ((f.s[out] = v), k())), inner, innerBound);
       const out = inner.fresh();
+      const capture: Step = (f, k) =>
+        c.gen(f, (v) => {
+          f.s[out] = v;
+          return k();
+        });
+      const step = this.#withs(p.with, capture, inner, innerBound);
       return { step, out };
     });
     return fromVal((f) => {

@@ -78,7 +78,7 @@ class Parser {
   #isKeyword(k: string, t: Token = this.#tok): boolean {
     if (t.kind !== 'ident' || t.text !== k) return false;
     const nx = t === this.#tok ? this.#toks[this.#i + 1] : this.#toks[this.#toks.indexOf(t) + 1];
-    if (!nx || nx.kind !== 'punct' || nx.ws) return true;
+    if (nx?.kind !== 'punct' || nx.ws) return true;
     return !(nx.text === '.' || (nx.text === '(' && k === 'contains'));
   }
   #expectPunct(p: string): Token {

@@ -157,22 +157,35 @@ function parseCertificates(input: string): Value[] {
   return derBlobs(input, 'CERTIFICATE').map(certificateObject);
 }
 
-/** Leaf first, root last: each certificate is signed by the next, the root by itself, all valid now. */
-function verifyChain(ders: Buffer[], ctx: BuiltinContext): boolean {
-  if (ders.length < 2) return false;
+/**
+ * OPA's order: the first certificate is the trusted root, the last the leaf, the rest intermediates.
+ * Returns the verified chain leaf first (as Go's Verify does), or undefined. Every certificate on the
+ * chain must be valid at the evaluation time and every issuer a CA.
+ */
+function verifyChain(ders: Buffer[], ctx: BuiltinContext): Buffer[] | undefined {
+  if (ders.length < 2) return undefined;
   const nowMs = Number(ctx.now() / 1_000_000n);
   try {
     const certs = ders.map((d) => new NodeCertificate(d));
-    for (let i = 0; i < certs.length; i++) {
-      const c = certs[i]!;
-      const issuer = certs[i + 1] ?? c;
-      if (Date.parse(c.validFrom) > nowMs || Date.parse(c.validTo) < nowMs) return false;
-      if (!c.checkIssued(issuer) || !c.verify(issuer.publicKey)) return false;
-      if (i > 0 && !c.ca) return false;
+    const valid = (c: NodeCertificate) => Date.parse(c.validFrom) <= nowMs && Date.parse(c.validTo) >= nowMs;
+    const root = certs[0]!;
+    const pool = certs.slice(1, -1);
+    const chain = [certs.length - 1];
+    let current = certs[certs.length - 1]!;
+    for (let depth = 0; depth <= pool.length; depth++) {
+      if (!valid(current)) return undefined;
+      if (current.checkIssued(root) && current.verify(root.publicKey) && root.ca && valid(root)) {
+        chain.push(0);
+        return chain.map((i) => ders[i]!);
+      }
+      const next = pool.findIndex((p) => p.ca && !chain.includes(certs.indexOf(p)) && current.checkIssued(p) && current.verify(p.publicKey));
+      if (next < 0) return undefined;
+      chain.push(next + 1);
+      current = pool[next]!;
     }
-    return true;
+    return undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -184,8 +197,8 @@ function parseAndVerify(args: Value[], ctx: BuiltinContext): Value {
   } catch {
     return [false, []];
   }
-  if (!verifyChain(ders, ctx)) return [false, []];
-  return [true, ders.map(certificateObject)];
+  const chain = verifyChain(ders, ctx);
+  return chain ? [true, chain.map(certificateObject)] : [false, []];
 }
 
 function parseCsr(input: string): Value {

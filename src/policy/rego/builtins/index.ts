@@ -13,6 +13,7 @@ import type { BuiltinDefinition } from './definition.ts';
 import { ENCODING } from './encoding.ts';
 import { BuiltinError, BuiltinTypeError } from './errors.ts';
 import { GLOB } from './glob.ts';
+import { GLOBS } from './globs.ts';
 import { HTTP } from './http.ts';
 import { JWT } from './jwt.ts';
 import { MISC } from './misc.ts';
@@ -36,6 +37,7 @@ const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
   STRINGS,
   REGEX,
   GLOB,
+  GLOBS,
   COLLECTIONS,
   ENCODING,
   TIME,

@@ -18,6 +18,7 @@ function rs256(payload: PlainObject, header: PlainObject = { alg: 'RS256', typ: 
 
 let certPem = '';
 let chainPem = '';
+let leafPem = '';
 
 beforeAll(async () => {
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -47,7 +48,8 @@ beforeAll(async () => {
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'svc.example.com' }, { type: 'url', value: 'spiffe://example.org/svc' }])],
   });
   certPem = root.toString('pem');
-  chainPem = `${leaf.toString('pem')}\n${root.toString('pem')}`;
+  leafPem = leaf.toString('pem');
+  chainPem = `${root.toString('pem')}\n${leafPem}`;
 });
 
 describe('io.jwt', () => {
@@ -128,7 +130,7 @@ describe('crypto', () => {
   });
 
   it('parses certificates from PEM and base64 PEM', () => {
-    const [leaf, root] = call('crypto.x509.parse_certificates', chainPem) as PlainObject[];
+    const [root, leaf] = call('crypto.x509.parse_certificates', chainPem) as PlainObject[];
     expect((leaf!.Subject as PlainObject).CommonName).toBe('svc.example.com');
     expect(leaf!.DNSNames).toEqual(['svc.example.com']);
     expect(leaf!.URIStrings).toEqual(['spiffe://example.org/svc']);
@@ -138,13 +140,12 @@ describe('crypto', () => {
     expect(callError('crypto.x509.parse_certificates', 'not base64!').message).toContain('illegal base64');
   });
 
-  it('verifies a chain and rejects one that does not lead to its root', () => {
-    const [valid, certs] = call('crypto.x509.parse_and_verify_certificates', chainPem) as [boolean, unknown[]];
+  it('verifies a root-first chain, returning it leaf first, and rejects one that does not lead to the root', () => {
+    const [valid, certs] = call('crypto.x509.parse_and_verify_certificates', chainPem) as [boolean, PlainObject[]];
     expect(valid).toBe(true);
-    expect(certs.length).toBe(2);
+    expect(certs.map((c) => (c.Subject as PlainObject).CommonName)).toEqual(['svc.example.com', 'Test Root']);
     expect(call('crypto.x509.parse_and_verify_certificates', certPem)).toEqual([false, []]);
-    const reversed = chainPem.split(/(?<=-----END CERTIFICATE-----)\n?/).filter(Boolean).reverse().join('\n');
-    expect(call('crypto.x509.parse_and_verify_certificates', reversed)).toEqual([false, []]);
+    expect(call('crypto.x509.parse_and_verify_certificates', `${leafPem}\n${certPem}`)).toEqual([false, []]);
   });
 
   it('parses RSA private keys into JWKs', () => {

@@ -149,6 +149,7 @@ async function redisBench(): Promise<Record<string, string>> {
   const backend = new RedisBackend(client, { keyPrefix: 'mwbench:' });
   let i = 0;
   const nodeIncr = await latencies(20_000, () => client.incr('mwbench:incr'));
+  const nodeEval = await latencies(20_000, () => client.evalsha(sha, 1, 'mwbench:gcra', String(Date.now()), 'g', 1e9, 1, 1e9, 1));
   const ours = await latencies(20_000, () => backend.hit([{ key: `c${i++ % CALLERS}`, algorithm: 'gcra', limit: 1e9, windowMs: 1000, cost: 1 }], Date.now()));
   const ours3 = await latencies(10_000, () => backend.hit([0, 1, 2].map((d) => ({ key: `c${i++ % CALLERS}:${d}`, algorithm: 'gcra' as const, limit: 1e9, windowMs: 1000, cost: 1 })), Date.now()));
   // Throughput with 64 checks in flight (auto-pipelined on one connection).
@@ -169,14 +170,18 @@ async function redisBench(): Promise<Record<string, string>> {
   line('redis-benchmark INCR p50 (C client)', rbIncr?.p50);
   line('redis-benchmark EVALSHA (our script, 1 key) p50', rbEval?.p50);
   line('ioredis INCR from Node p50 (client floor)', nodeIncr.p50);
+  line('ioredis EVALSHA (same script) from Node p50', nodeEval.p50);
   line('meshward Redis check, 1 descriptor p50', ours.p50);
   line('meshward Redis check, 3 descriptors (1 EVALSHA) p50', ours3.p50);
   console.log(`${'ratio check / ioredis INCR'.padEnd(52)} ${fmt(ours.p50 / nodeIncr.p50, 2)}x`);
+  console.log(`${'ratio check / ioredis EVALSHA'.padEnd(52)} ${fmt(ours.p50 / nodeEval.p50, 2)}x`);
   console.log(`${'pipelined (64 in flight) checks/s'.padEnd(52)} ${fmt(pipelinedRps, 0)}`);
   return {
     rbIncrUs: rbIncr ? fmt(rbIncr.p50, 1) : 'n/a',
     rbEvalUs: rbEval ? fmt(rbEval.p50, 1) : 'n/a',
     nodeIncrUs: fmt(nodeIncr.p50, 1),
+    nodeEvalUs: fmt(nodeEval.p50, 1),
+    redisEvalRatio: fmt(ours.p50 / nodeEval.p50, 2),
     redisCheckUs: fmt(ours.p50, 1),
     redisCheckP99Us: fmt(ours.p99, 1),
     redisCheck3Us: fmt(ours3.p50, 1),

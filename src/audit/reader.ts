@@ -30,6 +30,12 @@ export async function getDecision(store: AuditStore, decisionId: string): Promis
 
 const EXPORT_PAGE = 1000;
 
+/**
+ * Lets the event loop run between pages: the SQLite reader is synchronous, and a long export or
+ * verification must not stall ext_authz answers on the same thread.
+ */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Every matching decision, page by page (keyset, so concurrent appends never shift pages). Oldest first unless `order: desc`. */
 export async function* exportPages(store: AuditStore, q: AuditQuery): AsyncGenerator<StoredDecisionV1[]> {
   const order = q.order ?? 'asc';
@@ -43,6 +49,7 @@ export async function* exportPages(store: AuditStore, q: AuditQuery): AsyncGener
     remaining -= rows.length;
     if (rows.length < limit) return;
     afterSeq = rows.at(-1)!.seq;
+    await yieldToEventLoop();
   }
 }
 
@@ -81,7 +88,7 @@ export async function decisionStats(store: AuditStore, filter: AuditFilter & { f
   return { from: new Date(filter.from).toISOString(), to: new Date(filter.to).toISOString(), intervalMs, total, intervals: [...byStart.values()] };
 }
 
-const VERIFY_PAGE = 5000;
+const VERIFY_PAGE = 2000;
 
 /**
  * Re-computes the whole chain from the retention anchor to the head.
@@ -99,6 +106,7 @@ export async function verifyChain(store: AuditStore, options: { findingLimit?: n
     for (const row of rows) verifier.push(row);
     if (rows.length < VERIFY_PAGE) break;
     after = rows.at(-1)!.seq;
+    await yieldToEventLoop();
   }
   return verifier.finish();
 }

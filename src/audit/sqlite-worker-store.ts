@@ -56,15 +56,14 @@ export class WorkerSqliteAuditStore implements AuditStore {
     this.#options = options;
   }
 
-  /** Opens (creating the file and schema on this thread first), then starts the writer. */
+  /**
+   * Opens (creating the file and schema on this thread, so a bad path fails here) and starts the
+   * writer thread without waiting for it: the first batch waits instead, and a thread that cannot
+   * start fails that batch (the log retries and reports it).
+   */
   static async open(options: SqliteStoreOptions): Promise<WorkerSqliteAuditStore> {
     const store = new WorkerSqliteAuditStore(new SqliteAuditStore(options), options);
-    try {
-      await store.#ensureWorker();
-    } catch (err) {
-      await store.#reader.close();
-      throw err;
-    }
+    store.#ensureWorker().catch(() => {});
     return store;
   }
 

@@ -4,15 +4,17 @@
  */
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../src/audit/sqlite.ts';
+import { WorkerSqliteAuditStore } from '../../src/audit/sqlite-worker-store.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
 import { decision } from './fixtures.ts';
 
-const [file, countText] = process.argv.slice(2);
+const [file, countText, writer] = process.argv.slice(2);
 const count = Number(countText);
+const store = writer === 'worker' ? await WorkerSqliteAuditStore.open({ file: file! }) : new SqliteAuditStore({ file: file! });
 const log = new AuditLog({
-  store: new SqliteAuditStore({ file: file! }), clock: systemClock, registry: createRegistry(), logger: silentLogger(),
+  store, clock: systemClock, registry: createRegistry(), logger: silentLogger(),
   settings: () => ({ maskPaths: [], recordAllows: true }),
 });
 for (let i = 0; i < count; i++) log.append(decision({ decisionId: `acked-${i}` }));

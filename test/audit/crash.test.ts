@@ -13,12 +13,12 @@ describe('audit durability across a crash', () => {
   const dirs: string[] = [];
   afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-  it('loses no acknowledged record when the process is killed with SIGKILL, and the chain still verifies', async () => {
+  it.each(['worker', 'in-thread'])('loses no acknowledged record when the process is killed with SIGKILL, and the chain still verifies (%s writer)', async (writer) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-crash-'));
     dirs.push(dir);
     const file = path.join(dir, 'audit.db');
     const count = 3000;
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, file, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, file, String(count), writer], { stdio: ['ignore', 'pipe', 'inherit'] });
     const durableSeq = await new Promise<number>((resolve, reject) => {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => {

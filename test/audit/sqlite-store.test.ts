@@ -5,7 +5,9 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteAuditStore } from '../../src/audit/sqlite.ts';
 import { WorkerSqliteAuditStore } from '../../src/audit/sqlite-worker-store.ts';
-import type { AuditStore } from '../../src/audit/index.ts';
+import { type AuditStore, verifyChain } from '../../src/audit/index.ts';
+import { prepareRecord } from '../../src/audit/row.ts';
+import { decision } from './fixtures.ts';
 import { auditStoreContract, type StoreHarness } from './store.contract.ts';
 
 async function sqliteHarness(open: (file: string) => Promise<AuditStore>): Promise<StoreHarness> {
@@ -39,8 +41,33 @@ async function sqliteHarness(open: (file: string) => Promise<AuditStore>): Promi
   };
 }
 
+// The worker store delegates reads to SqliteAuditStore and runs its append in a worker thread, so
+// it gets focused tests rather than the whole contract (each spawn costs a thread boot).
 describe('SQLite audit store (worker-thread writer)', () => {
-  auditStoreContract(() => sqliteHarness((file) => WorkerSqliteAuditStore.open({ file })));
+  it('appends through the writer thread, reads on the calling thread, and continues the chain after reopen', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-'));
+    const file = path.join(dir, 'audit.db');
+    try {
+      const store = await WorkerSqliteAuditStore.open({ file });
+      const first = await store.append([decision(), decision()].map((r) => prepareRecord(r, [])));
+      const second = await store.append([decision()].map((r) => prepareRecord(r, [])));
+      expect([first, second]).toEqual([{ firstSeq: 1, lastSeq: 2 }, { firstSeq: 3, lastSeq: 3 }]);
+      expect((await store.scan(0, 10)).map((r) => r.seq)).toEqual([1, 2, 3]);
+      await store.close();
+      const reopened = await WorkerSqliteAuditStore.open({ file });
+      await reopened.append([prepareRecord(decision(), [])]);
+      expect(await verifyChain(reopened)).toMatchObject({ ok: true, checked: 4 });
+
+      // A failing write in the thread rejects that batch with AUDIT_STORE_UNAVAILABLE.
+      const db = new Database(file);
+      db.exec('DROP TABLE audit_records');
+      db.close();
+      await expect(reopened.append([prepareRecord(decision(), [])])).rejects.toMatchObject({ code: 'AUDIT_STORE_UNAVAILABLE' });
+      await reopened.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('SQLite audit store', () => {

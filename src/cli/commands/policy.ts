@@ -115,12 +115,12 @@ const checkCommand: CliCommand = {
   name: 'policy check',
   summary: 'Parse and compile Rego files; print every error as file:line:col: code: message.',
   usage: 'DIR_OR_FILE...',
-  options: { json: { type: 'boolean' } },
+  options: { json: { type: 'boolean' }, strict: { type: 'boolean', short: 's' } },
   async run({ values, positionals }, io) {
     if (positionals.length === 0) throw new MeshwardError('INVALID_ARGUMENT', 'a directory or file is required');
     const loaded = loadPolicyFiles(positionals);
     try {
-      const policy = compileRego(loaded.modules);
+      const policy = compileRego(loaded.modules, { strict: values.strict === true });
       const n = Object.keys(loaded.modules).length;
       if (values.json) io.stdout(`${JSON.stringify({ valid: true, modules: n, packages: policy.packages })}\n`);
       else io.stdout(`${n} module${n === 1 ? '' : 's'} OK (${policy.packages.join(', ')})\n`);

@@ -11,6 +11,7 @@ import type { BuiltinContext, BuiltinDefinition } from './builtins/index.ts';
 import { Program } from './compiler.ts';
 import { RegoError, compileErrors } from './errors.ts';
 import { parseModule, parseQuery } from './parser.ts';
+import { strictErrors } from './strict.ts';
 import type { EvalCtx, Frame, Step } from './runtime.ts';
 import type { Scope } from './scope.ts';
 import { type Value, fromJSON } from './value.ts';
@@ -18,6 +19,10 @@ import { type Value, fromJSON } from './value.ts';
 export interface CompileRegoOptions {
   /** Extra built-ins by full name (tests, embedding applications). */
   builtins?: ReadonlyMap<string, BuiltinDefinition>;
+  /** OPA's strict mode: unused assignments, arguments and imports, deprecated built-ins are errors. */
+  strict?: boolean;
+  /** Base data document (`data`) used when an evaluation passes none. */
+  data?: unknown;
 }
 
 export interface EvaluateOptions {
@@ -197,7 +202,7 @@ export function toQuery(queryOrEntrypoint: string): string {
  * rego_parse_error, rego_compile_error, rego_type_error, rego_unsafe_var_error or
  * rego_recursion_error; `errors` lists all) when a module is invalid.
  */
-export function compileRego(modules: Record<string, string>, options: CompileRegoOptions & { data?: unknown } = {}): CompiledPolicy {
+export function compileRego(modules: Record<string, string>, options: CompileRegoOptions = {}): CompiledPolicy {
   const parsed = [];
   const errors: RegoError[] = [];
   for (const [file, source] of Object.entries(modules)) {
@@ -209,6 +214,10 @@ export function compileRego(modules: Record<string, string>, options: CompileReg
     }
   }
   if (errors.length) throw compileErrors(errors);
+  if (options.strict) {
+    for (const m of parsed) errors.push(...strictErrors(m));
+    if (errors.length) throw compileErrors(errors);
+  }
   const program = new Program(options.builtins ? { builtins: options.builtins } : {});
   program.compileModules(parsed);
   if (program.errors.length) throw compileErrors([...program.errors]);

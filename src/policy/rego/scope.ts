@@ -125,3 +125,71 @@ export function visitClosures(t: Term, fn: (c: Term) => void): void {
       return;
   }
 }
+
+/** Every var term in a term, descending into closures (strict-mode usage counts). */
+export function deepTermVars(t: Term, fn: (v: Extract<Term, { type: 'var' }>) => void): void {
+  switch (t.type) {
+    case 'var':
+      fn(t);
+      return;
+    case 'ref':
+      deepTermVars(t.head, fn);
+      for (const p of t.path) deepTermVars(p, fn);
+      return;
+    case 'array':
+    case 'set':
+      for (const x of t.items) deepTermVars(x, fn);
+      return;
+    case 'object':
+      for (const [k, v] of t.entries) {
+        deepTermVars(k, fn);
+        deepTermVars(v, fn);
+      }
+      return;
+    case 'call':
+      deepTermVars(t.op, fn);
+      for (const a of t.args) deepTermVars(a, fn);
+      return;
+    case 'arraycomp':
+    case 'setcomp':
+      deepTermVars(t.term, fn);
+      for (const e of t.body) deepExprVars(e, fn);
+      return;
+    case 'objectcomp':
+      deepTermVars(t.key, fn);
+      deepTermVars(t.value, fn);
+      for (const e of t.body) deepExprVars(e, fn);
+      return;
+    case 'template':
+      for (const p of t.parts) if (typeof p !== 'string') deepExprVars(p, fn);
+      return;
+    default:
+      return;
+  }
+}
+
+export function deepExprVars(e: Expr, fn: (v: Extract<Term, { type: 'var' }>) => void): void {
+  switch (e.kind) {
+    case 'term':
+      deepTermVars(e.term, fn);
+      break;
+    case 'some':
+      for (const v of e.vars) deepTermVars(v, fn);
+      break;
+    case 'somein':
+      if (e.key) deepTermVars(e.key, fn);
+      deepTermVars(e.value, fn);
+      deepTermVars(e.domain, fn);
+      break;
+    case 'every':
+      if (e.key) deepTermVars(e.key, fn);
+      deepTermVars(e.value, fn);
+      deepTermVars(e.domain, fn);
+      for (const x of e.body) deepExprVars(x, fn);
+      break;
+  }
+  for (const w of e.with) {
+    deepTermVars(w.target, fn);
+    deepTermVars(w.value, fn);
+  }
+}

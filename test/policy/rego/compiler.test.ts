@@ -91,6 +91,22 @@ describe('Rego compiler errors', () => {
     expect(err.message).toMatch(/^2 errors occurred:/);
   });
 
+  it('reports strict-mode errors only in strict mode', () => {
+    const src = 'package a\nimport data.unused\n\nf(x, y) := y\n\np if {\n\tz := 1\n\ttrue\n}\n';
+    expect(() => compileRego({ 'a.rego': src })).not.toThrow();
+    let err: RegoError | undefined;
+    try {
+      compileRego({ 'a.rego': src }, { strict: true });
+    } catch (e) {
+      err = e as RegoError;
+    }
+    expect(err?.errors.map((e) => `${e.location?.line}: ${e.code}: ${e.text}`).sort()).toEqual([
+      '2: rego_compile_error: import data.unused unused',
+      '4: rego_compile_error: unused argument x. (hint: use _ (wildcard variable) instead)',
+      '7: rego_compile_error: assigned var z unused',
+    ]);
+  });
+
   it('accepts the sample policy shipped in policies/', async () => {
     const fs = await import('node:fs');
     const src = fs.readFileSync('policies/rego/payments.rego', 'utf8');

@@ -122,6 +122,8 @@ function quiet(rl: readonly [CompiledRateLimitPolicy, RateLimitVerdict][]): bool
 export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDeps): Stage {
   const rateLimits = compileRateLimits(snapshot).policies.filter((p) => p.requestDescriptors.length > 0);
   const quotas: readonly CompiledQuotaPolicy[] = compileQuotaPolicies(snapshot);
+  // A quota on an unconfigured store fails the compile, so the previous pipeline keeps serving.
+  deps.quotas.validate(quotas);
   const root = snapshot.mesh.rootNamespace;
   // The authz workload resolver hands out one frozen Workload per destination, so identity works.
   const byWorkload = new WeakMap<object, Applicable>();

@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { credentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
+import { envoyService } from '../../src/lib/protos.ts';
+import { type LimitsCapability, createLimitsCapability } from '../../src/limits/index.ts';
 import { RedisBackend } from '../../src/limits/redis.ts';
+import { RLS_SERVICE } from '../../src/limits/rls.ts';
+import { type Meshward, createMeshward } from '../../src/meshward.ts';
+import { removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
 import { createLimitsRedis, redisReady } from '../../src/limits/redis-client.ts';
 import { REDIS_URL, describeWithRedis } from '../helpers/services.ts';
 import { limitBackendContract } from './backend-contract.ts';
@@ -112,5 +118,44 @@ describeWithRedis('redis outage (a second redis-server, killed mid-test)', () =>
     const after = await open.shouldRateLimit(q);
     expect(after.statuses[0]!.failedOver).toBeUndefined();
     expect(after.statuses[0]!.remaining).toBe(2);
+  });
+});
+
+describeWithRedis('two meshward instances with backend: redis', () => {
+  const running: Meshward[] = [];
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(running.map((m) => m.stop()));
+    dirs.forEach(removeDir);
+  });
+
+  it('enforce one shared limit over the RLS API', async () => {
+    const domain = `two-${randomBytes(3).toString('hex')}`;
+    const configDir = writeConfigDir({
+      'mesh.yaml': 'apiVersion: meshward.io/v1\nkind: Mesh\nmetadata: { name: mesh }\nspec:\n  limits: { backend: redis, failureMode: closed, timeout: 500ms }\n',
+      'rl.yaml': rateLimitPolicy('two', `  domain: ${domain}\n  algorithm: fixed-window\n  descriptors:\n    - key: user\n      rate_limit: { unit: hour, requests_per_unit: 3 }`),
+    });
+    dirs.push(configDir);
+    const clock = new FakeClock(Date.UTC(2026, 0, 1, 10, 30));
+    const instances: Meshward[] = [];
+    for (let i = 0; i < 2; i++) {
+      const dataDir = tempDir('mw-limits-two-');
+      dirs.push(dataDir);
+      const mw = await createMeshward(
+        { configDir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, redisUrl: REDIS_URL! },
+        { logger: silentLogger(), registry: createRegistry(), clock, capabilities: [createLimitsCapability] },
+      );
+      running.push(mw);
+      instances.push(mw);
+      await mw.start();
+    }
+    const backends = instances.map((mw) => mw.capability<LimitsCapability>('limits')!.engine.backend);
+    await vi.waitFor(() => expect(backends.every((b) => b.healthy())).toBe(true), { timeout: 5000 });
+    const Client = envoyService(RLS_SERVICE);
+    const clients = instances.map((mw) => new Client(mw.addresses.grpc, credentials.createInsecure()) as unknown as { ShouldRateLimit(r: object, cb: (e: Error | null, r: { overall_code: string }) => void): void; close(): void });
+    const call = (i: number) => new Promise<string>((resolve, reject) => clients[i]!.ShouldRateLimit({ domain, descriptors: [{ entries: [{ key: 'user', value: 'zoe' }] }] }, (e, r) => (e ? reject(e) : resolve(r.overall_code))));
+    const got = [await call(0), await call(1), await call(0), await call(1)];
+    clients.forEach((c) => c.close());
+    expect(got).toEqual(['OK', 'OK', 'OK', 'OVER_LIMIT']);
   });
 });

@@ -70,6 +70,16 @@ spec:
   responseHeaders: true
 `;
 
+const QUOTA_ON_POSTGRES = `apiVersion: meshward.io/v1
+kind: QuotaPolicy
+metadata: { name: shared-monthly, namespace: shop }
+spec:
+  subject: { from: sourcePrincipal }
+  limit: 5
+  period: month
+  store: postgres
+`;
+
 const dirs: string[] = [];
 const stores: SqliteQuotaStore[] = [];
 afterEach(async () => {
@@ -179,6 +189,16 @@ describe('ext_authz limits stage', () => {
     const spent = await stage.run(ctx(snapshot, alice));
     expect(spent).toMatchObject({ outcome: 'rate_limited', retryAfterSeconds: 54_000, limit: 'QuotaPolicy shop/web-daily: requestPrincipal (2/day)' });
     expect(await stage.run(ctx(snapshot, { ...alice, principal: 'https://idp/bob' }))).toBeUndefined();
+  });
+
+  it('refuses to compile a snapshot whose quota names an unconfigured store (the previous pipeline keeps serving)', () => {
+    const { stage } = setup();
+    expect(stage.name).toBe('limits');
+    const clock = new FakeClock();
+    const registry = createRegistry();
+    const engine = new RateLimitEngine({ backend: new MemoryBackend(), clock, logger: silentLogger(), registry, failureMode: 'open' });
+    const quotas = new QuotaService({ stores: (k) => (k === 'sqlite' ? stores[0] : undefined), log: stores[0]!, clock, logger: silentLogger(), registry, failureMode: 'open' });
+    expect(() => createLimitsStage(snapshotOf(CONFIG + '---\n' + QUOTA_ON_POSTGRES), { engine, quotas })).toThrow(expect.objectContaining({ code: 'LIMITS_STORE_UNCONFIGURED' }));
   });
 
   it('answers synchronously with the memory backend when no quota applies (no await on the hot path)', () => {

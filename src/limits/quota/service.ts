@@ -73,9 +73,14 @@ export class QuotaService {
     this.#o.failureMode = mode;
   }
 
-  /** Installs a snapshot's policies; throws when one names a store that is not configured. */
-  setPolicies(policies: readonly CompiledQuotaPolicy[]): void {
+  /** Throws LimitsStoreUnconfiguredError when a policy names a store that is not configured. */
+  validate(policies: readonly CompiledQuotaPolicy[]): void {
     for (const p of policies) this.#store(p);
+  }
+
+  /** Installs a snapshot's policies (validated first). */
+  setPolicies(policies: readonly CompiledQuotaPolicy[]): void {
+    this.validate(policies);
     this.#policies = policies;
   }
 

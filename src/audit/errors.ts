@@ -8,7 +8,6 @@ registerErrorCodes({
   AUDIT_INVALID_QUERY: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400, exit: 2, description: 'An audit query filter, cursor or interval is malformed.' },
   AUDIT_RECORD_NOT_FOUND: { grpc: GrpcStatus.NOT_FOUND, http: 404, exit: 1, description: 'No decision record has that id.' },
   AUDIT_CHAIN_BROKEN: { grpc: GrpcStatus.DATA_LOSS, http: 409, exit: 65, description: 'Audit verification found an edited, inserted or deleted record.' },
-  AUDIT_CLOSED: { grpc: GrpcStatus.UNAVAILABLE, http: 503, exit: 69, description: 'The audit log is stopped and accepts no more records.' },
 });
 
 export class AuditStoreUnavailableError extends MeshwardError {
@@ -35,11 +34,5 @@ export class AuditInvalidQueryError extends MeshwardError {
 export class AuditRecordNotFoundError extends MeshwardError {
   constructor(decisionId: string) {
     super('AUDIT_RECORD_NOT_FOUND', `no decision record with id ${decisionId}`, { details: { decisionId } });
-  }
-}
-
-export class AuditClosedError extends MeshwardError {
-  constructor() {
-    super('AUDIT_CLOSED', 'the audit log is stopped');
   }
 }

@@ -78,10 +78,14 @@ export function globToRegex(pattern: string, delimiters: readonly string[]): str
   return `^${out}$`;
 }
 
-const cache = new Map<string, RegExp>();
+const cache = new Map<string, Map<string, RegExp>>();
 
-function delimitersOf(v: Value): string[] {
-  if (v === null) return [];
+const DEFAULT_DELIMITERS: readonly string[] = ['.'];
+const NO_DELIMITERS: readonly string[] = [];
+
+function delimitersOf(v: Value): readonly string[] {
+  if (v === null) return NO_DELIMITERS;
+  if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'string') return v as string[];
   const items = Array.isArray(v) ? v : isSet(v) ? v.values() : undefined;
   if (!items) throw operandTypeError(2, v, 'array', 'null');
   const out: string[] = [];
@@ -89,20 +93,24 @@ function delimitersOf(v: Value): string[] {
     if (typeof d !== 'string') throw operandElementError(2, 'array', d, 'string');
     out.push(d);
   }
-  return out.length === 0 ? ['.'] : out;
+  return out.length === 0 ? DEFAULT_DELIMITERS : out;
 }
 
 export function globMatch(pattern: string, delimiters: readonly string[], value: string): boolean {
-  const key = pattern + '\u0000' + delimiters.join('\u0000');
-  let re = cache.get(key);
+  const delimKey = delimiters.length === 1 ? delimiters[0]! : delimiters.join('\u0000');
+  let byDelims = cache.get(pattern);
+  if (!byDelims) {
+    if (cache.size > 1000) cache.clear();
+    cache.set(pattern, (byDelims = new Map()));
+  }
+  let re = byDelims.get(delimKey);
   if (!re) {
     try {
       re = new RegExp(globToRegex(pattern, delimiters), 'u');
     } catch (err) {
       fail(`invalid glob pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`);
     }
-    if (cache.size > 1000) cache.clear();
-    cache.set(key, re);
+    byDelims.set(delimKey, re);
   }
   return re.test(value);
 }

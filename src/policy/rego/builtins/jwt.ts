@@ -5,7 +5,7 @@ import { fail, objectArg, stringArg } from './args.ts';
 import { builtin, type BuiltinContext, type BuiltinDefinition } from './definition.ts';
 import { marshalJSON } from './encoding.ts';
 import { BuiltinError } from './errors.ts';
-import { keysFromCertOrJwk, type VerificationKey } from './keys.ts';
+import { keysFromCertOrJwk, secretKey, type VerificationKey } from './keys.ts';
 import { T_BOOLEAN, T_OBJECT_ANY, T_STRING, tArray } from './types.ts';
 
 const HASH: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' };
@@ -99,7 +99,7 @@ function verifyWithKey(alg: string, input: string, sig: Buffer, key: KeyObject):
 function verifyToken(alg: string, token: string, keyText: string): boolean {
   const p = split(token);
   if (p.header.alg !== alg) return false;
-  const keys: VerificationKey[] = alg.startsWith('HS') ? [{ key: createSecretKey(Buffer.from(keyText, 'utf8')) }] : keysFromCertOrJwk(keyText);
+  const keys: VerificationKey[] = alg.startsWith('HS') ? [{ key: secretKey(keyText) }] : keysFromCertOrJwk(keyText);
   return keys.some((k) => verifyWithKey(alg, p.signingInput, p.signature, k.key));
 }
 
@@ -168,7 +168,7 @@ function verifyWithConstraints(token: string, c: Constraints): Value {
   const alg = typeof p.header.alg === 'string' ? p.header.alg : '';
   if (!ALGS.has(alg)) return INVALID;
   if (c.alg !== undefined && c.alg !== alg) return INVALID;
-  const keys: VerificationKey[] = c.secret !== undefined ? [{ key: createSecretKey(Buffer.from(c.secret, 'utf8')) }] : c.keys!;
+  const keys: VerificationKey[] = c.secret !== undefined ? [{ key: secretKey(c.secret) }] : c.keys!;
   const kid = typeof p.header.kid === 'string' ? p.header.kid : undefined;
   const byKid = kid === undefined ? [] : keys.filter((k) => k.kid === kid);
   const candidates = byKid.length ? byKid : keys;

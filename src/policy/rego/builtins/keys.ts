@@ -46,8 +46,33 @@ function jwkKey(jwk: Record<string, unknown>): VerificationKey {
   return out;
 }
 
-/** OPA's getKeysFromCertOrJWK: one PEM certificate/public key, or a JWK, or a JWK set. */
+const keyCache = new Map<string, VerificationKey[]>();
+
+/** OPA's getKeysFromCertOrJWK, cached by text (bounded): parsing PEM/JWK dominates verification. */
 export function keysFromCertOrJwk(text: string): VerificationKey[] {
+  let keys = keyCache.get(text);
+  if (!keys) {
+    keys = parseKeys(text);
+    if (keyCache.size >= 256) keyCache.clear();
+    keyCache.set(text, keys);
+  }
+  return keys;
+}
+
+const secretCache = new Map<string, KeyObject>();
+
+/** An HMAC secret as a KeyObject, cached (bounded). */
+export function secretKey(secret: string): KeyObject {
+  let key = secretCache.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    if (secretCache.size >= 256) secretCache.clear();
+    secretCache.set(secret, key);
+  }
+  return key;
+}
+
+function parseKeys(text: string): VerificationKey[] {
   if (text.startsWith('-----BEGIN')) {
     const block = decodePem(text);
     if (!block) throw new BuiltinError('failed to decode a PEM block');

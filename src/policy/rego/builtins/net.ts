@@ -85,9 +85,16 @@ export function parseCidr(s: string): Cidr | undefined {
   return { v6: ip.v6, n: ip.n & mask(effective, width(ip)), bits: effective };
 }
 
+const cidrCache = new Map<string, Cidr>();
+
+/** Parsed CIDR operand; policies repeat the same few literals, so parses are cached (bounded). */
 function cidrArg(s: string): Cidr {
-  const c = parseCidr(s);
+  let c = cidrCache.get(s);
+  if (c) return c;
+  c = parseCidr(s);
   if (!c) fail(`invalid CIDR address: ${s}`);
+  if (cidrCache.size >= 4096) cidrCache.clear();
+  cidrCache.set(s, c);
   return c;
 }
 
@@ -135,8 +142,44 @@ function cidrOrIp(s: string): [Ip, bigint, bigint] | undefined {
   return [c, lo, hi];
 }
 
+/** IPv4 dotted quad as a number (no bigint), or undefined; the common ext_authz case. */
+function ipv4Number(s: string): number | undefined {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return undefined;
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return undefined; // leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else return undefined;
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return n * 256 + part;
+}
+
+const v4Ranges = new WeakMap<Cidr, [number, number]>();
+
 function contains(cidr: string, other: string): boolean {
   const c = cidrArg(cidr);
+  if (!c.v6) {
+    const ip = ipv4Number(other);
+    if (ip !== undefined) {
+      let r = v4Ranges.get(c);
+      if (!r) {
+        const [lo, hi] = range(c);
+        v4Ranges.set(c, (r = [Number(lo), Number(hi)]));
+      }
+      return ip >= r[0] && ip <= r[1];
+    }
+  }
   const o = cidrOrIp(other);
   if (!o) fail(`invalid CIDR address: ${other}`);
   if (o[0].v6 !== c.v6) return false;

@@ -56,6 +56,8 @@ function unite(a: RegoSet, b: RegoSet): RegoSet {
 /** `x in xs`: arrays and sets by element, objects by value; anything else is not a container. */
 export function member(x: Value, xs: Value): boolean {
   if (Array.isArray(xs)) {
+    // Strings and booleans are equal only when identical: skip the general comparison.
+    if (typeof x === 'string' || typeof x === 'boolean') return xs.includes(x);
     for (const v of xs) if (equals(v, x)) return true;
     return false;
   }

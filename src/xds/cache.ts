@@ -4,18 +4,23 @@
  * account, service), generated on first use and shared by every sidecar with that key.
  */
 import type { ConfigSnapshot } from '../config/index.ts';
-import { compileModel, generateResources, type MeshModel, type ProxyTarget } from './generate/index.ts';
+import { compileModel, inboundResources, outboundResources, outboundRoutes, type MeshModel, type ProxyTarget } from './generate/index.ts';
 import { proxyKey } from './node.ts';
-import { buildSnapshot, ResourceInterner, type XdsSnapshot } from './resources.ts';
+import { assembleSnapshot, type EncodedPart, encodePart, ResourceInterner, type XdsSnapshot } from './resources.ts';
 
 export class GenerationCache {
   readonly version: string;
   readonly config: ConfigSnapshot;
   readonly model: MeshModel;
-  readonly #interner = new ResourceInterner();
+  readonly #interner: ResourceInterner;
   readonly #byKey = new Map<string, XdsSnapshot>();
+  #outbound?: EncodedPart;
+  readonly #routesByNamespace = new Map<string, EncodedPart>();
+  readonly #inboundByKey = new Map<string, EncodedPart>();
 
-  constructor(config: ConfigSnapshot) {
+  /** `previous`: the generation being replaced; unchanged resources keep its encoding (and version). */
+  constructor(config: ConfigSnapshot, previous?: GenerationCache) {
+    this.#interner = new ResourceInterner(previous ? previous.#interner : undefined);
     this.version = config.version;
     this.config = config;
     this.model = compileModel(config);
@@ -26,7 +31,15 @@ export class GenerationCache {
     const key = proxyKey(proxy);
     let snap = this.#byKey.get(key);
     if (!snap) {
-      snap = buildSnapshot(this.version, generateResources(this.model, proxy), this.#interner);
+      // Outbound clusters, endpoints and listeners are the same for every proxy; routes differ by
+      // namespace; only the inbound side is per service. Each part is generated and encoded once.
+      this.#outbound ??= encodePart(outboundResources(this.model), this.#interner);
+      let routes = this.#routesByNamespace.get(proxy.namespace);
+      if (!routes) this.#routesByNamespace.set(proxy.namespace, (routes = encodePart({ route: outboundRoutes(this.model, proxy.namespace) }, this.#interner)));
+      const inboundKey = proxyKey({ namespace: proxy.namespace, serviceAccount: proxy.serviceAccount, ...(proxy.service ? { service: proxy.service } : {}) });
+      let inbound = this.#inboundByKey.get(inboundKey);
+      if (!inbound) this.#inboundByKey.set(inboundKey, (inbound = encodePart(inboundResources(this.model, proxy), this.#interner)));
+      snap = assembleSnapshot(this.version, [this.#outbound, routes, inbound]);
       this.#byKey.set(key, snap);
     }
     return snap;

@@ -10,7 +10,7 @@ import { envoyMessageType } from '../lib/protos.ts';
 import { XdsInconsistentSnapshotError } from './errors.ts';
 import type { GeneratedResources } from './generate/index.ts';
 import type { Json } from './generate/common.ts';
-import { GENERATED_KINDS, messageNameOf, TYPE_URLS, type ResourceKind } from './type-urls.ts';
+import { GENERATED_KINDS, type GeneratedKind, messageNameOf, TYPE_URLS, type ResourceKind } from './type-urls.ts';
 
 export interface EncodedResource {
   readonly name: string;
@@ -27,24 +27,35 @@ export interface XdsSnapshot {
   readonly resources: Readonly<Record<ResourceKind, ReadonlyMap<string, EncodedResource>>>;
 }
 
-/** Interns encoded resources by content so identical ones are one object (memory per proxy). */
+/**
+ * Interns encoded resources by content so identical ones are one object (memory per proxy), and
+ * reuses the previous configuration version's encoding of any resource whose content did not
+ * change (a canary edit re-encodes one route, not the mesh). Protobuf encoding dominates
+ * generation cost; JSON text of the body is the cheap identity.
+ */
 export class ResourceInterner {
-  readonly #byHash = new Map<string, EncodedResource>();
+  readonly #byBody = new Map<string, EncodedResource>();
+  /** Only the previous version's map, never its predecessor: memory stays bounded to two versions. */
+  readonly #previous: ReadonlyMap<string, EncodedResource> | undefined;
+
+  constructor(previous?: ResourceInterner) {
+    this.#previous = previous ? previous.#byBody : undefined;
+  }
 
   encode(kind: ResourceKind, name: string, body: Json): EncodedResource {
-    const value = Buffer.from(envoyMessageType(messageNameOf(kind)).serialize(body));
-    const version = createHash('sha256').update(value).digest('base64url').slice(0, 16);
-    const key = `${kind}\u0000${name}\u0000${version}`;
-    let found = this.#byHash.get(key);
+    const key = `${kind}\u0000${name}\u0000${JSON.stringify(body)}`;
+    let found = this.#byBody.get(key) ?? this.#previous?.get(key);
     if (!found) {
+      const value = Buffer.from(envoyMessageType(messageNameOf(kind)).serialize(body));
+      const version = createHash('sha256').update(value).digest('base64url').slice(0, 16);
       found = Object.freeze({ name, version, any: Object.freeze({ type_url: TYPE_URLS[kind], value }) });
-      this.#byHash.set(key, found);
     }
+    this.#byBody.set(key, found);
     return found;
   }
 
   get size(): number {
-    return this.#byHash.size;
+    return this.#byBody.size;
   }
 }
 
@@ -60,7 +71,7 @@ function nameOf(kind: ResourceKind, body: Json): string {
 }
 
 /** References a snapshot must satisfy: RDS names from listeners, clusters from routes, EDS names from clusters. */
-function references(generated: GeneratedResources): { kind: ResourceKind; name: string }[] {
+function references(generated: Partial<GeneratedResources>): { kind: ResourceKind; name: string }[] {
   const refs: { kind: ResourceKind; name: string }[] = [];
   const walk = (node: unknown, visit: (o: Json) => void): void => {
     if (Array.isArray(node)) for (const n of node) walk(n, visit);
@@ -69,37 +80,79 @@ function references(generated: GeneratedResources): { kind: ResourceKind; name: 
       for (const v of Object.values(node)) walk(v, visit);
     }
   };
-  walk(generated.listener, (o) => {
+  walk(generated.listener ?? [], (o) => {
     if (typeof o.route_config_name === 'string') refs.push({ kind: 'route', name: o.route_config_name });
     if (typeof o.cluster === 'string' && o.stat_prefix !== undefined) refs.push({ kind: 'cluster', name: o.cluster });
   });
-  walk([generated.route, generated.listener], (o) => {
+  walk([generated.route ?? [], generated.listener ?? []], (o) => {
     const route = o.route as Json | undefined;
     if (route && typeof route.cluster === 'string') refs.push({ kind: 'cluster', name: route.cluster });
     const weighted = route?.weighted_clusters as { clusters: { name: string }[] } | undefined;
     for (const c of weighted?.clusters ?? []) refs.push({ kind: 'cluster', name: c.name });
   });
-  for (const c of generated.cluster) {
+  for (const c of generated.cluster ?? []) {
     const eds = c.eds_cluster_config as { service_name?: string } | undefined;
     if (eds?.service_name) refs.push({ kind: 'endpoint', name: eds.service_name });
   }
   return refs;
 }
 
-/** Encodes generated resources into a consistent snapshot; throws XdsInconsistentSnapshotError otherwise. */
-export function buildSnapshot(version: string, generated: GeneratedResources, interner: ResourceInterner = new ResourceInterner()): XdsSnapshot {
-  const resources = {} as Record<ResourceKind, ReadonlyMap<string, EncodedResource>>;
-  resources.secret = NO_SECRETS;
+/**
+ * A piece of a proxy's configuration, encoded once and shared by every proxy that includes it
+ * (all outbound clusters; the routes of one namespace; the inbound side of one service).
+ */
+export interface EncodedPart {
+  readonly resources: Readonly<Partial<Record<GeneratedKind, ReadonlyMap<string, EncodedResource>>>>;
+  /** Names this part references in other kinds (checked when parts are assembled). */
+  readonly refs: readonly { kind: ResourceKind; name: string }[];
+}
+
+export function encodePart(generated: Partial<GeneratedResources>, interner: ResourceInterner = new ResourceInterner()): EncodedPart {
+  const resources: Partial<Record<GeneratedKind, ReadonlyMap<string, EncodedResource>>> = {};
   for (const kind of GENERATED_KINDS) {
+    const bodies = generated[kind];
+    if (!bodies) continue;
     const map = new Map<string, EncodedResource>();
-    for (const body of generated[kind]) {
+    for (const body of bodies) {
       const name = nameOf(kind, body);
       if (map.has(name)) throw new XdsInconsistentSnapshotError([`duplicate ${kind} ${name}`]);
       map.set(name, interner.encode(kind, name, body));
     }
     resources[kind] = map;
   }
-  const missing = references(generated).filter((r) => !resources[r.kind].has(r.name)).map((r) => `${r.kind} ${r.name}`);
+  const seen = new Set<string>();
+  const refs = references(generated).filter((r) => !seen.has(`${r.kind}/${r.name}`) && seen.add(`${r.kind}/${r.name}`));
+  return Object.freeze({ resources: Object.freeze(resources), refs: Object.freeze(refs) });
+}
+
+/**
+ * Assembles parts into one proxy's snapshot and checks it (go-control-plane's consistency rule):
+ * no duplicate names, every referenced route, cluster and endpoint assignment present. A kind
+ * served by a single part keeps that part's map (shared, not copied).
+ */
+export function assembleSnapshot(version: string, parts: readonly EncodedPart[]): XdsSnapshot {
+  const resources = { secret: NO_SECRETS } as Record<ResourceKind, ReadonlyMap<string, EncodedResource>>;
+  for (const kind of GENERATED_KINDS) {
+    const maps = parts.flatMap((p) => p.resources[kind] ?? []);
+    if (maps.length === 1) {
+      resources[kind] = maps[0]!;
+      continue;
+    }
+    const merged = new Map<string, EncodedResource>();
+    for (const m of maps) {
+      for (const [name, r] of m) {
+        if (merged.has(name)) throw new XdsInconsistentSnapshotError([`duplicate ${kind} ${name}`]);
+        merged.set(name, r);
+      }
+    }
+    resources[kind] = merged;
+  }
+  const missing = parts.flatMap((p) => p.refs).filter((r) => !resources[r.kind].has(r.name)).map((r) => `${r.kind} ${r.name}`);
   if (missing.length) throw new XdsInconsistentSnapshotError([...new Set(missing)]);
   return Object.freeze({ version, resources: Object.freeze(resources) });
+}
+
+/** Encodes generated resources into a consistent snapshot; throws XdsInconsistentSnapshotError otherwise. */
+export function buildSnapshot(version: string, generated: GeneratedResources, interner: ResourceInterner = new ResourceInterner()): XdsSnapshot {
+  return assembleSnapshot(version, [encodePart(generated, interner)]);
 }

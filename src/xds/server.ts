@@ -129,7 +129,7 @@ export class XdsServer {
     const config = this.#options.config.current();
     if (config.version === this.#generation.version) return;
     const started = performance.now();
-    const generation = new GenerationCache(config);
+    const generation = new GenerationCache(config, this.#generation);
     this.#generation = generation;
     const batch = this.#options.pushBatch ?? 50;
     let n = 0;

@@ -26,8 +26,12 @@ interface TypeState {
   wildcard: boolean;
   names: Set<string>;
   nonce?: string;
-  /** name → version of the last response (what Envoy holds once it ACKs). */
-  sent?: Map<string, string>;
+  /**
+   * The resources of the last response (what Envoy holds once it ACKs). References to the shared,
+   * interned resources, not copies: unchanged content is the same object, so comparing is cheap
+   * and a connected proxy costs a pointer per resource.
+   */
+  sent?: readonly EncodedResource[];
 }
 
 export class SotwSession extends Session {
@@ -66,7 +70,6 @@ export class SotwSession extends Session {
   }
 
   push(next: XdsSnapshot, triggeredAt: number): void {
-    const previous = this.snapshot;
     this.snapshot = next;
     this.beginPush(triggeredAt);
     const clusters = this.#types.get('cluster');
@@ -76,8 +79,7 @@ export class SotwSession extends Session {
     if (clusters?.sent) {
       const current = this.#select('cluster', clusters);
       const currentNames = new Set(current.map((r) => r.name));
-      const removed = [...clusters.sent.keys()].filter((n) => !currentNames.has(n));
-      const kept = removed.flatMap((n) => previous.resources.cluster.get(n) ?? []);
+      const kept = clusters.sent.filter((r) => !currentNames.has(r.name));
       if (kept.length) {
         this.#respond('cluster', [...current, ...kept], false);
         deferRemoval = true;
@@ -101,18 +103,21 @@ export class SotwSession extends Session {
   #respond(kind: ResourceKind, resources: EncodedResource[], force: boolean): void {
     const state = this.#types.get(kind);
     if (!state) return;
-    const versions = new Map(resources.map((r) => [r.name, r.version]));
-    if (!force && state.sent && sameVersions(state.sent, versions)) return;
+    if (!force && state.sent && sameResources(state.sent, resources)) return;
     const nonce = this.nextNonce();
     this.ctx.send({ version_info: this.snapshot.version, resources: resources.map((r) => r.any), type_url: TYPE_URLS[kind], nonce });
     state.nonce = nonce;
-    state.sent = versions;
+    state.sent = resources;
     this.recordSend(kind, resources.length);
   }
 }
 
-function sameVersions(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [k, v] of a) if (b.get(k) !== v) return false;
+function sameResources(a: readonly EncodedResource[], b: readonly EncodedResource[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && (x.name !== y.name || x.version !== y.version)) return false;
+  }
   return true;
 }

@@ -185,3 +185,20 @@ describe('xDS resource generation', () => {
     expect(() => buildSnapshot('x', broken)).toThrow(expect.objectContaining({ code: 'XDS_INCONSISTENT_SNAPSHOT' }));
   });
 });
+
+describe('generation cache', () => {
+  it('reuses the previous version\'s encoding of unchanged resources and re-encodes the changed route', async () => {
+    const { GenerationCache } = await import('../../src/xds/cache.ts');
+    const v1 = new GenerationCache(snapshotOf({ 'services.yaml': SHOP_SERVICES, 'routing.yaml': ordersRouting(10) }));
+    const v2 = new GenerationCache(snapshotOf({ 'services.yaml': SHOP_SERVICES, 'routing.yaml': ordersRouting(30) }), v1);
+    const a = v1.snapshotFor(ordersProxy);
+    const b = v2.snapshotFor(ordersProxy);
+    const cluster = 'outbound|8080|v1|orders.shop.svc.cluster.local';
+    expect(b.resources.cluster.get(cluster)).toBe(a.resources.cluster.get(cluster));
+    expect(b.resources.route.get('8080')).not.toBe(a.resources.route.get('8080'));
+    expect(b.resources.route.get('8080')!.version).not.toBe(a.resources.route.get('8080')!.version);
+    // every sidecar of the mesh shares the outbound clusters
+    const web = v2.snapshotFor({ namespace: 'shop', serviceAccount: 'web', service: 'web' });
+    expect(web.resources.cluster.get(cluster)).toBe(b.resources.cluster.get(cluster));
+  });
+});

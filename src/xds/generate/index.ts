@@ -43,22 +43,40 @@ function ownService(model: MeshModel, proxy: ProxyTarget): MeshService | undefin
   return svc && svc.spec.serviceAccount === proxy.serviceAccount ? svc : undefined;
 }
 
-export function generateResources(model: MeshModel, proxy: ProxyTarget): GeneratedResources {
+/** Proxy-independent: every outbound cluster and endpoint assignment, and the outbound listeners. */
+export function outboundResources(model: MeshModel): Pick<GeneratedResources, 'cluster' | 'endpoint' | 'listener'> {
   const services = [...model.services.values()];
-  const own = ownService(model, proxy);
   const listeners: Json[] = [virtualOutboundListener()];
-  const routes: Json[] = [];
   for (const [port, { http, tcp }] of byPort(services)) {
     const listener = outboundListener(port, http, tcp);
-    if ((listener.filter_chains as unknown[]).length === 0) continue;
-    listeners.push(listener);
-    if (http.length) routes.push(outboundRouteConfiguration(port, http, model, proxy.namespace));
+    if ((listener.filter_chains as unknown[]).length > 0) listeners.push(listener);
   }
-  if (own) listeners.push(inboundListener(own, model.mesh));
+  return { cluster: [BLACKHOLE, ...services.flatMap(serviceClusters)], endpoint: services.flatMap(serviceLoadAssignments), listener: listeners };
+}
+
+/** The outbound RouteConfigurations seen from a namespace (short host names resolve within it). */
+export function outboundRoutes(model: MeshModel, callerNamespace: string): Json[] {
+  const routes: Json[] = [];
+  for (const [port, { http }] of byPort(model.services.values())) {
+    if (http.length) routes.push(outboundRouteConfiguration(port, http, model, callerNamespace));
+  }
+  return routes;
+}
+
+/** The inbound side of a sidecar: its listener and local clusters (empty for a client-only workload). */
+export function inboundResources(model: MeshModel, proxy: ProxyTarget): Pick<GeneratedResources, 'cluster' | 'listener'> {
+  const own = ownService(model, proxy);
+  return own ? { listener: [inboundListener(own, model.mesh)], cluster: own.spec.ports.map(inboundCluster) } : { listener: [], cluster: [] };
+}
+
+/** Everything one sidecar gets (the three parts above, combined). */
+export function generateResources(model: MeshModel, proxy: ProxyTarget): GeneratedResources {
+  const out = outboundResources(model);
+  const inbound = inboundResources(model, proxy);
   return {
-    cluster: [BLACKHOLE, ...services.flatMap(serviceClusters), ...(own ? own.spec.ports.map(inboundCluster) : [])],
-    endpoint: services.flatMap(serviceLoadAssignments),
-    listener: listeners,
-    route: routes,
+    cluster: [...out.cluster, ...inbound.cluster],
+    endpoint: out.endpoint,
+    listener: [...out.listener, ...inbound.listener],
+    route: outboundRoutes(model, proxy.namespace),
   };
 }

@@ -1,0 +1,35 @@
+/**
+ * P-256 workload keys without OpenSSL's encoders (pure byte layout). node:crypto's DER/PEM export
+ * goes through OpenSSL 3's encoder lookup and costs ~200 µs per key, ten times the key generation
+ * itself; the JWK export is cheap, and P-256 SPKI / PKCS#8 are fixed layouts around its x, y, d.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { derToPem } from './der.ts';
+
+/** SEQ { SEQ { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused) 04 … } up to the point. */
+const SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+/** PKCS#8 with the ECPrivateKey (RFC 5915) carrying the public key, as OpenSSL writes it. */
+const PKCS8_PREFIX = Buffer.from('308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420', 'hex');
+const PKCS8_PUBLIC_TAG = Buffer.from('a144034200', 'hex');
+const UNCOMPRESSED = Buffer.from([0x04]);
+
+export interface P256KeyPair {
+  /** DER SubjectPublicKeyInfo. */
+  spki: Buffer;
+  /** PEM PKCS#8 private key. */
+  privateKeyPem: string;
+}
+
+export function generateP256(): P256KeyPair {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' });
+  const x = Buffer.from(jwk.x!, 'base64url');
+  const y = Buffer.from(jwk.y!, 'base64url');
+  const d = Buffer.from(jwk.d!, 'base64url');
+  if (x.length !== 32 || y.length !== 32 || d.length !== 32) throw new Error('unexpected P-256 JWK coordinate length');
+  const point = Buffer.concat([UNCOMPRESSED, x, y]);
+  return {
+    spki: Buffer.concat([SPKI_PREFIX, point]),
+    privateKeyPem: derToPem(Buffer.concat([PKCS8_PREFIX, d, PKCS8_PUBLIC_TAG, point]), 'PRIVATE KEY'),
+  };
+}

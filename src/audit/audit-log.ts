@@ -13,7 +13,7 @@
 import type { Clock } from '../lib/clock.ts';
 import { errorCodeOf } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
-import { counter, gauge, histogram, type Registry } from '../lib/metrics.ts';
+import { Counter, counter, gauge, histogram, type Registry } from '../lib/metrics.ts';
 import { createMasker, type Masker } from './mask.ts';
 import type { DecisionRecordV1 } from './record.ts';
 import { prepareRecord, type PreparedRecord } from './row.ts';
@@ -33,7 +33,7 @@ export interface AuditLogOptions {
   settings: () => AuditLogSettings;
   /** Records held in memory before `append` refuses (default 100,000). */
   maxQueue?: number;
-  /** Records per transaction (default 1,000: big enough to amortize, small enough not to stall the event loop). */
+  /** Records per transaction (default 500: big enough to amortize a commit, small enough that masking one batch stalls the event loop < 5 ms). */
   batchSize?: number;
   /** Longest time a record waits before its batch is written (default 10 ms). */
   flushIntervalMs?: number;
@@ -66,6 +66,9 @@ export class AuditLog {
   #filling: DecisionRecordV1[] = [];
   #queued = 0;
   #accepted = 0;
+  /** Accepted/skipped counts not yet added to the counter (a labelled inc per append costs more than the append). */
+  #unreportedQueued = 0;
+  #unreportedSkipped = 0;
   #written = 0;
   #rejected = 0;
   #rejectedSinceLog = 0;
@@ -86,11 +89,15 @@ export class AuditLog {
     this.#clock = options.clock;
     this.#settings = options.settings;
     this.#maxQueue = options.maxQueue ?? 100_000;
-    this.#batchSize = options.batchSize ?? 1000;
+    this.#batchSize = options.batchSize ?? 500;
     this.#intervalMs = options.flushIntervalMs ?? 10;
     const r = options.registry;
     this.#metrics = {
-      records: counter(r, 'meshward_audit_records_total', 'Decision records offered to the audit log, by result (queued, skipped, rejected).', ['result']),
+      records: (r.getSingleMetric('meshward_audit_records_total') as Counter | undefined) ?? new Counter({
+        name: 'meshward_audit_records_total', help: 'Decision records offered to the audit log, by result (queued, skipped, rejected).', labelNames: ['result'], registers: [r],
+        // Counts are batched off the hot path; a scrape brings them up to date.
+        collect: () => this.#reportCounts(),
+      }),
       written: counter(r, 'meshward_audit_records_written_total', 'Decision records durably written to the audit store.'),
       failures: counter(r, 'meshward_audit_write_failures_total', 'Failed audit batch writes (records stay queued and are retried).', ['code']),
       queue: gauge(r, 'meshward_audit_queue_depth', 'Decision records waiting to be written.'),
@@ -110,13 +117,13 @@ export class AuditLog {
       return false;
     }
     if (record.decision === 'allow' && !this.#settings().recordAllows) {
-      this.#metrics.records.inc({ result: 'skipped' });
+      this.#unreportedSkipped++;
       return true;
     }
     this.#filling.push(record);
     this.#queued++;
     this.#accepted++;
-    this.#metrics.records.inc({ result: 'queued' });
+    this.#unreportedQueued++;
     if (this.#filling.length >= this.#batchSize) {
       this.#batches.push(this.#filling);
       this.#filling = [];
@@ -156,12 +163,20 @@ export class AuditLog {
     this.#rejected++;
     this.#rejectedSinceLog++;
     this.#metrics.records.inc({ result: 'rejected' });
+    this.#reportCounts();
     const now = this.#clock.now();
     if (now - this.#lastRejectLog >= REJECT_LOG_INTERVAL_MS) {
       this.#logger.error({ reason, rejected: this.#rejectedSinceLog, queued: this.#queued, maxQueue: this.#maxQueue }, 'audit log refused decision records (backpressure): they were not recorded');
       this.#lastRejectLog = now;
       this.#rejectedSinceLog = 0;
     }
+  }
+
+  #reportCounts(): void {
+    if (this.#unreportedQueued > 0) this.#metrics.records.inc({ result: 'queued' }, this.#unreportedQueued);
+    if (this.#unreportedSkipped > 0) this.#metrics.records.inc({ result: 'skipped' }, this.#unreportedSkipped);
+    this.#unreportedQueued = 0;
+    this.#unreportedSkipped = 0;
   }
 
   #kick(): void {
@@ -220,6 +235,7 @@ export class AuditLog {
   }
 
   #prepare(batch: readonly DecisionRecordV1[]): PreparedRecord[] {
+    this.#reportCounts();
     const masker = this.#maskerFor(this.#settings().maskPaths);
     const prepared: PreparedRecord[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {

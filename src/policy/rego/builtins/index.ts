@@ -15,6 +15,7 @@ import { BuiltinError, BuiltinTypeError } from './errors.ts';
 import { GLOB } from './glob.ts';
 import { GLOBS } from './globs.ts';
 import { HTTP } from './http.ts';
+import { JSON_SCHEMA } from './jsonschema.ts';
 import { JWT } from './jwt.ts';
 import { MISC } from './misc.ts';
 import { NET } from './net.ts';
@@ -47,6 +48,7 @@ const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
   CRYPTO,
   MISC,
   HTTP,
+  JSON_SCHEMA,
 ];
 
 /** Prefixes a built-in's error messages with its name (once). */

@@ -295,6 +295,47 @@ export function compareNumbers(a: number | bigint, b: number | bigint): number {
   return an < bn ? -1 : an > bn ? 1 : 0;
 }
 
+/**
+ * A non-integer as an exact decimal (mantissa, digits after the point) from its shortest text, or
+ * undefined when that text is too long. OPA does float arithmetic with 64-bit mantissas and prints
+ * the shortest text, so `0.1 + 0.2` is `0.3` there; decimal arithmetic on the shortest texts gives
+ * the same answers for the values policies use.
+ */
+function decimalOf(n: number | bigint): [bigint, number] | undefined {
+  if (typeof n === 'bigint') return [n, 0];
+  if (!Number.isFinite(n)) return undefined;
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(n));
+  if (!m) return undefined;
+  const frac = m[3] ?? '';
+  let scale = frac.length - Number(m[4] ?? 0);
+  let mant = BigInt(m[1] + m[2] + frac);
+  if (scale < 0) {
+    mant *= 10n ** BigInt(-scale);
+    scale = 0;
+  }
+  return scale > 60 ? undefined : [mant, scale];
+}
+
+function decimalToNumber(mant: bigint, scale: number): number | bigint {
+  if (scale === 0) return normalizeNumber(mant);
+  const neg = mant < 0n;
+  const digits = (neg ? -mant : mant).toString().padStart(scale + 1, '0');
+  const text = `${neg ? '-' : ''}${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}`;
+  return normalizeNumber(Number(text));
+}
+
+/** Exact decimal a ± b or a × b for non-integers; undefined falls back to float arithmetic. */
+function decimalOp(a: number | bigint, b: number | bigint, op: 'add' | 'sub' | 'mul'): number | bigint | undefined {
+  const x = decimalOf(a);
+  const y = decimalOf(b);
+  if (!x || !y) return undefined;
+  if (op === 'mul') return decimalToNumber(x[0] * y[0], x[1] + y[1]);
+  const scale = Math.max(x[1], y[1]);
+  const xm = x[0] * 10n ** BigInt(scale - x[1]);
+  const ym = y[0] * 10n ** BigInt(scale - y[1]);
+  return decimalToNumber(op === 'add' ? xm + ym : xm - ym, scale);
+}
+
 function bothSafeIntegers(a: number | bigint, b: number | bigint): boolean {
   return typeof a === 'number' && typeof b === 'number' && Number.isInteger(a) && Number.isInteger(b);
 }
@@ -308,7 +349,7 @@ export function numAdd(a: number | bigint, b: number | bigint): number | bigint 
   const ai = toBigInt(a);
   const bi = toBigInt(b);
   if (ai !== undefined && bi !== undefined) return normalizeNumber(ai + bi);
-  return normalizeNumber(toNumber(a) + toNumber(b));
+  return decimalOp(a, b, 'add') ?? normalizeNumber(toNumber(a) + toNumber(b));
 }
 
 export function numSub(a: number | bigint, b: number | bigint): number | bigint {
@@ -319,7 +360,7 @@ export function numSub(a: number | bigint, b: number | bigint): number | bigint 
   const ai = toBigInt(a);
   const bi = toBigInt(b);
   if (ai !== undefined && bi !== undefined) return normalizeNumber(ai - bi);
-  return normalizeNumber(toNumber(a) - toNumber(b));
+  return decimalOp(a, b, 'sub') ?? normalizeNumber(toNumber(a) - toNumber(b));
 }
 
 export function numMul(a: number | bigint, b: number | bigint): number | bigint {
@@ -330,7 +371,7 @@ export function numMul(a: number | bigint, b: number | bigint): number | bigint 
   const ai = toBigInt(a);
   const bi = toBigInt(b);
   if (ai !== undefined && bi !== undefined) return normalizeNumber(ai * bi);
-  return normalizeNumber(toNumber(a) * toNumber(b));
+  return decimalOp(a, b, 'mul') ?? normalizeNumber(toNumber(a) * toNumber(b));
 }
 
 /** a / b; the caller checks for division by zero. Exact when the quotient is an integer. */

@@ -9,6 +9,7 @@ import {
   numAdd,
   numberFromText,
   numMul,
+  numSub,
   objectEntries,
   objectGet,
   RegoObject,
@@ -124,6 +125,15 @@ describe('numbers', () => {
     expect(numAdd(9007199254740993n, -2)).toBe(9007199254740991);
     expect(numMul(4294967296, 4294967296)).toBe(18446744073709551616n);
     expect(numAdd(0.5, 0.25)).toBe(0.75);
+  });
+
+  it('adds and multiplies decimals like OPA (0.1 + 0.2 is 0.3)', () => {
+    expect(numAdd(0.1, 0.2)).toBe(0.3);
+    expect(numSub(0.3, 0.1)).toBe(0.2);
+    expect(numMul(0.1, 3)).toBe(0.3);
+    expect(numMul(1.1, 1.1)).toBe(1.21);
+    expect(numAdd(1e-7, 2e-7)).toBe(3e-7);
+    expect(numAdd(2.5, 2.5)).toBe(5);
   });
 
   it('returns plain input unchanged from fromJSON', () => {

@@ -34,7 +34,7 @@ export function attributesOf(ctx: CheckContext): LimitRequestAttributes {
   return attrs;
 }
 
-/** A fired or shadowed limit, described without descriptor values (they can be API keys). */
+/** One applied limit of a request, described without descriptor values (they can be API keys). */
 interface Hit {
   kind: 'RateLimitPolicy' | 'QuotaPolicy';
   namespace: string;

@@ -22,18 +22,18 @@ import {
   type Val,
   conflict,
   forkCtx,
-  getField,
   indexValue,
   iterate,
   lookupPath,
   newNode,
   patchPath,
+  pathAccessor,
 } from './runtime.ts';
+import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, evalConds } from './conds.ts';
 import { Scope, exprVars, visitVars } from './scope.ts';
 import {
   RegoSet,
   type Value,
-  compare,
   equals,
   objectEntries,
   formatValue,
@@ -52,6 +52,10 @@ type Matcher = (f: Frame, v: Value, k: K) => boolean;
 export interface CompiledTerm {
   gen: Gen;
   val?: Val;
+  /** How to read the value without a closure call (constants, input paths, slots). */
+  spec?: ArgSpec;
+  /** For boolean-valued calls: the same test as data. */
+  cond?: Cond;
 }
 
 function fromVal(val: Val): CompiledTerm {
@@ -66,14 +70,18 @@ function fromVal(val: Val): CompiledTerm {
 
 const TRUE_STEP: Step = (_f, k) => k();
 
-/** A step that binds nothing: a plain condition (fast path: no continuation closures). */
+/** A step that binds nothing: a conjunction of plain conditions (see conds.ts). */
 type Test = (f: Frame) => boolean;
-const TESTS = new WeakMap<Step, Test>();
+const CONDS = new WeakMap<Step, readonly Cond[]>();
+
+function condStep(conds: readonly Cond[]): Step {
+  const step: Step = (f, k) => (evalConds(conds, f) ? k() : false);
+  CONDS.set(step, conds);
+  return step;
+}
 
 function testStep(test: Test): Step {
-  const step: Step = (f, k) => (test(f) ? k() : false);
-  TESTS.set(step, test);
-  return step;
+  return condStep([{ k: 2, test }]);
 }
 
 interface ModuleEnv {
@@ -303,7 +311,8 @@ export class Program implements NameResolver {
     }
     const size = () => scope.size;
     const only = alts.length === 1 && !params.length && !keys.length && alts[0]!.isVal ? alts[0]! : undefined;
-    const onlyTest = only ? TESTS.get(only.body) : undefined;
+    const onlyConds = only ? CONDS.get(only.body) : undefined;
+    const onlyTest = onlyConds ? (f: Frame) => evalConds(onlyConds, f) : undefined;
     const evalDef = (c: EvalCtx, args: Value[] | undefined, onValue: (keys: Value[], value: Value) => boolean): boolean => {
       const f: Frame = { s: new Array(size()), c };
       if (onlyTest) {
@@ -343,6 +352,11 @@ export class Program implements NameResolver {
       return match(0);
     };
     const def: RuleDef = { kind, loc: rule.loc, eval: evalDef, constValue, keyCount: keys.length };
+    if (onlyConds && constValue && scope.size === 0) {
+      // No variables, constant value: the rule tree evaluates the conditions directly.
+      const v = (only!.value as Val)({ s: [], c: undefined as unknown as EvalCtx });
+      if (v !== undefined) def.quick = { conds: onlyConds, value: v };
+    }
     if (index) def.index = index;
     return def;
   }
@@ -561,9 +575,9 @@ export class Program implements NameResolver {
     // Fold runs of plain conditions into one test.
     const folded: Step[] = [];
     for (const st of steps) {
-      const t = TESTS.get(st);
-      const prev = folded.length ? TESTS.get(folded[folded.length - 1]!) : undefined;
-      if (t && prev) folded[folded.length - 1] = testStep((f) => prev(f) && t(f));
+      const t = CONDS.get(st);
+      const prev = folded.length ? CONDS.get(folded[folded.length - 1]!) : undefined;
+      if (t && prev) folded[folded.length - 1] = condStep([...prev, ...t]);
       else folded.push(st);
     }
     steps = folded;
@@ -589,8 +603,8 @@ export class Program implements NameResolver {
   #expr(e: Expr, scope: Scope, bound: Set<number>, query: boolean): Step {
     if (e.negated) {
       const inner = this.#exprInner({ ...e, negated: false } as Expr, scope, new Set(bound), query);
-      const innerTest = e.with.length ? undefined : TESTS.get(inner);
-      if (innerTest) return testStep((f) => !innerTest(f));
+      const innerConds = e.with.length ? undefined : CONDS.get(inner);
+      if (innerConds) return condStep([{ k: 3, conds: innerConds }]);
       const withInner = this.#withs(e.with, inner, scope, bound);
       const stopFirst = () => true;
       return testStep((f) => !withInner(f, stopFirst));
@@ -675,6 +689,7 @@ export class Program implements NameResolver {
     }
     const c = this.#term(t, scope, bound);
     if (query && t.type !== 'call') return (f, k) => c.gen(f, () => k());
+    if (c.cond) return condStep([c.cond]);
     if (c.val) {
       const val = c.val;
       return testStep((f) => {
@@ -696,6 +711,7 @@ export class Program implements NameResolver {
     if (ea && eb) {
       const ca = this.#term(a, scope, bound);
       const cb = this.#term(b, scope, bound);
+      if (ca.spec && cb.spec) return condStep([{ k: 0, op: 0, a: ca.spec, b: cb.spec, name: '=', mocked: () => undefined }]);
       if (ca.val && cb.val) {
         const va = ca.val;
         const vb = cb.val;
@@ -1088,10 +1104,18 @@ export class Program implements NameResolver {
       if (r.kind === 'local') {
         const slot = r.slot;
         if (!bound.has(slot)) throw new RegoError('rego_unsafe_var_error', `var ${head.name} is unsafe`, head.loc);
+        if (path.length === 0) return { ...fromVal((f) => f.s[slot]), spec: { k: 2, slot } };
         return this.#index(fromVal((f) => f.s[slot]), path, scope, bound);
       }
       const full: Term[] = [...r.path.slice(1).map((value) => ({ type: 'string' as const, value, loc: head.loc })), ...path];
-      if (r.path[0] === 'input') return this.#index(fromVal((f) => f.c.input), full, scope, bound);
+      if (r.path[0] === 'input') {
+        const c = this.#index(fromVal((f) => f.c.input), full, scope, bound);
+        if (full.every((p) => p.type === 'string')) {
+          const names = full.map((p) => (p as { value: string }).value);
+          c.spec = { k: 1, path: names, get: pathAccessor(names) };
+        }
+        return c;
+      }
       return this.#dataRef(full, scope, bound, t.loc);
     }
     return this.#index(this.#term(head, scope, bound), path, scope, bound);
@@ -1238,20 +1262,8 @@ export class Program implements NameResolver {
     if (base.val && steps.every((s) => s.field !== undefined)) {
       // `input.a.b.c`: constant string keys only.
       const b = base.val;
-      const fields = steps.map((s) => s.field!);
-      if (fields.length === 1) {
-        const f0 = fields[0]!;
-        return fromVal((f) => getField(b(f), f0));
-      }
-      if (fields.length === 2) {
-        const [f0, f1] = fields as [string, string];
-        return fromVal((f) => getField(getField(b(f), f0), f1));
-      }
-      return fromVal((f) => {
-        let x = b(f);
-        for (let i = 0; i < fields.length && x !== undefined; i++) x = getField(x, fields[i]!);
-        return x;
-      });
+      const access = pathAccessor(steps.map((s) => s.field!));
+      return fromVal((f) => access(b(f)));
     }
     if (base.val && steps.every((s) => s.key)) {
       const b = base.val;
@@ -1415,18 +1427,42 @@ export class Program implements NameResolver {
         return this.callFunction(node, vals, f.c, loc);
       };
     }
-    if (target.kind === 'builtin' && args.length === 2 && args[0]!.val && args[1]!.val && COMPARISONS[target.name]) {
-      // Comparisons cannot fail on types: evaluate inline unless a `with` mocks them.
-      const cmp = COMPARISONS[target.name]!;
+    if (target.kind === 'builtin' && args.length === 2 && args[0]!.val && args[1]!.val && COMPARISON_OPS[target.name] !== undefined) {
+      // Comparisons cannot fail on types: evaluated inline (as data, see conds.ts) unless mocked.
       const a = args[0]!.val!;
       const b = args[1]!.val!;
-      return fromVal((f) => {
-        if (f.c.mocks) return invoke(f, [a(f)!, b(f)!]);
-        const x = a(f);
-        if (x === undefined) return undefined;
-        const y = b(f);
-        return y === undefined ? undefined : cmp(x, y);
-      });
+      const mocked = (f: Frame) => invoke(f, [a(f)!, b(f)!]);
+      const cond: Cond = { k: 0, op: COMPARISON_OPS[target.name]!, a: specOf(args[0]!)!, b: specOf(args[1]!)!, name: target.name, mocked };
+      return {
+        ...fromVal((f) => {
+          if (f.c.mocks) return mocked(f);
+          const x = argValue(cond.a, f);
+          if (x === undefined) return undefined;
+          const y = argValue(cond.b, f);
+          return y === undefined ? undefined : compareOp(cond.op, x, y);
+        }),
+        cond,
+      };
+    }
+    if (target.kind === 'builtin' && args.every((a) => a.val)) {
+      // Built-in calls as data too: `startswith(input.path, "/api/")` needs no closure per argument.
+      const specs = args.map((a) => specOf(a)!);
+      const def = target.def;
+      const name = target.name;
+      const n = specs.length;
+      const cond: Cond = { k: 1, def, name, args: specs, loc, invoke: this.#builtinInvoker };
+      return {
+        ...fromVal((f) => {
+          const xs: Value[] = new Array(n);
+          for (let i = 0; i < n; i++) {
+            const v = argValue(specs[i]!, f);
+            if (v === undefined) return undefined;
+            xs[i] = v;
+          }
+          return invoke(f, xs);
+        }),
+        cond,
+      };
     }
     if (args.every((a) => a.val)) {
       const vals = args.map((a) => a.val!);
@@ -1466,6 +1502,13 @@ export class Program implements NameResolver {
     if (!target) throw new RegoError('rego_type_error', `undefined function ${refString(t.op)}`, t.loc);
     return target;
   }
+
+  /** Calls a built-in from a condition: honours `with` mocks, then invokes. */
+  readonly #builtinInvoker: BuiltinInvoker = (def, name, args, f, loc) => {
+    const m = f.c.mocks?.get(name);
+    if (m) return m.kind === 'value' ? m.value : m.call(forkCtx(f.c, { mocks: undefined }), args, loc);
+    return this.#invokeBuiltin(def, name, args, f.c, loc);
+  };
 
   #invokeBuiltin(def: BuiltinDefinition, name: string, args: Value[], c: EvalCtx, loc: RegoLocation): Value | undefined {
     try {
@@ -1528,7 +1571,16 @@ export class Program implements NameResolver {
 
   #evalComplete(node: RuleNode, c: EvalCtx): Value | undefined {
     let result: Value | undefined;
+    let frame: Frame | undefined;
     for (const def of this.#candidates(node, c)) {
+      const quick = def.quick;
+      if (quick) {
+        frame ??= { s: [], c };
+        if (!evalConds(quick.conds, frame)) continue;
+        if (result === undefined) result = quick.value;
+        else if (!equals(result, quick.value)) throw conflict('complete rules must not produce multiple outputs', def.loc);
+        continue;
+      }
       def.eval(c, undefined, (_keys, v) => {
         if (result === undefined) result = v;
         else if (!equals(result, v)) throw conflict('complete rules must not produce multiple outputs', def.loc);
@@ -1671,6 +1723,8 @@ export class Program implements NameResolver {
         const list = indexed.get(d.index.key) ?? [];
         list.push(d);
         indexed.set(d.index.key, list);
+        // Reached only through its bucket: the indexed equality already holds.
+        if (d.quick) d.quick = { conds: withoutIndexCond(d.quick.conds, d.index), value: d.quick.value };
       } else unindexed.push(d);
     }
     node.indexPath = best.split('\u0000');
@@ -1698,14 +1752,7 @@ function walkValue(x: Value, path: Value[], k: (v: Value) => boolean): boolean {
 
 const NO_KEYS: Value[] = [];
 
-const COMPARISONS: Record<string, (a: Value, b: Value) => boolean> = {
-  equal: (a, b) => equals(a, b),
-  neq: (a, b) => !equals(a, b),
-  lt: (a, b) => compare(a, b) < 0,
-  lte: (a, b) => compare(a, b) <= 0,
-  gt: (a, b) => compare(a, b) > 0,
-  gte: (a, b) => compare(a, b) >= 0,
-};
+
 
 /** Marks a document being computed (recursion through dynamic refs). */
 const IN_PROGRESS: Value = Object.freeze(new RegoSet()) as Value;
@@ -1723,7 +1770,11 @@ function mergeBaseWins(base: Value, virtual: Value): Value {
 }
 
 function constTerm(v: Value): CompiledTerm {
-  return fromVal(() => v);
+  return { ...fromVal(() => v), spec: { k: 0, v } };
+}
+
+function specOf(c: CompiledTerm): ArgSpec | undefined {
+  return c.spec ?? (c.val ? { k: 3, fn: c.val } : undefined);
 }
 
 function isConstant(t: Term): boolean {
@@ -1785,6 +1836,16 @@ function forClosures(t: Term, fn: (c: Term) => void): void {
     default:
       return;
   }
+}
+
+function withoutIndexCond(conds: readonly Cond[], index: { path: readonly string[]; key: string }): readonly Cond[] {
+  const isIndexCond = (c: Cond): boolean => {
+    if (c.k !== 0 || c.op !== 0) return false;
+    const [p, k] = c.a.k === 1 && c.b.k === 0 ? [c.a, c.b] : c.b.k === 1 && c.a.k === 0 ? [c.b, c.a] : [undefined, undefined];
+    return p !== undefined && k !== undefined && p.k === 1 && k.k === 0 && p.path.join('\u0000') === index.path.join('\u0000') && keyOf(k.v) === index.key;
+  };
+  const i = conds.findIndex(isIndexCond);
+  return i < 0 ? conds : [...conds.slice(0, i), ...conds.slice(i + 1)];
 }
 
 /** `input.a.b == "const"` (either side) as an index entry. */

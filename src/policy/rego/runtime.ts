@@ -73,6 +73,8 @@ export interface RuleDef {
   constValue: boolean;
   /** Number of key terms after the node path (ref heads with variables). */
   keyCount: number;
+  /** Body of plain conditions, no variables, constant value: evaluated without closures. */
+  quick?: { conds: readonly import('./conds.ts').Cond[]; value: Value };
   /** Index on `input.<path> == const`, if the body has one. */
   index?: { path: readonly string[]; key: string };
 }
@@ -119,6 +121,44 @@ export function getField(x: Value | undefined, key: string): Value | undefined {
   if (v === undefined || typeof v === 'function') return undefined;
   if (key === '__proto__' && !hasOwn.call(x, key)) return undefined;
   return v;
+}
+
+type Accessor = (x: Value | undefined) => Value | undefined;
+const accessors = new Map<string, Accessor>();
+
+function slowPath(x: Value | undefined, path: readonly string[], from: number): Value | undefined {
+  for (let i = from; i < path.length && x !== undefined; i++) x = getField(x, path[i]!);
+  return x;
+}
+
+/**
+ * `x.a.b.c` for a constant path, as generated JavaScript: each step is a property read with a
+ * literal name, so V8 keeps an inline cache per step instead of one megamorphic keyed load.
+ * Same semantics as getField (arrays, sets and non-string-keyed objects take the generic path).
+ */
+export function pathAccessor(path: readonly string[]): Accessor {
+  const key = JSON.stringify(path);
+  let fn = accessors.get(key);
+  if (fn) return fn;
+  if (path.some((p) => p === '__proto__')) {
+    fn = (x) => slowPath(x, path, 0);
+  } else {
+    let body = 'let y;\n';
+    path.forEach((p, i) => {
+      body += `if (typeof x !== 'object' || x === null) return undefined;\n`;
+      body += `if (Array.isArray(x) || x instanceof RegoSet || x instanceof RegoObject) return slow(x, ${i});\n`;
+      body += `y = x[${JSON.stringify(p)}];\nif (y === undefined || typeof y === 'function') return undefined;\nx = y;\n`;
+    });
+    body += 'return x;';
+    const make = new Function('RegoSet', 'RegoObject', 'slow', `return function access(x) {\n${body}\n};`) as (
+      a: typeof RegoSet,
+      b: typeof RegoObject,
+      slow: (x: Value, i: number) => Value | undefined,
+    ) => Accessor;
+    fn = make(RegoSet, RegoObject, (x, i) => slowPath(x, path, i));
+  }
+  accessors.set(key, fn);
+  return fn;
 }
 
 /** `x[key]` on any value; undefined when not indexable or absent. */

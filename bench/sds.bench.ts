@@ -57,7 +57,10 @@ async function serverMain(mode: 'meshward' | 'baseline'): Promise<void> {
         for (const c of calls) c.write(response());
         send({ broadcasted: true });
       }
-      if (m.cmd === 'exit') server.forceShutdown(), process.exit(0);
+      if (m.cmd === 'exit') {
+        server.forceShutdown();
+        process.exit(0);
+      }
     });
     send({ ready: { grpc: `127.0.0.1:${port}`, http: '', dataDir: '' } });
     return;

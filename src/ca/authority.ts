@@ -143,6 +143,11 @@ export class Authority {
     return authority;
   }
 
+  /** The trust domain the CA was created for (its certificates carry `spiffe://<it>`). */
+  get trustDomain(): string {
+    return this.#journal.trustDomain;
+  }
+
   get mode(): Journal['mode'] {
     return this.#journal.mode;
   }

@@ -39,6 +39,9 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   const mesh = () => ctx.config.current().mesh;
   const caDir = caDirOf(ctx.options.dataDir);
   const authority = Authority.open({ caDir, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger }, true);
+  if (authority.trustDomain !== mesh().trustDomain) {
+    logger.warn({ ca: authority.trustDomain, config: mesh().trustDomain }, 'the CA was created for another trust domain; workload IDs follow the configuration, CA certificates keep the old one (create a new CA to change it)');
+  }
   const bootstrapKey = await loadOrCreateBootstrapKey(ctx.options.dataDir);
   const authenticator = createWorkloadAuthenticator({ settings: mesh, bootstrapPublicKey: bootstrapKey.publicKey, clock: ctx.clock });
   const records = new CertificateRecords(path.join(caDir, 'certificates.db'));

@@ -19,10 +19,19 @@ import { type DiscoveryRequest, type DiscoveryResponse, SotwStream, sotwResponse
 
 export const SDS_SERVICE = 'envoy.service.secret.v3.SecretDiscoveryService';
 
+export interface CrossIdentityRequest {
+  caller: string;
+  requested: unknown;
+  rpc: 'StreamSecrets' | 'DeltaSecrets' | 'FetchSecrets';
+  peer: string;
+}
+
 export interface SdsServiceDeps {
   source: SecretSource;
   logger: Logger;
   registry: Registry;
+  /** Called for every refused cross-identity request (the capability records it in the audit store). */
+  onCrossIdentityRequest?: (event: CrossIdentityRequest) => void;
 }
 
 export interface SdsService {
@@ -45,12 +54,14 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     if (typeUrl && typeUrl !== SECRET_TYPE_URL) throw new MeshwardError('INVALID_ARGUMENT', `type_url ${typeUrl} is not served here (SDS serves ${SECRET_TYPE_URL})`);
   }
 
-  function logRefusal(err: unknown, identity: WorkloadIdentity | undefined, peer: string): void {
+  function logRefusal(err: unknown, identity: WorkloadIdentity | undefined, peer: string, rpc: CrossIdentityRequest['rpc']): void {
     const code = err instanceof MeshwardError ? err.code : 'INTERNAL';
     refused.inc({ code });
     if (code === 'PERMISSION_DENIED') {
       // Audit event: a workload asked for another identity's private key.
-      logger.warn({ audit: true, event: 'sds.cross_identity_request', caller: identity?.spiffeId, peer, details: (err as MeshwardError).details }, 'SDS request for another identity refused');
+      const requested = (err as MeshwardError).details?.requested;
+      logger.warn({ audit: true, event: 'sds.cross_identity_request', caller: identity?.spiffeId, requested, rpc, peer }, 'SDS request for another identity refused');
+      if (identity) deps.onCrossIdentityRequest?.({ caller: identity.spiffeId, requested, rpc, peer });
     } else if (code === 'INTERNAL') {
       logger.error({ err, caller: identity?.spiffeId, peer }, 'SDS call failed');
     } else {
@@ -59,7 +70,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
   }
 
   /** Common stream plumbing: authenticate, serialize request handling, fail once, clean up. */
-  function runStream<Req, Res>(call: ServerDuplexStream<Req, Res>, kind: 'sotw' | 'delta',
+  function runStream<Req, Res>(call: ServerDuplexStream<Req, Res>, kind: 'sotw' | 'delta', rpc: CrossIdentityRequest['rpc'],
     build: (session: SecretSession, write: (r: Res) => void) => { onRequest(req: Req): Promise<unknown>; onChange(): void }): void {
     let session: SecretSession | undefined;
     let handler: ReturnType<typeof build> | undefined;
@@ -77,7 +88,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     };
     const fail = (err: unknown) => {
       if (done) return;
-      logRefusal(err, identity, call.getPeer());
+      logRefusal(err, identity, call.getPeer(), rpc);
       cleanup();
       call.emit('error', grpcError(err));
     };
@@ -107,7 +118,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
 
   const handlers = {
     StreamSecrets(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) {
-      runStream(call, 'sotw', (session, write) => {
+      runStream(call, 'sotw', 'StreamSecrets', (session, write) => {
         const stream = new SotwStream(session, {
           send: write,
           nack: (info) => logger.warn({ caller: session.identity.spiffeId, ...info }, 'Envoy rejected a secret (NACK); waiting for new content'),
@@ -122,7 +133,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
       });
     },
     DeltaSecrets(call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) {
-      runStream(call, 'delta', (session, write) => {
+      runStream(call, 'delta', 'DeltaSecrets', (session, write) => {
         const stream = new DeltaStream(session, {
           send: write,
           nack: (info) => logger.warn({ caller: session.identity.spiffeId, ...info }, 'Envoy rejected a secret (NACK); waiting for new content'),
@@ -148,7 +159,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
         responses.inc({ kind: 'fetch' });
         callback(null, sotwResponse(session.resources(names)));
       }).catch((err: unknown) => {
-        logRefusal(err, identity, call.getPeer());
+        logRefusal(err, identity, call.getPeer(), 'FetchSecrets');
         callback(grpcError(err));
       }).finally(() => session?.close());
     },

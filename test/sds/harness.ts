@@ -8,6 +8,7 @@ import { createRegistry } from '../../src/lib/metrics.ts';
 import { envoyService } from '../../src/lib/protos.ts';
 import { createMeshward, type Meshward } from '../../src/meshward.ts';
 import { createSdsCapability } from '../../src/sds/index.ts';
+import type { CapabilityFactory } from '../../src/server/capability.ts';
 import { doc, removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
 
 export const TRUST_DOMAIN = 'example.org';
@@ -50,13 +51,13 @@ export interface DeltaResponseMsg {
   nonce: string;
 }
 
-export async function startHarness(options: { dataDir?: string; clock?: FakeClock; meshSpec?: string } = {}): Promise<Harness> {
+export async function startHarness(options: { dataDir?: string; clock?: FakeClock; meshSpec?: string; extraCapabilities?: CapabilityFactory[] } = {}): Promise<Harness> {
   const clock = options.clock ?? new FakeClock();
   const dataDir = options.dataDir ?? tempDir('mw-sds-data-');
   const configDir = writeConfigDir({ 'mesh.yaml': doc('Mesh', 'mesh', options.meshSpec ?? `trustDomain: ${TRUST_DOMAIN}`) });
   const meshward = await createMeshward(
     { configDir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
-    { clock, logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, createSdsCapability] },
+    { clock, logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, createSdsCapability, ...(options.extraCapabilities ?? [])] },
   );
   await meshward.start();
   const ca = meshward.capability<CaCapability>('ca')!;

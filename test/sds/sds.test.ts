@@ -1,5 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
+import type { DecisionRecordV1 } from '../../src/audit/record.ts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { bearer, type DiscoveryResponseMsg, type Harness, reader, SECRET_TYPE, type SecretMsg, startHarness, TRUST_DOMAIN } from './harness.ts';
 
@@ -67,13 +68,17 @@ describe('SDS StreamSecrets', () => {
     await expect(r.next()).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
   });
 
-  it('refuses a request for another identity\'s secret with PERMISSION_DENIED', async () => {
+  it('refuses a request for another identity\'s secret with PERMISSION_DENIED and records it in the audit store', async () => {
+    await h.close();
+    const audited: DecisionRecordV1[] = [];
+    h = await startHarness({ extraCapabilities: [() => ({ name: 'audit', append: (r: DecisionRecordV1) => audited.push(r) > 0 })] });
     const stream = h.client().StreamSecrets(bearer(await h.token('shop', 'orders')));
     const r = reader(stream);
     stream.write({ type_url: SECRET_TYPE, resource_names: [`spiffe://${TRUST_DOMAIN}/ns/shop/sa/payments`] });
     await expect(r.next()).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
     const metrics = await h.meshward.registry.getSingleMetricAsString('meshward_sds_refused_total');
     expect(metrics).toContain('code="PERMISSION_DENIED"');
+    expect(audited).toEqual([expect.objectContaining({ decision: 'deny', status: 403, sourcePrincipal: ORDERS, path: `spiffe://${TRUST_DOMAIN}/ns/shop/sa/payments`, method: 'StreamSecrets' })]);
   });
 
   it('does not answer an ACK, and pushes the re-issued certificate at the rotation point', async () => {

@@ -41,7 +41,13 @@ function fakeRego(seen: AuthzInput[] = []) {
       const [source = ''] = Object.values(modules);
       const fn = behaviours[source.trim()];
       if (!fn) throw new Error(`1:1: rego_parse_error: unexpected ${source.trim()}`);
-      return { evaluate: (entrypoint: string, input: unknown) => (entrypoint === 'envoy/authz/allow' ? fn((seen.push(input as AuthzInput), input as AuthzInput)) : undefined) };
+      return {
+        evaluate(entrypoint: string, input: unknown) {
+          if (entrypoint !== 'envoy/authz/allow') return undefined;
+          seen.push(input as AuthzInput);
+          return fn(input as AuthzInput);
+        },
+      };
     },
   };
 }

@@ -86,12 +86,10 @@ export function compileRule(rule: AuthorizationRule, where: string): CompiledRul
 
 /** `/api/orders/` → `api`; undefined when the pattern does not pin the first segment. */
 function firstSegmentOf(p: StringPattern): string | undefined {
-  let literal: string;
-  if (p.kind === 'prefix') literal = p.value;
-  else if (p.kind === 'template') literal = p.regex.source.slice(2);
-  else return undefined;
-  const m = /^\/?([A-Za-z0-9\-._~%:@!$&'()+,;=]+)\//.exec(p.kind === 'prefix' ? literal : `/${literal}`);
-  return m?.[1];
+  if (p.kind === 'template') return p.firstSegment;
+  if (p.kind !== 'prefix') return undefined;
+  const end = p.value.indexOf('/', 1);
+  return p.value.startsWith('/') && end > 1 ? p.value.slice(1, end) : undefined;
 }
 
 export function firstSegment(path: string): string {

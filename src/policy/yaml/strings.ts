@@ -13,11 +13,16 @@ export type StringPattern =
   | { kind: 'prefix'; value: string }
   | { kind: 'suffix'; value: string }
   | { kind: 'presence' }
-  | { kind: 'template'; regex: RegExp };
+  /** `firstSegment`: the literal first segment, when there is one (for the rule index). */
+  | { kind: 'template'; regex: RegExp; firstSegment?: string };
 
 export function parsePattern(raw: string, options: { templates?: boolean; lowerCase?: boolean } = {}): StringPattern {
   const v = options.lowerCase ? raw.toLowerCase() : raw;
-  if (options.templates && v.includes('{')) return { kind: 'template', regex: templateRegex(v) };
+  if (options.templates && v.includes('{')) {
+    const first = v.split('/')[1];
+    const regex = templateRegex(v);
+    return first && !first.includes('{') && v.indexOf('/', 1) > 0 ? { kind: 'template', regex, firstSegment: first } : { kind: 'template', regex };
+  }
   if (v === '*') return { kind: 'presence' };
   if (v.endsWith('*')) return { kind: 'prefix', value: v.slice(0, -1) };
   if (v.startsWith('*')) return { kind: 'suffix', value: v.slice(1) };

@@ -154,6 +154,13 @@ export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDep
     return finish(ctx, rl, checks);
   };
 
+  // A named function, not a per-request closure: no allocation on the synchronous path.
+  function afterRateLimits(ctx: CheckContext, attrs: LimitRequestAttributes, applicable: Applicable, rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): StageResult | Promise<StageResult> {
+    // A request over a rate limit is refused before it can consume quota.
+    if (applicable.quotas.length === 0 || rl.some(([, v]) => v.overall === 'OVER_LIMIT')) return finish(ctx, rl, []);
+    return runQuotas(ctx, attrs, applicable.quotas, rl);
+  }
+
   return {
     name: LIMITS_STAGE,
     run(ctx) {
@@ -169,13 +176,9 @@ export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDep
         if (v instanceof Promise) async = true;
         pending.push([p, v]);
       }
-      const then = (rl: [CompiledRateLimitPolicy, RateLimitVerdict][]): StageResult | Promise<StageResult> => {
-        // A request over a rate limit is refused before it can consume quota.
-        if (applicable.quotas.length === 0 || rl.some(([, v]) => v.overall === 'OVER_LIMIT')) return finish(ctx, rl, []);
-        return runQuotas(ctx, attrs, applicable.quotas, rl);
-      };
-      if (!async) return then(pending as [CompiledRateLimitPolicy, RateLimitVerdict][]);
-      return Promise.all(pending.map(async ([p, v]) => [p, await v] as [CompiledRateLimitPolicy, RateLimitVerdict])).then(then);
+      if (!async) return afterRateLimits(ctx, attrs, applicable, pending as [CompiledRateLimitPolicy, RateLimitVerdict][]);
+      return Promise.all(pending.map(async ([p, v]) => [p, await v] as [CompiledRateLimitPolicy, RateLimitVerdict]))
+        .then((rl) => afterRateLimits(ctx, attrs, applicable, rl));
     },
   };
 }

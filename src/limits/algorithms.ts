@@ -65,7 +65,9 @@ export function gcraParams(limit: number, windowMs: number): GcraParams {
 /** One hit. `tatUs` undefined means a full bucket. A denied hit leaves the state unchanged. */
 export function gcraHit(tatUs: number | undefined, now: number, limit: number, windowMs: number, cost: number): { tatUs: number | undefined; outcome: HitOutcome } {
   if (limit <= 0) return { tatUs, outcome: { allowed: false, remaining: 0, resetMs: windowMs, retryAfterMs: windowMs } };
-  const { intervalUs, burstUs } = gcraParams(limit, windowMs);
+  // gcraParams inlined: this is the in-memory hot path (no intermediate object).
+  const intervalUs = Math.max(1, Math.floor((windowMs * 1000) / limit));
+  const burstUs = intervalUs * limit;
   const nowUs = now * 1000;
   const tat = Math.max(tatUs ?? nowUs, nowUs);
   const next = tat + cost * intervalUs;

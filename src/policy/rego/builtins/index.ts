@@ -14,6 +14,7 @@ import { ENCODING } from './encoding.ts';
 import { BuiltinError, BuiltinTypeError } from './errors.ts';
 import { GLOB } from './glob.ts';
 import { GLOBS } from './globs.ts';
+import { GRAPHQL } from './graphql.ts';
 import { HTTP } from './http.ts';
 import { JSON_SCHEMA } from './jsonschema.ts';
 import { JWT } from './jwt.ts';
@@ -49,6 +50,7 @@ const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
   MISC,
   HTTP,
   JSON_SCHEMA,
+  GRAPHQL,
 ];
 
 /** Prefixes a built-in's error messages with its name (once). */

@@ -76,7 +76,12 @@ class RemoteKeySource implements KeySource {
 
   async ready(): Promise<void> {
     if (this.#getKey) return;
-    await (this.#inflight ?? this.refresh());
+    if (this.#inflight) {
+      await this.#inflight;
+      return;
+    }
+    // No keys yet: fetch, but never once per request while the issuer is down (the retry timer runs).
+    if (this.#cache.options.clock.now() - this.#lastFetch >= this.#cache.cooldownMs) await this.refresh();
   }
 
   async refreshForUnknownKey(): Promise<boolean> {

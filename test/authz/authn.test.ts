@@ -139,3 +139,23 @@ describe('RequestAuthentication', () => {
     expect(res.status.code).toBe(status.OK);
   });
 });
+
+describe('JWKS unavailable from the start', () => {
+  it('answers 401 while no key was ever fetched, without fetching once per request, and recovers', async () => {
+    const clockNow = { now: () => h?.clock.now() ?? Date.UTC(2026, 0, 1) };
+    const issuer = await createIssuer(ISS, clockNow);
+    jwksServer = await serveJwks(() => issuer.jwks());
+    jwksServer.fail = true;
+    h = await startAuthz({ 'services.yaml': SERVICES, 'authn.yaml': requestAuthentication(jwksServer.url) });
+    for (let i = 0; i < 3; i++) {
+      const res = await h.check(checkRequest({ headers: bearer(await issuer.sign({ sub: `u${i}` })) }));
+      expect(res.status.code).toBe(status.UNAUTHENTICATED);
+      expect(JSON.parse(res.denied_response!.body).message).toBe('Jwks remote fetch is failed');
+    }
+    expect(jwksServer.hits).toBe(1);
+    jwksServer.fail = false;
+    h.clock.advance(30_000);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await h.check(checkRequest({ headers: bearer(await issuer.sign({ sub: 'ok' })) }))).status.code).toBe(status.OK);
+  });
+});

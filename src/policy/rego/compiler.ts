@@ -30,6 +30,7 @@ import {
   pathAccessor,
 } from './runtime.ts';
 import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, evalConds } from './conds.ts';
+import { callTerm } from './parser.ts';
 import { Scope, exprVars, visitVars } from './scope.ts';
 import {
   RegoSet,
@@ -282,23 +283,33 @@ export class Program implements NameResolver {
     const params: Matcher[] = [];
     const paramBound = new Set<number>();
     this.#params = new Set();
-    if (rule.args) {
-      for (const a of rule.args) {
+    // Parameters that are not patterns (`f($"{x}")`, `f(input.y)`) become a fresh variable and an
+    // equality checked with the body, as OPA rewrites them.
+    const argChecks: Expr[] = [];
+    const args = rule.args?.map((a, i) => {
+      if (isPatternTerm(a)) return a;
+      const v: Term = { type: 'var', name: `__arg${i}__`, loc: a.loc };
+      argChecks.push({ kind: 'term', term: callTerm('eq', [v, a], a.loc), negated: false, with: [], loc: a.loc });
+      return v;
+    });
+    if (args) {
+      for (const a of args) {
         visitVars(a, (v) => {
           if (v.name === '_') return;
           this.#params.add(v.name);
           this.#declareNamed(scope, v.name);
         });
       }
-      for (const a of rule.args) params.push(this.#pattern(a, scope, paramBound));
+      for (const a of args) params.push(this.#pattern(a, scope, paramBound));
     }
     const alts: { body: Step; keys: Val[]; value: Val | Gen; isVal: boolean }[] = [];
     let constValue = true;
     let index: RuleDef['index'];
     for (let alt: Rule | undefined = rule; alt; alt = alt.else) {
       const bound = new Set(paramBound);
-      this.#predeclare(alt.body, scope);
-      const order = reorder(this, alt.body, scope, bound, (s) => this.#nameOf(scope, s));
+      const body = argChecks.length ? [...alt.body, ...argChecks] : alt.body;
+      this.#predeclare(body, scope);
+      const order = reorder(this, body, scope, bound, (s) => this.#nameOf(scope, s));
       const steps = order.map((e) => this.#expr(e, scope, bound, false));
       const headTerms = [...keys, ...(kind === 'multi' ? [alt.key!] : [])];
       const valueTerm: Term = kind === 'multi' ? alt.key! : (alt.value ?? { type: 'boolean', value: true, loc: alt.loc });
@@ -1767,6 +1778,23 @@ function mergeBaseWins(base: Value, virtual: Value): Value {
     entries.set(keyOf(k), [k, prev ? mergeBaseWins(v, prev[1]) : v]);
   }
   return makeObject(entries.values());
+}
+
+function isPatternTerm(t: Term): boolean {
+  switch (t.type) {
+    case 'var':
+    case 'null':
+    case 'boolean':
+    case 'number':
+    case 'string':
+      return true;
+    case 'array':
+      return t.items.every(isPatternTerm);
+    case 'object':
+      return t.entries.every(([k, v]) => isConstant(k) && isPatternTerm(v));
+    default:
+      return false;
+  }
 }
 
 function constTerm(v: Value): CompiledTerm {

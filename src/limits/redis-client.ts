@@ -44,24 +44,28 @@ export function createLimitsRedis(options: LimitsRedisOptions): Redis {
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), MAX_RECONNECT_DELAY_MS),
     lazyConnect: false,
   });
-  let ready = false;
+  // 'connecting' until the first ready: an unreachable Redis at start is reported like an outage.
+  let state: 'connecting' | 'up' | 'down' = 'connecting';
   up.set({ role: options.role }, 0);
   redis.on('ready', () => {
-    if (ready) return;
-    ready = true;
+    if (state === 'up') return;
+    const recovered = state === 'down';
+    state = 'up';
     up.set({ role: options.role }, 1);
     transitions.inc({ role: options.role, state: 'up' });
-    log.info('redis for limits is ready');
+    log.info(recovered ? 'redis for limits is reachable again' : 'redis for limits is ready');
   });
   const down = (err?: Error) => {
-    if (!ready) return;
-    ready = false;
+    if (state === 'down') return;
+    state = 'down';
     up.set({ role: options.role }, 0);
     transitions.inc({ role: options.role, state: 'down' });
     log.warn({ err: err ? { message: err.message } : undefined }, 'redis for limits is unreachable; applying failureMode until it recovers');
   };
   redis.on('error', (err: Error) => down(err));
-  redis.on('close', () => down());
+  redis.on('close', () => {
+    if (state === 'up') down();
+  });
   return redis;
 }
 

@@ -159,3 +159,35 @@ describe('JWKS unavailable from the start', () => {
     expect((await h.check(checkRequest({ headers: bearer(await issuer.sign({ sub: 'ok' })) }))).status.code).toBe(status.OK);
   });
 });
+
+describe('configured token locations', () => {
+  it('reads a custom header with a prefix and a cookie, outputs claims, strips each token where it was found', async () => {
+    const clockNow = { now: () => h?.clock.now() ?? Date.UTC(2026, 0, 1) };
+    const issuer = await createIssuer(ISS, clockNow);
+    const inline = JSON.stringify(issuer.jwks()).replace(/'/g, "''");
+    const ra = yamlDoc('RequestAuthentication', 'custom', 'shop', [
+      'selector: { matchLabels: { app: orders } }',
+      'jwtRules:',
+      `  - issuer: ${ISS}`,
+      `    jwks: '${inline}'`,
+      '    fromHeaders: [{ name: X-Api-Token, prefix: "Token " }]',
+      '    fromCookies: [session]',
+      '    outputClaimToHeaders: [{ header: x-user, claim: sub }, { header: x-groups, claim: groups }]',
+    ].join('\n'));
+    h = await startAuthz({ 'services.yaml': SERVICES, 'authn.yaml': ra });
+    const viaHeader = await h.check(checkRequest({ headers: { 'x-api-token': `Token ${await issuer.sign({ sub: 'carol', groups: ['a'] })}` } }));
+    expect(viaHeader.status.code).toBe(status.OK);
+    expect(viaHeader.ok_response?.headers_to_remove).toEqual(['x-api-token']);
+    expect(headerOf(viaHeader.ok_response?.headers, 'x-user')).toBe('carol');
+    expect(headerOf(viaHeader.ok_response?.headers, 'x-groups')).toBe('["a"]');
+    const viaCookie = await h.check(checkRequest({ headers: { cookie: `theme=dark; session=${await issuer.sign({ sub: 'dave' })}` } }));
+    expect(viaCookie.status.code).toBe(status.OK);
+    expect(headerOf(viaCookie.ok_response?.headers, 'cookie')).toBe('theme=dark');
+    expect(h.records[1]!.requestPrincipal).toBe(`${ISS}/dave`);
+    // The default location is not used when locations are configured.
+    const bearerOnly = await h.check(checkRequest({ headers: bearer('not-a-jwt') }));
+    expect(bearerOnly.status.code).toBe(status.OK);
+    const badPrefix = await h.check(checkRequest({ headers: { 'x-api-token': 'Token garbage' } }));
+    expect(badPrefix.status.code).toBe(status.UNAUTHENTICATED);
+  });
+});

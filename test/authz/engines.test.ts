@@ -153,6 +153,12 @@ describe('document policy engines', () => {
     expect(h.records[0]!.matchedPolicies).toEqual([{ kind: 'RegoPolicy', namespace: 'shop', name: 'p', action: 'envoy.authz.allow', effect: 'deny', dryRun: true }]);
   });
 
+  it('applies a RegoPolicy with contextExtensions only on that route', async () => {
+    h = await startAuthz({ 'services.yaml': SERVICES, ...rego('p', 'deny', 'contextExtensions: { route: admin }') }, { configure: withRego() });
+    expect((await h.check(checkRequest({ contextExtensions: { route: 'admin' } }))).status.code).toBe(status.PERMISSION_DENIED);
+    expect((await h.check(checkRequest({ contextExtensions: { route: 'public' } }))).status.code).toBe(status.OK);
+  });
+
   it('consults a CUSTOM provider only for requests its rules match', async () => {
     const custom = yamlDoc('AuthorizationPolicy', 'ext', 'shop', [
       'selector: { matchLabels: { app: orders } }',

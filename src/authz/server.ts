@@ -43,8 +43,10 @@ export type CheckFn = (request: CheckRequestJson) => CheckResult | Promise<Check
 /** The check as a function (the gRPC handler, `authz.check()` and the benchmark all use it). */
 export function createCheck(deps: CheckDeps): CheckFn {
   const checks = counter(deps.registry, 'meshward_authz_checks_total', 'ext_authz checks by decision.', ['decision']);
-  const duration = histogram(deps.registry, 'meshward_authz_check_duration_seconds', 'Time meshward spent deciding an ext_authz check.', ['decision']);
-  const stageDuration = histogram(deps.registry, 'meshward_authz_stage_duration_seconds', 'Time per pipeline stage.', ['stage']);
+  // Checks take microseconds: the default buckets (from 50 µs) would put everything in the first one.
+  const buckets = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.2];
+  const duration = histogram(deps.registry, 'meshward_authz_check_duration_seconds', 'Time meshward spent deciding an ext_authz check.', ['decision'], buckets);
+  const stageDuration = histogram(deps.registry, 'meshward_authz_stage_duration_seconds', 'Time per pipeline stage.', ['stage'], buckets);
   const observe = (stage: string, seconds: number) => stageDuration.observe({ stage }, seconds);
 
   const finish = (outcome: CheckOutcome, decisionId: string, t0: number): CheckResult => {

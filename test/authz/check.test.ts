@@ -114,6 +114,16 @@ describe('Check', () => {
     expect(h.records.map((r) => r.configVersion)).toEqual([before, after]);
   });
 
+  it('counts decisions and times stages in metrics', async () => {
+    h = await startAuthz({ 'services.yaml': SERVICES, 'authz.yaml': POLICIES });
+    await h.check(checkRequest());
+    await h.check(checkRequest({ source: 'spiffe://cluster.local/ns/shop/sa/intruder' }));
+    const text = await h.mw.registry.metrics();
+    expect(text).toMatch(/meshward_authz_checks_total\{decision="allow"\} 1/);
+    expect(text).toMatch(/meshward_authz_checks_total\{decision="deny"\} 1/);
+    expect(text).toMatch(/meshward_authz_stage_duration_seconds_count\{stage="authorize"\} 2/);
+  });
+
   it('serves without an audit capability', async () => {
     h = await startAuthz({ 'services.yaml': SERVICES, 'authz.yaml': POLICIES }, { audit: false });
     expect((await h.check(checkRequest())).status.code).toBe(status.OK);

@@ -7,6 +7,7 @@
  * the code when it prints them (`test-0.rego:4: eval_type_error: ...`).
  */
 import { AGGREGATES } from './aggregates.ts';
+import { AWS } from './aws.ts';
 import { COLLECTIONS } from './collections.ts';
 import { CRYPTO } from './crypto.ts';
 import type { BuiltinDefinition } from './definition.ts';
@@ -51,6 +52,7 @@ const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
   HTTP,
   JSON_SCHEMA,
   GRAPHQL,
+  AWS,
 ];
 
 /** Prefixes a built-in's error messages with its name (once). */

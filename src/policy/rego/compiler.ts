@@ -45,10 +45,11 @@ import {
   numberFromText,
   objectGet,
   objectSize,
+  type PlainObject,
+  type RegoObject,
 } from './value.ts';
 
 type CallTerm = Extract<Term, { type: 'call' }>;
-type Matcher = (f: Frame, v: Value, k: K) => boolean;
 
 export interface CompiledTerm {
   gen: Gen;
@@ -302,7 +303,7 @@ export class Program implements NameResolver {
       }
       for (const a of args) params.push(this.#pattern(a, scope, paramBound));
     }
-    const alts: { body: Step; keys: Val[]; value: Val | Gen; isVal: boolean }[] = [];
+    const alts: Alt[] = [];
     let constValue = true;
     let index: RuleDef['index'];
     for (let alt: Rule | undefined = rule; alt; alt = alt.else) {
@@ -332,35 +333,9 @@ export class Program implements NameResolver {
         const v = (only!.value as Val)(f);
         return v === undefined ? false : onValue(NO_KEYS, v);
       }
-      const run = (): boolean => {
-        for (const alt of alts) {
-          let found = false;
-          const stop = alt.body(f, () => {
-            const ks: Value[] = [];
-            for (const kv of alt.keys) {
-              const x = kv(f);
-              if (x === undefined) return false;
-              ks.push(x);
-            }
-            if (alt.isVal) {
-              const v = (alt.value as Val)(f);
-              if (v === undefined) return false;
-              found = true;
-              return onValue(ks, v);
-            }
-            return (alt.value as Gen)(f, (v) => {
-              found = true;
-              return onValue(ks, v);
-            });
-          });
-          if (stop || found) return stop;
-        }
-        return false;
-      };
-      if (!args) return run();
+      if (!args) return runAlts(alts, f, onValue);
       if (args.length !== params.length) return false;
-      const match = (i: number): boolean => (i === params.length ? run() : params[i]!(f, args[i]!, () => match(i + 1)));
-      return match(0);
+      return matchParams(params, args, 0, f, alts, onValue);
     };
     const def: RuleDef = { kind, loc: rule.loc, eval: evalDef, constValue, keyCount: keys.length };
     if (onlyConds && constValue && scope.size === 0) {
@@ -939,17 +914,7 @@ export class Program implements NameResolver {
     }
     const gens = cs.map((c) => c.gen);
     return {
-      gen: (f, k) => {
-        const out: Value[] = new Array(gens.length);
-        const step = (i: number): boolean =>
-          i === gens.length
-            ? k(make(out))
-            : gens[i]!(f, (v) => {
-                out[i] = v;
-                return step(i + 1);
-              });
-        return step(0);
-      },
+      gen: (f, k) => genCollection(gens, new Array(gens.length), 0, f, k, make),
     };
   }
 
@@ -1066,27 +1031,13 @@ export class Program implements NameResolver {
       case 'array': {
         const ms = t.items.map((x) => this.#pattern(x, scope, bound));
         const n = ms.length;
-        return (f, v, k) => {
-          if (!Array.isArray(v) || v.length !== n) return false;
-          const step = (i: number): boolean => (i === n ? k() : ms[i]!(f, v[i]!, () => step(i + 1)));
-          return step(0);
-        };
+        return (f, v, k) => (Array.isArray(v) && v.length === n ? matchArray(ms, v, 0, f, k) : false);
       }
       case 'object': {
         const keys = t.entries.map(([key]) => this.#requireVal(this.#term(key, scope, bound)));
         const ms = t.entries.map(([, val]) => this.#pattern(val, scope, bound));
         const n = ms.length;
-        return (f, v, k) => {
-          if (!isObject(v) || objectSize(v) !== n) return false;
-          const step = (i: number): boolean => {
-            if (i === n) return k();
-            const key = keys[i]!(f);
-            if (key === undefined) return false;
-            const x = objectGet(v, key);
-            return x === undefined ? false : ms[i]!(f, x, () => step(i + 1));
-          };
-          return step(0);
-        };
+        return (f, v, k) => (isObject(v) && objectSize(v) === n ? matchObject(keys, ms, v, 0, f, k) : false);
       }
       default:
         break;
@@ -1233,7 +1184,7 @@ export class Program implements NameResolver {
 
   #index(base: CompiledTerm, path: Term[], scope: Scope, bound: Set<number>): CompiledTerm {
     if (path.length === 0) return base;
-    type Indexer = { key?: Val; field?: string; step?: (f: Frame, x: Value, k: (v: Value) => boolean) => boolean };
+
     const steps: Indexer[] = path.map((p) => {
       if (p.type === 'string') {
         const key = p.value;
@@ -1298,24 +1249,7 @@ export class Program implements NameResolver {
         return x;
       });
     }
-    const n = steps.length;
-    return {
-      gen: (f, k) =>
-        base.gen(f, (x) => {
-          const go = (i: number, y: Value): boolean => {
-            if (i === n) return k(y);
-            const s = steps[i]!;
-            if (s.key) {
-              const key = s.key(f);
-              if (key === undefined) return false;
-              const v = indexValue(y, key);
-              return v === undefined ? false : go(i + 1, v);
-            }
-            return s.step!(f, y, (v) => go(i + 1, v));
-          };
-          return go(0, x);
-        }),
-    };
+    return { gen: (f, k) => base.gen(f, (x) => indexSteps(steps, 0, x, f, k)) };
   }
 
   // ------------------------------------------------------------------ calls
@@ -1490,21 +1424,7 @@ export class Program implements NameResolver {
     }
     const gens = args.map((a) => a.gen);
     return {
-      gen: (f, k) => {
-        const xs: Value[] = new Array(gens.length);
-        const step = (j: number): boolean => {
-          if (j === gens.length) {
-            const r = invoke(f, xs.slice());
-            return r === undefined ? false : k(r);
-          }
-          const i = argOrder[j] ?? j;
-          return gens[i]!(f, (v) => {
-            xs[i] = v;
-            return step(j + 1);
-          });
-        };
-        return step(0);
-      },
+      gen: (f, k) => genCall(gens, argOrder, new Array(gens.length), 0, f, k, invoke),
     };
   }
 
@@ -1762,6 +1682,105 @@ function walkValue(x: Value, path: Value[], k: (v: Value) => boolean): boolean {
 }
 
 const NO_KEYS: Value[] = [];
+
+// Runtime helpers are module-level functions, not closures created per call: cheaper to create
+// (none at all) and, under tsx's keepNames transform, free of a defineProperty per closure.
+
+type Matcher = (f: Frame, v: Value, k: K) => boolean;
+interface Alt {
+  body: Step;
+  keys: Val[];
+  value: Val | Gen;
+  isVal: boolean;
+}
+type Indexer = { key?: Val; field?: string; step?: (f: Frame, x: Value, k: (v: Value) => boolean) => boolean };
+
+function runAlts(alts: readonly Alt[], f: Frame, onValue: (keys: Value[], value: Value) => boolean): boolean {
+  for (const alt of alts) {
+    let found = false;
+    const stop = alt.body(f, () => {
+      let ks = NO_KEYS;
+      if (alt.keys.length) {
+        ks = [];
+        for (const kv of alt.keys) {
+          const x = kv(f);
+          if (x === undefined) return false;
+          ks.push(x);
+        }
+      }
+      if (alt.isVal) {
+        const v = (alt.value as Val)(f);
+        if (v === undefined) return false;
+        found = true;
+        return onValue(ks, v);
+      }
+      return (alt.value as Gen)(f, (v) => {
+        found = true;
+        return onValue(ks, v);
+      });
+    });
+    if (stop || found) return stop;
+  }
+  return false;
+}
+
+function matchParams(params: readonly Matcher[], args: Value[], i: number, f: Frame, alts: readonly Alt[], onValue: (keys: Value[], value: Value) => boolean): boolean {
+  if (i === params.length) return runAlts(alts, f, onValue);
+  return params[i]!(f, args[i]!, () => matchParams(params, args, i + 1, f, alts, onValue));
+}
+
+function genCollection(gens: readonly Gen[], out: Value[], i: number, f: Frame, k: (v: Value) => boolean, make: (vs: Value[]) => Value): boolean {
+  if (i === gens.length) return k(make(out));
+  return gens[i]!(f, (v) => {
+    out[i] = v;
+    return genCollection(gens, out, i + 1, f, k, make);
+  });
+}
+
+function matchArray(ms: readonly Matcher[], v: Value[], i: number, f: Frame, k: K): boolean {
+  if (i === ms.length) return k();
+  return ms[i]!(f, v[i]!, () => matchArray(ms, v, i + 1, f, k));
+}
+
+function matchObject(keys: readonly Val[], ms: readonly Matcher[], v: PlainObject | RegoObject, i: number, f: Frame, k: K): boolean {
+  if (i === ms.length) return k();
+  const key = keys[i]!(f);
+  if (key === undefined) return false;
+  const x = objectGet(v, key);
+  return x === undefined ? false : ms[i]!(f, x, () => matchObject(keys, ms, v, i + 1, f, k));
+}
+
+function indexSteps(steps: readonly Indexer[], i: number, y: Value, f: Frame, k: (v: Value) => boolean): boolean {
+  if (i === steps.length) return k(y);
+  const s = steps[i]!;
+  if (s.key) {
+    const key = s.key(f);
+    if (key === undefined) return false;
+    const v = indexValue(y, key);
+    return v === undefined ? false : indexSteps(steps, i + 1, v, f, k);
+  }
+  return s.step!(f, y, (v) => indexSteps(steps, i + 1, v, f, k));
+}
+
+function genCall(
+  gens: readonly Gen[],
+  order: readonly number[],
+  xs: Value[],
+  j: number,
+  f: Frame,
+  k: (v: Value) => boolean,
+  invoke: (f: Frame, vals: Value[]) => Value | undefined,
+): boolean {
+  if (j === gens.length) {
+    const r = invoke(f, xs.slice());
+    return r === undefined ? false : k(r);
+  }
+  const i = order[j] ?? j;
+  return gens[i]!(f, (v) => {
+    xs[i] = v;
+    return genCall(gens, order, xs, j + 1, f, k, invoke);
+  });
+}
 
 
 

@@ -61,11 +61,15 @@ function checkStringMatch(m: Static<typeof StringMatch> | undefined, path: (stri
   if (m.regex !== undefined) {
     try {
       new RegExp(m.regex);
+      // Envoy matches with RE2: no lookaround, no backreferences. Caught here, not as a proxy NACK.
+      if (RE2_UNSUPPORTED.test(m.regex)) issues.push({ path: [...path, 'regex'], message: 'lookaround and backreferences are not supported by Envoy (RE2 syntax)' });
     } catch (e) {
       issues.push({ path: [...path, 'regex'], message: `invalid regular expression: ${(e as Error).message}` });
     }
   }
 }
+
+const RE2_UNSUPPORTED = /\(\?<?[=!]|\\[1-9]|\\k</;
 
 export const routeKind: KindDefinition<typeof RouteSpec> = {
   kind: 'Route',
@@ -74,6 +78,17 @@ export const routeKind: KindDefinition<typeof RouteSpec> = {
   check(doc, ctx) {
     const spec = doc.spec as RouteSpec;
     const issues: KindIssue[] = [];
+    spec.hosts.forEach((host, h) => {
+      // A host naming no Service is allowed (the Route applies once the Service exists).
+      const svc = resolveServiceHost(host, doc.metadata.namespace, ctx);
+      if (!svc) return;
+      // One Route per Service: two would silently shadow each other in the generated Envoy routes.
+      const other = ctx.documents.find((d) => d.kind === 'Route' && d !== doc
+        && (d.spec as RouteSpec).hosts.some((o) => resolveServiceHost(o, d.metadata.namespace, ctx) === svc));
+      if (other && (other.source.file < doc.source.file || (other.source.file === doc.source.file && other.source.line < doc.source.line))) {
+        issues.push({ path: ['spec', 'hosts', h], message: `Service "${host}" is already routed by Route ${other.metadata.namespace}/${other.metadata.name} (${other.source.file}:${other.source.line}); merge the rules into one Route` });
+      }
+    });
     spec.http.forEach((rule, r) => {
       rule.match.forEach((m, i) => {
         const base = ['spec', 'http', r, 'match', i];
@@ -100,8 +115,12 @@ export const routeKind: KindDefinition<typeof RouteSpec> = {
             && ((tp.spec as { subsets?: { name: string }[] }).subsets ?? []).some((s) => s.name === d.destination.subset));
           if (!hasSubset) issues.push({ path: ['spec', 'http', r, 'route', i, 'destination', 'subset'], message: `subset "${d.destination.subset}" of Service "${d.destination.host}" is not defined by any TrafficPolicy` });
         }
-        if (d.destination.port !== undefined && !(svc.spec as { ports: { port: number }[] }).ports.some((p) => p.port === d.destination.port)) {
+        const ports = (svc.spec as { ports: { port: number; protocol?: string }[] }).ports;
+        const port = d.destination.port === undefined ? undefined : ports.find((p) => p.port === d.destination.port);
+        if (d.destination.port !== undefined && !port) {
           issues.push({ path: ['spec', 'http', r, 'route', i, 'destination', 'port'], message: `Service "${d.destination.host}" has no port ${d.destination.port}` });
+        } else if (port?.protocol === 'TCP' || ports.every((p) => p.protocol === 'TCP')) {
+          issues.push({ path: ['spec', 'http', r, 'route', i, 'destination', d.destination.port === undefined ? 'host' : 'port'], message: `HTTP routes need an HTTP, HTTP2 or GRPC port; Service "${d.destination.host}" ${port ? `port ${port.port} is TCP` : 'has only TCP ports'}` });
         }
       });
     });

@@ -1,5 +1,7 @@
 /** `Service`: a workload the mesh knows, its ports, endpoints and identity. */
+import { isIP } from 'node:net';
 import { Type, type Static } from '@sinclair/typebox';
+import type { ConfigDocument } from '../document.ts';
 import { Labels, Name, Obj, Opt, Port } from './common.ts';
 import type { KindDefinition, KindIssue } from './types.ts';
 
@@ -35,14 +37,37 @@ export const serviceKind: KindDefinition<typeof ServiceSpec> = {
   kind: 'Service',
   spec: ServiceSpec,
   description: 'A workload: ports, endpoints (address/port/labels) and its service account.',
-  check(doc) {
+  check(doc, ctx) {
     const spec = doc.spec as ServiceSpec;
     const issues: KindIssue[] = [];
     const seen = new Map<string, number>();
+    const numbers = new Set<number>();
     spec.ports.forEach((p, i) => {
       if (seen.has(p.name)) issues.push({ path: ['spec', 'ports', i, 'name'], message: `duplicate port name "${p.name}"` });
       seen.set(p.name, i);
+      if (numbers.has(p.port)) issues.push({ path: ['spec', 'ports', i, 'port'], message: `duplicate port ${p.port}` });
+      numbers.add(p.port);
     });
+    // Envoy's EDS takes IP addresses only (it does not resolve names for endpoints).
+    spec.endpoints.forEach((e, i) => {
+      if (isIP(e.address) === 0) issues.push({ path: ['spec', 'endpoints', i, 'address'], message: `endpoint address must be an IPv4 or IPv6 address (got "${e.address}")` });
+    });
+    // Two services answering to the same extra host name would give Envoy duplicate route domains.
+    const before = (d: ConfigDocument) => d.source.file < doc.source.file || (d.source.file === doc.source.file && d.source.line < doc.source.line);
+    (spec.hosts ?? []).forEach((host, i) => {
+      const other = ctx.documents.find((d) => d.kind === 'Service' && d !== doc && before(d) && ((d.spec as ServiceSpec).hosts ?? []).includes(host));
+      if (other) issues.push({ path: ['spec', 'hosts', i], message: `host "${host}" is already used by Service ${other.metadata.namespace}/${other.metadata.name}` });
+    });
+    // TCP is routed by destination address: two TCP services on one port must not share an address.
+    for (const p of spec.ports.filter((x) => x.protocol === 'TCP')) {
+      for (const d of ctx.documents) {
+        if (d.kind !== 'Service' || d === doc || !before(d)) continue;
+        const o = d.spec as ServiceSpec;
+        if (!o.ports.some((x) => x.port === p.port && x.protocol === 'TCP')) continue;
+        const shared = spec.endpoints.find((e) => o.endpoints.some((x) => x.address === e.address));
+        if (shared) issues.push({ path: ['spec', 'ports', spec.ports.indexOf(p), 'port'], message: `TCP port ${p.port} at ${shared.address} is also served by Service ${d.metadata.namespace}/${d.metadata.name}` });
+      }
+    }
     return issues;
   },
 };

@@ -40,7 +40,14 @@ export const trafficPolicyKind: KindDefinition<typeof TrafficPolicySpec> = {
   check(doc, ctx) {
     const spec = doc.spec as TrafficPolicySpec;
     const issues: KindIssue[] = [];
-    if (!resolveServiceHost(spec.host, doc.metadata.namespace, ctx)) issues.push({ path: ['spec', 'host'], message: `Service "${spec.host}" not found` });
+    const svc = resolveServiceHost(spec.host, doc.metadata.namespace, ctx);
+    if (!svc) issues.push({ path: ['spec', 'host'], message: `Service "${spec.host}" not found` });
+    // One TrafficPolicy per Service: the generated clusters could only follow one of them.
+    const other = svc && ctx.documents.find((d) => d.kind === 'TrafficPolicy' && d !== doc
+      && resolveServiceHost((d.spec as TrafficPolicySpec).host, d.metadata.namespace, ctx) === svc);
+    if (other && (other.source.file < doc.source.file || (other.source.file === doc.source.file && other.source.line < doc.source.line))) {
+      issues.push({ path: ['spec', 'host'], message: `Service "${spec.host}" already has TrafficPolicy ${other.metadata.namespace}/${other.metadata.name} (${other.source.file}:${other.source.line})` });
+    }
     const names = new Set<string>();
     spec.subsets.forEach((s, i) => {
       if (names.has(s.name)) issues.push({ path: ['spec', 'subsets', i, 'name'], message: `duplicate subset "${s.name}"` });

@@ -96,6 +96,7 @@ const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
  */
 export function buildInput(request: CheckRequestJson): { input: AuthzInput; facts: RequestFacts; badRequest?: string } {
   const attributes = request.attributes ?? {};
+  toProtojson(attributes);
   const http = attributes.request?.http ?? {};
   const headers = headersOf(http);
   const rawPath = http.path ?? '/';
@@ -126,6 +127,46 @@ export function buildInput(request: CheckRequestJson): { input: AuthzInput; fact
   const path = guard(() => normalizePath(pathPart), pathPart);
   const facts = factsOf(attributes, http, headers, path);
   return badRequest === undefined ? { input, facts } : { input, facts, badRequest };
+}
+
+interface StructJson { fields?: Record<string, ValueJson> }
+interface ValueJson {
+  nullValue?: string; numberValue?: number; stringValue?: string; boolValue?: boolean;
+  structValue?: StructJson; listValue?: { values?: ValueJson[] };
+}
+
+function valueToJson(v: ValueJson): unknown {
+  if (v.structValue !== undefined) return structToJson(v.structValue);
+  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(valueToJson);
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.numberValue !== undefined) return v.numberValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  return null;
+}
+
+function structToJson(s: StructJson): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s.fields ?? {})) out[k] = valueToJson(v);
+  return out;
+}
+
+function metadataToJson(m: unknown): void {
+  const fm = (m as { filterMetadata?: Record<string, StructJson> } | undefined)?.filterMetadata;
+  if (!fm) return;
+  for (const [ns, struct] of Object.entries(fm)) (fm as Record<string, unknown>)[ns] = structToJson(struct);
+}
+
+/**
+ * The decoder leaves well-known types in their message shape; protojson (what OPA-Envoy policies
+ * read) renders Timestamp as RFC 3339 and Struct as plain JSON. Rewrites those in place (the
+ * decoded request is ours).
+ */
+function toProtojson(attributes: AttributeContextJson): void {
+  const req = attributes.request as { time?: unknown } | undefined;
+  const time = req?.time as { seconds?: string | number; nanos?: number } | undefined;
+  if (time && typeof time === 'object') req!.time = new Date(Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6)).toISOString();
+  if (attributes.metadataContext) metadataToJson(attributes.metadataContext);
+  if (attributes.routeMetadataContext) metadataToJson(attributes.routeMetadataContext);
 }
 
 function headersOf(http: HttpRequestJson): Record<string, string> {

@@ -44,3 +44,16 @@ describe('buildInput', () => {
     expect(built.input.parsed_path).toEqual([]);
   });
 });
+
+describe('protojson rendering of well-known types', () => {
+  it('renders the request time as RFC 3339 and filter metadata Structs as plain JSON', () => {
+    const { input } = buildInput({
+      attributes: {
+        request: { time: { seconds: '1700000000', nanos: 5_000_000 }, http: { path: '/' } },
+        metadataContext: { filterMetadata: { 'envoy.filters.http.jwt_authn': { fields: { payload: { structValue: { fields: { sub: { stringValue: 'a' }, n: { numberValue: 3 }, l: { listValue: { values: [{ boolValue: true }, { nullValue: 'NULL_VALUE' }] } } } } } } } } },
+      },
+    } as never);
+    expect(input.attributes.request?.time).toBe('2023-11-14T22:13:20.005Z');
+    expect(input.attributes.metadataContext).toEqual({ filterMetadata: { 'envoy.filters.http.jwt_authn': { payload: { sub: 'a', n: 3, l: [true, null] } } } });
+  });
+});

@@ -146,16 +146,14 @@ export function pathAccessor(path: readonly string[]): Accessor {
     let body = 'let y;\n';
     path.forEach((p, i) => {
       body += `if (typeof x !== 'object' || x === null) return undefined;\n`;
-      body += `if (Array.isArray(x) || x instanceof RegoSet || x instanceof RegoObject) return slow(x, ${i});\n`;
+      // Plain objects (JSON, protobuf-decoded input) take the fast path; arrays, sets,
+      // RegoObjects and null-prototype objects the generic one.
+      body += `if (x.constructor !== Object) return slow(x, ${i});\n`;
       body += `y = x[${JSON.stringify(p)}];\nif (y === undefined || typeof y === 'function') return undefined;\nx = y;\n`;
     });
     body += 'return x;';
-    const make = new Function('RegoSet', 'RegoObject', 'slow', `return function access(x) {\n${body}\n};`) as (
-      a: typeof RegoSet,
-      b: typeof RegoObject,
-      slow: (x: Value, i: number) => Value | undefined,
-    ) => Accessor;
-    fn = make(RegoSet, RegoObject, (x, i) => slowPath(x, path, i));
+    const make = new Function('slow', `return function access(x) {\n${body}\n};`) as (slow: (x: Value, i: number) => Value | undefined) => Accessor;
+    fn = make((x, i) => slowPath(x, path, i));
   }
   accessors.set(key, fn);
   return fn;

@@ -168,4 +168,18 @@ with_builtin := v if v := count([1, 2]) with count as 42
   it('interpolates template strings', () => {
     expect(value('package t\np := $"{input.n} items for {input.u}"\n', 'data.t.p', { n: 3, u: 'ann' })).toBe('3 items for ann');
   });
+
+  it('reads only own data properties through input paths', () => {
+    const src = 'package t\nlen := input.a.length\nsize := input.s.size\nts := input.o.toString\nctor := input.c.constructor.x\nnp := input.n.k\n';
+    const pol = compileRego({ 'test.rego': src });
+    const nullProto = Object.create(null) as Record<string, Value>;
+    nullProto.k = 'v';
+    const input = { a: [1, 2], s: new RegoSet([1]), o: {}, c: { constructor: { x: 1 } }, n: nullProto } as unknown as Value;
+    const get = (q: string) => pol.evaluate(q, input).map((r) => toJSON(r.expressions[0]!));
+    expect(get('data.t.len')).toEqual([]);
+    expect(get('data.t.size')).toEqual([]);
+    expect(get('data.t.ts')).toEqual([]);
+    expect(get('data.t.ctor')).toEqual([1]);
+    expect(get('data.t.np')).toEqual(['v']);
+  });
 });

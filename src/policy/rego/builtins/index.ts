@@ -25,6 +25,7 @@ import { NUMBERS } from './numbers.ts';
 import { OPERATORS } from './operators.ts';
 import { REGEX } from './regex.ts';
 import { STRINGS } from './strings.ts';
+import { TEMPLATE } from './template.ts';
 import { TIME } from './time.ts';
 import { UNITS } from './units.ts';
 
@@ -53,6 +54,7 @@ const MODULES: ReadonlyArray<readonly BuiltinDefinition[]> = [
   JSON_SCHEMA,
   GRAPHQL,
   AWS,
+  TEMPLATE,
 ];
 
 /** Prefixes a built-in's error messages with its name (once). */

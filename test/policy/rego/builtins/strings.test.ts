@@ -124,3 +124,21 @@ describe('glob', () => {
     expect(call('glob.quote_meta', '*.github.com')).toBe('\\*.github.com');
   });
 });
+
+describe('strings.render_template', () => {
+  it('renders fields, ranges with variables and conditionals like Go templates', () => {
+    expect(call('strings.render_template', '{{.test}}', { test: 2023 })).toBe('2023');
+    expect(call('strings.render_template', '{{range $i, $name := .names}}{{if $i}},{{end}}hello {{$name}}{{end}}', { names: ['rohan', 'john doe'] })).toBe(
+      'hello rohan,hello john doe',
+    );
+    expect(call('strings.render_template', '{{if eq .role "admin"}}yes{{else}}no{{end}} {{len .xs}} {{printf "%03d" .n}}', { role: 'dev', xs: [1, 2], n: 7 })).toBe(
+      'no 2 007',
+    );
+    expect(call('strings.render_template', '{{- .a -}} {{with .b}}{{.c}}{{end}}', { a: 'x', b: { c: 'y' } })).toBe('xy');
+  });
+
+  it('prints <undefined> for missing keys and fails on unknown functions', () => {
+    expect(call('strings.render_template', 'test {{.foo}} {{.baz}}', { baz: 1 })).toBe('test <undefined> 1');
+    expect(callError('strings.render_template', '{{nosuch .a}}', {}).code).toBe('eval_builtin_error');
+  });
+});

@@ -47,10 +47,12 @@ describe('configuration that would make Envoy reject the generated xDS is refuse
     expect(found[0]).toMatch(/^spec\.host: Service "web" already has TrafficPolicy shop\/a/);
   });
 
-  it('refuses endpoints that are not IP addresses, duplicate ports, shared extra hosts and overlapping TCP services', () => {
+  it('refuses endpoints that are not IP addresses, duplicate or reserved ports, shared extra hosts and overlapping TCP services', () => {
     const svc = (name: string, extra: string) => `apiVersion: meshward.io/v1\nkind: Service\nmetadata: { name: ${name}, namespace: shop }\nspec:\n  serviceAccount: ${name}\n${extra}`;
     expect(issues({ 's.yaml': svc('a', '  ports: [{ name: http, port: 80 }, { name: alt, port: 80 }]\n  endpoints: [{ address: a.example.com }]') }))
       .toEqual(['spec.ports[1].port: duplicate port 80', 'spec.endpoints[0].address: endpoint address must be an IPv4 or IPv6 address (got "a.example.com")']);
+    expect(issues({ 's.yaml': svc('a', '  ports: [{ name: http, port: 80, targetPort: 8080 }, { name: alt, port: 8080 }, { name: cap, port: 15006 }]') }))
+      .toEqual(['spec.ports[1].port: two ports reach application port 8080', "spec.ports[2].port: port 15006 is reserved for the sidecar's traffic capture (15001 outbound, 15006 inbound)"]);
     const hosts = issues({ 's.yaml': `${svc('a', '  hosts: [shop.example.com]\n  ports: [{ name: http, port: 80 }]')}\n---\n${svc('b', '  hosts: [shop.example.com]\n  ports: [{ name: http, port: 80 }]')}` });
     expect(hosts).toEqual(['spec.hosts[0]: host "shop.example.com" is already used by Service shop/a']);
     const tcp = issues({ 's.yaml': `${svc('a', '  ports: [{ name: pg, port: 5432, protocol: TCP }]\n  endpoints: [{ address: 10.1.1.1 }]')}\n---\n${svc('b', '  ports: [{ name: pg, port: 5432, protocol: TCP }]\n  endpoints: [{ address: 10.1.1.1 }]')}` });

@@ -33,6 +33,9 @@ export const ServiceSpec = Obj({
 
 export type ServiceSpec = Static<typeof ServiceSpec>;
 
+/** Ports the generated sidecar configuration listens on (Istio's layout). */
+const SIDECAR_CAPTURE_PORTS = new Set([15001, 15006]);
+
 export const serviceKind: KindDefinition<typeof ServiceSpec> = {
   kind: 'Service',
   spec: ServiceSpec,
@@ -42,11 +45,17 @@ export const serviceKind: KindDefinition<typeof ServiceSpec> = {
     const issues: KindIssue[] = [];
     const seen = new Map<string, number>();
     const numbers = new Set<number>();
+    const targets = new Set<number>();
     spec.ports.forEach((p, i) => {
       if (seen.has(p.name)) issues.push({ path: ['spec', 'ports', i, 'name'], message: `duplicate port name "${p.name}"` });
       seen.set(p.name, i);
+      const target = p.targetPort ?? p.port;
       if (numbers.has(p.port)) issues.push({ path: ['spec', 'ports', i, 'port'], message: `duplicate port ${p.port}` });
+      // The sidecar's inbound listener tells ports apart by the application port they reach.
+      else if (targets.has(target)) issues.push({ path: ['spec', 'ports', i, p.targetPort === undefined ? 'port' : 'targetPort'], message: `two ports reach application port ${target}` });
       numbers.add(p.port);
+      targets.add(target);
+      if (SIDECAR_CAPTURE_PORTS.has(p.port)) issues.push({ path: ['spec', 'ports', i, 'port'], message: `port ${p.port} is reserved for the sidecar's traffic capture (15001 outbound, 15006 inbound)` });
     });
     // Envoy's EDS takes IP addresses only (it does not resolve names for endpoints).
     spec.endpoints.forEach((e, i) => {

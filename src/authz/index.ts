@@ -5,7 +5,7 @@
  * @example Wiring (capabilities.ts lists it after `audit`, so decisions are recorded):
  * ```ts
  * const authz = ctx.get<AuthzCapability>('authz');
- * authz.engines.register(regoPolicyEngine({ compileRego }));            // Rego / CUSTOM providers
+ * authz.engines.register(regoPolicyEngine({ compileRego, fromJSON, toJSON })); // Rego / CUSTOM providers
  * authz.addStage({ name: 'limits', compile: compileLimits }, { after: 'authorize' });
  * ```
  */

@@ -6,7 +6,7 @@
  *
  * @example Registering the Rego engine (one line):
  * ```ts
- * authz.engines.register(regoPolicyEngine({ compileRego }));
+ * authz.engines.register(regoPolicyEngine({ compileRego, fromJSON, toJSON }));
  * ```
  * A `RegoPolicy` is then evaluated for the workloads it selects, and any CUSTOM AuthorizationPolicy
  * whose `provider.name` names it consults it.
@@ -113,20 +113,37 @@ export function toPolicyResult(raw: unknown, policy: string): PolicyResult {
   return r as unknown as OpaEnvoyResult;
 }
 
-/** The Rego engine's API (the Rego capability provides it). */
-export interface RegoCompiler {
-  compileRego(modules: Record<string, string>): { evaluate(entrypoint: string, input: unknown, data: unknown): unknown };
+/**
+ * What ext_authz needs from a Rego engine: `compileRego(modules)` returning a policy with a hot
+ * path `entrypoint(path)(input, data)` (the value, or undefined) and/or `evaluate(entrypoint,
+ * input, data)` (a value, or OPA-style result rows `[{ expressions: [value] }]`). `V` is the
+ * engine's value type; `fromJSON`/`toJSON` convert at the boundary when it is not plain JSON.
+ */
+export interface RegoEngineApi<V> {
+  compileRego(modules: Record<string, string>): {
+    entrypoint?(path: string): (input?: V, data?: V) => V | undefined;
+    evaluate(entrypoint: string, input?: V, data?: V): unknown;
+  };
+  fromJSON?(value: unknown): V;
+  toJSON?(value: V): unknown;
 }
 
 /** An engine that loads an OPA wasm bundle (`opa build -t wasm`). */
 export type WasmBundleLoader = (bundle: Buffer, entrypoint: string) => Promise<CompiledPolicy> | CompiledPolicy;
 
+interface ResultRow { expressions: unknown[] }
+const isRows = (r: unknown): r is ResultRow[] => Array.isArray(r) && r.every((x) => typeof x === 'object' && x !== null && Array.isArray((x as ResultRow).expressions));
+
 /**
- * Adapts the Rego engine (and optionally a wasm bundle loader) into a PolicyEngine for
- * `RegoPolicy` documents: module files are read from the snapshot, compiled once, and evaluated at
- * `spec.entrypoint` (`envoy/authz/allow` by default) with empty `data`.
+ * Adapts a Rego engine (and optionally a wasm bundle loader) into a PolicyEngine for `RegoPolicy`
+ * documents: module files are read from the snapshot, compiled once, and evaluated at
+ * `spec.entrypoint` (`envoy/authz/allow` by default).
+ * @example
+ * authz.engines.register(regoPolicyEngine({ compileRego, fromJSON, toJSON }));
  */
-export function regoPolicyEngine(options: { compileRego: RegoCompiler['compileRego']; loadWasmBundle?: WasmBundleLoader; data?: unknown }): PolicyEngine {
+export function regoPolicyEngine<V = unknown>(options: RegoEngineApi<V> & { loadWasmBundle?: WasmBundleLoader; data?: unknown }): PolicyEngine {
+  const fromJSON = options.fromJSON ?? ((x: unknown) => x as V);
+  const toJSON = options.toJSON ?? ((v: V) => v as unknown);
   return {
     kind: 'RegoPolicy',
     async compile(doc, snapshot) {
@@ -147,8 +164,18 @@ export function regoPolicyEngine(options: { compileRego: RegoCompiler['compileRe
         const modules: Record<string, string> = {};
         for (const m of spec.modules) modules[m] = read(m).toString('utf8');
         const compiled = options.compileRego(modules);
-        const data = options.data ?? {};
-        return { evaluate: (input) => compiled.evaluate(entrypoint, input, data) };
+        const data = fromJSON(options.data ?? {});
+        if (typeof compiled.entrypoint === 'function') {
+          const run = compiled.entrypoint(entrypoint);
+          return { evaluate: (input) => { const v = run(fromJSON(input), data); return v === undefined ? undefined : toJSON(v); } };
+        }
+        return {
+          evaluate(input) {
+            const r = compiled.evaluate(entrypoint, fromJSON(input), data);
+            if (!isRows(r)) return r;
+            return r.length === 0 ? undefined : toJSON(r[0]!.expressions[0] as V);
+          },
+        };
       } catch (err) {
         throw PolicyCompileError.at(err, location);
       }

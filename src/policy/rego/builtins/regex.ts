@@ -64,6 +64,9 @@ function quoteMeta(s: string): string {
 
 /** regex.template_match: literal text outside the delimiters, RE2 patterns inside. */
 function templateMatch(template: string, value: string, open: string, close: string): boolean {
+  // OPA's messages (the end one reports the start delimiter's length, as OPA does).
+  if (Buffer.byteLength(open) !== 1) fail(`start delimiter has to be exactly one character long but is ${Buffer.byteLength(open)} long`);
+  if (Buffer.byteLength(close) !== 1) fail(`end delimiter has to be exactly one character long but is ${Buffer.byteLength(open)} long`);
   let pattern = '^';
   let i = 0;
   while (i < template.length) {

@@ -76,12 +76,8 @@ function formatInt(args: Value[]): string {
 }
 
 function indexOfN(s: string, sub: string): number[] {
+  if (sub === '') fail('empty search character');
   const out: number[] = [];
-  if (sub === '') {
-    // Go: every position matches an empty needle? OPA loops with strings.Index on advancing runes.
-    for (let i = 0; i <= runeCount(s); i++) out.push(i);
-    return out;
-  }
   let from = 0;
   for (;;) {
     const at = s.indexOf(sub, from);
@@ -167,7 +163,9 @@ export const STRINGS: readonly BuiltinDefinition[] = [
   builtin('format_int', [T_NUMBER, T_NUMBER], S, formatInt),
   builtin('indexof', [S, S], T_NUMBER, (a) => {
     const s = stringArg(a, 0);
-    const at = s.indexOf(stringArg(a, 1));
+    const sub = stringArg(a, 1);
+    if (sub === '') fail('empty search character');
+    const at = s.indexOf(sub);
     return at < 0 ? -1 : runeIndex(s, at);
   }),
   builtin('indexof_n', [S, S], tArray(T_NUMBER), (a) => indexOfN(stringArg(a, 0), stringArg(a, 1))),

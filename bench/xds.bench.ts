@@ -181,6 +181,22 @@ function waitFor(child: ChildProcess, event: string, timeoutMs: number): Promise
   });
 }
 
+/** XDS_BENCH_CPUPROF=file.cpuprofile: a CPU profile of the server during the two pushes only. */
+async function startProfile(): Promise<(() => Promise<void>) | undefined> {
+  const file = process.env.XDS_BENCH_CPUPROF;
+  if (!file) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const kb = (b: number) => `${fmt(b / 1024)} KB`;
 
@@ -250,8 +266,10 @@ async function main(): Promise<void> {
     return { toLastAckMs, pushCpuMs: (d.user + d.system) / 1000, meanMs: ((now.sum - base.sum) / (now.count - base.count)) * 1000 };
   }
 
+  const profile = await startProfile();
   const canary = await change(() => write(30, false));
   const endpoint = await change(() => write(30, true));
+  await profile?.();
   child.send({ cmd: 'exit' });
   grpc.forceShutdown();
   rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,6 @@
  * `SERVICE_ACCOUNT`, plus meshward's `SERVICE`) checked against the identity its credential
  * proves. A node may omit claims (they default to the proven identity) but never contradict it.
  */
-import type { ConfigSnapshot, ServiceSpec } from '../config/index.ts';
 import { XdsBadRequestError, XdsNodeMismatchError } from './errors.ts';
 import type { WorkloadIdentity } from './identity.ts';
 
@@ -49,7 +48,15 @@ function namespaceFromIstioId(id: string): string | undefined {
  * Checks the node's claims against the authenticated identity and resolves its Service.
  * Throws XdsNodeMismatchError when a claim contradicts the identity.
  */
-export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadIdentity, snapshot: ConfigSnapshot): ProxyIdentity {
+/** What resolving a proxy needs from the configuration (the mesh model indexes it). */
+export interface ServiceDirectory {
+  /** The service account a Service runs as, or undefined if there is no such Service. */
+  serviceAccountOf(name: string, namespace: string): string | undefined;
+  /** Names of the Services of a namespace running as a service account. */
+  servicesRunningAs(namespace: string, serviceAccount: string): readonly string[];
+}
+
+export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadIdentity, directory: ServiceDirectory): ProxyIdentity {
   if (!node?.id) throw new XdsBadRequestError('the first request of an xDS stream must carry node.id');
   const claimedNs = metadataString(node, 'NAMESPACE') ?? namespaceFromIstioId(node.id);
   const claimedSa = metadataString(node, 'SERVICE_ACCOUNT');
@@ -59,7 +66,7 @@ export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadId
   if (claimedSa !== undefined && claimedSa !== identity.serviceAccount) {
     throw new XdsNodeMismatchError(`node ${node.id} claims service account "${claimedSa}" but authenticated as ${identity.spiffeId}`, { nodeId: node.id, claimed: claimedSa });
   }
-  const service = resolveService(node, identity, snapshot);
+  const service = resolveService(node, identity, directory);
   const agent = node.user_agent_name ? `${node.user_agent_name}${node.user_agent_version ? `/${node.user_agent_version}` : ''}` : undefined;
   return {
     nodeId: node.id,
@@ -77,19 +84,18 @@ export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadId
  * The Service a sidecar fronts: the one named by `SERVICE` metadata (which must run as the
  * authenticated service account), else the only Service of that namespace running as it.
  */
-function resolveService(node: NodeMessage, identity: WorkloadIdentity, snapshot: ConfigSnapshot): string | undefined {
+function resolveService(node: NodeMessage, identity: WorkloadIdentity, directory: ServiceDirectory): string | undefined {
   const claimed = metadataString(node, 'SERVICE');
-  const services = snapshot.byKind<ServiceSpec>('Service').filter((s) => s.metadata.namespace === identity.namespace);
   if (claimed !== undefined) {
-    const svc = services.find((s) => s.metadata.name === claimed);
+    const account = directory.serviceAccountOf(claimed, identity.namespace);
     // A Service not (yet) in the configuration is allowed: the sidecar gets it when it appears.
-    if (svc && svc.spec.serviceAccount !== identity.serviceAccount) {
-      throw new XdsNodeMismatchError(`node ${node.id} claims service "${claimed}", which runs as service account "${svc.spec.serviceAccount}", but authenticated as ${identity.spiffeId}`, { nodeId: node.id, claimed });
+    if (account !== undefined && account !== identity.serviceAccount) {
+      throw new XdsNodeMismatchError(`node ${node.id} claims service "${claimed}", which runs as service account "${account}", but authenticated as ${identity.spiffeId}`, { nodeId: node.id, claimed });
     }
     return claimed;
   }
-  const mine = services.filter((s) => s.spec.serviceAccount === identity.serviceAccount);
-  return mine.length === 1 ? mine[0]!.metadata.name : undefined;
+  const mine = directory.servicesRunningAs(identity.namespace, identity.serviceAccount);
+  return mine.length === 1 ? mine[0] : undefined;
 }
 
 /** Proxies with the same key get the same resources (generation is cached per key). */

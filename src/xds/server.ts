@@ -146,7 +146,7 @@ export class XdsServer {
   #pushOne(stream: Stream, generation: GenerationCache, triggeredAt: number): void {
     try {
       // Re-resolved on every push: a Service moved to another service account loses its sidecars' inbound.
-      const proxy = resolveProxy(stream.node, stream.identity, generation.config);
+      const proxy = resolveProxy(stream.node, stream.identity, generation.model);
       stream.status.proxy = proxy;
       stream.generated = generation.snapshotFor(proxy);
       stream.session.push(this.#withSecrets(stream.generated, stream.secrets), triggeredAt);
@@ -230,7 +230,7 @@ export class XdsServer {
   async #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, object>, fail: (err: unknown) => void): Promise<Stream> {
     const generation = this.#generation;
     const node = (first.node ?? {}) as NodeMessage;
-    const proxy = resolveProxy(node, identity, generation.config);
+    const proxy = resolveProxy(node, identity, generation.model);
     const status = new ProxyStatus(streamId, mode, proxy, this.#options.clock.now());
     const ctx: SessionContext = {
       status,

@@ -96,7 +96,12 @@ export class SotwSession extends Session {
   #select(kind: ResourceKind, state: TypeState): EncodedResource[] {
     const all = this.snapshot.resources[kind];
     if (state.wildcard) return [...all.values()];
-    return [...state.names].flatMap((n) => all.get(n) ?? []);
+    const out: EncodedResource[] = [];
+    for (const n of state.names) {
+      const r = all.get(n);
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   /** Sends `resources` as the full state of `kind` unless Envoy already has exactly that. */

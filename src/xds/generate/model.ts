@@ -25,6 +25,10 @@ export interface MeshService {
 
 export interface MeshModel {
   readonly version: string;
+  /** The service account a Service runs as (node resolution). */
+  serviceAccountOf(name: string, namespace: string): string | undefined;
+  /** Services of a namespace running as a service account, in configuration order. */
+  servicesRunningAs(namespace: string, serviceAccount: string): readonly string[];
   readonly mesh: Readonly<ResolvedMeshSpec>;
   /** By `name.namespace`, in configuration order. */
   readonly services: ReadonlyMap<string, MeshService>;
@@ -66,10 +70,17 @@ export function compileModel(snapshot: ConfigSnapshot): MeshModel {
       ...(policy ? { trafficPolicy: policy } : {}),
     }));
   }
+  const byAccount = new Map<string, string[]>();
+  for (const svc of services.values()) {
+    const key = `${svc.namespace}/${svc.spec.serviceAccount}`;
+    byAccount.set(key, [...(byAccount.get(key) ?? []), svc.name]);
+  }
   return {
     version: snapshot.version,
     mesh: snapshot.mesh,
     services,
+    serviceAccountOf: (name, namespace) => services.get(serviceKey(name, namespace))?.spec.serviceAccount,
+    servicesRunningAs: (namespace, serviceAccount) => byAccount.get(`${namespace}/${serviceAccount}`) ?? [],
     resolve(host, namespace) {
       const parts = host.replace(new RegExp(`\\.${CLUSTER_DNS_SUFFIX.replaceAll('.', '\\.')}$`), '').split('.');
       if (parts.length === 1) return services.get(serviceKey(parts[0]!, namespace));

@@ -11,7 +11,7 @@ import { mayAccept, type RegoType } from './builtins/index.ts';
 import { RegoError, RegoEvalError, type RegoLocation } from './errors.ts';
 import {
   DocBuilder,
-  type EvalCtx,
+  EvalCtx,
   type Frame,
   type Gen,
   type K,
@@ -340,7 +340,7 @@ export class Program implements NameResolver {
     const def: RuleDef = { kind, loc: rule.loc, eval: evalDef, constValue, keyCount: keys.length };
     if (onlyConds && constValue && scope.size === 0) {
       // No variables, constant value: the rule tree evaluates the conditions directly.
-      const v = (only!.value as Val)({ s: [], c: undefined as unknown as EvalCtx });
+      const v = (only!.value as Val)({ s: [], c: new EvalCtx(undefined, {}, undefined) });
       if (v !== undefined) def.quick = { conds: onlyConds, value: v };
     }
     if (index) def.index = index;
@@ -1484,13 +1484,20 @@ export class Program implements NameResolver {
       return hit;
     }
     cache.set(node, IN_PROGRESS);
-    let v: Value | undefined;
-    if (node.complete.length || (node.defaults.length && !this.#fnNodes.has(node))) v = this.#evalComplete(node, c);
-    else if (this.#fnNodes.has(node)) v = undefined;
-    else if (node.multi.length && !node.objects.length && node.children.size === 0) v = this.#evalMulti(node, c);
-    else v = this.#evalObject(node, c);
+    const v = this.evalTop(node, c);
     cache.set(node, v);
     return v;
+  }
+
+  /**
+   * The document at a node, without caching it: for the entrypoint of a decision, which nothing
+   * else in the same evaluation can ask for (that would be recursion, rejected at compile time).
+   */
+  evalTop(node: RuleNode, c: EvalCtx): Value | undefined {
+    if (node.complete.length || (node.defaults.length && !this.#fnNodes.has(node))) return this.#evalComplete(node, c);
+    if (this.#fnNodes.has(node)) return undefined;
+    if (node.multi.length && !node.objects.length && node.children.size === 0) return this.#evalMulti(node, c);
+    return this.#evalObject(node, c);
   }
 
   #candidates(node: RuleNode, c: EvalCtx): RuleDef[] {

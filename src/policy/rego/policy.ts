@@ -7,12 +7,12 @@
  *   policy.entrypoint('envoy/authz/allow')(input) // hot path: the value or undefined
  */
 import type { Expr } from './ast.ts';
-import type { BuiltinContext, BuiltinDefinition } from './builtins/index.ts';
+import type { BuiltinDefinition } from './builtins/index.ts';
 import { Program } from './compiler.ts';
 import { RegoError, compileErrors } from './errors.ts';
 import { parseModule, parseQuery } from './parser.ts';
 import { strictErrors } from './strict.ts';
-import type { EvalCtx, Frame, Step } from './runtime.ts';
+import { EvalCtx, type Frame, type Step } from './runtime.ts';
 import type { Scope } from './scope.ts';
 import { type Value, fromJSON } from './value.ts';
 
@@ -92,7 +92,7 @@ export class CompiledPolicy {
       // A rule document: evaluate it directly, without query machinery.
       const program = this.#program;
       const baseData = this.#data;
-      return (input, data) => program.docAt(node, newCtx(input, data ?? baseData, options));
+      return (input, data) => program.evalTop(node, new EvalCtx(input, data ?? baseData, options));
     }
     const q = this.prepare(query);
     return (input, data) => {
@@ -146,46 +146,8 @@ export class CompiledPolicy {
   }
 }
 
-const discard = (): void => {};
-
-/** Built-in context whose clock and cache are created only when a built-in asks (hot path). */
-class LazyBuiltinContext implements BuiltinContext {
-  readonly strict: boolean;
-  readonly print: (text: string) => void;
-  readonly seed?: number;
-  #now: bigint | undefined;
-  #cache: Map<string, unknown> | undefined;
-
-  constructor(options: EvaluateOptions | undefined) {
-    this.strict = options?.strictBuiltinErrors ?? false;
-    this.print = options?.print ?? discard;
-    this.#now = options?.now;
-    if (options?.seed !== undefined) this.seed = options.seed;
-  }
-
-  now(): bigint {
-    // Fixed for the whole evaluation, as OPA's time.now_ns.
-    this.#now ??= BigInt(Date.now()) * 1_000_000n;
-    return this.#now;
-  }
-
-  get cache(): Map<string, unknown> {
-    this.#cache ??= new Map();
-    return this.#cache;
-  }
-}
-
 export function newCtx(input: Value | undefined, data: Value, options: EvaluateOptions | undefined): EvalCtx {
-  const bctx = new LazyBuiltinContext(options);
-  return {
-    input,
-    data,
-    cache: new Map(),
-    overrides: undefined,
-    mocks: undefined,
-    bctx,
-    strict: bctx.strict,
-  };
+  return new EvalCtx(input, data, options);
 }
 
 /** `a/b/c` → `data.a.b.c`; a query is returned unchanged. */

@@ -49,18 +49,99 @@ export type Mock = { kind: 'value'; value: Value } | { kind: 'function'; call: F
 
 export type FunctionCall = (c: EvalCtx, args: Value[], loc: Loc) => Value | undefined;
 
-export interface EvalCtx {
-  input: Value | undefined;
-  data: Value;
-  cache: Map<RuleNode, Value | undefined>;
-  overrides: readonly DataOverride[] | undefined;
-  mocks: ReadonlyMap<string, Mock> | undefined;
-  bctx: BuiltinContext;
-  strict: boolean;
+export interface BuiltinOptions {
+  strictBuiltinErrors?: boolean;
+  print?: (text: string) => void;
+  now?: bigint;
+  seed?: number;
 }
 
-export function forkCtx(c: EvalCtx, changes: Partial<EvalCtx>): EvalCtx {
-  return { ...c, cache: new Map(), ...changes };
+const discard = (): void => {};
+
+/** Built-in context whose clock and cache are created only when a built-in asks (hot path). */
+class LazyBuiltinContext implements BuiltinContext {
+  readonly strict: boolean;
+  readonly print: (text: string) => void;
+  readonly seed?: number;
+  #now: bigint | undefined;
+  #cache: Map<string, unknown> | undefined;
+
+  constructor(options: BuiltinOptions | undefined) {
+    this.strict = options?.strictBuiltinErrors ?? false;
+    this.print = options?.print ?? discard;
+    this.#now = options?.now;
+    if (options?.seed !== undefined) this.seed = options.seed;
+  }
+
+  now(): bigint {
+    // Fixed for the whole evaluation, as OPA's time.now_ns.
+    this.#now ??= BigInt(Date.now()) * 1_000_000n;
+    return this.#now;
+  }
+
+  get cache(): Map<string, unknown> {
+    this.#cache ??= new Map();
+    return this.#cache;
+  }
+}
+
+/**
+ * One evaluation's state: input, data, `with` overrides and mocks, the document cache and the
+ * built-in context. The cache and built-in context are created on first use: a decision that
+ * needs neither allocates neither.
+ */
+export class EvalCtx {
+  readonly input: Value | undefined;
+  readonly data: Value;
+  readonly overrides: readonly DataOverride[] | undefined;
+  readonly mocks: ReadonlyMap<string, Mock> | undefined;
+  readonly strict: boolean;
+  readonly #options: BuiltinOptions | undefined;
+  #cache: Map<RuleNode, Value | undefined> | undefined;
+  #bctx: BuiltinContext | undefined;
+
+  constructor(
+    input: Value | undefined,
+    data: Value,
+    options: BuiltinOptions | undefined,
+    overrides?: readonly DataOverride[],
+    mocks?: ReadonlyMap<string, Mock>,
+    bctx?: BuiltinContext,
+  ) {
+    this.input = input;
+    this.data = data;
+    this.#options = options;
+    this.strict = options?.strictBuiltinErrors ?? false;
+    this.overrides = overrides;
+    this.mocks = mocks;
+    this.#bctx = bctx;
+  }
+
+  get cache(): Map<RuleNode, Value | undefined> {
+    this.#cache ??= new Map();
+    return this.#cache;
+  }
+
+  get bctx(): BuiltinContext {
+    this.#bctx ??= new LazyBuiltinContext(this.#options);
+    return this.#bctx;
+  }
+
+  /** A context for a `with` scope: fresh document cache, same clock and built-in cache. */
+  fork(changes: { input?: Value; overrides?: readonly DataOverride[]; mocks?: ReadonlyMap<string, Mock> | undefined }): EvalCtx {
+    return new EvalCtx(
+      'input' in changes ? changes.input : this.input,
+      this.data,
+      this.#options,
+      'overrides' in changes ? changes.overrides : this.overrides,
+      'mocks' in changes ? changes.mocks : this.mocks,
+      this.bctx,
+    );
+  }
+}
+
+export function forkCtx(c: EvalCtx, changes: { input?: Value; overrides?: readonly DataOverride[]; mocks?: ReadonlyMap<string, Mock> | undefined }): EvalCtx {
+  return c.fork(changes);
 }
 
 /** A compiled rule definition (one `p ... if body`, with its else chain). */

@@ -73,7 +73,7 @@ export class CertificateRecords {
       requested_by TEXT NOT NULL, method TEXT NOT NULL, ca_slot TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS certificates_issued ON certificates (issued_at DESC, serial DESC);
       CREATE INDEX IF NOT EXISTS certificates_spiffe ON certificates (spiffe_id, issued_at DESC);`);
-    this.#insert = this.#db.prepare(`INSERT OR REPLACE INTO certificates VALUES (@serial, @spiffeId, @namespace, @serviceAccount, @notBefore, @notAfter, @issuedAt, @requestedBy, @method, @caSlot)`);
+    this.#insert = this.#db.prepare('INSERT OR IGNORE INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   }
 
   add(record: CertificateRecord): void {
@@ -93,7 +93,7 @@ export class CertificateRecords {
     this.#db.transaction(() => {
       for (const r of batch) {
         const m = NS_SA.exec(r.spiffeId);
-        this.#insert.run({ ...r, namespace: m?.[1] ?? null, serviceAccount: m?.[2] ?? null });
+        this.#insert.run(r.serial, r.spiffeId, m?.[1] ?? null, m?.[2] ?? null, r.notBefore, r.notAfter, r.issuedAt, r.requestedBy, r.method, r.caSlot);
       }
     })();
   }

@@ -243,10 +243,30 @@ function parsePath(pathPart: string): string[] {
   return decoded.replace(/^\/+/, '').split('/');
 }
 
+/** `application/x-www-form-urlencoded` decoding (`+` is a space), as Go's url.ParseQuery; invalid escapes kept verbatim. */
+function decodeComponent(s: string): string {
+  if (!s.includes('%') && !s.includes('+')) return s;
+  const plus = s.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(plus);
+  } catch {
+    return plus;
+  }
+}
+
+/** name → values; hand-rolled because URLSearchParams costs more than the rest of the input. */
 function parseQuery(query: string): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
+  // No prototype: a parameter named __proto__ is data, not a prototype switch.
+  const out = Object.create(null) as Record<string, string[]>;
   if (!query) return out;
-  for (const [k, v] of new URLSearchParams(query)) (out[k] ??= []).push(v);
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = decodeComponent(eq < 0 ? pair : pair.slice(0, eq));
+    const value = eq < 0 ? '' : decodeComponent(pair.slice(eq + 1));
+    const list = Object.hasOwn(out, key) ? out[key]! : (out[key] = []);
+    list.push(value);
+  }
   return out;
 }
 

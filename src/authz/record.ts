@@ -38,8 +38,8 @@ function base(p: RecordParts, decision: DecisionOutcome, reason: string, status:
   return r;
 }
 
-export function decisionRecord(ctx: CheckContext, decision: Decision, p: Omit<RecordParts, 'input' | 'facts' | 'destination' | 'snapshot'>): DecisionRecordV1 {
-  const r = base({ ...p, input: ctx.input, facts: ctx.request, destination: ctx.workload.display, snapshot: ctx.snapshot }, decision.outcome, decision.reason, httpStatusOf(decision));
+export function decisionRecord(ctx: CheckContext, decision: Decision, p: { decisionId: string; time: number; latencyUs: number }): DecisionRecordV1 {
+  const r = base({ decisionId: p.decisionId, time: p.time, latencyUs: p.latencyUs, input: ctx.input, facts: ctx.request, destination: ctx.workload.display, snapshot: ctx.snapshot }, decision.outcome, decision.reason, httpStatusOf(decision));
   r.matchedPolicies = ctx.matchedPolicies;
   if (ctx.auth) r.requestPrincipal = ctx.auth.principal;
   if (decision.outcome === 'rate_limited') r.limit = decision.limit;

@@ -47,15 +47,27 @@ export function createCheck(deps: CheckDeps): CheckFn {
   const buckets = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.2];
   const duration = histogram(deps.registry, 'meshward_authz_check_duration_seconds', 'Time meshward spent deciding an ext_authz check.', ['decision'], buckets);
   const stageDuration = histogram(deps.registry, 'meshward_authz_stage_duration_seconds', 'Time per pipeline stage.', ['stage'], buckets);
-  const observe = (stage: string, seconds: number) => stageDuration.observe({ stage }, seconds);
+  // Label children cached: prom-client hashes the label object on every labelled call.
+  const stageTimers = new Map<string, { observe(v: number): void }>();
+  const observe = (stage: string, seconds: number) => {
+    let t = stageTimers.get(stage);
+    if (!t) stageTimers.set(stage, (t = stageDuration.labels({ stage })));
+    t.observe(seconds);
+  };
+  const byDecision = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+  const decided = (decision: string, seconds: number) => {
+    let m = byDecision.get(decision);
+    if (!m) byDecision.set(decision, (m = { count: checks.labels({ decision }), time: duration.labels({ decision }) }));
+    m.count.inc();
+    m.time.observe(seconds);
+  };
 
   const finish = (outcome: CheckOutcome, decisionId: string, t0: number): CheckResult => {
     const { decision, ctx } = outcome;
     const latency = performance.now() - t0;
     const response = buildCheckResponse(decision, ctx.mutations, decisionId);
     const record = decisionRecord(ctx, decision, { decisionId, time: ctx.now, latencyUs: Math.round(latency * 1000) });
-    checks.inc({ decision: decision.outcome });
-    duration.observe({ decision: decision.outcome }, latency / 1000);
+    decided(decision.outcome, latency / 1000);
     if (worthRecording(ctx, decision)) deps.audit()?.append(record);
     return { response, outcome, record };
   };

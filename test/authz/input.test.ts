@@ -57,3 +57,11 @@ describe('protojson rendering of well-known types', () => {
     expect(input.attributes.metadataContext).toEqual({ filterMetadata: { 'envoy.filters.http.jwt_authn': { payload: { sub: 'a', n: 3, l: [true, null] } } } });
   });
 });
+
+describe('parsed_query', () => {
+  it('decodes + and escapes, keeps repeated names in order, and treats __proto__ as data', () => {
+    const { input } = buildInput({ attributes: { request: { http: { path: '/s?q=a+b%21&q=c&flag&__proto__=x&bad=%zz' } } } });
+    expect({ ...input.parsed_query }).toEqual({ q: ['a b!', 'c'], flag: [''], ['__proto__']: ['x'], bad: ['%zz'] });
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+});

@@ -3,7 +3,7 @@
  * run, `?` one non-delimiter, `[abc]`/`[a-z]`/`[!…]` character lists, `{a,b}` alternatives, `\`
  * escapes. Delimiters `[]` mean the default `["."]`; `null` means none.
  */
-import { isSet, type Value } from '../value.ts';
+import type { Value } from '../value.ts';
 import { fail, operandElementError, operandTypeError, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
 import { T_BOOLEAN, T_NULL, T_STRING, tArray, tUnion } from './types.ts';
@@ -83,15 +83,16 @@ const cache = new Map<string, Map<string, RegExp>>();
 const DEFAULT_DELIMITERS: readonly string[] = ['.'];
 const NO_DELIMITERS: readonly string[] = [];
 
+/** Delimiters: an array of strings (each contributes its first character), or null for none. */
 function delimitersOf(v: Value): readonly string[] {
   if (v === null) return NO_DELIMITERS;
-  if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'string') return v as string[];
-  const items = Array.isArray(v) ? v : isSet(v) ? v.values() : undefined;
-  if (!items) throw operandTypeError(2, v, 'array', 'null');
+  if (!Array.isArray(v)) throw operandTypeError(2, v, 'array', 'null');
+  if (v.length === 1 && typeof v[0] === 'string' && v[0].length === 1) return v as string[];
   const out: string[] = [];
-  for (const d of items) {
+  for (const d of v) {
     if (typeof d !== 'string') throw operandElementError(2, 'array', d, 'string');
-    out.push(d);
+    const first = d.codePointAt(0);
+    if (first !== undefined) out.push(String.fromCodePoint(first));
   }
   return out.length === 0 ? DEFAULT_DELIMITERS : out;
 }

@@ -13,15 +13,26 @@ export interface LoadedFiles {
   data: Value;
 }
 
-function walk(p: string, out: string[]): void {
+/** A file found under a path argument, with its directory relative to that argument. */
+interface FoundFile {
+  file: string;
+  dirs: string[];
+}
+
+function walk(p: string, out: FoundFile[], dirs: string[] = []): void {
   const st = fs.statSync(p, { throwIfNoEntry: false });
   if (!st) throw new MeshwardError('NOT_FOUND', `${p}: no such file or directory`);
   if (st.isDirectory()) {
     for (const e of fs.readdirSync(p).sort()) {
       if (e.startsWith('.')) continue;
-      walk(path.join(p, e), out);
+      const child = path.join(p, e);
+      walk(child, out, fs.statSync(child).isDirectory() ? [...dirs, e] : dirs);
     }
-  } else out.push(p);
+  } else out.push({ file: p, dirs });
+}
+
+function nest(dirs: readonly string[], v: Value): Value {
+  return dirs.reduceRight<Value>((acc, d) => ({ [d]: acc }), v);
 }
 
 /** Parses a JSON or YAML data file, keeping big integers exact. */
@@ -42,15 +53,18 @@ export function mergeData(a: Value, b: Value): Value {
   return out;
 }
 
-/** Loads `.rego` modules and `.json`/`.yaml` data from files and directories. */
+/**
+ * Loads `.rego` modules and `.json`/`.yaml` data from files and directories. As in OPA bundles, a
+ * data file inside a directory lands at that directory's path: `dir/roles/data.json` → `data.roles`.
+ */
 export function loadPolicyFiles(paths: readonly string[]): LoadedFiles {
-  const files: string[] = [];
+  const files: FoundFile[] = [];
   for (const p of paths) walk(p, files);
   const modules: Record<string, string> = {};
   let data: Value = {};
-  for (const f of files) {
-    if (f.endsWith('.rego')) modules[f] = fs.readFileSync(f, 'utf8');
-    else if (/\.(json|ya?ml)$/.test(f)) data = mergeData(data, readDataFile(f));
+  for (const { file, dirs } of files) {
+    if (file.endsWith('.rego')) modules[file] = fs.readFileSync(file, 'utf8');
+    else if (/\.(json|ya?ml)$/.test(file)) data = mergeData(data, nest(dirs, readDataFile(file)));
   }
   return { modules, data };
 }

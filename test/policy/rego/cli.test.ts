@@ -60,6 +60,14 @@ describe('meshward policy', () => {
     expect(ok.code).toBe(0);
   });
 
+  it('places data files found in subdirectories at their directory path, as OPA bundles do', async () => {
+    const dir = tempDir({ 'authz.rego': POLICY });
+    fs.mkdirSync(path.join(dir, 'teams'));
+    fs.writeFileSync(path.join(dir, 'teams', 'data.yaml'), 'payments: [ann]\n');
+    const r = await cli(['policy', 'eval', '-d', dir, 'data.teams.payments[0]']);
+    expect(JSON.parse(r.stdout).result[0].expressions[0].value).toBe('ann');
+  });
+
   it('check exits 0 for valid modules and 1 with positioned errors', async () => {
     const good = tempDir({ 'authz.rego': POLICY });
     expect((await cli(['policy', 'check', good])).code).toBe(0);

@@ -79,6 +79,8 @@ export class AuditLog {
   #cancelTimer?: () => void;
   #immediate?: NodeJS.Immediate;
   #draining?: Promise<void>;
+  /** A part-filled batch is due (its flush interval elapsed, or flush() was called). */
+  #partialDue = false;
   #retryMs = 0;
   #masker?: { paths: readonly string[]; masker: Masker };
   readonly #metrics;
@@ -127,9 +129,9 @@ export class AuditLog {
     if (this.#filling.length >= this.#batchSize) {
       this.#batches.push(this.#filling);
       this.#filling = [];
-      this.#immediate ??= setImmediate(() => this.#kick());
+      this.#immediate ??= setImmediate(() => this.#kick(false));
     } else if (!this.#cancelTimer) {
-      this.#cancelTimer = this.#clock.setTimer(this.#intervalMs, () => this.#kick());
+      this.#cancelTimer = this.#clock.setTimer(this.#intervalMs, () => this.#kick(true));
     }
     return true;
   }
@@ -137,7 +139,10 @@ export class AuditLog {
   /** Resolves when every record appended before the call is durable; rejects if the store fails. */
   async flush(): Promise<void> {
     const target = this.#accepted;
-    while (this.#written < target && this.#queued > 0) await this.#drain();
+    while (this.#written < target && this.#queued > 0) {
+      this.#partialDue = true;
+      await this.#drain();
+    }
   }
 
   /** Stops accepting, writes everything queued, closes the store. */
@@ -179,8 +184,10 @@ export class AuditLog {
     this.#unreportedSkipped = 0;
   }
 
-  #kick(): void {
-    this.#immediate = undefined;
+  /** `partial`: the oldest record has waited the flush interval, so a part-filled batch goes too. */
+  #kick(partial: boolean): void {
+    if (partial) this.#partialDue = true;
+    else this.#immediate = undefined;
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
     // A failure is logged, counted and retried by #drain itself.
@@ -189,7 +196,7 @@ export class AuditLog {
 
   #scheduleRetry(): void {
     if (this.#closed || this.#queued === 0 || this.#cancelTimer) return;
-    this.#cancelTimer = this.#clock.setTimer(this.#retryMs, () => this.#kick());
+    this.#cancelTimer = this.#clock.setTimer(this.#retryMs, () => this.#kick(true));
   }
 
   /** Writes batches until the queue is empty; one drain at a time. Rejects on a failed write. */
@@ -205,28 +212,32 @@ export class AuditLog {
 
   /**
    * Pipelined: the next batch is masked and serialized while the previous one is being committed
-   * (in the store's I/O or in PostgreSQL), but it is only sent once that commit succeeded, so the
+   * (in the writer thread or in PostgreSQL), but it is only sent once that commit succeeded, so the
    * chain order is the queue order and a failed batch is retried before anything after it.
+   * Only full batches are taken while one is in flight; a part-filled batch goes when its flush
+   * interval is due (or on flush) and nothing is in flight. Without that rule, records arriving
+   * during each commit became tiny transactions, each rewriting whole pages.
    */
   async #drainLoop(): Promise<void> {
     let inflight: Promise<void> | undefined;
     for (;;) {
-      const next = this.#batchAt(inflight ? 1 : 0);
-      if (!next) break;
+      let next = this.#batches[inflight ? 1 : 0];
+      if (!next && !inflight && this.#partialDue && this.#filling.length > 0) {
+        this.#batches.push(this.#filling);
+        this.#filling = [];
+        this.#partialDue = false;
+        next = this.#batches[0];
+      }
+      if (!next) {
+        if (!inflight) return;
+        await inflight;
+        inflight = undefined;
+        continue;
+      }
       const prepared = this.#prepare(next);
       if (inflight) await inflight;
       inflight = this.#commit(next, prepared);
     }
-    if (inflight) await inflight;
-  }
-
-  /** The batch at `index` of the queue, closing the filling batch when needed. */
-  #batchAt(index: number): DecisionRecordV1[] | undefined {
-    if (this.#batches.length <= index && this.#filling.length > 0) {
-      this.#batches.push(this.#filling);
-      this.#filling = [];
-    }
-    return this.#batches[index];
   }
 
   #maskerFor(paths: readonly string[]): Masker {

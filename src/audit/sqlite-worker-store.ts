@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { encodeBatch } from './batch-codec.ts';
 import type { ChainAnchor } from './chain.ts';
 import { AuditStoreUnavailableError } from './errors.ts';
 import type { AuditFilter, AuditQuery } from './query.ts';
@@ -106,7 +107,7 @@ export class WorkerSqliteAuditStore implements AuditStore {
     if (this.#pending.size === 0) worker.ref();
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'append', id, records } satisfies WorkerRequest);
+      worker.postMessage({ type: 'append', id, batch: encodeBatch(records) } satisfies WorkerRequest);
     });
   }
 

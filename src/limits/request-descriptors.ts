@@ -45,9 +45,9 @@ function entryOf(a: DescriptorAction, r: LimitRequestAttributes): DescriptorEntr
   }
 }
 
-/** Every descriptor the request produces, in configuration order. */
-export function buildDescriptors(requestDescriptors: readonly (readonly DescriptorAction[])[], r: LimitRequestAttributes): DescriptorEntry[][] {
-  const out: DescriptorEntry[][] = [];
+/** Every descriptor the request produces, in configuration order (as the engine takes them). */
+export function buildDescriptors(requestDescriptors: readonly (readonly DescriptorAction[])[], r: LimitRequestAttributes): { entries: DescriptorEntry[] }[] {
+  const out: { entries: DescriptorEntry[] }[] = [];
   for (const actions of requestDescriptors) {
     const entries: DescriptorEntry[] = [];
     let dropped = false;
@@ -59,7 +59,7 @@ export function buildDescriptors(requestDescriptors: readonly (readonly Descript
       }
       if (e) entries.push(e);
     }
-    if (!dropped && entries.length > 0) out.push(entries);
+    if (!dropped && entries.length > 0) out.push({ entries });
   }
   return out;
 }

@@ -161,18 +161,28 @@ export function createLimitsStage(snapshot: ConfigSnapshot, deps: LimitsStageDep
     return runQuotas(ctx, attrs, applicable.quotas, rl);
   }
 
+  /** The common case, one rate-limit policy and no quota: no intermediate arrays when nothing fires. */
+  function runOne(ctx: CheckContext, p: CompiledRateLimitPolicy, attrs: LimitRequestAttributes): StageResult | Promise<StageResult> {
+    const descriptors = buildDescriptors(p.requestDescriptors, attrs);
+    if (descriptors.length === 0) return undefined;
+    const v = deps.engine.decide(p, p.domain, descriptors);
+    if (v instanceof Promise) return v.then((verdict) => finish(ctx, [[p, verdict]], []));
+    return finish(ctx, [[p, v]], []);
+  }
+
   return {
     name: LIMITS_STAGE,
     run(ctx) {
       const applicable = applicableTo(ctx);
       if (applicable.rateLimits.length === 0 && applicable.quotas.length === 0) return undefined;
       const attrs = attributesOf(ctx);
+      if (applicable.rateLimits.length === 1 && applicable.quotas.length === 0) return runOne(ctx, applicable.rateLimits[0]!, attrs);
       const pending: [CompiledRateLimitPolicy, RateLimitVerdict | Promise<RateLimitVerdict>][] = [];
       let async = false;
       for (const p of applicable.rateLimits) {
         const descriptors = buildDescriptors(p.requestDescriptors, attrs);
         if (descriptors.length === 0) continue;
-        const v = deps.engine.decide(p, p.domain, descriptors.map((entries) => ({ entries })));
+        const v = deps.engine.decide(p, p.domain, descriptors);
         if (v instanceof Promise) async = true;
         pending.push([p, v]);
       }

@@ -134,7 +134,8 @@ function parseConstraints(args: Value[], ctx: BuiltinContext): Constraints {
         c[k] = v;
         break;
       case 'time': {
-        if (!isNumber(v)) fail('time constraint must be a number');
+        if (!isNumber(v)) fail('token time constraint: must be a number');
+        if (toNumber(v) < 0) fail('token time constraint: must not be negative');
         c.time = toBigInt(v) ?? BigInt(Math.trunc(toNumber(v)));
         break;
       }
@@ -148,6 +149,15 @@ function parseConstraints(args: Value[], ctx: BuiltinContext): Constraints {
 }
 
 const INVALID: Value = [false, {}, {}];
+const KNOWN_HEADERS = new Set(['alg', 'kid', 'typ', 'cty', 'crit']);
+
+/** RFC 7515 4.1.11: a token naming a header we do not understand as critical is invalid. */
+function criticalHeadersUnderstood(header: Record<string, unknown>): boolean {
+  if (!('crit' in header)) return true;
+  const crit = header.crit;
+  if (!Array.isArray(crit) || crit.length === 0 || !crit.every((c) => typeof c === 'string')) fail('crit: must be a nonempty list of strings');
+  return !Object.keys(header).some((k) => !KNOWN_HEADERS.has(k) && crit.includes(k));
+}
 
 /** Seconds claim → nanoseconds, or an error when it is not a number. */
 function claimNanos(payload: Record<string, unknown>, claim: 'exp' | 'nbf'): number | undefined {
@@ -163,8 +173,7 @@ function decodeVerify(args: Value[], ctx: BuiltinContext): Value {
 
 function verifyWithConstraints(token: string, c: Constraints): Value {
   const p = split(token);
-  // We understand no critical header extensions, so any "crit" makes the token invalid (RFC 7515 4.1.11).
-  if ('crit' in p.header) return INVALID;
+  if (!criticalHeadersUnderstood(p.header)) return INVALID;
   const alg = typeof p.header.alg === 'string' ? p.header.alg : '';
   if (!ALGS.has(alg)) return INVALID;
   if (c.alg !== undefined && c.alg !== alg) return INVALID;
@@ -173,7 +182,7 @@ function verifyWithConstraints(token: string, c: Constraints): Value {
   const byKid = kid === undefined ? [] : keys.filter((k) => k.kid === kid);
   const candidates = byKid.length ? byKid : keys;
   if (!candidates.some((k) => verifyWithKey(alg, p.signingInput, p.signature, k.key))) return INVALID;
-  if (p.header.cty === 'JWT') return verifyWithConstraints(nestedToken(p), c);
+  if (typeof p.header.cty === 'string' && p.header.cty.toUpperCase() === 'JWT') return verifyWithConstraints(nestedToken(p), c);
   let payload: Record<string, unknown>;
   try {
     payload = JSON.parse(p.payloadText) as Record<string, unknown>;
@@ -186,11 +195,12 @@ function verifyWithConstraints(token: string, c: Constraints): Value {
   const nbf = claimNanos(payload, 'nbf');
   if (exp !== undefined && now >= exp) return INVALID;
   if (nbf !== undefined && now < nbf) return INVALID;
+  // A required issuer must be present and equal (current OPA; older versions let a missing iss pass).
   if (c.iss !== undefined && payload.iss !== c.iss) return INVALID;
   if ('aud' in payload) {
     const aud = payload.aud;
     if (c.aud === undefined) return INVALID;
-    const ok = typeof aud === 'string' ? aud === c.aud : Array.isArray(aud) && aud.includes(c.aud);
+    const ok = typeof aud === 'string' ? aud === c.aud : Array.isArray(aud) && aud.every((x) => typeof x === 'string') && aud.includes(c.aud);
     if (!ok) return INVALID;
   } else if (c.aud !== undefined) return INVALID;
   return [true, p.headerValue, parseValue(p.payloadText)];
@@ -264,16 +274,8 @@ function jsonText(v: Value, pos: number): string {
 
 /** The inner token of a nested JWT (cty JWT): the payload, possibly as a JSON string. */
 function nestedToken(p: Parts): string {
-  const text = p.payloadText.trim();
-  if (text.startsWith('"')) {
-    try {
-      const inner = JSON.parse(text);
-      if (typeof inner === 'string') return inner;
-    } catch {
-      // fall through to the raw text
-    }
-  }
-  return text;
+  // Nested tokens are often quoted (jwt.io does); OPA trims quotes and apostrophes.
+  return p.payloadText.replace(/^["']+|["']+$/g, '');
 }
 
 function decode(token: string): Value {

@@ -158,3 +158,17 @@ describe('crypto', () => {
     expect(call('crypto.parse_private_keys', 'nope')).toEqual([]);
   });
 });
+
+describe('io.jwt.decode_verify header rules', () => {
+  it('rejects a token whose critical header is not understood but accepts understood ones', () => {
+    const claims = { iss: 'issuer', exp: nowSec + 60 };
+    const unknownCrit = rs256(claims, { alg: 'RS256', crit: ['junk'], junk: 'x' });
+    expect(call('io.jwt.decode_verify', unknownCrit, { cert: publicPem })).toEqual([false, {}, {}]);
+    const knownCrit = rs256(claims, { alg: 'RS256', crit: ['kid'], kid: 'k1' });
+    expect((call('io.jwt.decode_verify', knownCrit, { cert: publicPem }) as unknown[])[0]).toBe(true);
+  });
+
+  it('requires the issuer when the constraints name one', () => {
+    expect(call('io.jwt.decode_verify', rs256({ sub: 'x' }), { cert: publicPem, iss: 'issuer' })).toEqual([false, {}, {}]);
+  });
+});

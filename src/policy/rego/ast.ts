@@ -48,9 +48,17 @@ export interface Rule {
   assign: boolean;
   body: Expr[];
   else?: Rule;
+  /** YAML of the `# METADATA` block just above the rule, if any. */
+  annotations?: Annotation;
   loc: Loc;
   /** Source text of the head for messages. */
   file: string;
+}
+
+/** A `# METADATA` comment block: its YAML text (comment markers removed) and position. */
+export interface Annotation {
+  yaml: string;
+  loc: Loc;
 }
 
 export interface Import {
@@ -65,6 +73,8 @@ export interface Module {
   packageLoc: Loc;
   imports: Import[];
   rules: Rule[];
+  /** `# METADATA` block above the package clause. */
+  annotations?: Annotation;
 }
 
 export function varTerm(name: string, loc: Loc): Term {

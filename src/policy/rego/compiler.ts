@@ -30,6 +30,7 @@ import {
   pathAccessor,
 } from './runtime.ts';
 import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, evalConds } from './conds.ts';
+import { parseAnnotation } from './annotations.ts';
 import { callTerm } from './parser.ts';
 import { Scope, exprVars, visitVars } from './scope.ts';
 import {
@@ -141,6 +142,7 @@ export class Program implements NameResolver {
         placed.push({ mod, rule, node, keys });
       }
     }
+    this.#collectAnnotations(modules, placed);
     const envs = new Map<Module, ModuleEnv>();
     for (const mod of modules) {
       const pkg = this.#packagePath(mod);
@@ -149,6 +151,7 @@ export class Program implements NameResolver {
     for (const { mod, rule, node, keys } of placed) {
       this.#env = envs.get(mod)!;
       this.#current = node;
+      this.#currentRule = rule;
       try {
         this.#placeRule(rule, node, keys);
       } catch (err) {
@@ -1258,7 +1261,12 @@ export class Program implements NameResolver {
     t: CallTerm,
     scope: Scope,
     report: boolean,
-  ): { kind: 'builtin'; def: BuiltinDefinition; name: string } | { kind: 'function'; node: RuleNode; name: string; arity: number } | { kind: 'print' } | undefined {
+  ):
+    | { kind: 'builtin'; def: BuiltinDefinition; name: string }
+    | { kind: 'function'; node: RuleNode; name: string; arity: number }
+    | { kind: 'print' }
+    | { kind: 'metadata'; which: string }
+    | undefined {
     const parts: string[] = [];
     const head = t.op.type === 'ref' ? t.op.head : t.op;
     if (head.type !== 'var') return undefined;
@@ -1273,6 +1281,7 @@ export class Program implements NameResolver {
     }
     const name = [head.name, ...parts].join('.');
     if (name === 'print') return { kind: 'print' };
+    if (name === 'rego.metadata.rule' || name === 'rego.metadata.chain') return { kind: 'metadata', which: name };
     if (name === 'walk') return { kind: 'builtin', def: WALK, name };
     const def = this.#builtins.get(name);
     if (def) return { kind: 'builtin', def, name };
@@ -1285,6 +1294,60 @@ export class Program implements NameResolver {
     return n ?? 0;
   }
   readonly #arities = new Map<RuleNode, number>();
+
+  #currentRule: Rule | undefined;
+  readonly #ruleAnnotations = new Map<Rule, PlainObject>();
+  readonly #documentAnnotations = new Map<RuleNode, PlainObject[]>();
+  readonly #packageAnnotations = new Map<string, { path: string[]; annotations: PlainObject }[]>();
+
+  #collectAnnotations(modules: Module[], placed: { rule: Rule; node: RuleNode }[]): void {
+    for (const mod of modules) {
+      if (!mod.annotations) continue;
+      try {
+        const a = parseAnnotation(mod.annotations, 'package');
+        const pkg = this.#packagePath(mod);
+        const list = this.#packageAnnotations.get(pkg.join('.')) ?? [];
+        list.push({ path: pkg, annotations: a });
+        this.#packageAnnotations.set(pkg.join('.'), list);
+      } catch (err) {
+        if (err instanceof RegoError) this.#errors.push(err);
+        else throw err;
+      }
+    }
+    for (const { rule, node } of placed) {
+      if (!rule.annotations) continue;
+      try {
+        const a = parseAnnotation(rule.annotations, 'rule');
+        if (a.scope === 'document') {
+          const list = this.#documentAnnotations.get(node) ?? [];
+          list.push(a);
+          this.#documentAnnotations.set(node, list);
+        } else this.#ruleAnnotations.set(rule, a);
+      } catch (err) {
+        if (err instanceof RegoError) this.#errors.push(err);
+        else throw err;
+      }
+    }
+  }
+
+  /** `rego.metadata.chain()` for the rule being compiled: rule, document, package, enclosing packages. */
+  #metadataChain(): Value {
+    const rule = this.#currentRule;
+    const node = this.#current;
+    if (!rule || !node) return [];
+    const path = [...node.path];
+    const chain: Value[] = [];
+    const own = this.#ruleAnnotations.get(rule);
+    chain.push(own ? { path, annotations: own } : { path });
+    for (const a of this.#documentAnnotations.get(node) ?? []) chain.push({ path, annotations: a });
+    const pkg = this.#env.pkg;
+    for (let n = pkg.length; n > 0; n--) {
+      for (const p of this.#packageAnnotations.get(pkg.slice(0, n).join('.')) ?? []) {
+        if (n === pkg.length || p.annotations.scope === 'subpackages') chain.push({ path: p.path, annotations: p.annotations });
+      }
+    }
+    return chain;
+  }
 
   /** Records function arities before bodies compile (calls may precede definitions). */
   registerArities(modules: Module[]): void {
@@ -1328,6 +1391,13 @@ export class Program implements NameResolver {
     for (const i of argOrder) compiled[i] = this.#term(t.args[i]!, scope, bound);
     const args = compiled;
     const loc = t.loc;
+    if (target.kind === 'metadata') {
+      // Annotations are known at compile time: the call is a constant of the rule it appears in.
+      if (args.length) throw new RegoError('rego_type_error', `${target.which}: arity mismatch`, loc);
+      if (target.which === 'rego.metadata.chain') return constTerm(this.#metadataChain());
+      const own = this.#currentRule ? this.#ruleAnnotations.get(this.#currentRule) : undefined;
+      return constTerm(own ?? {});
+    }
     if (target.kind === 'print') {
       const vals = args.map((a) => this.#requireVal(a));
       return fromVal((f) => {

@@ -57,7 +57,16 @@ function isDigit(c: string): boolean {
   return c >= '0' && c <= '9';
 }
 
+export interface Comment {
+  line: number;
+  col: number;
+  /** Text after `#`. */
+  text: string;
+}
+
 export class Lexer {
+  /** Comments in source order (METADATA annotations are read from them). */
+  readonly comments: Comment[] = [];
   readonly #src: string;
   readonly #file: string;
   #pos = 0;
@@ -113,7 +122,11 @@ export class Lexer {
         this.#advance();
       } else if (c === '#') {
         ws = true;
+        const line = this.#line;
+        const col = this.#col;
+        const start = this.#pos + 1;
         while (this.#pos < s.length && s[this.#pos] !== '\n') this.#advance();
+        this.comments.push({ line, col, text: s.slice(start, this.#pos) });
       } else break;
     }
     return { nl, ws };

@@ -3,16 +3,43 @@
  * precedence follows OPA's parser, lowest first: `in`, relations (== != < <= > >=), `|`, `&`,
  * `+ -`, `* / %`. Body literals end at `;` or a newline (outside brackets).
  */
-import type { Expr, Import, Loc, Module, Rule, Term, With } from './ast.ts';
+import type { Annotation, Expr, Import, Loc, Module, Rule, Term, With } from './ast.ts';
 import { RegoParseError } from './errors.ts';
-import { KEYWORDS, Lexer, type Token } from './lexer.ts';
+import { type Comment, KEYWORDS, Lexer, type Token } from './lexer.ts';
 
 const REL_OPS: Record<string, string> = { '==': 'equal', '!=': 'neq', '<': 'lt', '<=': 'lte', '>': 'gt', '>=': 'gte' };
 const ARITH_OPS: Record<string, string> = { '+': 'plus', '-': 'minus' };
 const FACTOR_OPS: Record<string, string> = { '*': 'mul', '/': 'div', '%': 'rem' };
 
 export function parseModule(source: string, file: string): Module {
-  return new Parser(new Lexer(source, file).tokenize(), file).module();
+  const lexer = new Lexer(source, file);
+  const toks = lexer.tokenize();
+  return new Parser(toks, file, metadataBlocks(lexer.comments, file)).module();
+}
+
+interface MetadataBlock extends Annotation {
+  startLine: number;
+  endLine: number;
+}
+
+/** `# METADATA` followed by consecutive comment lines of YAML. */
+function metadataBlocks(comments: readonly Comment[], file: string): MetadataBlock[] {
+  const out: MetadataBlock[] = [];
+  for (let i = 0; i < comments.length; i++) {
+    const c = comments[i]!;
+    if (c.text.trim() !== 'METADATA') continue;
+    const lines: string[] = [];
+    let end = c.line;
+    let j = i + 1;
+    for (; j < comments.length && comments[j]!.line === end + 1; j++) {
+      const t = comments[j]!.text;
+      lines.push(t.startsWith(' ') ? t.slice(1) : t);
+      end = comments[j]!.line;
+    }
+    out.push({ yaml: lines.join('\n'), loc: { file, line: c.line, col: c.col }, startLine: c.line, endLine: end });
+    i = j - 1;
+  }
+  return out;
 }
 
 export function parseQuery(source: string, file = 'query'): Expr[] {
@@ -39,13 +66,23 @@ export function callTerm(name: string, args: Term[], loc: Loc): Term {
 class Parser {
   readonly #toks: Token[];
   readonly #file: string;
+  readonly #blocks: MetadataBlock[];
   #i = 0;
   /** Open bracket depth: newlines are insignificant inside brackets. */
   #depth = 0;
 
-  constructor(toks: Token[], file: string) {
+  constructor(toks: Token[], file: string, blocks: MetadataBlock[] = []) {
     this.#toks = toks;
     this.#file = file;
+    this.#blocks = blocks;
+  }
+
+  /** The METADATA block that ends right above the token at index i (no code in between). */
+  #annotationsBefore(i: number): Annotation | undefined {
+    const t = this.#toks[i]!;
+    const prevLine = i > 0 ? this.#toks[i - 1]!.line : 0;
+    const b = this.#blocks.find((x) => x.endLine < t.line && x.startLine > prevLine);
+    return b ? { yaml: b.yaml, loc: b.loc } : undefined;
   }
 
   get #tok(): Token {
@@ -93,6 +130,7 @@ class Parser {
 
   module(): Module {
     if (!this.#isKeyword('package')) this.#error(this.#tok.kind === 'eof' ? 'empty module' : 'package expected');
+    const pkgAnnotations = this.#annotationsBefore(this.#i);
     const pkgTok = this.#advance();
     const pkgRef = this.#refTerm(true);
     const pkg = this.#refParts(pkgRef);
@@ -104,9 +142,14 @@ class Parser {
         continue;
       }
       if (this.#isKeyword('package')) this.#error('unexpected package keyword: only one package per module');
-      rules.push(this.#rule());
+      const annotations = this.#annotationsBefore(this.#i);
+      const rule = this.#rule();
+      if (annotations) rule.annotations = annotations;
+      rules.push(rule);
     }
-    return { file: this.#file, package: pkg, packageLoc: this.#loc(pkgTok), imports, rules };
+    const mod: Module = { file: this.#file, package: pkg, packageLoc: this.#loc(pkgTok), imports, rules };
+    if (pkgAnnotations) mod.annotations = pkgAnnotations;
+    return mod;
   }
 
   #refParts(t: Term): Term[] {

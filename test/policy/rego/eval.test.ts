@@ -182,4 +182,37 @@ with_builtin := v if v := count([1, 2]) with count as 42
     expect(get('data.t.ctor')).toEqual([1]);
     expect(get('data.t.np')).toEqual(['v']);
   });
+
+  it('exposes METADATA annotations through rego.metadata.rule and chain', () => {
+    const src = `# METADATA
+# title: Payments
+# scope: package
+package pay
+
+# METADATA
+# title: Large charges
+# authors:
+# - Ann Example <ann@example.com>
+# custom:
+#   severity: high
+deny contains msg if {
+	input.amount > 1000
+	meta := rego.metadata.rule()
+	msg := sprintf("%s (%s)", [meta.title, meta.custom.severity])
+}
+
+chain := [e.path | some e in rego.metadata.chain()]
+`;
+    const pol = compileRego({ 'pay.rego': src });
+    expect(toJSON(pol.evaluate('data.pay.deny', { amount: 5000 })[0]!.expressions[0]!)).toEqual(['Large charges (high)']);
+    expect(toJSON(pol.evaluate('data.pay.chain')[0]!.expressions[0]!)).toEqual([['pay', 'chain'], ['pay']]);
+    let err: RegoError | undefined;
+    try {
+      compileRego({ 'bad.rego': '# METADATA\n# scope: everywhere\npackage bad\n' });
+    } catch (e) {
+      err = e as RegoError;
+    }
+    expect(err?.code).toBe('rego_parse_error');
+    expect(err?.location).toEqual({ file: 'bad.rego', line: 1, col: 1 });
+  });
 });

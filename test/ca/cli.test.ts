@@ -7,16 +7,17 @@ import { certPem, createIntermediateCertificate, createRootCertificate, generate
 import { runCli } from '../../src/cli/index.ts';
 import { doc, writeConfigDir } from '../helpers/config.ts';
 import { removeDir, tempDir } from './helpers.ts';
+import { startHarness } from '../sds/harness.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) removeDir(d);
 });
 
-async function cli(args: string[]) {
+async function cli(args: string[], env: Record<string, string> = {}) {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env: {}, cwd: process.cwd() });
+  const code = await runCli(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env, cwd: process.cwd() });
   return { code, stdout, stderr };
 }
 
@@ -80,5 +81,20 @@ describe('meshward ca', () => {
     expect(status.slots.map((s: { state: string }) => s.state)).toEqual(['active', 'prepared']);
     const journal = readFileSync(path.join(data, 'ca', 'journal.json'), 'utf8');
     expect(new X509Certificate(JSON.parse(journal).roots[1].certPem).subject).toContain('corp.example');
+  });
+
+  it('rotate asks the running server when one answers, with the admin token', async () => {
+    const h = await startHarness();
+    try {
+      const denied = await cli(['ca', 'rotate', '-d', h.dataDir, '--http-addr', h.meshward.addresses.http], { MESHWARD_ADMIN_TOKEN: 'mw_wrong' });
+      expect(denied.code).toBe(77);
+      const admin = h.meshward.apiAuth.createToken('cli', 'admin');
+      const res = await cli(['ca', 'rotate', '-d', h.dataDir, '--http-addr', h.meshward.addresses.http, '--activate-after', '5m', '--json'], { MESHWARD_ADMIN_TOKEN: admin });
+      expect(res.code).toBe(0);
+      expect(JSON.parse(res.stdout).slots.map((s: { state: string }) => s.state)).toEqual(['active', 'prepared']);
+      expect(h.ca.authority.slots()).toHaveLength(2);
+    } finally {
+      await h.close();
+    }
   });
 });

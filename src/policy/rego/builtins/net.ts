@@ -1,4 +1,5 @@
 /** net.cidr_* built-ins with Go's net package parsing and printing (RFC 5952 for IPv6). */
+import { readFileSync } from 'node:fs';
 import { isObject, isSet, objectEntries, RegoSet, type Value } from '../value.ts';
 import { fail, operandTypeError, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
@@ -280,6 +281,43 @@ function containsMatches(args: Value[]): RegoSet {
   return out;
 }
 
+/** Names from /etc/hosts (read once): the only names resolved without a DNS query. */
+let hostsTable: Map<string, string[]> | undefined;
+
+function hosts(): Map<string, string[]> {
+  if (hostsTable) return hostsTable;
+  hostsTable = new Map();
+  let text = '';
+  try {
+    text = readFileSync('/etc/hosts', 'utf8');
+  } catch {
+    // No hosts file: only literals resolve.
+  }
+  for (const line of text.split('\n')) {
+    const [addr, ...names] = line.replace(/#.*/, '').trim().split(/\s+/);
+    const ip = addr ? parseIp(addr) : undefined;
+    if (!ip) continue;
+    for (const n of names) {
+      const key = n.toLowerCase();
+      hostsTable.set(key, [...(hostsTable.get(key) ?? []), formatIp(ip)]);
+    }
+  }
+  return hostsTable;
+}
+
+/**
+ * net.lookup_ip_addr without network access: IP literals resolve to themselves (as Go does) and
+ * names from /etc/hosts to their addresses; any other name is an error, because a DNS query per
+ * decision is slow and leaks what is being authorized.
+ */
+function lookupIpAddr(name: string): RegoSet {
+  const literal = parseIp(name);
+  if (literal) return new RegoSet([formatIp(literal)]);
+  const found = hosts().get(name.toLowerCase());
+  if (found) return new RegoSet(found);
+  throw new BuiltinError(`lookup ${name}: DNS lookups are disabled in meshward policies`);
+}
+
 const T_CIDR_COLL = tUnion(T_STRING, tArray(), tSet(), { kind: 'object', key: T_ANY, value: T_ANY });
 
 export const NET: readonly BuiltinDefinition[] = [
@@ -293,5 +331,6 @@ export const NET: readonly BuiltinDefinition[] = [
     if (isSet(v)) return new RegoSet(merge(v.values()));
     throw operandTypeError(1, v, 'array', 'set');
   }),
+  builtin('net.lookup_ip_addr', [T_STRING], tSet(T_STRING), (a) => lookupIpAddr(stringArg(a, 0)), { nondeterministic: true }),
   builtin('net.cidr_contains_matches', [T_CIDR_COLL, T_CIDR_COLL], tSet(tArray()), containsMatches),
 ];

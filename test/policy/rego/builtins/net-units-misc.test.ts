@@ -106,3 +106,16 @@ describe('uuid, semver, graph', () => {
     expect(callError('graph.reachable', 1, [1]).code).toBe('eval_type_error');
   });
 });
+
+describe('net.lookup_ip_addr, trace, opa.runtime', () => {
+  it('resolves IP literals and hosts-file names without DNS, and refuses other names', () => {
+    expect(values(call('net.lookup_ip_addr', '10.0.0.0'))).toEqual(['10.0.0.0']);
+    expect(values(call('net.lookup_ip_addr', '::'))).toEqual(['::']);
+    expect(callError('net.lookup_ip_addr', 'example.invalid').message).toContain('DNS lookups are disabled');
+  });
+
+  it('succeeds for trace and exposes no environment in opa.runtime', () => {
+    expect(call('trace', 'note')).toBe(true);
+    expect((call('opa.runtime') as { env: object }).env).toEqual({});
+  });
+});

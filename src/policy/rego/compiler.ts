@@ -31,6 +31,7 @@ import {
 } from './runtime.ts';
 import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, evalConds } from './conds.ts';
 import { parseAnnotation } from './annotations.ts';
+import { ENGINE_BUILTINS } from './engine-builtins.ts';
 import { callTerm } from './parser.ts';
 import { Scope, exprVars, visitVars } from './scope.ts';
 import {
@@ -117,7 +118,9 @@ export class Program implements NameResolver {
   #params = new Set<string>();
 
   constructor(options: CompilerOptions = {}) {
-    this.#builtins = options.builtins ? new Map([...BUILTINS, ...options.builtins]) : BUILTINS;
+    // Engine-level built-ins fill in only what the built-in table does not define.
+    const engine = ENGINE_BUILTINS.filter((d) => !BUILTINS.has(d.name)).map((d) => [d.name, d] as const);
+    this.#builtins = engine.length || options.builtins ? new Map([...engine, ...BUILTINS, ...(options.builtins ?? [])]) : BUILTINS;
   }
 
   // ------------------------------------------------------------------ building

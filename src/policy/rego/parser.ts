@@ -98,7 +98,7 @@ class Parser {
     throw new RegoParseError(msg, this.#loc(t));
   }
   #describe(t: Token): string {
-    if (t.kind === 'eof') return 'eof';
+    if (t.kind === 'eof') return 'eof token';
     if (t.kind === 'ident') return KEYWORDS.has(t.text) ? `${t.text} keyword` : 'ident';
     if (t.kind === 'string') return 'string';
     if (t.kind === 'number') return 'number';

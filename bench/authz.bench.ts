@@ -45,7 +45,7 @@ function policyDocs(rules: number): ConfigDocument[] {
         const i = p * perPolicy + r;
         switch (i % 4) {
           case 0: return { from: [{ source: { principals: [`cluster.local/ns/shop/sa/sa${i}`] } }], to: [{ operation: { methods: ['GET'], paths: [`/api/r${i}`] } }] };
-          case 1: return { to: [{ operation: { paths: [`/svc${i}/*`], methods: ['POST'] } }] };
+          case 1: return { to: [{ operation: { paths: [`/api/svc${i}/*`], methods: ['POST'] } }] };
           case 2: return { from: [{ source: { principals: [`cluster.local/ns/shop/sa/sa${i}`] } }], when: [{ key: 'request.headers[x-tenant]', values: [`t${i}`] }] };
           default: return { to: [{ operation: { paths: [`/items${i}/{*}/detail`] } }], when: [{ key: 'request.auth.claims[groups]', values: ['admin'] }] };
         }
@@ -62,7 +62,7 @@ function evaluationBench(rules: number): { p50: number; p99: number } {
     const i = (k * 7919) % rules;
     return {
       method: k % 3 === 0 ? 'POST' : 'GET', host: 'orders', port: 8080, contextExtensions: {},
-      path: [`/api/r${i}`, `/svc${i}/x`, '/nothing/here', `/items${i}/42/detail`][k % 4]!,
+      path: [`/api/r${i}`, `/api/svc${i}/x`, '/api/nothing/here', `/items${i}/42/detail`][k % 4]!,
       headers: { 'x-tenant': `t${i}` }, sourcePrincipal: `cluster.local/ns/shop/sa/sa${i}`, sourceNamespace: 'shop', sourceIp: '10.0.0.1',
     };
   });

@@ -14,7 +14,8 @@ type Value = (facts: MatchFacts, auth: MatchAuth | undefined) => string | undefi
 
 /** How the rule index can find this rule without evaluating it. */
 export type IndexKeys =
-  | { kind: 'path'; exact: string[]; firstSegments: string[] }
+  /** `prefixes`: whole leading segments every matching path starts with (followed by `/`), e.g. `/api/v1`. */
+  | { kind: 'path'; exact: string[]; prefixes: string[] }
   | { kind: 'principal'; values: string[] }
   | { kind: 'none' };
 
@@ -84,33 +85,28 @@ export function compileRule(rule: AuthorizationRule, where: string): CompiledRul
   return { match: all(parts), keys: indexKeys(rule) };
 }
 
-/** `/api/orders/` → `api`; undefined when the pattern does not pin the first segment. */
-function firstSegmentOf(p: StringPattern): string | undefined {
-  if (p.kind === 'template') return p.firstSegment;
-  if (p.kind !== 'prefix') return undefined;
-  const end = p.value.indexOf('/', 1);
-  return p.value.startsWith('/') && end > 1 ? p.value.slice(1, end) : undefined;
-}
-
-export function firstSegment(path: string): string {
-  const end = path.indexOf('/', 1);
-  return end < 0 ? path.slice(1) : path.slice(1, end);
+/** `/api/v1/orders*` → `/api/v1`; undefined when the pattern pins no whole leading segment. */
+function segmentPrefixOf(p: StringPattern): string | undefined {
+  if (p.kind === 'template') return p.literalPrefix;
+  if (p.kind !== 'prefix' || !p.value.startsWith('/')) return undefined;
+  const end = p.value.lastIndexOf('/');
+  return end > 0 ? p.value.slice(0, end) : undefined;
 }
 
 function pathKeys(ops: Operation[]): IndexKeys | undefined {
   const exact: string[] = [];
-  const firstSegments: string[] = [];
+  const prefixes: string[] = [];
   for (const o of ops) {
     if (!o.paths || o.paths.length === 0) return undefined;
     for (const raw of o.paths) {
       const p = parsePattern(raw, { templates: true });
       if (p.kind === 'exact') { exact.push(p.value); continue; }
-      const seg = firstSegmentOf(p);
-      if (seg === undefined) return undefined;
-      firstSegments.push(seg);
+      const prefix = segmentPrefixOf(p);
+      if (prefix === undefined) return undefined;
+      prefixes.push(prefix);
     }
   }
-  return { kind: 'path', exact, firstSegments };
+  return { kind: 'path', exact: [...new Set(exact)], prefixes: [...new Set(prefixes)] };
 }
 
 function principalKeys(sources: Source[]): IndexKeys | undefined {
@@ -123,13 +119,16 @@ function principalKeys(sources: Source[]): IndexKeys | undefined {
       values.push(p.value);
     }
   }
-  return { kind: 'principal', values };
+  return { kind: 'principal', values: [...new Set(values)] };
 }
 
-/** The most selective key the rule can be found by: exact/prefix paths, then exact principals. */
+/**
+ * The most selective key the rule can be found by: exact paths, then exact source principals,
+ * then path prefixes (many rules share `/api`; few share a caller), else none.
+ */
 export function indexKeys(rule: AuthorizationRule): IndexKeys {
   const byPath = rule.to && rule.to.length > 0 ? pathKeys(rule.to.map((t) => t.operation)) : undefined;
-  if (byPath) return byPath;
+  if (byPath?.kind === 'path' && byPath.prefixes.length === 0) return byPath;
   const byPrincipal = rule.from && rule.from.length > 0 ? principalKeys(rule.from.map((f) => f.source)) : undefined;
-  return byPrincipal ?? { kind: 'none' };
+  return byPrincipal ?? byPath ?? { kind: 'none' };
 }

@@ -13,15 +13,17 @@ export type StringPattern =
   | { kind: 'prefix'; value: string }
   | { kind: 'suffix'; value: string }
   | { kind: 'presence' }
-  /** `firstSegment`: the literal first segment, when there is one (for the rule index). */
-  | { kind: 'template'; regex: RegExp; firstSegment?: string };
+  /** `literalPrefix`: the literal leading segments (for the rule index), e.g. `/api/v1`. */
+  | { kind: 'template'; regex: RegExp; literalPrefix?: string };
 
 export function parsePattern(raw: string, options: { templates?: boolean; lowerCase?: boolean } = {}): StringPattern {
   const v = options.lowerCase ? raw.toLowerCase() : raw;
   if (options.templates && v.includes('{')) {
-    const first = v.split('/')[1];
     const regex = templateRegex(v);
-    return first && !first.includes('{') && v.indexOf('/', 1) > 0 ? { kind: 'template', regex, firstSegment: first } : { kind: 'template', regex };
+    // The literal segments before the first operator, e.g. `/api/v1` for `/api/v1/{*}/items`.
+    const brace = v.indexOf('{');
+    const literal = v.slice(0, v.lastIndexOf('/', brace));
+    return literal.length > 1 ? { kind: 'template', regex, literalPrefix: literal } : { kind: 'template', regex };
   }
   if (v === '*') return { kind: 'presence' };
   if (v.endsWith('*')) return { kind: 'prefix', value: v.slice(0, -1) };

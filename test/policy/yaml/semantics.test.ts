@@ -161,14 +161,14 @@ describe('rule indexes', () => {
         case 0: return { to: [{ operation: { paths: [`/svc${i}/exact`] } }] };
         case 1: return { to: [{ operation: { paths: [`/svc${i}/*`], methods: ['POST'] } }] };
         case 2: return { from: [{ source: { principals: [`cluster.local/ns/shop/sa/sa${i}`] } }] };
-        case 3: return { to: [{ operation: { paths: [`/svc${i}/{*}/items`] } }] };
+        case 3: return { to: [{ operation: { paths: [`/api/svc${i}/{*}/items`, `/api/v${i % 7}/*`] } }] };
         default: return { when: [{ key: 'request.headers[x-k]', values: [`v${i}`] }] };
       }
     });
     const indexed = compile({ name: 'many', rules });
     const requests = [
       facts({ path: '/svc0/exact' }), facts({ path: '/svc1/anything', method: 'POST' }), facts({ path: '/svc1/anything' }),
-      facts({ sourcePrincipal: 'cluster.local/ns/shop/sa/sa2' }), facts({ path: '/svc3/42/items' }), facts({ path: '/svc3/42/other' }),
+      facts({ sourcePrincipal: 'cluster.local/ns/shop/sa/sa2' }), facts({ path: '/api/svc3/42/items' }), facts({ path: '/api/svc3/42/other' }), facts({ path: '/api/v5/x' }), facts({ path: '/api/v9/x' }),
       facts({ headers: { 'x-k': 'v4' } }), facts({ headers: { 'x-k': 'v5' } }), facts({ path: '/svc1995/exact' }), facts({ path: '/nothing' }),
     ];
     const brute = (f: ReturnType<typeof facts>) => {

@@ -12,7 +12,8 @@ import { columnMismatches, type AuditRow } from './row.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-export function chainHash(prevHash: string, body: string): string {
+/** `body` as text or as its UTF-8 bytes (the writer thread hashes the bytes it stores): same digest. */
+export function chainHash(prevHash: string, body: string | Uint8Array): string {
   return createHash('sha256').update(prevHash).update('\n').update(body).digest('hex');
 }
 
@@ -138,7 +139,7 @@ export interface ChainLink {
 }
 
 /** Computes seq, prevHash and hash for each body of a batch appended after `head`. */
-export function chainBatch(head: ChainAnchor, records: readonly { body: string }[]): ChainLink[] {
+export function chainBatch(head: ChainAnchor, records: readonly { body: string | Uint8Array }[]): ChainLink[] {
   let prevHash = head.hash;
   let seq = head.seq;
   const links: ChainLink[] = new Array(records.length);

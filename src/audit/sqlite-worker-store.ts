@@ -68,6 +68,11 @@ export class WorkerSqliteAuditStore implements AuditStore {
     return store;
   }
 
+  /** Resolves once the writer thread runs (benchmarks; appends wait for it on their own). */
+  async whenReady(): Promise<void> {
+    await this.#ensureWorker();
+  }
+
   #ensureWorker(): Promise<Worker> {
     this.#worker ??= new Promise<Worker>((resolve, reject) => {
       const worker = spawnWorker(this.#options);
@@ -107,7 +112,8 @@ export class WorkerSqliteAuditStore implements AuditStore {
     if (this.#pending.size === 0) worker.ref();
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'append', id, batch: encodeBatch(records) } satisfies WorkerRequest);
+      const batch = encodeBatch(records);
+      worker.postMessage({ type: 'append', id, batch } satisfies WorkerRequest, [batch.data, batch.index.buffer as ArrayBuffer]);
     });
   }
 

@@ -5,10 +5,10 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteAuditStore, type SqliteStoreOptions } from './sqlite.ts';
-import { decodeBatch } from './batch-codec.ts';
+import { decodeBatch, type EncodedBatch } from './batch-codec.ts';
 
-/** `batch` is encodeBatch() of the records (one string clones far cheaper than objects). */
-export type WorkerRequest = { type: 'append'; id: number; batch: string } | { type: 'close' };
+/** `batch` is encodeBatch() of the records; its buffers are transferred. */
+export type WorkerRequest = { type: 'append'; id: number; batch: EncodedBatch } | { type: 'close' };
 export type WorkerResponse =
   | { type: 'ready' }
   | { type: 'appended'; id: number; firstSeq: number; lastSeq: number }

@@ -9,8 +9,12 @@ import Database from 'better-sqlite3';
 import { chainBatch, type ChainAnchor, GENESIS_HASH } from './chain.ts';
 import { AuditStoreUnavailableError } from './errors.ts';
 import { type AuditQuery, type SqlDialect, whereClause } from './query.ts';
+import type { WireRecord } from './batch-codec.ts';
 import type { AuditRow, PreparedRecord } from './row.ts';
-import { type AuditStore, checkTablePrefix, DEFAULT_TABLE_PREFIX, INSERT_COLUMNS, ROW_COLUMNS, type RetentionResult, type StatsBucket } from './store.ts';
+import { type AuditStore, checkTablePrefix, DEFAULT_TABLE_PREFIX, INSERT_COLUMNS, ROW_COLUMNS as COMMON_ROW_COLUMNS, type RetentionResult, type StatsBucket } from './store.ts';
+
+/** Bodies written by the writer thread are stored as their UTF-8 bytes; CAST reads both forms as text. */
+const ROW_COLUMNS = COMMON_ROW_COLUMNS.replace(' body,', ' CAST(body AS TEXT) AS body,');
 import type { AuditFilter } from './query.ts';
 
 export interface SqliteStoreOptions {
@@ -70,7 +74,7 @@ export class SqliteAuditStore implements AuditStore {
   readonly #db: Database.Database;
   readonly #p: string;
   readonly #insert: Database.Statement;
-  readonly #appendTx: (records: readonly PreparedRecord[]) => { firstSeq: number; lastSeq: number };
+  readonly #appendTx: (records: readonly (PreparedRecord | WireRecord)[]) => { firstSeq: number; lastSeq: number };
 
   constructor(options: SqliteStoreOptions) {
     this.#p = checkTablePrefix(options.tablePrefix ?? DEFAULT_TABLE_PREFIX);
@@ -92,7 +96,7 @@ export class SqliteAuditStore implements AuditStore {
     }
     const p = this.#p;
     this.#insert = this.#db.prepare(`INSERT INTO ${p}records (${INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const tx = this.#db.transaction((records: readonly PreparedRecord[]) => {
+    const tx = this.#db.transaction((records: readonly (PreparedRecord | WireRecord)[]) => {
       const links = chainBatch(this.#headSync(), records);
       const insert = this.#insert;
       for (let i = 0; i < records.length; i++) {
@@ -116,7 +120,8 @@ export class SqliteAuditStore implements AuditStore {
     return h ?? this.#anchorSync();
   }
 
-  async append(records: readonly PreparedRecord[]): Promise<{ firstSeq: number; lastSeq: number }> {
+  /** Also takes WireRecords (body as UTF-8 bytes, stored as is: reads CAST it back to text). */
+  async append(records: readonly (PreparedRecord | WireRecord)[]): Promise<{ firstSeq: number; lastSeq: number }> {
     if (records.length === 0) return { firstSeq: 0, lastSeq: 0 };
     try {
       return this.#appendTx(records);

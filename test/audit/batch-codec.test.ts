@@ -1,19 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBatch, encodeBatch } from '../../src/audit/batch-codec.ts';
+import { chainHash } from '../../src/audit/chain.ts';
 import { prepareRecord } from '../../src/audit/row.ts';
 import { decision } from './fixtures.ts';
 
 describe('writer-thread batch codec', () => {
-  it('round-trips records with nulls, empty strings, colons, digits and non-ASCII text', () => {
-    const records = [
-      prepareRecord(decision({ path: '/a:b/12:3', reason: 'ünïcödé 🚦' }), ['/input/x']),
-      prepareRecord(decision({ sourcePrincipal: undefined, requestPrincipal: undefined, method: '', matchedPolicies: [] }), []),
-      prepareRecord(decision({ destination: '-:', path: '5:abcde' }), []),
-    ];
-    expect(decodeBatch(encodeBatch(records))).toEqual(records);
+  const records = [
+    prepareRecord(decision({ path: '/a:b/12:3', reason: 'ünïcödé 🚦' }), ['/input/x']),
+    prepareRecord(decision({ sourcePrincipal: undefined, requestPrincipal: undefined, method: '', matchedPolicies: [] }), []),
+    prepareRecord(decision({ destination: 'ß-:', path: '' }), []),
+  ];
+
+  it('round-trips records with nulls, empty strings and non-ASCII text; bodies as their UTF-8 bytes', () => {
+    const decoded = decodeBatch(encodeBatch(records));
+    expect(decoded.map((r) => ({ ...r, body: Buffer.from(r.body).toString('utf8') }))).toEqual(records);
   });
 
-  it('encodes an empty batch as an empty string', () => {
+  it('hashes the body bytes exactly as the body text', () => {
+    const decoded = decodeBatch(encodeBatch(records));
+    decoded.forEach((r, i) => expect(chainHash('p', r.body)).toBe(chainHash('p', records[i]!.body)));
+  });
+
+  it('encodes an empty batch', () => {
     expect(decodeBatch(encodeBatch([]))).toEqual([]);
   });
 });

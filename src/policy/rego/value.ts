@@ -381,7 +381,14 @@ export function numDiv(a: number | bigint, b: number | bigint): number | bigint 
   if (ai !== undefined && bi !== undefined && bi !== 0n && (typeof a === 'bigint' || typeof b === 'bigint') && ai % bi === 0n) {
     return normalizeNumber(ai / bi);
   }
-  return normalizeNumber(toNumber(a) / toNumber(b));
+  if (typeof a === 'number' && typeof b === 'number' && Number.isInteger(a) && Number.isInteger(b)) return normalizeNumber(a / b);
+  // Decimal operands: divide the exact decimals (0.3 / 0.1 is 3, as in OPA), rounding at 30 digits.
+  const x = decimalOf(a);
+  const y = decimalOf(b);
+  if (!x || !y || y[0] === 0n) return normalizeNumber(toNumber(a) / toNumber(b));
+  const PRECISION = 30;
+  const q = (x[0] * 10n ** BigInt(y[1] + PRECISION)) / (y[0] * 10n ** BigInt(x[1]));
+  return decimalToNumber(q, PRECISION);
 }
 
 /** Integer remainder with the sign of the dividend (Go's %); the caller checks operands. */

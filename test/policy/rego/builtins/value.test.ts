@@ -7,6 +7,7 @@ import {
   keyOf,
   makeObject,
   numAdd,
+  numDiv,
   numberFromText,
   numMul,
   numSub,
@@ -134,6 +135,9 @@ describe('numbers', () => {
     expect(numMul(1.1, 1.1)).toBe(1.21);
     expect(numAdd(1e-7, 2e-7)).toBe(3e-7);
     expect(numAdd(2.5, 2.5)).toBe(5);
+    expect(numDiv(0.3, 0.1)).toBe(3);
+    expect(numDiv(1, 3)).toBe(1 / 3);
+    expect(numDiv(-1.5, 0.5)).toBe(-3);
   });
 
   it('returns plain input unchanged from fromJSON', () => {

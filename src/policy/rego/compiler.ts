@@ -163,6 +163,7 @@ export class Program implements NameResolver {
       }
     }
     this.#current = undefined;
+    this.#checkConflicts();
     this.#checkRecursion();
     for (const n of this.#allNodes(this.root)) this.#buildIndex(n);
   }
@@ -1684,6 +1685,27 @@ export class Program implements NameResolver {
   }
   /** Targets of dynamic refs: a dependency on the node's own rules only. */
   readonly #shallow = new Set<RuleNode>();
+
+  /** Rules of different kinds for the same document, as OPA's type checker rejects them. */
+  #checkConflicts(): void {
+    for (const n of this.#allNodes(this.root)) {
+      const single = n.complete.length + n.defaults.length > 0;
+      const name = ['data', ...n.path].join('.');
+      const loc = n.complete[0]?.loc ?? n.multi[0]?.loc ?? n.functions[0]?.loc ?? n.defaults[0]?.loc ?? n.objects[0]?.loc;
+      if (!loc) continue;
+      const fn = this.#fnNodes.has(n);
+      const singleValue = n.complete.length > 0 || (n.defaults.length > 0 && !fn);
+      const kinds = [singleValue, n.multi.length > 0, fn, n.objects.length > 0].filter(Boolean).length;
+      if (kinds > 1 && !(n.objects.length && n.multi.length === 0 && !single && !fn)) {
+        this.#errors.push(new RegoError('rego_type_error', `conflicting rules ${name} found`, loc));
+        continue;
+      }
+      if ((single || fn) && n.children.size) {
+        const below = [...n.children.values()].map((c) => ['data', ...c.path].join('.'));
+        this.#errors.push(new RegoError('rego_type_error', `rule ${name} conflicts with [${below.join(' ')}]`, loc));
+      }
+    }
+  }
 
   #checkRecursion(): void {
     // A dependency on a node means a dependency on every rule below it.

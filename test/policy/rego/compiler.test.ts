@@ -107,6 +107,16 @@ describe('Rego compiler errors', () => {
     ]);
   });
 
+  it('reports rules of different kinds for the same document', () => {
+    const mixed = compileError({ 'a.rego': 'package a\n\np := 1\np contains 2\n' });
+    expect(mixed.code).toBe('rego_type_error');
+    expect(mixed.text).toBe('conflicting rules data.a.p found');
+    const nested = compileError({ 'a.rego': 'package a\n\np := 1\np.q := 2\n' });
+    expect(nested.text).toBe('rule data.a.p conflicts with [data.a.p.q]');
+    const fn = compileError({ 'a.rego': 'package a\n\nf(x) := x\nf := 1\n' });
+    expect(fn.code).toBe('rego_type_error');
+  });
+
   it('accepts the sample policy shipped in policies/', async () => {
     const fs = await import('node:fs');
     const src = fs.readFileSync('policies/rego/payments.rego', 'utf8');

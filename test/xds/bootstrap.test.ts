@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { runCli, type CliIo } from '../../src/cli/index.ts';
 import { envoyMessageType } from '../../src/lib/protos.ts';
 import { DEFAULT_TOKEN_PLACEHOLDER } from '../../src/xds/bootstrap.ts';
+import { pgvViolations } from './pgv.ts';
 
 type Json = Record<string, unknown>;
 
@@ -36,6 +37,7 @@ describe('meshward proxy bootstrap', () => {
       },
       static_resources: { clusters: [{ name: 'meshward', type: 'STRICT_DNS', load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'meshward.meshward-system', port_value: 15010 } } } }] }] } }] },
     });
+    expect(pgvViolations(decoded, 'envoy.config.bootstrap.v3.Bootstrap')).toEqual([]);
     expect(doc.node).toMatchObject({ metadata: { NAMESPACE: 'shop', SERVICE_ACCOUNT: 'orders', SERVICE: 'orders' } });
     expect(JSON.stringify(decoded)).toContain('http2_protocol_options');
   });

@@ -4,6 +4,7 @@ import { buildSnapshot } from '../../src/xds/resources.ts';
 import { GENERATED_KINDS as PUSH_ORDER, messageNameOf, type GeneratedKind as ResourceKind } from '../../src/xds/type-urls.ts';
 import { envoyMessageType } from '../../src/lib/protos.ts';
 import { MESH_ALLOW, ordersRouting, SHOP_SERVICES, snapshotOf } from './fixtures.ts';
+import { pgvRuleCount, pgvViolations } from './pgv.ts';
 
 type Json = Record<string, unknown>;
 
@@ -50,11 +51,30 @@ describe('xDS resource generation', () => {
           const decoded = type.deserialize(Buffer.from(type.serialize(resource)));
           expect(missingAfterRoundTrip(resource, decoded), `${kind} ${String(resource.name ?? resource.cluster_name)}`).toEqual([]);
           expect(REQUIRED[kind](decoded as Json), `${kind} required fields`).toBe(true);
+          expect(pgvViolations(decoded as Json, messageNameOf(kind)), `${kind} protoc-gen-validate rules`).toEqual([]);
         }
       }
       expect(() => buildSnapshot(snapshot.version, all)).not.toThrow();
     });
   }
+
+  it('checks the protoc-gen-validate rules Envoy enforces (and the checker catches violations)', () => {
+    expect(pgvRuleCount()).toBeGreaterThan(100);
+    const cluster = generated.cluster.find((c) => c.name === 'outbound|8080|v2|orders.shop.svc.cluster.local')!;
+    expect(pgvViolations({ ...cluster, connect_timeout: {} }, 'envoy.config.cluster.v3.Cluster')).toEqual([
+      '.connect_timeout (envoy.config.cluster.v3.Cluster): duration must be > 0',
+    ]);
+    const route = generated.route[0]!;
+    const vh = (route.virtual_hosts as Json[])[0]!;
+    const broken = { ...route, virtual_hosts: [{ ...vh, domains: [], routes: [{ match: { prefix: '/' } }] }] };
+    expect(pgvViolations(broken, 'envoy.config.route.v3.RouteConfiguration')).toEqual([
+      '.virtual_hosts[0].domains (envoy.config.route.v3.VirtualHost): min_items 1',
+      '.virtual_hosts[0].routes[0] (envoy.config.route.v3.Route): one of route, redirect, direct_response, filter_action, non_forwarding_action is required',
+    ]);
+    const inbound = generated.listener.find((l) => l.name === 'virtualInbound')!;
+    const noStat = JSON.parse(JSON.stringify(inbound).replace('"stat_prefix":"inbound_8080"', '"stat_prefix":""'));
+    expect(pgvViolations(noStat, 'envoy.config.listener.v3.Listener').join('\n')).toContain('stat_prefix (envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager): min_len 1');
+  });
 
   it('requires mutual TLS on the inbound listener with the SDS secrets default and ROOTCA served over ADS', () => {
     const inbound = byName('listener', 'virtualInbound');
@@ -200,5 +220,24 @@ describe('generation cache', () => {
     // every sidecar of the mesh shares the outbound clusters
     const web = v2.snapshotFor({ namespace: 'shop', serviceAccount: 'web', service: 'web' });
     expect(web.resources.cluster.get(cluster)).toBe(b.resources.cluster.get(cluster));
+  });
+});
+
+describe('SDS secrets over ADS', () => {
+  it('encodes the workload certificate and the bundle as valid Envoy Secrets named default and ROOTCA', async () => {
+    const { encodeSecrets } = await import('../../src/xds/secrets.ts');
+    const secrets = encodeSecrets(
+      { svid: { serial: 'a1', chainPem: '-----BEGIN CERTIFICATE-----\nleaf\n-----END CERTIFICATE-----\n' }, privateKeyPem: '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n' },
+      { sequence: 3, rootsPem: '-----BEGIN CERTIFICATE-----\nroot\n-----END CERTIFICATE-----\n' },
+    );
+    expect([...secrets.keys()]).toEqual(['default', 'ROOTCA']);
+    const type = envoyMessageType('envoy.extensions.transport_sockets.tls.v3.Secret');
+    for (const [name, r] of secrets) {
+      const decoded = type.deserialize(r.any.value) as Json;
+      expect(decoded.name).toBe(name);
+      expect(pgvViolations(decoded, 'envoy.extensions.transport_sockets.tls.v3.Secret')).toEqual([]);
+    }
+    expect(secrets.get('default')!.version).toBe('a1');
+    expect(secrets.get('ROOTCA')!.version).toBe('bundle-3');
   });
 });

@@ -1,15 +1,19 @@
 /**
- * Go `fmt.Sprintf` as OPA's `sprintf` uses it. OPA hands Go integers (as *big.Int), floats and
+ * Go `fmt.Sprintf` as OPA's `sprintf` uses it. OPA hands Go `int`s (integers in the int64 range),
+ * `*big.Int`s (larger integers), floats and
  * strings; every other value is passed as its Rego text, so `%v` of an array prints `[1, 2]` and a
  * boolean behaves like the string "true". Wrong verbs print Go's `%!verb(type=value)` markers.
  */
 import { formatValue, type Value } from '../value.ts';
 
-type GoArg = { kind: 'int'; v: bigint } | { kind: 'float'; v: number } | { kind: 'string'; v: string };
+type GoArg = { kind: 'int'; v: bigint; big: boolean } | { kind: 'float'; v: number } | { kind: 'string'; v: string };
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 function toGoArg(v: Value): GoArg {
-  if (typeof v === 'bigint') return { kind: 'int', v };
-  if (typeof v === 'number') return Number.isSafeInteger(v) ? { kind: 'int', v: BigInt(v) } : { kind: 'float', v };
+  if (typeof v === 'bigint') return { kind: 'int', v, big: v < INT64_MIN || v > INT64_MAX };
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? { kind: 'int', v: BigInt(v), big: false } : { kind: 'float', v };
   if (typeof v === 'string') return { kind: 'string', v };
   return { kind: 'string', v: formatValue(v) };
 }
@@ -44,7 +48,8 @@ function signed(s: string, negative: boolean, spec: Spec): string {
 }
 
 function goTypeName(a: GoArg): string {
-  return a.kind === 'int' ? '*big.Int' : a.kind === 'float' ? 'float64' : 'string';
+  if (a.kind === 'int') return a.big ? '*big.Int' : 'int';
+  return a.kind === 'float' ? 'float64' : 'string';
 }
 
 function goValueText(a: GoArg): string {
@@ -52,7 +57,7 @@ function goValueText(a: GoArg): string {
 }
 
 function badVerb(verb: string, a: GoArg): string {
-  return `%!${verb}(${a.kind === 'int' ? 'big.Int' : goTypeName(a)}=${goValueText(a)})`;
+  return `%!${verb}(${goTypeName(a)}=${goValueText(a)})`;
 }
 
 /** Go's %e with the given precision (exponent at least two digits). */
@@ -113,7 +118,7 @@ function formatInt(v: bigint, verb: string, spec: Spec): string {
       digits = abs.toString(2);
       break;
     default:
-      return badVerb(verb, { kind: 'int', v });
+      return badVerb(verb, { kind: 'int', v, big: true });
   }
   if (spec.prec !== undefined) digits = digits.padStart(spec.prec, '0');
   return pad(signed(digits, neg, spec), spec, spec.prec === undefined);
@@ -170,7 +175,13 @@ function formatString(s: string, verb: string, spec: Spec): string {
 function formatArg(a: GoArg, verb: string, spec: Spec): string {
   if (verb === 'T') return pad(goTypeName(a), spec, false);
   if (a.kind === 'int') {
-    if ('eEfFgG'.includes(verb)) return formatFloat(Number(a.v), verb, spec);
+    // Go int: d v b o O x X c q U; *big.Int: d v s b o x X. Anything else is a bad verb.
+    const ok = a.big ? 'dvsboxX' : 'dvboOxXcqU';
+    if (!ok.includes(verb)) return badVerb(verb, a);
+    const cp = Number(a.v);
+    if (verb === 'c') return pad(String.fromCodePoint(cp), spec, false);
+    if (verb === 'q') return pad(`'${String.fromCodePoint(cp)}'`, spec, false);
+    if (verb === 'U') return pad(`U+${a.v.toString(16).toUpperCase().padStart(4, '0')}`, spec, false);
     return formatInt(a.v, verb, spec);
   }
   if (a.kind === 'float') return formatFloat(a.v, verb, spec);
@@ -237,7 +248,7 @@ export function goSprintf(format: string, values: readonly Value[]): string {
     out += arg === undefined ? `%!${verb}(MISSING)` : formatArg(arg, verb, spec);
   }
   if (argi < args.length) {
-    out += '%!(EXTRA ' + args.slice(argi).map((a) => `${a.kind === 'int' ? '*big.Int' : goTypeName(a)}=${goValueText(a)}`).join(', ') + ')';
+    out += '%!(EXTRA ' + args.slice(argi).map((a) => `${goTypeName(a)}=${goValueText(a)}`).join(', ') + ')';
   }
   return out;
 }

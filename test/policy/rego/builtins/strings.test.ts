@@ -64,7 +64,9 @@ describe('sprintf', () => {
     expect(call('sprintf', '%v %v %v', [1.5, 1e21, true])).toBe('1.5 1e+21 true');
     expect(call('sprintf', '%d', ['x'])).toBe('%!d(string=x)');
     expect(call('sprintf', '%d %d', [1])).toBe('1 %!d(MISSING)');
-    expect(call('sprintf', '%d', [1, 2])).toBe('1%!(EXTRA *big.Int=2)');
+    expect(call('sprintf', '%d', [1, 2])).toBe('1%!(EXTRA int=2)');
+    expect(call('sprintf', '%s|%f', [5, 5])).toBe('%!s(int=5)|%!f(int=5)');
+    expect(call('sprintf', '%s %x', [18446744073709551614n, 255])).toBe('18446744073709551614 ff');
     expect(call('sprintf', '100%%', [])).toBe('100%');
   });
 });

@@ -187,7 +187,20 @@ const FIELDS = [
   '2006', '002', '__2', '_2', '01', '02', '03', '04', '05', '06', '15', 'PM', 'pm', '1', '2', '3', '4', '5',
 ];
 
+const layoutCache = new Map<string, Tok[]>();
+
+/** Layout tokens, cached: policies use a handful of layouts. */
 export function tokenize(layout: string): Tok[] {
+  let toks = layoutCache.get(layout);
+  if (!toks) {
+    toks = tokenizeLayout(layout);
+    if (layoutCache.size >= 256) layoutCache.clear();
+    layoutCache.set(layout, toks);
+  }
+  return toks;
+}
+
+function tokenizeLayout(layout: string): Tok[] {
   const out: Tok[] = [];
   let lit = '';
   let i = 0;

@@ -231,11 +231,9 @@ function tokenizeLayout(layout: string): Tok[] {
   return out;
 }
 
-/** Go refuses some matches by context: "Jan" inside "January" is handled by order; "Mon" vs "Monday" too. */
+/** Go reads "Jan"/"Mon" as fields only when no lower-case letter follows ("Monday"/"January" match first). */
 function fieldAllowed(layout: string, i: number, f: string): boolean {
-  if (f === 'Jan' || f === 'Mon') return !/^[a-z]/.test(layout.slice(i + 3));
-  if (f === '2006' || f === '06') return true;
-  return true;
+  return (f !== 'Jan' && f !== 'Mon') || !/^[a-z]/.test(layout.slice(i + 3));
 }
 
 // ----- formatting ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { RegoError, RegoEvalError, type RegoLocation } from './errors.ts';
 import {
   DocBuilder,
   EvalCtx,
+  type RuleIndex,
   type Frame,
   type Gen,
   type K,
@@ -1612,7 +1613,7 @@ export class Program implements NameResolver {
 
   #evalMulti(node: RuleNode, c: EvalCtx): Value {
     const out = new RegoSet();
-    for (const def of node.multi) {
+    for (const def of node.multiIndex ? candidates(node.multiIndex, c.input) : node.multi) {
       def.eval(c, undefined, (_keys, v) => {
         out.add(v);
         return false;
@@ -1742,16 +1743,33 @@ export class Program implements NameResolver {
   }
 
   #buildIndex(node: RuleNode): void {
-    if (node.complete.length < 4) return;
+    const complete = buildRuleIndex(node.complete);
+    if (complete) {
+      node.indexPath = complete.path;
+      node.indexed = complete.indexed;
+      node.unindexed = complete.unindexed;
+    }
+    const multi = buildRuleIndex(node.multi);
+    if (multi) node.multiIndex = multi;
+  }
+}
+
+/**
+ * Index of rule definitions on the `input.<path> == constant` test most of them share: a
+ * decision evaluates only the definitions whose constant equals the input's value.
+ */
+function buildRuleIndex(defs: RuleDef[]): RuleIndex | undefined {
+  {
+    if (defs.length < 4) return undefined;
     const counts = new Map<string, number>();
-    for (const d of node.complete) if (d.index) counts.set(d.index.path.join('\u0000'), (counts.get(d.index.path.join('\u0000')) ?? 0) + 1);
+    for (const d of defs) if (d.index) counts.set(d.index.path.join('\u0000'), (counts.get(d.index.path.join('\u0000')) ?? 0) + 1);
     let best: string | undefined;
     let bestN = 0;
     for (const [p, n] of counts) if (n > bestN) [best, bestN] = [p, n];
-    if (best === undefined || bestN < 2) return;
+    if (best === undefined || bestN < 2) return undefined;
     const indexed = new Map<string, RuleDef[]>();
     const unindexed: RuleDef[] = [];
-    for (const d of node.complete) {
+    for (const d of defs) {
       if (d.index && d.index.path.join('\u0000') === best) {
         const list = indexed.get(d.index.key) ?? [];
         list.push(d);
@@ -1760,10 +1778,14 @@ export class Program implements NameResolver {
         if (d.quick) d.quick = { conds: withoutIndexCond(d.quick.conds, d.index), value: d.quick.value };
       } else unindexed.push(d);
     }
-    node.indexPath = best.split('\u0000');
-    node.indexed = indexed;
-    node.unindexed = unindexed;
+    return { path: best.split('\u0000'), indexed, unindexed };
   }
+}
+
+function candidates(index: RuleIndex, input: Value | undefined): RuleDef[] {
+  const v = lookupPath(input, index.path);
+  const hit = v === undefined || (typeof v === 'object' && v !== null) ? undefined : index.indexed.get(keyOf(v));
+  return hit ? (index.unindexed.length ? [...hit, ...index.unindexed] : hit) : index.unindexed;
 }
 
 const WALK: BuiltinDefinition = {

@@ -160,6 +160,12 @@ export interface RuleDef {
   index?: { path: readonly string[]; key: string };
 }
 
+export interface RuleIndex {
+  path: readonly string[];
+  indexed: Map<string, RuleDef[]>;
+  unindexed: RuleDef[];
+}
+
 export interface RuleNode {
   path: readonly string[];
   name: string;
@@ -174,6 +180,8 @@ export interface RuleNode {
   indexPath?: readonly string[];
   indexed?: Map<string, RuleDef[]>;
   unindexed?: RuleDef[];
+  /** Same index for multi-value (partial set) rules. */
+  multiIndex?: RuleIndex;
   /** Some rule is defined at or below this node. */
   hasRules: boolean;
 }

@@ -152,6 +152,17 @@ with_builtin := v if v := count([1, 2]) with count as 42
     expect(allow({ path: '/p1' })).toBe(false);
   });
 
+  it('indexes partial set rules on input equality without changing results', () => {
+    let src = 'package adm\nimport rego.v1\n';
+    for (let i = 0; i < 20; i++) src += `deny contains "kind ${i} denied" if { input.kind == "K${i}"; input.user != "root" }\n`;
+    src += 'deny contains "no user" if not input.user\n';
+    const deny = compileRego({ 'a.rego': src }).entrypoint('adm/deny');
+    expect(toJSON(deny({ kind: 'K3', user: 'ann' })!)).toEqual(['kind 3 denied']);
+    expect(toJSON(deny({ kind: 'K3', user: 'root' })!)).toEqual([]);
+    expect(toJSON(deny({ kind: 'K3' })!)).toEqual(['kind 3 denied', 'no user']);
+    expect(toJSON(deny({ kind: 'other', user: 'ann' })!)).toEqual([]);
+  });
+
   it('reads sets from input_term style values and functions with patterns', () => {
     const src = 'package t\nf([a, b]) := a + b\np := f([1, 2])\nq := s if s := {1, 2} | {3}\n';
     expect(value(src, 'data.t.p')).toBe(3);

@@ -88,11 +88,12 @@ function memoryBench(): Record<string, string> {
 
   const map = new Map<string, number>();
   const keys = callers.map((c) => `shop/source_principal=${c[0]!.entries[0]!.value}`);
+  const values = callers.map((c) => c[0]!.entries[0]!.value);
   const baseline = perOp((i) => {
     const k = keys[i % CALLERS]!;
     map.set(k, (map.get(k) ?? 0) + 1);
   });
-  const hit = perOp((i) => { backend.hitOne({ key: keys[i % CALLERS]!, algorithm: 'gcra', limit: 1e9, windowMs: 1000, cost: 1 }, Date.now()); });
+  const hit = perOp((i) => { backend.hitOne({ scope: 'shop/source_principal', value: values[i % CALLERS]!, algorithm: 'gcra', limit: 1e9, windowMs: 1000, cost: 1 }, Date.now()); });
   const check = perOp((i) => { engine.decide(policy, 'shop', callers[i % CALLERS]!); });
   const rows = {
     'Map get+set (baseline)': baseline,
@@ -150,14 +151,14 @@ async function redisBench(): Promise<Record<string, string>> {
   let i = 0;
   const nodeIncr = await latencies(20_000, () => client.incr('mwbench:incr'));
   const nodeEval = await latencies(20_000, () => client.evalsha(sha, 1, 'mwbench:gcra', String(Date.now()), 'g', 1e9, 1, 1e9, 1));
-  const ours = await latencies(20_000, () => backend.hit([{ key: `c${i++ % CALLERS}`, algorithm: 'gcra', limit: 1e9, windowMs: 1000, cost: 1 }], Date.now()));
-  const ours3 = await latencies(10_000, () => backend.hit([0, 1, 2].map((d) => ({ key: `c${i++ % CALLERS}:${d}`, algorithm: 'gcra' as const, limit: 1e9, windowMs: 1000, cost: 1 })), Date.now()));
+  const ours = await latencies(20_000, () => backend.hit([{ scope: 'bench/user', value: `c${i++ % CALLERS}`, algorithm: 'gcra', limit: 1e9, windowMs: 1000, cost: 1 }], Date.now()));
+  const ours3 = await latencies(10_000, () => backend.hit([0, 1, 2].map((d) => ({ scope: `bench/d${d}`, value: `c${i++ % CALLERS}`, algorithm: 'gcra' as const, limit: 1e9, windowMs: 1000, cost: 1 })), Date.now()));
   // Throughput with 64 checks in flight (auto-pipelined on one connection).
   const t0 = performance.now();
   let done = 0;
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (performance.now() - t0 < 3000) {
-      await backend.hit([{ key: `c${i++ % CALLERS}`, algorithm: 'gcra', limit: 1e9, windowMs: 1000, cost: 1 }], Date.now());
+      await backend.hit([{ scope: 'bench/user', value: `c${i++ % CALLERS}`, algorithm: 'gcra', limit: 1e9, windowMs: 1000, cost: 1 }], Date.now());
       done++;
     }
   }));

@@ -7,9 +7,14 @@ import type { HitOutcome } from './algorithms.ts';
 
 export type LimitAlgorithm = 'gcra' | 'fixed-window';
 
-/** One counter to hit. `key` is unique per domain + descriptor (values included). */
+/**
+ * One counter to hit, named by `scope` (domain, entry keys, every value but the last) and `value`
+ * (the last entry's value): the pair is unique per domain + descriptor. Split so the memory
+ * backend indexes by scope then value without concatenating a key per request.
+ */
 export interface LimitHit {
-  key: string;
+  scope: string;
+  value: string;
   algorithm: LimitAlgorithm;
   /** Requests per window; 0 denies everything. */
   limit: number;

@@ -63,11 +63,17 @@ const UNLIMITED_REMAINING = 4294967295;
 /** Retry hint when a closed failure mode refuses a request. */
 const FAIL_CLOSED_RETRY_MS = 1000;
 
-/** The counter key: domain, then each entry; values length-prefixed so no value can forge another key. */
-export function counterKey(domain: string, entries: readonly DescriptorEntry[]): string {
-  let key = domain;
-  for (const e of entries) key += `/${e.key}=${e.value.length}:${e.value}`;
-  return key;
+/** The counter scope: domain, entry keys, and every value but the last, length-prefixed so no value can forge another scope. */
+export function counterScope(domain: string, entries: readonly DescriptorEntry[]): string {
+  let scope = domain;
+  const last = entries.length - 1;
+  for (let i = 0; i < last; i++) scope += `/${entries[i]!.key}=${entries[i]!.value.length}:${entries[i]!.value}`;
+  return `${scope}/${entries[last]!.key}`;
+}
+
+/** A counter as one string (scope + last value, length-prefixed): the Redis backend hashes it. */
+export function counterKey(h: { scope: string; value: string }): string {
+  return `${h.scope}=${h.value.length}:${h.value}`;
 }
 
 function overrideLimit(o: { requestsPerUnit: number; unit: string }, entries: readonly DescriptorEntry[]): CompiledLimit {
@@ -151,7 +157,8 @@ export class RateLimitEngine {
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i];
       if (!l || l.unlimited) continue;
-      hits.push({ key: counterKey(domain, descriptors[i]!.entries), algorithm, limit: l.requestsPerUnit, windowMs: l.windowMs, cost });
+      const entries = descriptors[i]!.entries;
+      hits.push({ scope: counterScope(domain, entries), value: entries[entries.length - 1]!.value, algorithm, limit: l.requestsPerUnit, windowMs: l.windowMs, cost });
     }
     if (hits.length === 0) return this.#verdict(policy, domain, descriptors, limits, []);
     let outcomes: HitOutcome[] | Promise<HitOutcome[]>;

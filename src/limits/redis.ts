@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { type HitOutcome, fixedWindowOutcome, gcraOutcome, gcraParams, windowStartOf } from './algorithms.ts';
 import type { LimitBackend, LimitHit } from './backend.ts';
 import { LimitsBackendUnavailableError } from './errors.ts';
+import { counterKey } from './engine.ts';
 import { HITS_SCRIPT } from './redis-scripts.ts';
 
 type HitsCommand = (numKeys: number, ...args: (string | number)[]) => Promise<[number, number, number][]>;
@@ -38,7 +39,7 @@ export class RedisBackend implements LimitBackend {
    * as the reference service does, so old windows simply expire.
    */
   keyOf(h: LimitHit, now: number): string {
-    const digest = createHash('sha256').update(h.key).digest('base64url').slice(0, 32);
+    const digest = createHash('sha256').update(counterKey(h)).digest('base64url').slice(0, 32);
     return h.algorithm === 'fixed-window'
       ? `${this.#prefix}f:${digest}:${windowStartOf(now, h.windowMs) / 1000}`
       : `${this.#prefix}g:${digest}`;

@@ -12,7 +12,7 @@ export function limitBackendContract(make: () => { backend: LimitBackend; prefix
 
   it('fixed window: allows the limit, denies the next, resets at the next window', async () => {
     const { backend, prefix } = make();
-    const h: LimitHit = { key: `${prefix}fw`, algorithm: 'fixed-window', limit: 3, windowMs: 60_000, cost: 1 };
+    const h: LimitHit = { scope: `${prefix}fw`, value: 'v', algorithm: 'fixed-window', limit: 3, windowMs: 60_000, cost: 1 };
     const got = [];
     for (let i = 0; i < 4; i++) got.push((await hit(backend, h, T0 + 10_000)).allowed);
     expect(got).toEqual([true, true, true, false]);
@@ -22,7 +22,7 @@ export function limitBackendContract(make: () => { backend: LimitBackend; prefix
 
   it('gcra: burst of the limit, then one per interval', async () => {
     const { backend, prefix } = make();
-    const h: LimitHit = { key: `${prefix}g`, algorithm: 'gcra', limit: 5, windowMs: 1000, cost: 1 };
+    const h: LimitHit = { scope: `${prefix}g`, value: 'v', algorithm: 'gcra', limit: 5, windowMs: 1000, cost: 1 };
     const got = [];
     for (let i = 0; i < 6; i++) got.push((await hit(backend, h, T0)).allowed);
     expect(got).toEqual([true, true, true, true, true, false]);
@@ -32,8 +32,8 @@ export function limitBackendContract(make: () => { backend: LimitBackend; prefix
 
   it('keeps counters per key and applies several counters in one call', async () => {
     const { backend, prefix } = make();
-    const a: LimitHit = { key: `${prefix}a`, algorithm: 'gcra', limit: 1, windowMs: 1000, cost: 1 };
-    const b: LimitHit = { key: `${prefix}b`, algorithm: 'fixed-window', limit: 2, windowMs: 1000, cost: 1 };
+    const a: LimitHit = { scope: `${prefix}a`, value: 'v', algorithm: 'gcra', limit: 1, windowMs: 1000, cost: 1 };
+    const b: LimitHit = { scope: `${prefix}b`, value: 'v', algorithm: 'fixed-window', limit: 2, windowMs: 1000, cost: 1 };
     expect((await backend.hit([a, b], T0)).map((o) => o.allowed)).toEqual([true, true]);
     expect((await backend.hit([a, b], T0)).map((o) => o.allowed)).toEqual([false, true]);
     expect((await backend.hit([a, b], T0)).map((o) => o.allowed)).toEqual([false, false]);
@@ -41,7 +41,7 @@ export function limitBackendContract(make: () => { backend: LimitBackend; prefix
 
   it('charges the cost (hits_addend)', async () => {
     const { backend, prefix } = make();
-    const h: LimitHit = { key: `${prefix}cost`, algorithm: 'fixed-window', limit: 10, windowMs: 1000, cost: 7 };
+    const h: LimitHit = { scope: `${prefix}cost`, value: 'v', algorithm: 'fixed-window', limit: 10, windowMs: 1000, cost: 7 };
     expect(await hit(backend, h, T0)).toMatchObject({ allowed: true, remaining: 3 });
     expect((await hit(backend, h, T0)).allowed).toBe(false);
   });
@@ -49,7 +49,7 @@ export function limitBackendContract(make: () => { backend: LimitBackend; prefix
   it('is exact under concurrency: 200 simultaneous checks on a limit of 50 admit exactly 50', async () => {
     const { backend, prefix } = make();
     for (const algorithm of ['gcra', 'fixed-window'] as const) {
-      const h: LimitHit = { key: `${prefix}conc-${algorithm}`, algorithm, limit: 50, windowMs: 3_600_000, cost: 1 };
+      const h: LimitHit = { scope: `${prefix}conc-${algorithm}`, value: 'v', algorithm, limit: 50, windowMs: 3_600_000, cost: 1 };
       const results = await Promise.all(Array.from({ length: 200 }, () => hit(backend, h, T0)));
       expect(results.filter((r) => r.allowed)).toHaveLength(50);
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LimitsBackendUnavailableError, LimitsBadRequestError } from '../../src/limits/errors.ts';
 import type { LimitBackend } from '../../src/limits/backend.ts';
 import { MemoryBackend } from '../../src/limits/memory.ts';
-import { RateLimitEngine, counterKey } from '../../src/limits/engine.ts';
+import { RateLimitEngine, counterKey, counterScope } from '../../src/limits/engine.ts';
 import { compileRateLimits } from '../../src/limits/policies.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
@@ -123,7 +123,13 @@ describe('rate-limit engine (ShouldRateLimit semantics)', () => {
   });
 
   it('keys counters so that a crafted value cannot collide with another descriptor', () => {
-    expect(counterKey('d', entries(['a', 'x/b=1:y']))).not.toBe(counterKey('d', entries(['a', 'x'], ['b', 'y'])));
+    const key = (...pairs: [string, string][]) => {
+      const e = entries(...pairs);
+      return counterKey({ scope: counterScope('d', e), value: e[e.length - 1]!.value });
+    };
+    expect(key(['a', 'x/b=1:y'])).not.toBe(key(['a', 'x'], ['b', 'y']));
+    expect(key(['a', 'x'], ['b', 'y'])).not.toBe(key(['a', 'x/b'], ['b', 'y']));
+    expect(key(['a', 'x'], ['b', 'y'])).toBe(key(['a', 'x'], ['b', 'y']));
   });
 });
 

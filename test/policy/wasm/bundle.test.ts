@@ -1,6 +1,9 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadWasmBundle, readBundle, WasmPolicyError } from '../../../src/policy/wasm/index.ts';
+import { loadWasmBundle, loadWasmBundleFile, readBundle, WasmPolicyError } from '../../../src/policy/wasm/index.ts';
 import { compileWat, packBundle } from './fixture.ts';
 
 let wasm: Uint8Array;
@@ -79,5 +82,20 @@ describe('OPA wasm bundles', () => {
     expect(err).toBeInstanceOf(WasmPolicyError);
     expect((err as WasmPolicyError).code).toBe('WASM_ENTRYPOINT_UNKNOWN');
     expect((err as Error).message).toContain('authz/allow');
+  });
+});
+
+describe('OPA wasm bundle files', () => {
+  it('loads a bundle from disk and reports a missing file with the bundle code', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-'));
+    try {
+      const file = path.join(dir, 'bundle.tar.gz');
+      fs.writeFileSync(file, await packBundle({ '/policy.wasm': wasm }), { mode: 0o600 });
+      const policy = await loadWasmBundleFile(file);
+      expect(policy.evaluate('authz/allow', { role: 'admin' })).toEqual([{ expressions: [true], bindings: {} }]);
+      expect(await codeOf(loadWasmBundleFile(path.join(dir, 'missing.tar.gz')))).toBe('WASM_BUNDLE_INVALID');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -217,6 +217,8 @@ export class XdsServer {
           }
           this.#streams.set(streamId, stream);
           this.#metrics.connected.inc({ mode });
+          // A push that ran while this stream was opening did not see it: catch up before serving.
+          if (stream.generated.version !== this.#generation.version) this.#pushOne(stream, this.#generation, this.#options.clock.now());
           handler = (req) => stream.session.handle(req);
           dispatch(first);
           for (const req of queue.splice(0)) dispatch(req);

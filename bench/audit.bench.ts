@@ -7,7 +7,7 @@
  *
  *   node --import tsx bench/audit.bench.ts          (DATABASE_URL=postgres://... for PostgreSQL)
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,9 +29,20 @@ const PACE_QUEUE = 5000;
 const T0 = Date.now();
 
 /** A realistic decision: OPA-Envoy-style input with a bearer token, cookie and query string. */
+/**
+ * Decision ids: `v4` random UUIDs (what src/lib/ids.ts makes today) scatter inserts across the
+ * decision_id index; `v7`-style time-ordered UUIDs append to it.
+ */
+let idKind: 'v4' | 'v7' = 'v4';
+const ID_TAIL = randomUUID().slice(8);
+
+function decisionIdFor(i: number): string {
+  return idKind === 'v4' ? randomUUID() : `${(i >>> 0).toString(16).padStart(8, '0')}${ID_TAIL}`;
+}
+
 function makeDecision(i: number): DecisionRecordV1 {
   return {
-    decisionId: `${(i >>> 0).toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`,
+    decisionId: decisionIdFor(i),
     time: T0 + i,
     decision: i % 10 === 0 ? 'deny' : 'allow',
     reason: i % 10 === 0 ? 'denied by shop/orders-allow-web: no ALLOW policy matched' : 'allowed by shop/orders-allow-web rule 0',
@@ -224,20 +235,26 @@ async function main(): Promise<void> {
   console.log(`audit bench: ${DURATION_MS / 1000} s per phase, producer chunks of ${BATCH}, record JSON ≈ ${prepareRecord(makeDecision(1), []).body.length} bytes, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs`);
   const dirs: string[] = [];
 
-  let dir = fresh(); dirs.push(dir);
-  const base = sqliteBaseline(path.join(dir, 'audit.db'));
-  console.log(`SQLite baseline (JSON + batched INSERT, no mask/hash/queue): ${show(base)}`);
-
-  const variants = [
-    ['worker-thread writer (serve default), sync=normal', (file: string) => openWorker(file, 'normal')],
-    ['worker-thread writer, sync=full', (file: string) => openWorker(file, 'full')],
-    ['in-thread writer, sync=normal', async (file: string) => new SqliteAuditStore({ file })],
-  ] as const;
-  for (const [name, open] of variants) {
+  let dir = '';
+  for (const ids of ['v4', 'v7'] as const) {
+    idKind = ids;
+    const label = ids === 'v4' ? 'random UUIDv4 decision ids' : 'time-ordered (UUIDv7-style) decision ids';
     dir = fresh(); dirs.push(dir);
-    const r = await sustained(await open(path.join(dir, 'audit.db')));
-    console.log(`SQLite append -> durable, ${name}: ${show(r, base)}; ${r.split}; queue full ${r.refused}×, peak queue ${fmt(r.maxQueue)}`);
+    const base = sqliteBaseline(path.join(dir, 'audit.db'));
+    console.log(`\n[${label}]\nSQLite baseline (JSON + batched INSERT, no mask/hash/queue): ${show(base)}`);
+    const variants = [
+      ['worker-thread writer (serve default), sync=normal', (file: string) => openWorker(file, 'normal')],
+      ['worker-thread writer, sync=full', (file: string) => openWorker(file, 'full')],
+      ['in-thread writer, sync=normal', async (file: string) => new SqliteAuditStore({ file })],
+    ] as const;
+    for (const [name, open] of ids === 'v4' ? variants : variants.filter((v) => v[0].includes('default'))) {
+      dir = fresh(); dirs.push(dir);
+      const r = await sustained(await open(path.join(dir, 'audit.db')));
+      console.log(`SQLite append -> durable, ${name}: ${show(r, base)}; ${r.split}; queue full ${r.refused}×, peak queue ${fmt(r.maxQueue)}`);
+    }
   }
+  idKind = 'v4';
+  console.log('');
 
   dir = fresh(); dirs.push(dir);
   const idle = new SqliteAuditStore({ file: path.join(dir, 'audit.db') });

@@ -46,23 +46,35 @@ export interface AuditRow extends PreparedRecord {
 
 export function columnsOf(record: DecisionRecordV1): RecordColumns {
   return {
-    decisionId: record.decisionId,
+    decisionId: text(record.decisionId),
     time: record.time,
     decision: record.decision,
     status: record.status,
-    sourcePrincipal: record.sourcePrincipal ?? null,
-    requestPrincipal: record.requestPrincipal ?? null,
-    destination: record.destination ?? null,
-    method: record.method ?? null,
-    path: record.path ?? null,
-    configVersion: record.configVersion,
+    sourcePrincipal: optionalText(record.sourcePrincipal),
+    requestPrincipal: optionalText(record.requestPrincipal),
+    destination: optionalText(record.destination),
+    method: optionalText(record.method),
+    path: optionalText(record.path),
+    configVersion: text(record.configVersion),
     policies: policyKeys(record),
   };
 }
 
+/**
+ * Column text without NUL characters: PostgreSQL refuses them in text, and one such request path
+ * would otherwise block every batch behind it. (The body keeps the exact value, JSON-escaped.)
+ */
+function text(value: string): string {
+  return value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value;
+}
+
+function optionalText(value: string | undefined): string | null {
+  return value === undefined ? null : text(value);
+}
+
 function policyKeys(record: DecisionRecordV1): string {
   if (!record.matchedPolicies || record.matchedPolicies.length === 0) return '';
-  return `|${record.matchedPolicies.map((p) => `${p.namespace}/${p.name}`).join('|')}|`;
+  return text(`|${record.matchedPolicies.map((p) => `${p.namespace}/${p.name}`).join('|')}|`);
 }
 
 /** Serializes a masked record; `masked` goes into the body so it is covered by the chain. */
@@ -71,17 +83,7 @@ export function prepareRecord(record: DecisionRecordV1, masked: readonly string[
   // Appending the field to the serialized text avoids copying the record (hot: every record has an authorization header).
   const body = masked.length > 0 ? `${json.slice(0, -1)},"masked":${JSON.stringify(masked)}}` : json;
   return {
-    decisionId: record.decisionId,
-    time: record.time,
-    decision: record.decision,
-    status: record.status,
-    sourcePrincipal: record.sourcePrincipal ?? null,
-    requestPrincipal: record.requestPrincipal ?? null,
-    destination: record.destination ?? null,
-    method: record.method ?? null,
-    path: record.path ?? null,
-    configVersion: record.configVersion,
-    policies: policyKeys(record),
+    ...columnsOf(record),
     body,
   };
 }

@@ -45,6 +45,15 @@ export function auditStoreContract(makeHarness: () => Promise<StoreHarness>): vo
     expect(report).toMatchObject({ ok: true, checked: 3, firstSeq: 1, lastSeq: 3, headHash: rows[2]!.hash, findings: [] });
   });
 
+  it('stores a record whose path and principal hold NUL characters, keeping the exact value in the body', async () => {
+    const d = decision({ path: '/a\u0000b', sourcePrincipal: 'spiffe://x/\u0000' });
+    await appendAll(h.store, [d, decision()]);
+    const row = await h.store.get(d.decisionId);
+    expect(row?.path).toBe('/a\uFFFDb');
+    expect(JSON.parse(row!.body).path).toBe('/a\u0000b');
+    expect((await verifyChain(h.store)).ok).toBe(true);
+  });
+
   it('keeps records and continues the chain across a reopen', async () => {
     await appendAll(h.store, [decision(), decision()]);
     const reopened = await h.reopen();

@@ -2,8 +2,14 @@
  * An OPA wasm policy behind the same evaluate shape as the Rego engine:
  * `evaluate(entrypoint, input, data) → [{ expressions: [value], bindings: {} }]` (empty when
  * undefined). `@open-policy-agent/opa-wasm` drives the module through the OPA wasm ABI.
+ *
+ * Built-ins that OPA compiles to host calls (`opa_builtinN`: io.jwt.*, time.*, net.cidr_*…) are
+ * served by meshward's own implementations, except the few opa-wasm ships itself (its `sprintf`,
+ * `json.is_valid`, `regex.split`, `yaml.*` take precedence inside the library). As in OPA's default
+ * mode, a host built-in error makes the call undefined.
  */
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
+import { BUILTINS, type BuiltinContext, BuiltinError, BuiltinTypeError } from '../rego/builtins/index.ts';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../rego/value.ts';
 import { readBundle, type ReadBundleOptions, type WasmBundle } from './bundle.ts';
 import { WasmPolicyError } from './errors.ts';
@@ -13,16 +19,46 @@ export interface WasmResult {
   bindings: Record<string, Value>;
 }
 
+/** The evaluation a host built-in call belongs to (time.now_ns is fixed per evaluation). */
+interface HostState {
+  ctx: BuiltinContext;
+}
+
+function newContext(): BuiltinContext {
+  return { now: () => BigInt(Date.now()) * 1_000_000n, strict: false, print: () => {}, cache: new Map() };
+}
+
+type HostFunction = (...args: unknown[]) => unknown;
+
+function hostBuiltins(state: HostState): Record<string, HostFunction> {
+  const out: Record<string, HostFunction> = {};
+  for (const [name, def] of BUILTINS) {
+    out[name] = (...args: unknown[]) => {
+      try {
+        const result = def.fn(args.map(fromJSON), state.ctx);
+        // Plain JSON back into wasm memory (opa-wasm serialises with JSON.stringify).
+        return result === undefined ? undefined : JSON.parse(stringifyJSON(result));
+      } catch (err) {
+        if (err instanceof BuiltinError || err instanceof BuiltinTypeError) return undefined;
+        throw err;
+      }
+    };
+  }
+  return out;
+}
+
 export class WasmPolicy {
   readonly #policy: LoadedPolicy;
+  readonly #host: HostState;
   readonly #bundleData: Value;
   #loadedData: Value | undefined;
   /** Entrypoint names the module exports (e.g. `envoy/authz/allow`). */
   readonly entrypoints: readonly string[];
   readonly manifest: Readonly<Record<string, unknown>>;
 
-  constructor(policy: LoadedPolicy, bundle: Pick<WasmBundle, 'data' | 'manifest'>) {
+  constructor(policy: LoadedPolicy, bundle: Pick<WasmBundle, 'data' | 'manifest'>, host: HostState) {
     this.#policy = policy;
+    this.#host = host;
     this.#bundleData = bundle.data;
     this.manifest = bundle.manifest;
     const eps = policy.entrypoints as unknown;
@@ -43,6 +79,7 @@ export class WasmPolicy {
     }
     return (input, data) => {
       this.#useData(data ?? this.#bundleData);
+      this.#host.ctx = newContext();
       let rows: unknown;
       try {
         rows = this.#policy.evaluate(input === undefined ? undefined : toJSON(input), name);
@@ -75,24 +112,23 @@ function describe(err: unknown): string {
 }
 
 /** Instantiates policy.wasm bytes (no bundle) with optional base data. */
-export async function loadWasmModule(wasm: Uint8Array, data: Value = {}): Promise<WasmPolicy> {
+async function instantiate(wasm: Uint8Array, bundle: Pick<WasmBundle, 'data' | 'manifest'>): Promise<WasmPolicy> {
+  const host: HostState = { ctx: newContext() };
   let policy: LoadedPolicy;
   try {
-    policy = await loadPolicy(wasm);
+    policy = await loadPolicy(wasm, undefined, hostBuiltins(host));
   } catch (err) {
     throw new WasmPolicyError('WASM_MODULE_INVALID', `policy.wasm cannot be loaded: ${describe(err)}`, { cause: err });
   }
-  return new WasmPolicy(policy, { data: data as WasmBundle['data'], manifest: {} });
+  return new WasmPolicy(policy, bundle, host);
+}
+
+export async function loadWasmModule(wasm: Uint8Array, data: Value = {}): Promise<WasmPolicy> {
+  return instantiate(wasm, { data: data as WasmBundle['data'], manifest: {} });
 }
 
 /** Reads an `opa build -t wasm` bundle (.tar.gz bytes) and instantiates its policy. */
 export async function loadWasmBundle(archive: Uint8Array, options?: ReadBundleOptions): Promise<WasmPolicy> {
   const bundle = await readBundle(archive, options);
-  let policy: LoadedPolicy;
-  try {
-    policy = await loadPolicy(bundle.wasm);
-  } catch (err) {
-    throw new WasmPolicyError('WASM_MODULE_INVALID', `policy.wasm cannot be loaded: ${describe(err)}`, { cause: err });
-  }
-  return new WasmPolicy(policy, bundle);
+  return instantiate(bundle.wasm, bundle);
 }

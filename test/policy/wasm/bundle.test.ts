@@ -26,10 +26,19 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 describe('OPA wasm bundles', () => {
   it('allows an input the wasm policy accepts and denies one it rejects', async () => {
     const policy = await loadWasmBundle(await packBundle({ '/policy.wasm': wasm, '/data.json': '{}', '/.manifest': manifest }));
-    expect(policy.entrypoints).toEqual(['authz/allow', 'authz/data', 'authz/undefined']);
+    expect(policy.entrypoints).toEqual(['authz/allow', 'authz/data', 'authz/hash', 'authz/undefined']);
     expect(policy.evaluate('authz/allow', { user: 'alice', role: 'admin' })).toEqual([{ expressions: [true], bindings: {} }]);
     expect(policy.evaluate('authz/allow', { user: 'bob', role: 'viewer' })).toEqual([{ expressions: [false], bindings: {} }]);
     expect(policy.evaluate('authz/undefined', {})).toEqual([]);
+  });
+
+  it('serves host built-ins the module calls with meshward implementations', async () => {
+    const policy = await loadWasmBundle(await packBundle({ '/policy.wasm': wasm }));
+    expect(policy.evaluate('authz/hash', 'abc')).toEqual([
+      { expressions: ['ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'], bindings: {} },
+    ]);
+    // A built-in error (sha256 of a number is a type error) makes the call undefined, as in OPA.
+    expect(policy.evaluate('authz/hash', 42)).toEqual([]);
   });
 
   it('loads data.json files at their directory paths and lets evaluate replace the data', async () => {

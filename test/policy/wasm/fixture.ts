@@ -3,13 +3,14 @@
  * and packed into an `opa build -t wasm`-shaped .tar.gz — no OPA binary exists here.
  *
  * Entrypoints: `authz/allow` is true when the input JSON contains `"role":"admin"`; `authz/data`
- * returns the data document it was given (to show data loading); any other id is undefined.
+ * returns the data document it was given (to show data loading); `authz/hash` calls the host
+ * built-in `crypto.sha256` on the input (through `opa_builtin1`); any other id is undefined.
  */
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import wabtInit from 'wabt';
 
-const ENTRYPOINTS = '{"authz/allow":0,"authz/data":1,"authz/undefined":2}';
+const ENTRYPOINTS = '{"authz/allow":0,"authz/data":1,"authz/undefined":2,"authz/hash":3}';
 
 export const POLICY_WAT = `
 (module
@@ -25,15 +26,16 @@ export const POLICY_WAT = `
   (global (export "opa_wasm_abi_version") i32 (i32.const 1))
   (global (export "opa_wasm_abi_minor_version") i32 (i32.const 2))
   (data (i32.const 1024) "{}\\00")
-  (data (i32.const 1040) ${JSON.stringify(ENTRYPOINTS + '\u0000').replace('\\u0000', '\\00')})
+  (data (i32.const 1300) "{\\"crypto.sha256\\":0}\\00")
+  (data (i32.const 1400) ${JSON.stringify(ENTRYPOINTS + '\u0000').replace('\\u0000', '\\00')})
   (data (i32.const 1100) "[{\\"result\\":true}]\\00")
   (data (i32.const 1130) "[{\\"result\\":false}]\\00")
   (data (i32.const 1160) "\\"role\\":\\"admin\\"")
   (data (i32.const 1180) "[]\\00")
   (data (i32.const 1200) "[{\\"result\\":")
   (data (i32.const 1220) "}]\\00")
-  (data (i32.const 2000) "\\00\\04\\00\\00\\02\\00\\00\\00")
-  (data (i32.const 2008) "\\10\\04\\00\\00\\00\\00\\00\\00")
+  (data (i32.const 2000) "\\14\\05\\00\\00\\00\\00\\00\\00")
+  (data (i32.const 2008) "\\78\\05\\00\\00\\00\\00\\00\\00")
 
   (func $malloc (export "opa_malloc") (param $n i32) (result i32)
     (local $p i32)
@@ -50,12 +52,23 @@ export const POLICY_WAT = `
     local.get $p)
   (func (export "opa_free") (param i32))
   (func $parse (export "opa_json_parse") (param $p i32) (param $n i32) (result i32)
-    (local $v i32)
+    (local $v i32) (local $copy i32)
+    local.get $n
+    i32.const 1
+    i32.add
+    call $malloc
+    local.set $copy
+    local.get $copy
+    local.get $p
+    local.get $n
+    call $copy
+    i32.const 0
+    i32.store8
     i32.const 8
     call $malloc
     local.set $v
     local.get $v
-    local.get $p
+    local.get $copy
     i32.store
     local.get $v
     local.get $n
@@ -168,6 +181,26 @@ export const POLICY_WAT = `
         i32.const 1130
       end
       return
+    end
+    local.get $ep
+    i32.const 3
+    i32.eq
+    if
+      i32.const 0
+      i32.const 0
+      local.get $in
+      local.get $inLen
+      call $parse
+      call $b1
+      local.set $data
+      local.get $data
+      i32.eqz
+      if
+        i32.const 1180
+        return
+      end
+      i32.const 1
+      local.set $ep
     end
     local.get $ep
     i32.const 1

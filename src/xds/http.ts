@@ -3,7 +3,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiAuth } from '../api/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
+import { envoyMessageType } from '../lib/protos.ts';
+import type { XdsSnapshot } from './resources.ts';
 import type { ProxyStatusV1 } from './status.ts';
+import { GENERATED_KINDS, messageNameOf } from './type-urls.ts';
 
 const TypeStatus = Type.Object({
   state: Type.Union([Type.Literal('SYNCED'), Type.Literal('STALE'), Type.Literal('NACKED'), Type.Literal('NOT_SENT')]),
@@ -50,7 +53,33 @@ function operatorOrAuditor(auth: ApiAuth) {
   };
 }
 
-export function proxiesRoutes(app: FastifyInstance, deps: { auth: ApiAuth; status(): ProxiesResponseV1 }): void {
+const SHORT = { cluster: 'clusters', endpoint: 'endpoints', listener: 'listeners', route: 'routes' } as const;
+
+/** A proxy's configuration decoded from what is actually sent (never its secrets: they hold its private key). */
+function decodeConfig(snapshot: XdsSnapshot): Record<string, unknown[]> {
+  const out: Record<string, unknown[]> = {};
+  for (const kind of GENERATED_KINDS) {
+    const type = envoyMessageType(messageNameOf(kind));
+    out[SHORT[kind]] = [...snapshot.resources[kind].values()].map((r) => ({ version: r.version, resource: type.deserialize(r.any.value) }));
+  }
+  return out;
+}
+
+export function proxiesRoutes(app: FastifyInstance, deps: { auth: ApiAuth; status(): ProxiesResponseV1; configOf(nodeId: string): { status: ProxyStatusV1; snapshot: XdsSnapshot } | undefined }): void {
+  app.get<{ Params: { nodeId: string } }>('/v1/proxies/:nodeId/config', {
+    preHandler: operatorOrAuditor(deps.auth),
+    schema: {
+      tags: ['xds'],
+      summary: 'The listeners, routes, clusters and endpoints a connected proxy is served (like istioctl proxy-config; secrets are never shown).',
+      security: [{ bearer: [] }],
+      params: Type.Object({ nodeId: Type.String() }),
+    },
+  }, async (req) => {
+    const found = deps.configOf(req.params.nodeId);
+    if (!found) throw new MeshwardError('NOT_FOUND', `no connected proxy with node id "${req.params.nodeId}"`);
+    return { nodeId: req.params.nodeId, version: found.snapshot.version, status: found.status, ...decodeConfig(found.snapshot) };
+  });
+
   app.get('/v1/proxies', {
     preHandler: operatorOrAuditor(deps.auth),
     schema: {

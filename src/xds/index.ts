@@ -73,7 +73,7 @@ export function createXdsCapability(ctx: CapabilityContext, overrides: XdsCapabi
     version: () => server.version,
     drain: () => server.close(),
     registerGrpc: (grpc) => server.register(grpc),
-    registerHttp: (app) => proxiesRoutes(app, { auth: ctx.apiAuth, status: () => ({ version: server.version, proxies: server.proxies() }) }),
+    registerHttp: (app) => proxiesRoutes(app, { auth: ctx.apiAuth, status: () => ({ version: server.version, proxies: server.proxies() }), configOf: (nodeId) => server.configOf(nodeId) }),
     async start() {
       unsubscribe = ctx.config.subscribe(() => server.configChanged());
     },

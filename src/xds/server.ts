@@ -114,6 +114,15 @@ export class XdsServer {
     return [...this.#streams.values()].map((s) => s.status.toJSON()).sort((a, b) => a.nodeId.localeCompare(b.nodeId) || a.streamId.localeCompare(b.streamId));
   }
 
+  /**
+   * The configuration (not the secrets) a connected proxy is served, by node id: for
+   * `GET /v1/proxies/:nodeId/config`, like `istioctl proxy-config`.
+   */
+  configOf(nodeId: string): { status: ProxyStatusV1; snapshot: XdsSnapshot } | undefined {
+    for (const s of this.#streams.values()) if (s.node.id === nodeId) return { status: s.status.toJSON(), snapshot: s.generated };
+    return undefined;
+  }
+
   /** Generation statistics (distinct proxy kinds and encoded resources held). */
   stats(): { proxies: number; proxyKinds: number; resources: number } {
     return { proxies: this.#streams.size, ...this.#generation.stats() };

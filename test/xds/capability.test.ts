@@ -58,7 +58,7 @@ describe('xds capability in meshward', () => {
     expect(names(pushed)).toEqual(['8080']);
   });
 
-  it('lists connected proxies on GET /v1/proxies for operators and auditors, not without a token', async () => {
+  it('lists connected proxies and shows their configuration (never secrets) to operators and auditors, not without a token', async () => {
     const { meshward: m } = await start();
     client = new AdsClient(m.addresses.grpc, 'delta', 'token:shop:orders');
     client.send({ node: node('orders-1', { SERVICE: 'orders' }), type_url: TYPE.cds });
@@ -73,6 +73,16 @@ describe('xds capability in meshward', () => {
       version: m.config.current().version,
       proxies: [{ nodeId: 'orders-1', namespace: 'shop', serviceAccount: 'orders', service: 'orders', mode: 'delta', configVersion: m.config.current().version, types: { cds: { state: 'SYNCED', acked: m.config.current().version }, lds: { state: 'NOT_SENT' } } }],
     });
+    const config = await m.http.inject({ url: '/v1/proxies/orders-1/config', headers: { authorization: `Bearer ${operator}` } });
+    expect(config.statusCode).toBe(200);
+    const body = config.json();
+    expect(body.version).toBe(m.config.current().version);
+    expect(body.clusters.map((c: { resource: { name: string } }) => c.resource.name)).toContain('outbound|8080|v2|orders.shop.svc.cluster.local');
+    expect(body.listeners.map((l: { resource: { name: string } }) => l.resource.name)).toContain('virtualInbound');
+    expect(JSON.stringify(body)).not.toContain('PRIVATE KEY');
+    expect(body.secrets).toBeUndefined();
+    expect((await m.http.inject({ url: '/v1/proxies/nobody/config', headers: { authorization: `Bearer ${operator}` } })).statusCode).toBe(404);
+    expect((await m.http.inject({ url: '/v1/proxies/orders-1/config' })).statusCode).toBe(401);
     expect((await m.http.inject({ url: '/v1/proxies' })).statusCode).toBe(401);
     expect((await m.http.inject({ url: '/v1/proxies', headers: { authorization: 'Bearer mw_nope' } })).statusCode).toBe(401);
   });

@@ -47,9 +47,9 @@ export interface AuditRow extends PreparedRecord {
 export function columnsOf(record: DecisionRecordV1): RecordColumns {
   return {
     decisionId: text(record.decisionId),
-    time: record.time,
+    time: integer(record.time),
     decision: record.decision,
-    status: record.status,
+    status: integer(record.status),
     sourcePrincipal: optionalText(record.sourcePrincipal),
     requestPrincipal: optionalText(record.requestPrincipal),
     destination: optionalText(record.destination),
@@ -66,6 +66,11 @@ export function columnsOf(record: DecisionRecordV1): RecordColumns {
  */
 function text(value: string): string {
   return value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value;
+}
+
+/** BIGINT/INTEGER columns: a fractional or non-finite value from a producer must not poison a batch. */
+function integer(value: number): number {
+  return Number.isFinite(value) ? Math.trunc(value) : 0;
 }
 
 function optionalText(value: string | undefined): string | null {

@@ -45,11 +45,11 @@ export function auditStoreContract(makeHarness: () => Promise<StoreHarness>): vo
     expect(report).toMatchObject({ ok: true, checked: 3, firstSeq: 1, lastSeq: 3, headHash: rows[2]!.hash, findings: [] });
   });
 
-  it('stores a record whose path and principal hold NUL characters, keeping the exact value in the body', async () => {
-    const d = decision({ path: '/a\u0000b', sourcePrincipal: 'spiffe://x/\u0000' });
+  it('stores a record with NUL characters and non-integer numbers, keeping the exact values in the body', async () => {
+    const d = decision({ path: '/a\u0000b', sourcePrincipal: 'spiffe://x/\u0000', time: T0 + 0.5, status: Number.NaN });
     await appendAll(h.store, [d, decision()]);
     const row = await h.store.get(d.decisionId);
-    expect(row?.path).toBe('/a\uFFFDb');
+    expect(row).toMatchObject({ path: '/a\uFFFDb', time: T0, status: 0 });
     expect(JSON.parse(row!.body).path).toBe('/a\u0000b');
     expect((await verifyChain(h.store)).ok).toBe(true);
   });

@@ -76,7 +76,7 @@ function verifyWithKey(alg: string, input: string, sig: Buffer, key: KeyObject):
     switch (alg.slice(0, 2)) {
       case 'HS': {
         if (key.type !== 'secret') return false;
-        const mac = createHmac(HASH[bits]!, key.export()).update(data).digest();
+        const mac = createHmac(HASH[bits]!, key).update(data).digest();
         return mac.length === sig.length && timingSafeEqual(mac, sig);
       }
       case 'RS':
@@ -203,7 +203,7 @@ function verifyWithConstraints(token: string, c: Constraints): Value {
     const ok = typeof aud === 'string' ? aud === c.aud : Array.isArray(aud) && aud.every((x) => typeof x === 'string') && aud.includes(c.aud);
     if (!ok) return INVALID;
   } else if (c.aud !== undefined) return INVALID;
-  return [true, p.headerValue, parseValue(p.payloadText)];
+  return [true, p.headerValue, fromJSON(payload)];
 }
 
 // ----- encode_sign ---------------------------------------------------------------------------
@@ -223,7 +223,7 @@ function signInput(alg: string, input: string, key: KeyObject): Buffer {
   try {
     switch (alg.slice(0, 2)) {
       case 'HS':
-        return createHmac(HASH[bits]!, key.export()).update(data).digest();
+        return createHmac(HASH[bits]!, key).update(data).digest();
       case 'RS':
         return sign(HASH[bits]!, data, { key, padding: constants.RSA_PKCS1_PADDING });
       case 'PS':

@@ -17,6 +17,7 @@ import { type Journal, readJournal, type RootEntry, type SlotEntry, writeJournal
 import { readPluggedInCa } from './plugged-in.ts';
 import { activatePoint, needsNewRoot, preparePoint } from './rotation.ts';
 import { createLeafTemplate, type LeafTemplate } from './template.ts';
+import { validateLeafTemplate } from './validate.ts';
 
 export interface AuthorityOptions {
   /** `<dataDir>/ca`. */
@@ -203,8 +204,10 @@ export class Authority {
       if (!new X509Certificate(cert).checkPrivateKey(key)) throw caInvalid(`${path.join(this.#o.caDir, slot.keyFile)} does not match the certificate of CA slot ${slot.id}`);
       const chain = [cert, ...pemToDer(slot.chainPem, 'CERTIFICATE')];
       const root = pemToDer(this.#root(slot.rootId).certPem, 'CERTIFICATE')[0]!;
+      const template = createLeafTemplate(signingAuthorityOf(cert, key));
+      validateLeafTemplate(template, cert, this.#journal.trustDomain, this.#o.clock.now());
       signer = Object.freeze({
-        slotId: slot.id, template: createLeafTemplate(signingAuthorityOf(cert, key)), chain, chainPem: chain.map(certPem).join(''),
+        slotId: slot.id, template, chain, chainPem: chain.map(certPem).join(''),
         root, rootPem: derToPem(root, 'CERTIFICATE'), notAfter: slot.notAfter,
         jwtKey: readKey(this.#o.caDir, slot.jwtKeyFile), jwtKid: slot.jwtKid,
       });

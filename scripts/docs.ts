@@ -1,8 +1,8 @@
-/** Regenerates the generated sections of README.md (config reference, CLI reference, error catalog). */
+/** Regenerates the generated sections of README.md and BENCHMARKS.md from the code and the fragments. */
 import 'reflect-metadata';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { applySections, generatedSections } from '../src/cli/docs.ts';
+import { applySections, benchmarkSections, generatedSections } from '../src/cli/docs.ts';
 
-const readme = readFileSync('README.md', 'utf8');
-writeFileSync('README.md', applySections(readme, await generatedSections()));
-console.log('README.md generated sections updated');
+writeFileSync('README.md', applySections(readFileSync('README.md', 'utf8'), await generatedSections()));
+writeFileSync('BENCHMARKS.md', applySections(readFileSync('BENCHMARKS.md', 'utf8'), benchmarkSections()));
+console.log('README.md and BENCHMARKS.md generated sections updated');

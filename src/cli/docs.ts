@@ -3,6 +3,7 @@
  * schemas, the command files and the error registry. `npm run docs` rewrites them; a test fails
  * when README.md drifts.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { configReference } from '../config/reference.ts';
 import { errorCatalog } from '../lib/errors.ts';
@@ -30,12 +31,27 @@ async function errorTable(): Promise<string> {
   return ['| code | gRPC | HTTP | exit | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
+/** Capability documentation lives next to nothing else: `docs/<area>.md`, embedded in the README. */
+export const DOC_FRAGMENTS = ['ca-sds', 'authz', 'rego', 'rego-builtins', 'limits', 'audit', 'xds'] as const;
+
+/** Benchmark results per area, embedded in BENCHMARKS.md. */
+export const BENCH_FRAGMENTS = ['ca-sds', 'authz', 'audit', 'rego', 'rego-builtins', 'limits', 'xds', 'config'] as const;
+
+function fragment(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : `_(${file} not written yet)_`;
+}
+
 export async function generatedSections(): Promise<GeneratedSection[]> {
   return [
     { marker: 'config-reference', content: configReference() },
     { marker: 'cli-reference', content: await cliReference() },
     { marker: 'error-catalog', content: await errorTable() },
+    ...DOC_FRAGMENTS.map((name) => ({ marker: `doc-${name}`, content: fragment(`docs/${name}.md`) })),
   ];
+}
+
+export function benchmarkSections(): GeneratedSection[] {
+  return BENCH_FRAGMENTS.map((name) => ({ marker: `bench-${name}`, content: fragment(`bench/results/${name}.md`) }));
 }
 
 /** Replaces each `<!-- marker:begin ... -->…<!-- marker:end -->` block's content. */
@@ -43,7 +59,7 @@ export function applySections(readme: string, sections: GeneratedSection[]): str
   let out = readme;
   for (const { marker, content } of sections) {
     const re = new RegExp(`(<!-- ${marker}:begin[^>]*-->)[\\s\\S]*?(<!-- ${marker}:end -->)`);
-    if (!re.test(out)) throw new Error(`README.md lacks the ${marker} markers`);
+    if (!re.test(out)) throw new Error(`the document lacks the ${marker} markers`);
     out = out.replace(re, (_m, begin: string, end: string) => `${begin}\n${content}\n${end}`);
   }
   return out;

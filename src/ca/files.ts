@@ -2,6 +2,7 @@
 import { createPrivateKey, type KeyObject, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { caInvalid } from './errors.ts';
 
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -23,7 +24,13 @@ export function writeKey(dir: string, name: string, key: KeyObject): string {
 }
 
 export function readKey(dir: string, rel: string): KeyObject {
-  return createPrivateKey(readFileSync(path.join(dir, rel)));
+  const file = path.join(dir, rel);
+  try {
+    return createPrivateKey(readFileSync(file));
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : 'is not a readable private key';
+    throw caInvalid(`${file} ${reason} (the CA journal refers to it)`, { file });
+  }
 }
 
 export function removeKey(dir: string, rel: string): void {

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Authority } from '../../src/ca/authority.ts';
@@ -42,6 +42,14 @@ describe('CA authority', () => {
     }
     // No private key material in the journal.
     expect(readFileSync(path.join(caDir, 'journal.json'), 'utf8')).not.toContain('PRIVATE KEY');
+  });
+
+  it('refuses to start when a key the journal refers to is missing, naming the file', () => {
+    const ca = track(createTestCa());
+    const caDir = path.join(ca.dir, 'ca');
+    const journal = JSON.parse(readFileSync(path.join(caDir, 'journal.json'), 'utf8'));
+    rmSync(path.join(caDir, journal.slots[0].keyFile));
+    expect(() => ca.reopen()).toThrow(expect.objectContaining({ code: 'CA_INVALID', message: expect.stringContaining(journal.slots[0].keyFile) }));
   });
 
   it('reuses the CA on restart instead of creating another', () => {

@@ -234,7 +234,7 @@ export const ENCODING: readonly BuiltinDefinition[] = [
       return false;
     }
   }),
-  builtin('yaml.marshal', [T_ANY], S, (a) => YAML.stringify(toPlain(a[0]!), { sortMapEntries: true, lineWidth: 0 })),
+  builtin('yaml.marshal', [T_ANY], S, (a) => YAML.stringify(toPlain(a[0]!), { sortMapEntries: true, lineWidth: 0, indentSeq: false })),
   builtin('yaml.unmarshal', [S], T_ANY, (a) => parseYAML(stringArg(a, 0))),
   builtin('yaml.is_valid', [S], T_BOOLEAN, (a) => {
     const s = a[0];

@@ -122,6 +122,6 @@ describe('encodings', () => {
     expect(call('json.is_valid', 1)).toBe(false);
     expect(call('yaml.unmarshal', 'a:\n  - 1\n  - b\n')).toEqual({ a: [1, 'b'] });
     expect(call('yaml.is_valid', 'foo:\n - baz: {')).toBe(false);
-    expect(call('yaml.marshal', { b: 1, a: ['x'] })).toBe('a:\n  - x\nb: 1\n');
+    expect(call('yaml.marshal', { b: 1, a: ['x'] })).toBe('a:\n- x\nb: 1\n');
   });
 });

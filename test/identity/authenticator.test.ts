@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
@@ -129,5 +130,25 @@ describe('workload authenticator', () => {
     await auth.authenticate(metadataWith(token));
     clock.advance(10 * 60_000);
     await expect(auth.authenticate(metadataWith(token))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
+  it('verifies Kubernetes tokens against a JWKS fetched from jwksUri', async () => {
+    const jwks = await k8sJwks();
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(jwks));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const clock = new FakeClock(Date.now());
+      const port = (server.address() as { port: number }).port;
+      const settings = { trustDomain: 'example.org', identity: { bootstrapTokens: false, tokenIssuers: [{ issuer: K8S_ISSUER, jwksUri: `http://127.0.0.1:${port}/openid/v1/jwks` }] } };
+      const auth = createWorkloadAuthenticator({ settings: () => settings, clock });
+      const token = await k8sToken(clock, { sub: 'system:serviceaccount:web:api' });
+      expect((await auth.authenticate(metadataWith(token))).spiffeId).toBe('spiffe://example.org/ns/web/sa/api');
+      const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const forged = await new SignJWT({ sub: 'system:serviceaccount:web:admin' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(K8S_ISSUER)
+        .setExpirationTime(Math.floor(clock.now() / 1000) + 60).sign(other.privateKey);
+      await expect(auth.authenticate(metadataWith(forged))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    } finally {
+      server.close();
+    }
   });
 });

@@ -97,9 +97,11 @@ class WorkloadView {
   readonly allowPolicies: YamlPolicy[] = [];
   readonly policies: YamlPolicy[];
   readonly hasDryRun: boolean;
+  readonly hasGates: boolean;
 
   constructor(policies: YamlPolicy[]) {
     this.policies = policies;
+    this.hasGates = policies.some((p) => p.gate !== undefined);
     this.hasDryRun = policies.some((p) => p.dryRun && (p.action === 'ALLOW' || p.action === 'DENY'));
     for (const p of policies) {
       if (p.action === 'ALLOW') this.allowPolicies.push(p);
@@ -108,6 +110,9 @@ class WorkloadView {
     }
   }
 }
+
+const notDryRun = (p: YamlPolicy) => !p.dryRun;
+const always = () => true;
 
 function gateOpen(p: YamlPolicy, facts: MatchFacts): boolean {
   if (!p.gate) return true;
@@ -119,6 +124,7 @@ export class AuthorizationPolicySet {
   readonly policies: readonly YamlPolicy[];
   readonly #rootNamespace: string;
   readonly #views = new Map<string, WorkloadView>();
+  readonly #byIdentity = new WeakMap<WorkloadRef, WorkloadView>();
 
   constructor(policies: readonly YamlPolicy[], rootNamespace: string) {
     this.policies = policies;
@@ -135,6 +141,15 @@ export class AuthorizationPolicySet {
   }
 
   #view(workload: WorkloadRef): WorkloadView {
+    // Callers usually pass the same (cached, frozen) workload object: skip the key then.
+    const known = this.#byIdentity.get(workload);
+    if (known) return known;
+    const view = this.#viewByKey(workload);
+    this.#byIdentity.set(workload, view);
+    return view;
+  }
+
+  #viewByKey(workload: WorkloadRef): WorkloadView {
     const key = `${workload.namespace ?? ''}\u0000${JSON.stringify(workload.labels)}`;
     let view = this.#views.get(key);
     if (!view) {
@@ -147,8 +162,9 @@ export class AuthorizationPolicySet {
 
   evaluate(workload: WorkloadRef, facts: MatchFacts, auth: MatchAuth | undefined): YamlVerdict {
     const view = this.#view(workload);
-    const enforced = (p: YamlPolicy) => !p.dryRun && gateOpen(p, facts);
-    const inGate = (p: YamlPolicy) => gateOpen(p, facts);
+    // Without gated policies the predicates do not depend on the request: no per-call closures.
+    const enforced = view.hasGates ? (p: YamlPolicy) => !p.dryRun && gateOpen(p, facts) : notDryRun;
+    const inGate = view.hasGates ? (p: YamlPolicy) => gateOpen(p, facts) : always;
     const verdict: YamlVerdict = { allowed: true, reason: '', custom: [], audit: [], dryRun: [] };
     if (view.policies.length === 0) {
       verdict.reason = 'no authorization policy applies';

@@ -23,6 +23,17 @@ function push<T>(map: Map<string, T[]>, key: string, value: T): void {
   else map.set(key, [value]);
 }
 
+/** The lower-ordinal of `best` and the first accepted match in `list` below it. */
+function better<P>(list: IndexedRule<P>[] | undefined, facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: P) => boolean, best: IndexedRule<P> | undefined): IndexedRule<P> | undefined {
+  if (!list) return best;
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i]!;
+    if (best && e.ordinal >= best.ordinal) continue;
+    if (accept(e.policy) && e.match(facts, auth)) best = e;
+  }
+  return best;
+}
+
 export class RuleIndex<P> {
   readonly #exactPath = new Map<string, IndexedRule<P>[]>();
   readonly #prefix = new Map<string, IndexedRule<P>[]>();
@@ -49,26 +60,20 @@ export class RuleIndex<P> {
     }
   }
 
+  /** The matching rule with the lowest ordinal, or undefined. Closure-free: this is the hot path. */
+  first(facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: P) => boolean): IndexedRule<P> | undefined {
+    let best = better(this.#exactPath.get(facts.path), facts, auth, accept, undefined);
+    if (this.#prefix.size > 0) {
+      const path = facts.path;
+      for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) best = better(this.#prefix.get(path.slice(0, i)), facts, auth, accept, best);
+    }
+    if (facts.sourcePrincipal !== undefined && this.#principal.size > 0) best = better(this.#principal.get(facts.sourcePrincipal), facts, auth, accept, best);
+    return better(this.#rest, facts, auth, accept, best);
+  }
+
   /** Scans the rules filed under each leading-segment prefix of `path` (`/a`, `/a/b`, ...). */
   #scanPrefixes(path: string, scan: (list: IndexedRule<P>[] | undefined) => void): void {
     for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) scan(this.#prefix.get(path.slice(0, i)));
-  }
-
-  /** The matching rule with the lowest ordinal, or undefined. */
-  first(facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: P) => boolean): IndexedRule<P> | undefined {
-    let best: IndexedRule<P> | undefined;
-    const scan = (list: IndexedRule<P>[] | undefined) => {
-      if (!list) return;
-      for (const e of list) {
-        if (best && e.ordinal >= best.ordinal) continue;
-        if (accept(e.policy) && e.match(facts, auth)) best = e;
-      }
-    };
-    scan(this.#exactPath.get(facts.path));
-    if (this.#prefix.size > 0) this.#scanPrefixes(facts.path, scan);
-    if (facts.sourcePrincipal !== undefined && this.#principal.size > 0) scan(this.#principal.get(facts.sourcePrincipal));
-    scan(this.#rest);
-    return best;
   }
 
   /** Every matching rule, in ordinal order, at most one per policy (AUDIT and dry-run reporting). */

@@ -211,33 +211,50 @@ export class AuditLog {
   }
 
   /**
-   * Pipelined: the next batch is masked and serialized while the previous one is being committed
-   * (in the writer thread or in PostgreSQL), but it is only sent once that commit succeeded, so the
-   * chain order is the queue order and a failed batch is retried before anything after it.
-   * Only full batches are taken while one is in flight; a part-filled batch goes when its flush
-   * interval is due (or on flush) and nothing is in flight. Without that rule, records arriving
-   * during each commit became tiny transactions, each rewriting whole pages.
+   * Pipelined: the next batch is masked and serialized while earlier ones are being committed (in
+   * the writer thread or in PostgreSQL). At most `store.maxInFlight` batches are outstanding; they
+   * commit in queue order, and after a failure every outstanding one is awaited before the drain
+   * fails, so a retry starts again from the oldest unwritten batch and the chain order is the
+   * queue order. Only full batches are taken while one is in flight; a part-filled batch goes when
+   * its flush interval is due (or on flush) and nothing is in flight. Without that rule, records
+   * arriving during each commit became tiny transactions, each rewriting whole pages.
    */
   async #drainLoop(): Promise<void> {
-    let inflight: Promise<void> | undefined;
+    const maxInFlight = Math.max(1, this.#store.maxInFlight ?? 1);
+    const sent = new Set<DecisionRecordV1[]>();
+    const inflight: Promise<void>[] = [];
+    let failure: unknown;
+    const send = (batch: DecisionRecordV1[], prepared: PreparedRecord[]) => {
+      sent.add(batch);
+      const settled = this.#commit(batch, prepared)
+        .catch((err: unknown) => { failure ??= err; })
+        .finally(() => {
+          sent.delete(batch);
+          inflight.splice(inflight.indexOf(settled), 1);
+        });
+      inflight.push(settled);
+    };
     for (;;) {
-      let next = this.#batches[inflight ? 1 : 0];
-      if (!next && !inflight && this.#partialDue && this.#filling.length > 0) {
+      if (failure !== undefined) break;
+      let next = this.#batches.find((b) => !sent.has(b));
+      if (!next && sent.size === 0 && this.#partialDue && this.#filling.length > 0) {
         this.#batches.push(this.#filling);
         this.#filling = [];
         this.#partialDue = false;
         next = this.#batches[0];
       }
       if (!next) {
-        if (!inflight) return;
-        await inflight;
-        inflight = undefined;
+        if (inflight.length === 0) break;
+        await inflight[0];
         continue;
       }
       const prepared = this.#prepare(next);
-      if (inflight) await inflight;
-      inflight = this.#commit(next, prepared);
+      while (inflight.length >= maxInFlight) await inflight[0];
+      if (failure !== undefined) break;
+      send(next, prepared);
     }
+    while (inflight.length > 0) await inflight[0];
+    if (failure !== undefined) throw failure;
   }
 
   #maskerFor(paths: readonly string[]): Masker {

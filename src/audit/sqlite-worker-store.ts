@@ -45,6 +45,8 @@ function spawnWorker(options: SqliteStoreOptions): Worker {
 
 export class WorkerSqliteAuditStore implements AuditStore {
   readonly kind = 'sqlite' as const;
+  /** Batches commit in the order sent (one writer, FIFO), so the log may keep two in flight. */
+  readonly maxInFlight = 2;
   readonly #reader: SqliteAuditStore;
   readonly #options: SqliteStoreOptions;
   #worker?: Promise<Worker>;
@@ -80,7 +82,11 @@ export class WorkerSqliteAuditStore implements AuditStore {
       worker.on('message', (m: WorkerResponse) => {
         if (m.type === 'ready') resolve(worker);
         else if (m.type === 'appended') this.#settle(m.id, (p) => p.resolve({ firstSeq: m.firstSeq, lastSeq: m.lastSeq }));
-        else if (m.type === 'failed') this.#settle(m.id, (p) => p.reject(new AuditStoreUnavailableError(`audit write failed: ${m.message}`)));
+        else if (m.type === 'failed') {
+          // Everything sent before this point is refused by the writer; later batches are accepted again.
+          worker.postMessage({ type: 'resume' } satisfies WorkerRequest);
+          this.#settle(m.id, (p) => p.reject(new AuditStoreUnavailableError(`audit write failed: ${m.message}`)));
+        }
       });
       const die = (err: Error) => {
         // A dead writer fails what it held; the next append starts a new one (the log retries).

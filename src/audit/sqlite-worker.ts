@@ -8,7 +8,7 @@ import { SqliteAuditStore, type SqliteStoreOptions } from './sqlite.ts';
 import { decodeBatch, type EncodedBatch } from './batch-codec.ts';
 
 /** `batch` is encodeBatch() of the records; its buffers are transferred. */
-export type WorkerRequest = { type: 'append'; id: number; batch: EncodedBatch } | { type: 'close' };
+export type WorkerRequest = { type: 'append'; id: number; batch: EncodedBatch } | { type: 'resume' } | { type: 'close' };
 export type WorkerResponse =
   | { type: 'ready' }
   | { type: 'appended'; id: number; firstSeq: number; lastSeq: number }
@@ -19,6 +19,13 @@ const port = parentPort!;
 const store = new SqliteAuditStore(workerData as SqliteStoreOptions);
 const reply = (message: WorkerResponse) => port.postMessage(message);
 
+/**
+ * After a failed batch, batches already sent behind it are refused until the main thread says
+ * `resume` (it does once it has seen the failure). So a retry always rewrites the failed batch
+ * before anything queued after it, and the chain order stays the append order.
+ */
+let blocked = false;
+
 port.on('message', (request: WorkerRequest) => {
   if (request.type === 'close') {
     void store.close().then(() => {
@@ -27,9 +34,21 @@ port.on('message', (request: WorkerRequest) => {
     });
     return;
   }
-  Promise.resolve().then(() => store.append(decodeBatch(request.batch))).then(
+  if (request.type === 'resume') {
+    blocked = false;
+    return;
+  }
+  if (blocked) {
+    reply({ type: 'failed', id: request.id, message: 'an earlier batch failed; retrying it first' });
+    return;
+  }
+  // better-sqlite3 is synchronous: the append settles before the next message is handled.
+  store.append(decodeBatch(request.batch)).then(
     ({ firstSeq, lastSeq }) => reply({ type: 'appended', id: request.id, firstSeq, lastSeq }),
-    (err: unknown) => reply({ type: 'failed', id: request.id, message: (err as Error).message }),
+    (err: unknown) => {
+      blocked = true;
+      reply({ type: 'failed', id: request.id, message: (err as Error).message });
+    },
   );
 });
 reply({ type: 'ready' });

@@ -23,6 +23,11 @@ export interface RetentionResult {
 
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Batches the log may have in flight at once (default 1). More than one only when the store
+   * commits them in call order and fails every batch after a failed one until that is seen.
+   */
+  readonly maxInFlight?: number;
   /** Chains and writes records in one transaction; durable when the promise resolves. */
   append(records: readonly PreparedRecord[]): Promise<{ firstSeq: number; lastSeq: number }>;
   /** One page in `q.order` (default newest first), at most `q.limit` rows. */

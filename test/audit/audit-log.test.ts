@@ -155,6 +155,29 @@ describe('audit log (batched writer)', () => {
     expect(log.stats().written).toBe(1);
   });
 
+  it('keeps two batches in flight for a pipelining store and, after a failure, rewrites in append order', async () => {
+    let calls = 0;
+    const pipelined: AuditStore = Object.assign(Object.create(sqlite) as AuditStore, {
+      maxInFlight: 2,
+      async append(records: Parameters<AuditStore['append']>[0]) {
+        const call = ++calls;
+        await new Promise((r) => setImmediate(r));
+        // The first batch fails; the one sent behind it is refused too (as the writer thread does).
+        if (call <= 2) throw new AuditStoreUnavailableError('disk I/O error');
+        return sqlite.append(records);
+      },
+      close: () => sqlite.close(),
+    });
+    const log = makeLog(pipelined, { batchSize: 2 });
+    const records = Array.from({ length: 6 }, () => decision());
+    for (const d of records) log.append(d);
+    const ids = records.map((d) => d.decisionId);
+    await expect(log.flush()).rejects.toMatchObject({ code: 'AUDIT_STORE_UNAVAILABLE' });
+    expect(calls).toBe(2);
+    await log.flush();
+    expect((await sqlite.scan(0, 10)).map((r) => r.decisionId)).toEqual(ids);
+  });
+
   it('close writes everything queued and refuses later records', async () => {
     const inner = new SqliteAuditStore({ file: path.join(dir, 'close.db') });
     const log = makeLog(inner);

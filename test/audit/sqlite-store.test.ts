@@ -63,6 +63,9 @@ describe('SQLite audit store (worker-thread writer)', () => {
       db.exec('DROP TABLE audit_records');
       db.close();
       await expect(reopened.append([prepareRecord(decision(), [])])).rejects.toMatchObject({ code: 'AUDIT_STORE_UNAVAILABLE' });
+      // Once the failure is seen, the writer accepts batches again.
+      await new SqliteAuditStore({ file }).close();
+      expect(await reopened.append([prepareRecord(decision(), [])])).toEqual({ firstSeq: 1, lastSeq: 1 });
       await reopened.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -260,6 +260,10 @@ export class Authority {
     }
     const now = this.#o.clock.now();
     const existing = this.#journal.slots.find((s) => s.state === 'prepared');
+    const active = this.#journal.slots.find((s) => s.state === 'active')!;
+    if (existing && options.newRoot && existing.rootId === active.rootId) {
+      throw new CaError('INVALID_ARGUMENT', `a rotation under the current root is already prepared (slot ${existing.id}, activating ${iso(existing.activateAt)}); let it activate, then rotate with a new root`);
+    }
     const slot = existing ?? this.#prepare(now, options.newRoot ?? false);
     slot.activateAt = now + (options.activateAfterMs ?? 0);
     this.#commit(!existing);

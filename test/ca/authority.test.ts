@@ -109,6 +109,15 @@ describe('CA authority', () => {
     expect(restarted.authority.active().slotId).toBe(prepared.id);
   });
 
+  it('refuses a new-root rotation while a same-root rotation is prepared, and reuses a prepared one otherwise', () => {
+    const ca = track(createTestCa());
+    const first = ca.authority.rotate({ activateAfterMs: 60_000 });
+    expect(() => ca.authority.rotate({ newRoot: true })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(ca.authority.rotate({ activateAfterMs: 0 }).id).toBe(first.id);
+    ca.authority.advance();
+    expect(ca.authority.active().slotId).toBe(first.id);
+  });
+
   it('notifies bundle listeners when a new root is published', () => {
     const ca = track(createTestCa());
     const seen: number[] = [];

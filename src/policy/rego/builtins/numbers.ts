@@ -30,7 +30,12 @@ function toValue(n: bigint): number | bigint {
   return numberFromText(n.toString());
 }
 
+/** Upper bound of a range's length: a policy must not be able to exhaust the server's memory. */
+export const MAX_RANGE_LENGTH = 10_000_000n;
+
 function range(from: bigint, to: bigint, step: bigint): Value[] {
+  const span = from <= to ? to - from : from - to;
+  if (span / step + 1n > MAX_RANGE_LENGTH) fail(`range of ${span / step + 1n} numbers exceeds the limit of ${MAX_RANGE_LENGTH}`);
   const out: Value[] = [];
   if (from <= to) for (let i = from; i <= to; i += step) out.push(toValue(i));
   else for (let i = from; i >= to; i -= step) out.push(toValue(i));

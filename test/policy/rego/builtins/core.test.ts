@@ -63,6 +63,7 @@ describe('numbers', () => {
     expect(call('numbers.range_step', 0, 10, 5)).toEqual([0, 5, 10]);
     expect(callError('numbers.range_step', 0, 10, -2).message).toBe('numbers.range_step: step must be a positive integer');
     expect(callError('numbers.range', 1.5, 3).message).toBe('numbers.range: operand 1 must be integer number but got floating-point number');
+    expect(callError('numbers.range', 0, 1e12).message).toContain('exceeds the limit');
   });
 
   it('shifts and masks bits, rejecting negative shifts', () => {

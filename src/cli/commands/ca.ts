@@ -8,7 +8,7 @@ import type { CaSettings } from '../../config/kinds/mesh.ts';
 import { resolveMesh } from '../../config/mesh-defaults.ts';
 import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../identity/index.ts';
 import { systemClock } from '../../lib/clock.ts';
-import { MeshwardError } from '../../lib/errors.ts';
+import { errorCatalog, MeshwardError } from '../../lib/errors.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
 import { resolveServeOptions } from '../options.ts';
 
@@ -174,6 +174,6 @@ async function rotateOnline(httpAddress: string, token: string | undefined, body
     return undefined;
   }
   const payload = (await res.json()) as { slots: SlotSummary[]; code?: string; message?: string };
-  if (!res.ok) throw new MeshwardError(payload.code && ['UNAUTHENTICATED', 'PERMISSION_DENIED', 'CA_ROTATION_UNSUPPORTED'].includes(payload.code) ? payload.code : 'INTERNAL', `server refused the rotation: ${payload.message ?? res.status}`);
+  if (!res.ok) throw new MeshwardError(payload.code && errorCatalog().has(payload.code) ? payload.code : 'INTERNAL', `server refused the rotation: ${payload.message ?? res.status}`);
   return payload;
 }

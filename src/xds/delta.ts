@@ -11,6 +11,7 @@
 import type { EncodedResource, XdsSnapshot } from './resources.ts';
 import { type ErrorDetail, Session, type SessionContext } from './session.ts';
 import { isWildcardKind, kindOf, PUSH_ORDER, TYPE_URLS, type ResourceKind } from './type-urls.ts';
+import { encodeDeltaDiscoveryResponse } from './wire.ts';
 
 /** A DeltaDiscoveryRequest as decoded. */
 export interface DeltaDiscoveryRequest {
@@ -106,13 +107,7 @@ export class DeltaSession extends Session {
     const removed = part === 'upserts' ? [] : [...state.known.keys()].filter((n) => !available.has(n));
     if (!upserts.length && !removed.length && !sendEmpty) return;
     const nonce = this.nextNonce();
-    this.ctx.send({
-      system_version_info: this.snapshot.version,
-      type_url: TYPE_URLS[kind],
-      nonce,
-      resources: upserts.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
-      removed_resources: removed,
-    });
+    this.ctx.send(encodeDeltaDiscoveryResponse({ systemVersionInfo: this.snapshot.version, typeUrl: TYPE_URLS[kind], nonce, resources: upserts, removed }));
     state.nonce = nonce;
     for (const r of upserts) state.known.set(r.name, r.version);
     for (const n of removed) state.known.delete(n);

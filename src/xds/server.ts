@@ -3,8 +3,9 @@
  * proxy identity, runs a SotW or Delta session for it, and pushes new configuration to every
  * session, debounced. Generation is shared through a GenerationCache per configuration version.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Server as GrpcServer, ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Server as GrpcServer, ServerDuplexStream, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { ConfigSnapshot } from '../config/index.ts';
 import type { Clock } from '../lib/clock.ts';
 import { errorCodeOf, MeshwardError, toGrpcStatus } from '../lib/errors.ts';
@@ -59,6 +60,18 @@ interface Stream {
   fail(err: unknown): void;
 }
 
+/**
+ * The official ADS service definition, except that responses the sessions already encoded
+ * (Buffers, see wire.ts) are written as they are.
+ */
+function adsServiceDefinition(): ServiceDefinition {
+  const def = envoyServiceDefinition(ADS_SERVICE);
+  return Object.fromEntries(Object.entries(def).map(([name, method]) => [name, {
+    ...method,
+    responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : method.responseSerialize(value)),
+  }])) as ServiceDefinition;
+}
+
 function grpcError(err: unknown): Error & { code: number; details: string } {
   const message = err instanceof MeshwardError ? err.message : 'internal error';
   return Object.assign(new Error(message), { code: toGrpcStatus(err), details: message });
@@ -72,6 +85,14 @@ export class XdsServer {
   #generation: GenerationCache;
   #pushing: Promise<void> = Promise.resolve();
   #nextStreamId = 0;
+  /**
+   * Nonces only have to differ from every earlier one (they are not secrets): a random prefix per
+   * server, so a reconnecting proxy's old nonce never matches, then a counter. Cheaper than
+   * random bytes per response on a thousand-proxy push.
+   */
+  readonly #noncePrefix = randomBytes(4).toString('hex');
+  #nonceCounter = 0;
+  readonly #nonce = (): string => `${this.#noncePrefix}-${(++this.#nonceCounter).toString(36)}`;
 
   constructor(options: XdsServerOptions) {
     this.#options = options;
@@ -86,13 +107,13 @@ export class XdsServer {
   }
 
   register(server: GrpcServer): void {
-    server.addService(envoyServiceDefinition(ADS_SERVICE), this.handlers());
+    server.addService(adsServiceDefinition(), this.handlers());
   }
 
   handlers(): UntypedServiceImplementation {
     return {
-      StreamAggregatedResources: (call: ServerDuplexStream<AnyRequest, object>) => this.#serve(call, 'sotw'),
-      DeltaAggregatedResources: (call: ServerDuplexStream<AnyRequest, object>) => this.#serve(call, 'delta'),
+      StreamAggregatedResources: (call: ServerDuplexStream<AnyRequest, Buffer>) => this.#serve(call, 'sotw'),
+      DeltaAggregatedResources: (call: ServerDuplexStream<AnyRequest, Buffer>) => this.#serve(call, 'delta'),
     };
   }
 
@@ -169,7 +190,7 @@ export class XdsServer {
     return secrets ? withSecrets(snapshot, secrets.current) : snapshot;
   }
 
-  #serve(call: ServerDuplexStream<AnyRequest, object>, mode: Mode): void {
+  #serve(call: ServerDuplexStream<AnyRequest, Buffer>, mode: Mode): void {
     const streamId = String(++this.#nextStreamId);
     const queue: AnyRequest[] = [];
     let handler: ((req: AnyRequest) => void) | undefined;
@@ -238,7 +259,7 @@ export class XdsServer {
     }, fail);
   }
 
-  async #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, object>, fail: (err: unknown) => void): Promise<Stream> {
+  async #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, Buffer>, fail: (err: unknown) => void): Promise<Stream> {
     const generation = this.#generation;
     const node = (first.node ?? {}) as NodeMessage;
     const proxy = resolveProxy(node, identity, generation.model);
@@ -249,7 +270,7 @@ export class XdsServer {
       metrics: this.#metrics,
       logger: this.#options.logger,
       send: (response) => call.write(response),
-      ...(this.#options.nonce ? { nonce: this.#options.nonce } : {}),
+      nonce: this.#options.nonce ?? this.#nonce,
     };
     const generated = generation.snapshotFor(proxy);
     const provider = this.#options.secrets?.();

@@ -15,8 +15,8 @@ export interface SessionContext {
   readonly clock: Clock;
   readonly metrics: XdsMetrics;
   readonly logger: Logger;
-  /** Writes one response on the stream. */
-  send(response: object): void;
+  /** Writes one response on the stream, already in protobuf wire format (see wire.ts). */
+  send(response: Buffer): void;
   /** Nonce source (tests may make it deterministic). */
   nonce?(): string;
 }

@@ -11,6 +11,7 @@
 import type { EncodedResource, XdsSnapshot } from './resources.ts';
 import { type ErrorDetail, Session, type SessionContext } from './session.ts';
 import { isWildcardKind, kindOf, PUSH_ORDER, TYPE_URLS, type ResourceKind } from './type-urls.ts';
+import { encodeDiscoveryResponse } from './wire.ts';
 
 /** A DiscoveryRequest as decoded. */
 export interface DiscoveryRequest {
@@ -110,7 +111,7 @@ export class SotwSession extends Session {
     if (!state) return;
     if (!force && state.sent && sameResources(state.sent, resources)) return;
     const nonce = this.nextNonce();
-    this.ctx.send({ version_info: this.snapshot.version, resources: resources.map((r) => r.any), type_url: TYPE_URLS[kind], nonce });
+    this.ctx.send(encodeDiscoveryResponse({ versionInfo: this.snapshot.version, resources, typeUrl: TYPE_URLS[kind], nonce }));
     state.nonce = nonce;
     state.sent = resources;
     this.recordSend(kind, resources.length);

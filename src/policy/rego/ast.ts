@@ -143,3 +143,68 @@ export function termString(t: Term): string {
       return '$"..."';
   }
 }
+
+export function isPatternTerm(t: Term): boolean {
+  switch (t.type) {
+    case 'var':
+    case 'null':
+    case 'boolean':
+    case 'number':
+    case 'string':
+      return true;
+    case 'array':
+      return t.items.every(isPatternTerm);
+    case 'object':
+      return t.entries.every(([k, v]) => isConstant(k) && isPatternTerm(v));
+    default:
+      return false;
+  }
+}
+
+export function isConstant(t: Term): boolean {
+  switch (t.type) {
+    case 'null':
+    case 'boolean':
+    case 'number':
+    case 'string':
+      return true;
+    case 'array':
+    case 'set':
+      return t.items.every(isConstant);
+    case 'object':
+      return t.entries.every(([k, v]) => isConstant(k) && isConstant(v));
+    default:
+      return false;
+  }
+}
+
+
+export function forClosures(t: Term, fn: (c: Term) => void): void {
+  switch (t.type) {
+    case 'arraycomp':
+    case 'setcomp':
+    case 'objectcomp':
+    case 'template':
+      fn(t);
+      return;
+    case 'ref':
+      forClosures(t.head, fn);
+      t.path.forEach((p) => forClosures(p, fn));
+      return;
+    case 'call':
+      t.args.forEach((a) => forClosures(a, fn));
+      return;
+    case 'array':
+    case 'set':
+      t.items.forEach((x) => forClosures(x, fn));
+      return;
+    case 'object':
+      t.entries.forEach(([k, v]) => {
+        forClosures(k, fn);
+        forClosures(v, fn);
+      });
+      return;
+    default:
+      return;
+  }
+}

@@ -4,18 +4,37 @@
  * recursion checks, and code generation of bodies in continuation-passing style.
  */
 import type { Expr, Module, Rule, Term, With } from './ast.ts';
-import { refString } from './ast.ts';
+import { forClosures, isConstant, isPatternTerm, refString } from './ast.ts';
 import { type NameResolver, WILDCARD, evaluable, planExpr, planUnify, reorder } from './analysis.ts';
-import { BUILTINS, type BuiltinDefinition, BuiltinError, BuiltinTypeError } from './builtins/index.ts';
-import { mayAccept, type RegoType } from './builtins/index.ts';
+import { parseAnnotation } from './annotations.ts';
+import { BUILTINS, type BuiltinDefinition, BuiltinError, BuiltinTypeError, mayAccept } from './builtins/index.ts';
+import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, evalConds } from './conds.ts';
+import { ENGINE_BUILTINS } from './engine-builtins.ts';
 import { RegoError, RegoEvalError, type RegoLocation } from './errors.ts';
+import {
+  type Alt,
+  IN_PROGRESS,
+  type Indexer,
+  type Matcher,
+  NO_KEYS,
+  WALK,
+  genCall,
+  genCollection,
+  indexSteps,
+  matchArray,
+  matchObject,
+  matchParams,
+  mergeBaseWins,
+  runAlts,
+  walkValue,
+} from './exec.ts';
+import { buildRuleIndex, candidates, findIndex } from './indexing.ts';
+import { callTerm } from './parser.ts';
 import {
   DocBuilder,
   EvalCtx,
-  type RuleIndex,
   type Frame,
   type Gen,
-  type K,
   type Mock,
   type RuleDef,
   type RuleNode,
@@ -30,26 +49,22 @@ import {
   patchPath,
   pathAccessor,
 } from './runtime.ts';
-import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, evalConds } from './conds.ts';
-import { parseAnnotation } from './annotations.ts';
-import { ENGINE_BUILTINS } from './engine-builtins.ts';
-import { callTerm } from './parser.ts';
-import { Scope, exprVars, visitVars } from './scope.ts';
+import { Scope, explicitNames, exprVars, visitVars } from './scope.ts';
+import { formatTypeOf, literalType, typeText } from './typecheck.ts';
 import {
+  type PlainObject,
   RegoSet,
   type Value,
   equals,
-  objectEntries,
   formatValue,
   isArray,
   isObject,
   keyOf,
   makeObject,
   numberFromText,
+  objectEntries,
   objectGet,
   objectSize,
-  type PlainObject,
-  type RegoObject,
 } from './value.ts';
 
 type CallTerm = Extract<Term, { type: 'call' }>;
@@ -327,7 +342,7 @@ export class Program implements NameResolver {
       const value = this.#term(valueTerm, scope, bound);
       if (!isConstant(valueTerm) || keys.length) constValue = false;
       alts.push({ body: this.#sequence(steps), keys: keyVals, value: value.val ?? value.gen, isVal: value.val !== undefined });
-      if (alt === rule && !rule.else) index = findIndex(order, this);
+      if (alt === rule && !rule.else) index = findIndex(order);
     }
     const size = () => scope.size;
     const only = alts.length === 1 && !params.length && !keys.length && alts[0]!.isVal ? alts[0]! : undefined;
@@ -1754,191 +1769,8 @@ export class Program implements NameResolver {
   }
 }
 
-/**
- * Index of rule definitions on the `input.<path> == constant` test most of them share: a
- * decision evaluates only the definitions whose constant equals the input's value.
- */
-function buildRuleIndex(defs: RuleDef[]): RuleIndex | undefined {
-  {
-    if (defs.length < 4) return undefined;
-    const counts = new Map<string, number>();
-    for (const d of defs) if (d.index) counts.set(d.index.path.join('\u0000'), (counts.get(d.index.path.join('\u0000')) ?? 0) + 1);
-    let best: string | undefined;
-    let bestN = 0;
-    for (const [p, n] of counts) if (n > bestN) [best, bestN] = [p, n];
-    if (best === undefined || bestN < 2) return undefined;
-    const indexed = new Map<string, RuleDef[]>();
-    const unindexed: RuleDef[] = [];
-    for (const d of defs) {
-      if (d.index && d.index.path.join('\u0000') === best) {
-        const list = indexed.get(d.index.key) ?? [];
-        list.push(d);
-        indexed.set(d.index.key, list);
-        // Reached only through its bucket: the indexed equality already holds.
-        if (d.quick) d.quick = { conds: withoutIndexCond(d.quick.conds, d.index), value: d.quick.value };
-      } else unindexed.push(d);
-    }
-    return { path: best.split('\u0000'), indexed, unindexed };
-  }
-}
-
-function candidates(index: RuleIndex, input: Value | undefined): RuleDef[] {
-  const v = lookupPath(input, index.path);
-  const hit = v === undefined || (typeof v === 'object' && v !== null) ? undefined : index.indexed.get(keyOf(v));
-  return hit ? (index.unindexed.length ? [...hit, ...index.unindexed] : hit) : index.unindexed;
-}
-
-const WALK: BuiltinDefinition = {
-  name: 'walk',
-  decl: { args: [{ kind: 'any' }], result: { kind: 'array', of: { kind: 'any' } } },
-  fn: () => undefined,
-};
-
-/** Pre-order walk calling k([path, value]) for every node. */
-function walkValue(x: Value, path: Value[], k: (v: Value) => boolean): boolean {
-  if (k([path.slice(), x])) return true;
-  return iterate(x, (key, v) => {
-    path.push(key);
-    const stop = walkValue(v, path, k);
-    path.pop();
-    return stop;
-  });
-}
-
-const NO_KEYS: Value[] = [];
-
 // Runtime helpers are module-level functions, not closures created per call: cheaper to create
 // (none at all) and, under tsx's keepNames transform, free of a defineProperty per closure.
-
-type Matcher = (f: Frame, v: Value, k: K) => boolean;
-interface Alt {
-  body: Step;
-  keys: Val[];
-  value: Val | Gen;
-  isVal: boolean;
-}
-type Indexer = { key?: Val; field?: string; step?: (f: Frame, x: Value, k: (v: Value) => boolean) => boolean };
-
-function runAlts(alts: readonly Alt[], f: Frame, onValue: (keys: Value[], value: Value) => boolean): boolean {
-  for (const alt of alts) {
-    let found = false;
-    const stop = alt.body(f, () => {
-      let ks = NO_KEYS;
-      if (alt.keys.length) {
-        ks = [];
-        for (const kv of alt.keys) {
-          const x = kv(f);
-          if (x === undefined) return false;
-          ks.push(x);
-        }
-      }
-      if (alt.isVal) {
-        const v = (alt.value as Val)(f);
-        if (v === undefined) return false;
-        found = true;
-        return onValue(ks, v);
-      }
-      return (alt.value as Gen)(f, (v) => {
-        found = true;
-        return onValue(ks, v);
-      });
-    });
-    if (stop || found) return stop;
-  }
-  return false;
-}
-
-function matchParams(params: readonly Matcher[], args: Value[], i: number, f: Frame, alts: readonly Alt[], onValue: (keys: Value[], value: Value) => boolean): boolean {
-  if (i === params.length) return runAlts(alts, f, onValue);
-  return params[i]!(f, args[i]!, () => matchParams(params, args, i + 1, f, alts, onValue));
-}
-
-function genCollection(gens: readonly Gen[], out: Value[], i: number, f: Frame, k: (v: Value) => boolean, make: (vs: Value[]) => Value): boolean {
-  if (i === gens.length) return k(make(out));
-  return gens[i]!(f, (v) => {
-    out[i] = v;
-    return genCollection(gens, out, i + 1, f, k, make);
-  });
-}
-
-function matchArray(ms: readonly Matcher[], v: Value[], i: number, f: Frame, k: K): boolean {
-  if (i === ms.length) return k();
-  return ms[i]!(f, v[i]!, () => matchArray(ms, v, i + 1, f, k));
-}
-
-function matchObject(keys: readonly Val[], ms: readonly Matcher[], v: PlainObject | RegoObject, i: number, f: Frame, k: K): boolean {
-  if (i === ms.length) return k();
-  const key = keys[i]!(f);
-  if (key === undefined) return false;
-  const x = objectGet(v, key);
-  return x === undefined ? false : ms[i]!(f, x, () => matchObject(keys, ms, v, i + 1, f, k));
-}
-
-function indexSteps(steps: readonly Indexer[], i: number, y: Value, f: Frame, k: (v: Value) => boolean): boolean {
-  if (i === steps.length) return k(y);
-  const s = steps[i]!;
-  if (s.key) {
-    const key = s.key(f);
-    if (key === undefined) return false;
-    const v = indexValue(y, key);
-    return v === undefined ? false : indexSteps(steps, i + 1, v, f, k);
-  }
-  return s.step!(f, y, (v) => indexSteps(steps, i + 1, v, f, k));
-}
-
-function genCall(
-  gens: readonly Gen[],
-  order: readonly number[],
-  xs: Value[],
-  j: number,
-  f: Frame,
-  k: (v: Value) => boolean,
-  invoke: (f: Frame, vals: Value[]) => Value | undefined,
-): boolean {
-  if (j === gens.length) {
-    const r = invoke(f, xs.slice());
-    return r === undefined ? false : k(r);
-  }
-  const i = order[j] ?? j;
-  return gens[i]!(f, (v) => {
-    xs[i] = v;
-    return genCall(gens, order, xs, j + 1, f, k, invoke);
-  });
-}
-
-
-
-/** Marks a document being computed (recursion through dynamic refs). */
-const IN_PROGRESS: Value = Object.freeze(new RegoSet()) as Value;
-
-/** Deep merge of two documents where the base document wins on conflicting leaves. */
-function mergeBaseWins(base: Value, virtual: Value): Value {
-  if (!isObject(base) || !isObject(virtual)) return base;
-  const entries = new Map<string, [Value, Value]>();
-  for (const [k, v] of objectEntries(virtual)) entries.set(keyOf(k), [k, v]);
-  for (const [k, v] of objectEntries(base)) {
-    const prev = entries.get(keyOf(k));
-    entries.set(keyOf(k), [k, prev ? mergeBaseWins(v, prev[1]) : v]);
-  }
-  return makeObject(entries.values());
-}
-
-function isPatternTerm(t: Term): boolean {
-  switch (t.type) {
-    case 'var':
-    case 'null':
-    case 'boolean':
-    case 'number':
-    case 'string':
-      return true;
-    case 'array':
-      return t.items.every(isPatternTerm);
-    case 'object':
-      return t.entries.every(([k, v]) => isConstant(k) && isPatternTerm(v));
-    default:
-      return false;
-  }
-}
 
 function constTerm(v: Value): CompiledTerm {
   return { ...fromVal(() => v), spec: { k: 0, v } };
@@ -1946,152 +1778,6 @@ function constTerm(v: Value): CompiledTerm {
 
 function specOf(c: CompiledTerm): ArgSpec | undefined {
   return c.spec ?? (c.val ? { k: 3, fn: c.val } : undefined);
-}
-
-function isConstant(t: Term): boolean {
-  switch (t.type) {
-    case 'null':
-    case 'boolean':
-    case 'number':
-    case 'string':
-      return true;
-    case 'array':
-    case 'set':
-      return t.items.every(isConstant);
-    case 'object':
-      return t.entries.every(([k, v]) => isConstant(k) && isConstant(v));
-    default:
-      return false;
-  }
-}
-
-
-/** Names an expression declares with `:=`, `some x` or `some x in`. */
-function explicitNames(e: Expr): Set<string> {
-  const out = new Set<string>();
-  const add = (t: Term) => visitVars(t, (v) => v.name !== '_' && out.add(v.name));
-  if (e.kind === 'some') e.vars.forEach(add);
-  if (e.kind === 'somein') {
-    if (e.key) add(e.key);
-    add(e.value);
-  }
-  if (e.kind === 'term' && e.term.type === 'call' && e.term.op.type === 'var' && e.term.op.name === 'assign') add(e.term.args[0]!);
-  return out;
-}
-
-function forClosures(t: Term, fn: (c: Term) => void): void {
-  switch (t.type) {
-    case 'arraycomp':
-    case 'setcomp':
-    case 'objectcomp':
-    case 'template':
-      fn(t);
-      return;
-    case 'ref':
-      forClosures(t.head, fn);
-      t.path.forEach((p) => forClosures(p, fn));
-      return;
-    case 'call':
-      t.args.forEach((a) => forClosures(a, fn));
-      return;
-    case 'array':
-    case 'set':
-      t.items.forEach((x) => forClosures(x, fn));
-      return;
-    case 'object':
-      t.entries.forEach(([k, v]) => {
-        forClosures(k, fn);
-        forClosures(v, fn);
-      });
-      return;
-    default:
-      return;
-  }
-}
-
-function withoutIndexCond(conds: readonly Cond[], index: { path: readonly string[]; key: string }): readonly Cond[] {
-  const isIndexCond = (c: Cond): boolean => {
-    if (c.k !== 0 || c.op !== 0) return false;
-    const [p, k] = c.a.k === 1 && c.b.k === 0 ? [c.a, c.b] : c.b.k === 1 && c.a.k === 0 ? [c.b, c.a] : [undefined, undefined];
-    return p !== undefined && k !== undefined && p.k === 1 && k.k === 0 && p.path.join('\u0000') === index.path.join('\u0000') && keyOf(k.v) === index.key;
-  };
-  const i = conds.findIndex(isIndexCond);
-  return i < 0 ? conds : [...conds.slice(0, i), ...conds.slice(i + 1)];
-}
-
-/** `input.a.b == "const"` (either side) as an index entry. */
-function findIndex(body: Expr[], _p: Program): RuleDef['index'] | undefined {
-  for (const e of body) {
-    if (e.kind !== 'term' || e.negated || e.with.length) continue;
-    const t = e.term;
-    if (t.type !== 'call' || t.op.type !== 'var' || !['equal', 'eq'].includes(t.op.name)) continue;
-    const [a, b] = t.args as [Term, Term];
-    const pair = inputPath(a) && scalarKey(b) ? [inputPath(a)!, scalarKey(b)!] : inputPath(b) && scalarKey(a) ? [inputPath(b)!, scalarKey(a)!] : undefined;
-    if (pair) return { path: pair[0] as string[], key: pair[1] as string };
-  }
-  return undefined;
-}
-
-function inputPath(t: Term): string[] | undefined {
-  if (t.type !== 'ref' || t.head.type !== 'var' || t.head.name !== 'input') return undefined;
-  const out: string[] = [];
-  for (const p of t.path) {
-    if (p.type !== 'string') return undefined;
-    out.push(p.value);
-  }
-  return out;
-}
-
-function scalarKey(t: Term): string | undefined {
-  if (t.type === 'string') return keyOf(t.value);
-  if (t.type === 'number') return keyOf(numberFromText(t.text));
-  if (t.type === 'boolean') return keyOf(t.value);
-  if (t.type === 'null') return keyOf(null);
-  return undefined;
-}
-
-function literalType(t: Term): RegoType | undefined {
-  switch (t.type) {
-    case 'null':
-      return { kind: 'null' };
-    case 'boolean':
-      return { kind: 'boolean' };
-    case 'number':
-      return { kind: 'number' };
-    case 'string':
-    case 'template':
-      return { kind: 'string' };
-    case 'array':
-    case 'arraycomp':
-      return { kind: 'array', of: { kind: 'any' } };
-    case 'set':
-    case 'setcomp':
-      return { kind: 'set', of: { kind: 'any' } };
-    case 'object':
-    case 'objectcomp':
-      return { kind: 'object', key: { kind: 'any' }, value: { kind: 'any' } };
-    default:
-      return undefined;
-  }
-}
-
-function formatTypeOf(t: RegoType | undefined): string {
-  return t ? typeText(t) : 'any';
-}
-
-function typeText(t: RegoType): string {
-  switch (t.kind) {
-    case 'array':
-      return `array[${typeText(t.of)}]`;
-    case 'set':
-      return `set[${typeText(t.of)}]`;
-    case 'object':
-      return `object[${typeText(t.key)}: ${typeText(t.value)}]`;
-    case 'union':
-      return `any<${t.of.map(typeText).join(', ')}>`;
-    default:
-      return t.kind;
-  }
 }
 
 export { isArray, planExpr };

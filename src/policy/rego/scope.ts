@@ -193,3 +193,16 @@ export function deepExprVars(e: Expr, fn: (v: Extract<Term, { type: 'var' }>) =>
     deepTermVars(w.value, fn);
   }
 }
+
+/** Names an expression declares with `:=`, `some x` or `some x in`. */
+export function explicitNames(e: Expr): Set<string> {
+  const out = new Set<string>();
+  const add = (t: Term) => visitVars(t, (v) => v.name !== '_' && out.add(v.name));
+  if (e.kind === 'some') e.vars.forEach(add);
+  if (e.kind === 'somein') {
+    if (e.key) add(e.key);
+    add(e.value);
+  }
+  if (e.kind === 'term' && e.term.type === 'call' && e.term.op.type === 'var' && e.term.op.name === 'assign') add(e.term.args[0]!);
+  return out;
+}

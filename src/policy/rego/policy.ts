@@ -74,6 +74,8 @@ export class CompiledPolicy {
     let q = this.#queries.get(queryOrEntrypoint);
     if (!q) {
       q = this.#prepare(toQuery(queryOrEntrypoint));
+      // Bounded: callers passing ever-new query texts must not grow memory without limit.
+      if (this.#queries.size >= 1024) this.#queries.clear();
       this.#queries.set(queryOrEntrypoint, q);
     }
     return q;
@@ -83,8 +85,11 @@ export class CompiledPolicy {
     return this.prepare(queryOrEntrypoint).evaluate(input, data, options);
   }
 
-  /** Hot path for one document: returns its value, or undefined. */
-  entrypoint(path: string, options?: EvaluateOptions): (input?: Value, data?: Value) => Value | undefined {
+  /**
+   * Hot path for one document: returns its value, or undefined. Per-call options (e.g. `now` from
+   * the service's clock, a `print` sink) replace the ones given here.
+   */
+  entrypoint(path: string, options?: EvaluateOptions): (input?: Value, data?: Value, callOptions?: EvaluateOptions) => Value | undefined {
     const query = toQuery(path);
     const parts = /^data(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(query) ? query.split('.').slice(1) : undefined;
     const node = parts ? this.#program.nodeAt(parts) : undefined;
@@ -92,11 +97,11 @@ export class CompiledPolicy {
       // A rule document: evaluate it directly, without query machinery.
       const program = this.#program;
       const baseData = this.#data;
-      return (input, data) => program.evalTop(node, new EvalCtx(input, data ?? baseData, options));
+      return (input, data, callOptions) => program.evalTop(node, new EvalCtx(input, data ?? baseData, callOptions ?? options));
     }
     const q = this.prepare(query);
-    return (input, data) => {
-      const rows = q.evaluate(input, data, options);
+    return (input, data, callOptions) => {
+      const rows = q.evaluate(input, data, callOptions ?? options);
       return rows.length ? rows[0]!.expressions[0] : undefined;
     };
   }

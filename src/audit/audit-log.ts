@@ -267,8 +267,8 @@ export class AuditLog {
     const masker = this.#maskerFor(this.#settings().maskPaths);
     const prepared: PreparedRecord[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
-      const { record, masked } = masker.mask(batch[i]!);
-      prepared[i] = prepareRecord(record, masked);
+      const { record, masked, json } = masker.maskAndSerialize(batch[i]!);
+      prepared[i] = prepareRecord(record, masked, json);
     }
     return prepared;
   }

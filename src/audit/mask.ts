@@ -25,10 +25,29 @@ export interface MaskResult {
   masked: string[];
 }
 
+/** A masked record and its JSON text (`body`, without the `masked` list). */
+export interface SerializedMaskResult extends MaskResult {
+  json: string;
+}
+
 /** Compiled masking rules: build once per configuration, apply per record. */
 export interface Masker {
+  /** Reference implementation: walks the whole record. */
   mask(record: DecisionRecordV1): MaskResult;
+  /**
+   * Same result, serialized, at a fraction of the cost for ordinary records: redacts the request
+   * headers directly, serializes, and checks the JSON text for any other credential key or JWT;
+   * only then does it fall back to the full walk.
+   */
+  maskAndSerialize(record: DecisionRecordV1): SerializedMaskResult;
 }
+
+/**
+ * A credential key in JSON text whose value is not already redacted. In JSON.stringify output a
+ * key is always `"name":` with unescaped quotes, which never occurs inside a string value.
+ */
+const CREDENTIAL_IN_JSON = /"(?:authorization|proxy-authorization|cookie|set-cookie)":(?!"\[REDACTED\]")/i;
+const JWT_IN_TEXT = new RegExp(JWT_RE.source);
 
 /** Splits an RFC 6901 JSON pointer into unescaped tokens. */
 export function parsePointer(pointer: string): string[] {
@@ -137,23 +156,71 @@ function removeAt(value: Json, tokens: readonly string[], depth: number): Json {
  */
 export function createMasker(maskPaths: readonly string[] = []): Masker {
   const removals = maskPaths.map((p) => ({ pointer: p, tokens: parsePointer(p) })).filter((r) => r.tokens.length > 0);
+
+  const mask = (record: DecisionRecordV1): MaskResult => {
+    const masked: string[] = [];
+    let input = record.input === undefined ? undefined : maskTree(record.input, ['input'], masked);
+    input = applyRemovals(input, masked);
+    const path = record.path === undefined ? undefined : maskString(record.path);
+    if (path !== record.path) masked.push('/path');
+    if (masked.length === 0) return { record, masked };
+    masked.sort();
+    const out: DecisionRecordV1 = { ...record, input };
+    if (path !== undefined) out.path = path;
+    if (input === undefined) delete out.input;
+    return { record: out, masked };
+  };
+
+  function applyRemovals(input: Json, masked: string[]): Json {
+    for (const r of removals) {
+      const next = removeAt(input, r.tokens, 0);
+      if (next !== input) masked.push(`/input${r.pointer}`);
+      input = next;
+    }
+    return input;
+  }
+
   return {
-    mask(record) {
+    mask,
+    maskAndSerialize(record) {
       const masked: string[] = [];
-      let input = record.input === undefined ? undefined : maskTree(record.input, ['input'], masked);
-      for (const r of removals) {
-        const next = removeAt(input, r.tokens, 0);
-        if (next !== input) masked.push(`/input${r.pointer}`);
-        input = next;
+      let input = redactRequestHeaders(record.input, masked);
+      input = applyRemovals(input, masked);
+      const out = input === record.input ? record : { ...record, input };
+      const json = JSON.stringify(out);
+      if (CREDENTIAL_IN_JSON.test(json) || (json.includes('eyJ') && JWT_IN_TEXT.test(json))) {
+        // Secrets elsewhere than the request headers: take the full walk.
+        const full = mask(record);
+        return { ...full, json: JSON.stringify(full.record) };
       }
-      const path = record.path === undefined ? undefined : maskString(record.path);
-      if (path !== record.path) masked.push('/path');
-      if (masked.length === 0) return { record, masked };
       masked.sort();
-      const out: DecisionRecordV1 = { ...record, input };
-      if (path !== undefined) out.path = path;
-      if (input === undefined) delete out.input;
-      return { record: out, masked };
+      return { record: out, masked, json };
     },
   };
+}
+
+const HEADERS_PATH = ['attributes', 'request', 'http', 'headers'] as const;
+
+/** Redacts credential headers at `/attributes/request/http/headers` (copy-on-write). */
+function redactRequestHeaders(input: Json, masked: string[]): Json {
+  const chain: Record<string, Json>[] = [];
+  let node: Json = input;
+  for (const key of HEADERS_PATH) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return input;
+    chain.push(node as Record<string, Json>);
+    node = (node as Record<string, Json>)[key];
+  }
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return input;
+  let headers: Record<string, Json> | undefined;
+  for (const key in node as Record<string, Json>) {
+    const value = (node as Record<string, Json>)[key];
+    // As the full walk: strings and objects are redacted, other values are not credentials.
+    if (value === null || (typeof value !== 'string' && typeof value !== 'object') || !isCredentialKey(key)) continue;
+    (headers ??= { ...(node as Record<string, Json>) })[key] = REDACTED;
+    masked.push(`/input/attributes/request/http/headers/${escapeToken(key)}`);
+  }
+  if (!headers) return input;
+  let copy: Json = headers;
+  for (let i = chain.length - 1; i >= 0; i--) copy = { ...chain[i]!, [HEADERS_PATH[i]!]: copy };
+  return copy;
 }

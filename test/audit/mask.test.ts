@@ -62,3 +62,29 @@ describe('masking', () => {
     expect(createMasker().mask(rec).record).toBe(rec);
   });
 });
+
+describe('masking fast path (maskAndSerialize)', () => {
+  const JWT2 = 'eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln';
+  const inputs: [string, Parameters<typeof decision>[0]][] = [
+    ['credential headers only', {}],
+    ['no headers at all', { input: { parsed_path: ['a'] } }],
+    ['a cookie header in mixed case', { input: { attributes: { request: { http: { headers: { Cookie: 'a=1', accept: '*/*' } } } } } }],
+    ['a JWT in a query parameter', { path: `/cb?t=${JWT2}`, input: { parsed_query: { t: [JWT2] }, attributes: { request: { http: { headers: { authorization: 'Bearer x' } } } } } }],
+    ['a credential key outside the request headers', { input: { context_extensions: { authorization: 'secret' }, attributes: { request: { http: { headers: {} } } } } }],
+    ['a JWT in a parsed body', { input: { parsed_body: { token: JWT2 } } }],
+    ['a set-cookie array', { input: { attributes: { request: { http: { headers: { 'set-cookie': ['a=1', 'b=2'] } } } } } }],
+    ['a numeric authorization value', { input: { attributes: { request: { http: { headers: { authorization: 7 } } } } } }],
+  ];
+
+  it.each(inputs)('gives the same record, pointers and JSON as the full walk: %s', (_name, overrides) => {
+    const masker = createMasker(['/attributes/request/http/headers/x-api-key', '/parsed_body/password']);
+    const rec = decision(overrides);
+    const reference = masker.mask(rec);
+    const fast = masker.maskAndSerialize(rec);
+    expect(fast.masked).toEqual(reference.masked);
+    expect(fast.record).toEqual(reference.record);
+    expect(JSON.parse(fast.json)).toEqual(JSON.parse(JSON.stringify(reference.record)));
+    expect(fast.json).not.toContain('secret');
+    expect(fast.json).not.toContain(JWT2);
+  });
+});

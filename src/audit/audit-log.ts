@@ -52,6 +52,7 @@ export interface AuditLogStats {
 const REJECT_LOG_INTERVAL_MS = 5000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
+const SHUTDOWN_RETRIES = 3;
 
 export class AuditLog {
   readonly #store: AuditStore;
@@ -151,10 +152,18 @@ export class AuditLog {
     this.#closed = true;
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
-    try {
-      await this.flush();
-    } catch (err) {
-      this.#logger.error({ err, lost: this.#queued }, 'audit store failed during shutdown: queued decision records were not written');
+    // A store hiccup at shutdown gets a few quick retries before queued records are given up (and logged).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.flush();
+        break;
+      } catch (err) {
+        if (attempt >= SHUTDOWN_RETRIES) {
+          this.#logger.error({ err, lost: this.#queued }, 'audit store failed during shutdown: queued decision records were not written');
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MIN_MS * 2 ** attempt));
+      }
     }
     if (this.#immediate) clearImmediate(this.#immediate);
     await this.#store.close();

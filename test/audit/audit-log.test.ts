@@ -178,6 +178,17 @@ describe('audit log (batched writer)', () => {
     expect((await sqlite.scan(0, 10)).map((r) => r.decisionId)).toEqual(ids);
   });
 
+  it('close retries a failing store before giving up, so a brief outage at shutdown loses nothing', async () => {
+    const c = controllable(sqlite);
+    c.failNext(2);
+    const log = makeLog(c.store);
+    for (let i = 0; i < 3; i++) log.append(decision());
+    await log.close();
+    const reopened = new SqliteAuditStore({ file: path.join(dir, 'audit.db') });
+    expect((await reopened.head()).seq).toBe(3);
+    await reopened.close();
+  });
+
   it('close writes everything queued and refuses later records', async () => {
     const inner = new SqliteAuditStore({ file: path.join(dir, 'close.db') });
     const log = makeLog(inner);

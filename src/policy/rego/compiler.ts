@@ -1567,15 +1567,24 @@ export class Program implements NameResolver {
 
   /** The value of the document at a rule node (rules merged with base data), cached per evaluation. */
   docAt(node: RuleNode, c: EvalCtx): Value | undefined {
-    const cache = c.cache;
-    if (cache.has(node)) {
-      const hit = cache.get(node);
+    if (node.epoch === c.epoch) {
+      const hit = node.cached;
       if (hit === IN_PROGRESS) throw new RegoEvalError('rego_recursion_error', `rule data.${node.path.join('.')} is recursive`, node.complete[0]?.loc ?? node.objects[0]?.loc ?? { file: '', line: 0, col: 0 });
       return hit;
     }
-    cache.set(node, IN_PROGRESS);
-    const v = this.evalTop(node, c);
-    cache.set(node, v);
+    node.epoch = c.epoch;
+    node.cached = IN_PROGRESS;
+    let v: Value | undefined;
+    try {
+      v = this.evalTop(node, c);
+    } catch (err) {
+      node.epoch = 0;
+      node.cached = undefined;
+      throw err;
+    }
+    // A nested `with` scope may have used the slot meanwhile: store this evaluation's value again.
+    node.epoch = c.epoch;
+    node.cached = v;
     return v;
   }
 

@@ -85,6 +85,8 @@ class LazyBuiltinContext implements BuiltinContext {
   }
 }
 
+let epochs = 0;
+
 /**
  * One evaluation's state: input, data, `with` overrides and mocks, the document cache and the
  * built-in context. The cache and built-in context are created on first use: a decision that
@@ -97,7 +99,12 @@ export class EvalCtx {
   readonly mocks: ReadonlyMap<string, Mock> | undefined;
   readonly strict: boolean;
   readonly #options: BuiltinOptions | undefined;
-  #cache: Map<RuleNode, Value | undefined> | undefined;
+  /**
+   * Identifies this evaluation for the document cache, which lives on the rule nodes themselves
+   * (`node.epoch === ctx.epoch` means `node.cached` is this evaluation's value): no Map per
+   * decision. Evaluation is synchronous, so evaluations never interleave.
+   */
+  readonly epoch: number = ++epochs;
   #bctx: BuiltinContext | undefined;
 
   constructor(
@@ -115,11 +122,6 @@ export class EvalCtx {
     this.overrides = overrides;
     this.mocks = mocks;
     this.#bctx = bctx;
-  }
-
-  get cache(): Map<RuleNode, Value | undefined> {
-    this.#cache ??= new Map();
-    return this.#cache;
   }
 
   get bctx(): BuiltinContext {
@@ -176,6 +178,9 @@ export interface RuleNode {
   /** Rules whose head ref continues past this node with variable keys. */
   objects: RuleDef[];
   functions: RuleDef[];
+  /** Document cache slot: `cached` is valid for the evaluation whose epoch is `epoch`. */
+  epoch: number;
+  cached: Value | undefined;
   /** Rules whose index path is shared by all complete definitions. */
   indexPath?: readonly string[];
   indexed?: Map<string, RuleDef[]>;
@@ -189,7 +194,7 @@ export interface RuleNode {
 export function newNode(path: readonly string[]): RuleNode {
   return {
     path, name: path[path.length - 1] ?? 'data', children: new Map(), complete: [], defaults: [], multi: [],
-    objects: [], functions: [], hasRules: false,
+    objects: [], functions: [], hasRules: false, epoch: 0, cached: undefined,
   };
 }
 

@@ -188,20 +188,33 @@ function formatArg(a: GoArg, verb: string, spec: Spec): string {
   return formatString(a.v, verb, spec);
 }
 
+function isDigit(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  return c >= 48 && c <= 57;
+}
+
+/** Decimal digits at i (0 when none) and the index after them. */
+function readInt(s: string, i: number): [number, number] {
+  let n = 0;
+  while (isDigit(s, i)) n = n * 10 + (s.charCodeAt(i++) - 48);
+  return [n, i];
+}
+
 /** Formats like Go's fmt.Sprintf with OPA's argument conversion. */
 export function goSprintf(format: string, values: readonly Value[]): string {
+  if (values.length === 0 && !format.includes('%')) return format;
   const args = values.map(toGoArg);
   let out = '';
   let argi = 0;
   let i = 0;
   while (i < format.length) {
-    const c = format[i]!;
-    if (c !== '%') {
-      out += c;
-      i++;
-      continue;
+    const pct = format.indexOf('%', i);
+    if (pct < 0) {
+      out += format.slice(i);
+      break;
     }
-    i++;
+    out += format.slice(i, pct);
+    i = pct + 1;
     const spec: Spec = { minus: false, plus: false, sharp: false, zero: false, space: false };
     for (; i < format.length; i++) {
       const f = format[i];
@@ -216,12 +229,10 @@ export function goSprintf(format: string, values: readonly Value[]): string {
       const w = args[argi++];
       spec.width = w?.kind === 'int' ? Number(w.v) : undefined;
       i++;
-    } else {
-      const m = /^\d+/.exec(format.slice(i));
-      if (m) {
-        spec.width = Number(m[0]);
-        i += m[0].length;
-      }
+    } else if (isDigit(format, i)) {
+      const [n, next] = readInt(format, i);
+      spec.width = n;
+      i = next;
     }
     if (format[i] === '.') {
       i++;
@@ -230,9 +241,9 @@ export function goSprintf(format: string, values: readonly Value[]): string {
         spec.prec = p?.kind === 'int' ? Number(p.v) : 0;
         i++;
       } else {
-        const m = /^\d+/.exec(format.slice(i));
-        spec.prec = m ? Number(m[0]) : 0;
-        if (m) i += m[0].length;
+        const [n, next] = readInt(format, i);
+        spec.prec = n;
+        i = next;
       }
     }
     if (i >= format.length) {

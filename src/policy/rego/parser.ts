@@ -204,9 +204,7 @@ class Parser {
     const start = this.#tok;
     if (this.#isKeyword('default')) return this.#defaultRule();
     if (start.kind !== 'ident') this.#unexpected('rule');
-    if (KEYWORDS.has(start.text) && this.#isKeyword(start.text) && !['contains', 'if', 'in', 'as', 'else', 'with'].includes(start.text)) {
-      this.#unexpected();
-    }
+    if (KEYWORDS.has(start.text) && this.#isKeyword(start.text)) this.#unexpected();
     const refT = this.#refTerm(true);
     const ref = this.#refParts(refT);
     const rule: Rule = { default: false, ref, assign: false, body: [], loc: this.#loc(start), file: this.#file };

@@ -226,4 +226,35 @@ chain := [e.path | some e in rego.metadata.chain()]
     expect(err?.code).toBe('rego_parse_error');
     expect(err?.location).toEqual({ file: 'bad.rego', line: 1, col: 1 });
   });
+
+  const LIB = 'package lib\ndouble(x) := x * 2\n';
+  it.each([
+    ['else on functions', 'package t\nf(x) := "big" if x > 10\nelse := "small"\np := [f(1), f(20)]', {}, ['small', 'big']],
+    ['undefined function result', 'package t\nf(x) := y if { y := x * 2; x > 0 }\np := f(-1)', {}, undefined],
+    ['default function', 'package t\ndefault f(_) := 0\nf(x) := 1 if x == "a"\np := [f("a"), f("b")]', {}, [1, 0]],
+    ['not every (some fails)', 'package t\nimport rego.v1\np if not every x in input.xs { x > 0 }', { xs: [1, -1] }, true],
+    ['not every (all hold)', 'package t\nimport rego.v1\np if not every x in input.xs { x > 0 }', { xs: [1, 2] }, undefined],
+    ['not of a false function', 'package t\nf(x) := false\np if not f(1)', {}, true],
+    ['# inside a string', 'package t\np := "a#b" # comment', {}, 'a#b'],
+    ['trailing comma over lines', 'package t\np := [1, 2,\n 3,]', {}, [1, 2, 3]],
+    ['future.keywords import', 'package t\nimport future.keywords.in\np if 2 in input.xs', { xs: [1, 2] }, true],
+    ['count of an empty set rule', 'package t\nimport rego.v1\ndeny contains "x" if input.x\nallow if count(deny) == 0', { x: false }, true],
+    ['count of a non-empty set rule', 'package t\nimport rego.v1\ndeny contains "x" if input.x\nallow if count(deny) == 0', { x: true }, undefined],
+    ['some then unify', 'package t\np if { some i; input.arr[i] == 3; i == 2 }', { arr: [1, 2, 3] }, true],
+    ['iteration inside a ref', 'package t\np if input.a[_].b == "x"', { a: [{ b: 'y' }, { b: 'x' }] }, true],
+    ['raw string', 'package t\np := `raw\\nstr`', {}, 'raw\\nstr'],
+    ['unicode escape', 'package t\np := "\\u00e9"', {}, 'é'],
+    ['numbers compare by value', 'package t\np if 1 == 1.0', {}, true],
+    ['partial object by key', 'package t\nimport rego.v1\nq[x] := y if { some x, y in input.m }\np := q.a', { m: { a: 1 } }, 1],
+    ['multi-line comprehension', 'package t\nimport rego.v1\np := x if {\n  x := [y |\n    some y in input.a\n    y > 1\n  ]\n}', { a: [1, 2, 3] }, [2, 3]],
+    ['else on a rule ref', 'package t\nimport rego.v1\nis_get if input.method == "GET"\np := "yes" if is_get else := "no"', { method: 'POST' }, 'no'],
+    ['imported package function', 'package t\nimport data.lib\np := lib.double(2)', {}, 4],
+  ])('agrees with OPA: %s', (_name, src, input, want) => {
+    const rows = compileRego({ 'a.rego': src, 'lib.rego': LIB }).evaluate('data.t.' + (src.includes('allow if') ? 'allow' : 'p'), input as Value);
+    expect(rows.length ? toJSON(rows[0]!.expressions[0]!) : undefined).toEqual(want);
+  });
+
+  it('rejects a keyword where a rule should start', () => {
+    expect(() => compileRego({ 'a.rego': 'package t\np := data.t with data.t.x as 1\n' })).toThrow(/unexpected with keyword/);
+  });
 });

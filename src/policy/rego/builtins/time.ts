@@ -36,29 +36,31 @@ function checkRange(ns: bigint): Value {
   return normalizeNumber(ns);
 }
 
-/** An instant operand: nanoseconds, truncated to an int64 ("timestamp too big" otherwise). */
-function nanosOf(v: Value, pos: number): bigint {
-  if (!isNumber(v)) throw operandTypeError(pos, v, 'number');
-  const n = toBigInt(v) ?? BigInt(Math.trunc(v as number));
-  if (n < MIN_INT64 || n > MAX_INT64) fail('timestamp too big');
+/** An instant operand: integer nanoseconds within int64 ("timestamp too big" otherwise, as OPA). */
+function nanosOf(v: Value): bigint {
+  if (!isNumber(v)) throw operandTypeError(1, v, 'number');
+  const n = toBigInt(v);
+  if (n === undefined || n < MIN_INT64 || n > MAX_INT64) fail('timestamp too big');
   return n;
 }
 
-/** `ns` or `[ns, tz]` or `[ns, tz, layout]`. */
+const TIME_OPERAND = 'either number (ns) or [number (ns), string (tz)]';
+
+/** `ns` or `[ns, tz]` or `[ns, tz, layout]` (OPA's tzTime). */
 function timeArg(args: Value[], i: number): { ns: bigint; zone: Zone; layout?: string } {
   const v = args[i]!;
   if (Array.isArray(v)) {
-    if (v.length < 1 || v.length > 3) fail(`array must have 1, 2 or 3 elements (got ${v.length})`);
-    const ns = nanosOf(v[0]!, i + 1);
+    if (v.length === 0) throw operandTypeError(1, v, TIME_OPERAND);
+    const ns = nanosOf(v[0]!);
     const tz = v[1];
-    if (tz !== undefined && typeof tz !== 'string') fail('timezone must be a string');
+    if (tz !== undefined && typeof tz !== 'string') throw operandTypeError(1, tz, 'string');
     const zone = wrap(() => loadZone(tz ?? ''));
     const layout = v[2];
-    if (layout !== undefined && typeof layout !== 'string') fail('layout must be a string');
+    if (layout !== undefined && typeof layout !== 'string') throw operandTypeError(1, layout, 'string');
     return layout === undefined ? { ns, zone } : { ns, zone, layout };
   }
-  if (isNumber(v)) return { ns: nanosOf(v, i + 1), zone: UTC };
-  throw operandTypeError(i + 1, v, 'number', 'array');
+  if (isNumber(v)) return { ns: nanosOf(v), zone: UTC };
+  throw operandTypeError(1, v, TIME_OPERAND);
 }
 
 function layoutOf(layout: string): string {
@@ -66,22 +68,24 @@ function layoutOf(layout: string): string {
 }
 
 function addDate(args: Value[]): Value {
-  const { ns } = timeArg(args, 0);
+  const { ns, zone } = timeArg(args, 0);
   const years = intArg(args, 1);
   const months = intArg(args, 2);
   const days = intArg(args, 3);
-  const c = civil(ns, UTC);
+  // Go's AddDate works on the civil time in the operand's zone.
+  const c = civil(ns, zone);
   const nanos = BigInt(c.nanos);
-  return checkRange(instant(c.year + years, c.month + months, c.day + days, c.hour, c.minute, c.second, nanos, UTC));
+  return checkRange(instant(c.year + years, c.month + months, c.day + days, c.hour, c.minute, c.second, nanos, zone));
 }
 
-/** OPA's time.diff: field-wise difference with borrowing, both instants in the first one's zone. */
+/** OPA's time.diff: field-wise difference with borrowing, both instants in the first operand's zone. */
 function diff(args: Value[]): Value {
-  let a = timeArg(args, 0);
-  let b = timeArg(args, 1);
-  if (a.ns > b.ns) [a, b] = [b, a];
-  const c1 = civil(a.ns, a.zone);
-  const c2 = civil(b.ns, a.zone);
+  const first = timeArg(args, 0);
+  const second = timeArg(args, 1);
+  const zone = first.zone;
+  const [lo, hi] = first.ns > second.ns ? [second.ns, first.ns] : [first.ns, second.ns];
+  const c1 = civil(lo, zone);
+  const c2 = civil(hi, zone);
   let year = c2.year - c1.year;
   let month = c2.month - c1.month;
   let day = c2.day - c1.day;

@@ -42,6 +42,16 @@ describe('time', () => {
     expect(call('time.diff', day('2004-02-29'), day('2005-03-01'))).toEqual([1, 0, 1, 0, 0, 0]);
   });
 
+  it('adds dates in the operand time zone and rejects fractional or malformed instants like OPA', () => {
+    // 2021-03-27 12:00 in Paris + 1 day crosses the DST change: still 12:00 local, 23 hours later.
+    const paris = call('time.parse_ns', '2006-01-02T15:04:05Z07:00', '2021-03-27T12:00:00+01:00') as number | bigint;
+    const next = call('time.add_date', [paris, 'Europe/Paris'], 0, 0, 1) as bigint;
+    expect(call('time.clock', [next, 'Europe/Paris'])).toEqual([12, 0, 0]);
+    expect(Number(BigInt(next) - BigInt(paris)) / 3.6e12).toBe(23);
+    expect(callError('time.date', 1.5).message).toContain('timestamp too big');
+    expect(callError('time.date', []).message).toBe('time.date: operand 1 must be either number (ns) or [number (ns), string (tz)] but got array');
+  });
+
   it('formats with layouts and zones', () => {
     const t = 1670006453141828752n;
     expect(call('time.format', t)).toBe('2022-12-02T18:40:53.141828752Z');

@@ -72,8 +72,9 @@ export function member(x: Value, xs: Value): boolean {
   return false;
 }
 
-/** `k, v in xs`: object key/value, array index/element. */
+/** `k, v in xs`: object key/value, array index/element, set element (key and value both the element). */
 export function memberWithKey(k: Value, v: Value, xs: Value): boolean {
+  if (isSet(xs)) return xs.has(k) && equals(k, v);
   if (Array.isArray(xs)) {
     if (!isNumber(k) || !isInteger(k)) return false;
     const i = toNumber(k);

@@ -45,6 +45,8 @@ describe('operators', () => {
     expect(call('internal.member_3', 'k', 'v', { k: 'v' })).toBe(true);
     expect(call('internal.member_3', 1, 'b', ['a', 'b'])).toBe(true);
     expect(call('internal.member_3', 0, 'b', ['a', 'b'])).toBe(false);
+    expect(call('internal.member_3', 'x', 'x', new RegoSet(['x']))).toBe(true);
+    expect(call('internal.member_3', 'x', 'y', new RegoSet(['x']))).toBe(false);
   });
 });
 

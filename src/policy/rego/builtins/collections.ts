@@ -437,7 +437,7 @@ export const COLLECTIONS: readonly BuiltinDefinition[] = [
     const objs = arrayArg(a, 0);
     let acc: Obj = {};
     for (const o of objs) {
-      if (!isObject(o)) throw new BuiltinTypeError(`operand 1 must be array of objects but got array containing ${typeName(o)}`);
+      if (!isObject(o)) throw new BuiltinTypeError(`operand 1 must be array of object but got array containing ${typeName(o)}`);
       acc = union(acc, o);
     }
     return acc;

@@ -13,7 +13,6 @@ import { ENGINE_BUILTINS } from './engine-builtins.ts';
 import { RegoError, RegoEvalError, type RegoLocation } from './errors.ts';
 import {
   type Alt,
-  IN_PROGRESS,
   type Indexer,
   type Matcher,
   NO_KEYS,
@@ -24,14 +23,12 @@ import {
   matchArray,
   matchObject,
   matchParams,
-  mergeBaseWins,
   runAlts,
   walkValue,
 } from './exec.ts';
-import { buildRuleIndex, candidates, findIndex } from './indexing.ts';
+import { buildRuleIndex, findIndex } from './indexing.ts';
 import { callTerm } from './parser.ts';
 import {
-  DocBuilder,
   EvalCtx,
   type Frame,
   type Gen,
@@ -50,6 +47,7 @@ import {
   pathAccessor,
 } from './runtime.ts';
 import { Scope, explicitNames, exprVars, visitVars } from './scope.ts';
+import { RuleTree } from './tree.ts';
 import { formatTypeOf, literalType, typeText } from './typecheck.ts';
 import {
   type PlainObject,
@@ -62,8 +60,6 @@ import {
   keyOf,
   makeObject,
   numberFromText,
-  objectEntries,
-  objectGet,
   objectSize,
 } from './value.ts';
 
@@ -120,7 +116,8 @@ export interface CompilerOptions {
 type Resolved = { kind: 'local'; slot: number } | { kind: 'global'; path: string[] };
 
 export class Program implements NameResolver {
-  readonly root: RuleNode = newNode([]);
+  readonly tree = new RuleTree();
+  readonly root: RuleNode = this.tree.root;
   readonly #errors: RegoError[] = [];
   readonly #builtins: ReadonlyMap<string, BuiltinDefinition>;
   readonly #outerCache = new WeakMap<object, Set<number>>();
@@ -262,12 +259,15 @@ export class Program implements NameResolver {
   }
 
   nodeAt(path: readonly string[]): RuleNode | undefined {
-    let node: RuleNode | undefined = this.root;
-    for (const p of path) {
-      node = node.children.get(p);
-      if (!node) return undefined;
-    }
-    return node;
+    return this.tree.nodeAt(path);
+  }
+
+  docAt(node: RuleNode, c: EvalCtx): Value | undefined {
+    return this.tree.docAt(node, c);
+  }
+
+  evalTop(node: RuleNode, c: EvalCtx): Value | undefined {
+    return this.tree.evalTop(node, c);
   }
 
   /** Paths (without `data`) of every rule document, e.g. `['envoy','authz','allow']`. */
@@ -880,7 +880,7 @@ export class Program implements NameResolver {
     if (path[0] === 'data') {
       const node = this.nodeAt(path.slice(1));
       if (!node || !this.#fnNodes.has(node)) return undefined;
-      return (c, args, loc) => this.callFunction(node, args, c, loc);
+      return (c, args, loc) => this.tree.callFunction(node, args, c, loc);
     }
     const def = this.#builtins.get(path.join('.'));
     if (!def) return undefined;
@@ -1135,9 +1135,9 @@ export class Program implements NameResolver {
     const fast: Val = baseOnly
       ? (f) => lookupPath(f.c.data, prefix)
       : target === this.root && depth === 0
-        ? (f) => this.docAt(this.root, f.c)
-        : (f) => this.docAt(target, f.c);
-    const base: Val = (f) => (f.c.overrides ? this.#resolveOverridden(f.c, prefix, target, baseOnly) : fast(f));
+        ? (f) => this.tree.docAt(this.root, f.c)
+        : (f) => this.tree.docAt(target, f.c);
+    const base: Val = (f) => (f.c.overrides ? this.tree.resolveOverridden(f.c, prefix, target, baseOnly) : fast(f));
     if (!baseOnly && !this.#virtualNodes.has(target) && target.children.size && rest.length) {
       // `data[x].allow` with x bound: walk the tree at run time instead of computing all of data.
       const keys: Val[] = [];
@@ -1155,7 +1155,7 @@ export class Program implements NameResolver {
             if (v === undefined) return undefined;
             vals.push(v);
           }
-          return this.#resolveDynamic(f.c, prefix, target, vals);
+          return this.tree.resolveDynamic(f.c, prefix, target, vals);
         };
         return this.#index(fromVal(dynamic), rest.slice(keys.length), scope, bound);
       }
@@ -1163,47 +1163,7 @@ export class Program implements NameResolver {
     return this.#index(fromVal(base), rest, scope, bound);
   }
 
-  #resolveDynamic(c: EvalCtx, prefix: readonly string[], start: RuleNode, keys: Value[]): Value | undefined {
-    let node = start;
-    const path = [...prefix];
-    let i = 0;
-    for (; i < keys.length; i++) {
-      const k = keys[i]!;
-      const name = typeof k === 'string' ? k : typeof k === 'number' && Number.isInteger(k) && k >= 0 ? String(k) : undefined;
-      if (name === undefined || this.#virtualNodes.has(node)) break;
-      const child = node.children.get(name);
-      if (!child) break;
-      node = child;
-      path.push(name);
-    }
-    let v: Value | undefined;
-    if (i < keys.length && !this.#virtualNodes.has(node)) {
-      const name = keys[i];
-      if (typeof name !== 'string' && !(typeof name === 'number' && Number.isInteger(name))) return undefined;
-      path.push(String(name));
-      i++;
-      v = c.overrides ? this.#resolveOverridden(c, path, node, true) : lookupPath(c.data, path);
-    } else v = c.overrides ? this.#resolveOverridden(c, path, node, false) : this.docAt(node, c);
-    for (; i < keys.length && v !== undefined; i++) v = indexValue(v, keys[i]!);
-    return v;
-  }
 
-  #resolveOverridden(c: EvalCtx, prefix: readonly string[], node: RuleNode, baseOnly: boolean): Value | undefined {
-    const overrides = c.overrides!;
-    for (let i = overrides.length - 1; i >= 0; i--) {
-      const o = overrides[i]!;
-      if (o.path.length <= prefix.length && o.path.every((p, j) => p === prefix[j])) {
-        return lookupPath(o.value, prefix, o.path.length);
-      }
-    }
-    let v = baseOnly ? lookupPath(c.data, prefix) : this.docAt(node, c);
-    for (const o of overrides) {
-      if (o.path.length > prefix.length && prefix.every((p, j) => p === o.path[j])) {
-        v = patchPath(v, o.path.slice(prefix.length), o.value);
-      }
-    }
-    return v;
-  }
 
   #index(base: CompiledTerm, path: Term[], scope: Scope, bound: Set<number>): CompiledTerm {
     if (path.length === 0) return base;
@@ -1386,11 +1346,11 @@ export class Program implements NameResolver {
       }
     }
   }
-  readonly #fnNodes = new Set<RuleNode>();
+  readonly #fnNodes = this.tree.fnNodes;
   /** Nodes with rules of their own (not functions), known before bodies compile. */
-  readonly #virtualNodes = new Set<RuleNode>();
+  readonly #virtualNodes = this.tree.virtualNodes;
   /** Nodes with var-key ref-head rules: their documents cover descendants too. */
-  readonly #objectNodes = new Set<RuleNode>();
+  readonly #objectNodes = this.tree.objectNodes;
 
   /** A node whose value is a document defined by its own rules (not a function, not a package). */
   isDocument(node: RuleNode): boolean {
@@ -1459,7 +1419,7 @@ export class Program implements NameResolver {
           const m = f.c.mocks.get(name);
           if (m) return m.kind === 'value' ? m.value : m.call(forkCtx(f.c, { mocks: undefined }), vals, loc);
         }
-        return this.callFunction(node, vals, f.c, loc);
+        return this.tree.callFunction(node, vals, f.c, loc);
       };
     }
     if (target.kind === 'builtin' && args.length === 2 && args[0]!.val && args[1]!.val && COMPARISON_OPS[target.name] !== undefined) {
@@ -1563,141 +1523,13 @@ export class Program implements NameResolver {
     }
   }
 
-  // ------------------------------------------------------------------ evaluation of the rule tree
 
-  /** The value of the document at a rule node (rules merged with base data), cached per evaluation. */
-  docAt(node: RuleNode, c: EvalCtx): Value | undefined {
-    if (node.epoch === c.epoch) {
-      const hit = node.cached;
-      if (hit === IN_PROGRESS) throw new RegoEvalError('rego_recursion_error', `rule data.${node.path.join('.')} is recursive`, node.complete[0]?.loc ?? node.objects[0]?.loc ?? { file: '', line: 0, col: 0 });
-      return hit;
-    }
-    node.epoch = c.epoch;
-    node.cached = IN_PROGRESS;
-    let v: Value | undefined;
-    try {
-      v = this.evalTop(node, c);
-    } catch (err) {
-      node.epoch = 0;
-      node.cached = undefined;
-      throw err;
-    }
-    // A nested `with` scope may have used the slot meanwhile: store this evaluation's value again.
-    node.epoch = c.epoch;
-    node.cached = v;
-    return v;
-  }
 
-  /**
-   * The document at a node, without caching it: for the entrypoint of a decision, which nothing
-   * else in the same evaluation can ask for (that would be recursion, rejected at compile time).
-   */
-  evalTop(node: RuleNode, c: EvalCtx): Value | undefined {
-    if (node.complete.length || (node.defaults.length && !this.#fnNodes.has(node))) return this.#evalComplete(node, c);
-    if (this.#fnNodes.has(node)) return undefined;
-    if (node.multi.length && !node.objects.length && node.children.size === 0) return this.#evalMulti(node, c);
-    return this.#evalObject(node, c);
-  }
 
-  #candidates(node: RuleNode, c: EvalCtx): RuleDef[] {
-    if (!node.indexed) return node.complete;
-    const v = lookupPath(c.input, node.indexPath!);
-    const hit = v === undefined || (typeof v === 'object' && v !== null) ? undefined : node.indexed.get(keyOf(v));
-    return hit ? (node.unindexed!.length ? [...hit, ...node.unindexed!] : hit) : node.unindexed!;
-  }
 
-  #evalComplete(node: RuleNode, c: EvalCtx): Value | undefined {
-    let result: Value | undefined;
-    let frame: Frame | undefined;
-    for (const def of this.#candidates(node, c)) {
-      const quick = def.quick;
-      if (quick) {
-        frame ??= { s: [], c };
-        if (!evalConds(quick.conds, frame)) continue;
-        if (result === undefined) result = quick.value;
-        else if (!equals(result, quick.value)) throw conflict('complete rules must not produce multiple outputs', def.loc);
-        continue;
-      }
-      def.eval(c, undefined, (_keys, v) => {
-        if (result === undefined) result = v;
-        else if (!equals(result, v)) throw conflict('complete rules must not produce multiple outputs', def.loc);
-        return def.constValue;
-      });
-    }
-    if (result === undefined) {
-      for (const def of node.defaults) {
-        def.eval(c, undefined, (_keys, v) => {
-          result = v;
-          return true;
-        });
-      }
-    }
-    return result;
-  }
 
-  #evalMulti(node: RuleNode, c: EvalCtx): Value {
-    const out = new RegoSet();
-    for (const def of node.multiIndex ? candidates(node.multiIndex, c.input) : node.multi) {
-      def.eval(c, undefined, (_keys, v) => {
-        out.add(v);
-        return false;
-      });
-    }
-    return out;
-  }
 
-  #evalObject(node: RuleNode, c: EvalCtx): Value {
-    const base = lookupPath(c.data, node.path);
-    const baseObj = base !== undefined && isObject(base) ? base : undefined;
-    const b = new DocBuilder();
-    const merged = new Set<string>();
-    for (const child of node.children.values()) {
-      if (this.#fnNodes.has(child)) continue;
-      let v = this.docAt(child, c);
-      // Base data wins where it overlaps a rule (OPA reads the base document first).
-      const bv = baseObj ? objectGet(baseObj, child.name) : undefined;
-      if (bv !== undefined) {
-        v = v !== undefined ? mergeBaseWins(bv, v) : bv;
-        merged.add(child.name);
-      }
-      if (v !== undefined) b.put([child.name], v, child.complete[0]?.loc ?? { file: '', line: 0, col: 0 });
-    }
-    if (baseObj) {
-      for (const [k, v] of objectEntries(baseObj)) if (!(typeof k === 'string' && merged.has(k))) b.put([k], v, { file: '', line: 0, col: 0 });
-    }
-    for (const def of node.objects) {
-      def.eval(c, undefined, (keys, v) => {
-        if (def.kind === 'multi') b.add(keys, v, def.loc);
-        else b.put(keys, v, def.loc);
-        return false;
-      });
-    }
-    if (node.multi.length) {
-      // A node with both a set rule and other rules: OPA reports a conflict at compile time.
-      throw new RegoEvalError('eval_conflict_error', 'multi-value rule conflicts with other rules', node.multi[0]!.loc);
-    }
-    return b.build();
-  }
 
-  callFunction(node: RuleNode, args: Value[], c: EvalCtx, _loc: RegoLocation): Value | undefined {
-    let result: Value | undefined;
-    for (const def of node.functions) {
-      def.eval(c, args, (_keys, v) => {
-        if (result === undefined) result = v;
-        else if (!equals(result, v)) throw conflict('functions must not produce multiple outputs for same inputs', def.loc);
-        return def.constValue;
-      });
-    }
-    if (result === undefined) {
-      for (const def of node.defaults) {
-        def.eval(c, args, (_keys, v) => {
-          result = v;
-          return true;
-        });
-      }
-    }
-    return result;
-  }
 
   // ------------------------------------------------------------------ recursion and indexing
 

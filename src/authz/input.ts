@@ -161,7 +161,11 @@ function metadataToJson(m: unknown): void {
  * read) renders Timestamp as RFC 3339 and Struct as plain JSON. Rewrites those in place (the
  * decoded request is ours).
  */
+const rendered = new WeakSet<AttributeContextJson>();
+
 function toProtojson(attributes: AttributeContextJson): void {
+  if (rendered.has(attributes)) return; // an error path may build the input twice
+  rendered.add(attributes);
   const req = attributes.request as { time?: unknown } | undefined;
   const time = req?.time as { seconds?: string | number; nanos?: number } | undefined;
   if (time && typeof time === 'object') req!.time = new Date(Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6)).toISOString();

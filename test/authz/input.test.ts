@@ -65,3 +65,12 @@ describe('parsed_query', () => {
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 });
+
+describe('building the input twice (error path)', () => {
+  it('keeps the rendered metadata', () => {
+    const request = { attributes: { request: { http: { path: '/' } }, metadataContext: { filterMetadata: { ns: { fields: { a: { stringValue: 'x' } } } } } } };
+    buildInput(request as never);
+    const { input } = buildInput(request as never);
+    expect(input.attributes.metadataContext).toEqual({ filterMetadata: { ns: { a: 'x' } } });
+  });
+});

@@ -54,6 +54,11 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 const SHUTDOWN_RETRIES = 3;
 
+/** An allowed decision that a dry-run or AUDIT policy matched is kept even with `recordAllows: false`. */
+function asksToBeNoticed(record: DecisionRecordV1): boolean {
+  return record.matchedPolicies.some((m) => m.dryRun === true || m.effect === 'audit');
+}
+
 export class AuditLog {
   readonly #store: AuditStore;
   readonly #logger: Logger;
@@ -119,7 +124,7 @@ export class AuditLog {
       this.#reject(this.#closed ? 'closed' : 'queue full');
       return false;
     }
-    if (record.decision === 'allow' && !this.#settings().recordAllows) {
+    if (record.decision === 'allow' && !this.#settings().recordAllows && !asksToBeNoticed(record)) {
       this.#unreportedSkipped++;
       return true;
     }

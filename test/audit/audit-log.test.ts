@@ -99,13 +99,15 @@ describe('audit log (batched writer)', () => {
     expect(JSON.parse(row!.body).masked).toEqual(['/input/attributes/request/http/headers/authorization', '/input/attributes/request/http/headers/x-api-key']);
   });
 
-  it('skips allowed decisions when recordAllows is off but always keeps denials', async () => {
+  it('skips allowed decisions when recordAllows is off but keeps denials and allows a dry-run or AUDIT policy matched', async () => {
     settings = { maskPaths: [], recordAllows: false };
     const log = makeLog();
     expect(log.append(decision({ decision: 'allow', status: 200 }))).toBe(true);
     log.append(decision({ decision: 'deny' }));
+    log.append(decision({ decision: 'allow', status: 200, requestId: 'audited', matchedPolicies: [{ kind: 'AuthorizationPolicy', namespace: 'shop', name: 'audit-writes', action: 'AUDIT', effect: 'audit' }] }));
+    log.append(decision({ decision: 'allow', status: 200, requestId: 'dry-run', matchedPolicies: [{ kind: 'AuthorizationPolicy', namespace: 'shop', name: 'new-deny', action: 'DENY', dryRun: true, effect: 'deny' }] }));
     await log.flush();
-    expect((await sqlite.scan(0, 10)).map((r) => r.decision)).toEqual(['deny']);
+    expect((await sqlite.scan(0, 10)).map((r) => `${r.decision}:${JSON.parse(r.body).requestId}`)).toEqual(['deny:req-1', 'allow:audited', 'allow:dry-run']);
     expect(await metric(registry, 'meshward_audit_records_total', { result: 'skipped' })).toBe(1);
   });
 

@@ -153,7 +153,7 @@ export class Authorizer implements Stage {
   /** Applies an enforced result; a dry-run result only has its effect recorded. */
   #applyDocument(ctx: CheckContext, result: PolicyResult, dryRun: boolean, reason: string): Decision | undefined {
     if (dryRun) return undefined;
-    return applyPolicyResult(result, ctx.mutations, reason) ?? undefined;
+    return applyPolicyResult(result, ctx.mutations, reason);
   }
 
   #finishYaml(ctx: CheckContext, verdict: YamlVerdict): StageResult {

@@ -9,98 +9,10 @@
  * authz.addStage({ name: 'limits', compile: compileLimits }, { after: 'authorize' });
  * ```
  */
-import type { Server as GrpcServer } from '@grpc/grpc-js';
-import type { ConfigSnapshot } from '../config/index.ts';
-import { counter } from '../lib/metrics.ts';
-import { PolicyEngines } from '../policy/index.ts';
-import type { Capability, CapabilityContext } from '../server/capability.ts';
-import { authenticateStage } from './authn.ts';
-import { authorizeStage } from './authorize.ts';
-import type { CheckRequestJson } from './input.ts';
-import { JwksCache } from './jwks.ts';
-import { type CompiledPipeline, closePipeline, compilePipeline } from './pipeline.ts';
-import { authorizationServiceDefinition } from './proto.ts';
-import { type AuditSink, type CheckResult, checkHandler, createCheck } from './server.ts';
-import { placeStage, type StageFactory, type StagePlacement, type StageRegistry } from './stage.ts';
-
+export { type AuthzCapability, createAuthzCapability } from './capability.ts';
 export type { Decision, Mutations, HeaderMutation } from './decision.ts';
 export type { AuthzInput, CheckRequestJson, RequestFacts } from './input.ts';
-export type { CheckContext, RequestAuth, Stage, StageFactory, StagePlacement, StageResult, Workload } from './stage.ts';
+export type { CheckContext, RequestAuth, Stage, StageFactory, StagePlacement, StageRegistry, StageResult, Workload } from './stage.ts';
 export type { AuditSink, CheckResult } from './server.ts';
-export { AUTHORIZATION_SERVICE } from './proto.ts';
+export { AUTHORIZATION_SERVICE, authorizationServiceDefinition } from './proto.ts';
 export * from './errors.ts';
-
-export interface AuthzCapability extends Capability, StageRegistry {
-  readonly name: 'authz';
-  /** Policy engines by config kind; register before `start()` (or a recompile follows). */
-  readonly engines: PolicyEngines;
-  /** Runs one check in-process (CLI, tests, benchmarks): the same path as the gRPC handler. */
-  check(request: CheckRequestJson): Promise<CheckResult>;
-  /** The config version the serving pipeline was compiled from. */
-  version(): string | undefined;
-  /** Recompiles now (after registering engines or stages late); resolves when serving it. */
-  recompile(): Promise<void>;
-}
-
-export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
-  const { logger, registry, clock } = ctx;
-  const log = logger.child({ capability: 'authz' });
-  const engines = new PolicyEngines();
-  const jwks = new JwksCache({ clock, logger: log, registry });
-  const compileFailures = counter(registry, 'meshward_authz_compile_failures_total', 'Snapshots the ext_authz pipeline failed to compile (the previous one keeps serving).');
-  let factories: StageFactory[] = [authenticateStage({ jwks, clock }), authorizeStage({ engines, logger: log })];
-  let current: CompiledPipeline | undefined;
-  let audit: AuditSink | undefined;
-  let started = false;
-  let unsubscribe: (() => void) | undefined;
-  let queue: Promise<void> = Promise.resolve();
-
-  /** Compiles one snapshot; serialised so the newest published snapshot always wins. */
-  const compile = (snapshot: ConfigSnapshot): Promise<void> => {
-    queue = queue.then(async () => {
-      if (snapshot !== ctx.config.current() && current) return; // superseded while queued
-      try {
-        const next = await compilePipeline(snapshot, factories);
-        const previous = current;
-        current = next;
-        if (previous) closePipeline(previous);
-        log.info({ version: snapshot.version, stages: next.stages.map((s) => s.name) }, 'ext_authz pipeline compiled');
-      } catch (err) {
-        compileFailures.inc();
-        log.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, version: snapshot.version, serving: current?.snapshot.version }, 'ext_authz pipeline failed to compile; keeping the previous one');
-      }
-    });
-    return queue;
-  };
-
-  const check = createCheck({ pipeline: () => current, audit: () => audit, clock, logger: log, registry });
-
-  return {
-    name: 'authz',
-    engines,
-    addStage(factory: StageFactory, placement?: StagePlacement) {
-      factories = placeStage(factories, factory, placement);
-      if (started) void compile(ctx.config.current());
-    },
-    registerGrpc(server: GrpcServer) {
-      server.addService(authorizationServiceDefinition(), { Check: checkHandler(check) });
-    },
-    async start() {
-      audit = ctx.find<Capability & AuditSink>('audit');
-      if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');
-      started = true;
-      await compile(ctx.config.current());
-      unsubscribe = ctx.config.subscribe((snapshot) => compile(snapshot));
-    },
-    async stop() {
-      unsubscribe?.();
-      await queue;
-      jwks.close();
-      if (current) closePipeline(current);
-    },
-    ready: () => current !== undefined,
-    check: async (request) => check(request),
-    version: () => current?.snapshot.version,
-    recompile: () => compile(ctx.config.current()),
-  };
-}

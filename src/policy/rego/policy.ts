@@ -97,7 +97,14 @@ export class CompiledPolicy {
       // A rule document: evaluate it directly, without query machinery.
       const program = this.#program;
       const baseData = this.#data;
-      return (input, data, callOptions) => program.evalTop(node, new EvalCtx(input, data ?? baseData, callOptions ?? options));
+      return (input, data, callOptions) => {
+        const c = new EvalCtx(input, data ?? baseData, callOptions ?? options);
+        try {
+          return program.evalTop(node, c);
+        } finally {
+          c.release();
+        }
+      };
     }
     const q = this.prepare(query);
     return (input, data, callOptions) => {
@@ -135,16 +142,20 @@ export class CompiledPolicy {
         const c = newCtx(input, data ?? baseData, options);
         const f: Frame = { s: new Array(scope.size), c };
         const out: RegoResult[] = [];
-        step(f, () => {
-          const bindings: Record<string, Value> = {};
-          for (const [n, s] of named) {
-            const v = f.s[s];
-            if (v !== undefined) bindings[n] = v;
-          }
-          const expressions = exprValues.map((ev) => (ev ? (ev(f) ?? true) : true));
-          out.push({ expressions, bindings });
-          return false;
-        });
+        try {
+          step(f, () => {
+            const bindings: Record<string, Value> = {};
+            for (const [n, s] of named) {
+              const v = f.s[s];
+              if (v !== undefined) bindings[n] = v;
+            }
+            const expressions = exprValues.map((ev) => (ev ? (ev(f) ?? true) : true));
+            out.push({ expressions, bindings });
+            return false;
+          });
+        } finally {
+          c.release();
+        }
         return out;
       },
     };

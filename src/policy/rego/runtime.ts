@@ -105,6 +105,8 @@ export class EvalCtx {
    * decision. Evaluation is synchronous, so evaluations never interleave.
    */
   readonly epoch: number = ++epochs;
+  /** Nodes whose cache slot this evaluation filled (cleared at the end: no request data lingers). */
+  touched: RuleNode[] | undefined;
   #bctx: BuiltinContext | undefined;
 
   constructor(
@@ -131,7 +133,8 @@ export class EvalCtx {
 
   /** A context for a `with` scope: fresh document cache, same clock and built-in cache. */
   fork(changes: { input?: Value; overrides?: readonly DataOverride[]; mocks?: ReadonlyMap<string, Mock> | undefined }): EvalCtx {
-    return new EvalCtx(
+    this.touched ??= [];
+    const child = new EvalCtx(
       'input' in changes ? changes.input : this.input,
       this.data,
       this.#options,
@@ -139,6 +142,19 @@ export class EvalCtx {
       'mocks' in changes ? changes.mocks : this.mocks,
       this.bctx,
     );
+    child.touched = this.touched;
+    return child;
+  }
+
+  /** Clears the cache slots this evaluation (and its `with` scopes) filled. */
+  release(): void {
+    const t = this.touched;
+    if (!t) return;
+    for (const n of t) {
+      n.epoch = 0;
+      n.cached = undefined;
+    }
+    t.length = 0;
   }
 }
 

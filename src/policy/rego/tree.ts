@@ -48,6 +48,7 @@ export class RuleTree {
     }
     node.epoch = c.epoch;
     node.cached = IN_PROGRESS;
+    (c.touched ??= []).push(node);
     let v: Value | undefined;
     try {
       v = this.evalTop(node, c);

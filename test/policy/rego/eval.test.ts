@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { RegoError } from '../../../src/policy/rego/errors.ts';
+import { Program } from '../../../src/policy/rego/compiler.ts';
+import { parseModule } from '../../../src/policy/rego/parser.ts';
 import { compileRego } from '../../../src/policy/rego/policy.ts';
+import { EvalCtx } from '../../../src/policy/rego/runtime.ts';
 import { RegoSet, type Value, toJSON } from '../../../src/policy/rego/value.ts';
 
 function value(src: string, query: string, input?: Value, data?: Value): unknown {
@@ -256,5 +259,16 @@ chain := [e.path | some e in rego.metadata.chain()]
 
   it('rejects a keyword where a rule should start', () => {
     expect(() => compileRego({ 'a.rego': 'package t\np := data.t with data.t.x as 1\n' })).toThrow(/unexpected with keyword/);
+  });
+
+  it('keeps no request data in the rule tree after an evaluation', () => {
+    const program = new Program();
+    program.compileModules([parseModule('package t\nsecret := input.token\nallow if secret == "s3cret"\n', 't.rego')]);
+    const c = new EvalCtx({ token: 's3cret' }, {}, undefined);
+    expect(program.evalTop(program.nodeAt(['t', 'allow'])!, c)).toBe(true);
+    const secret = program.nodeAt(['t', 'secret'])!;
+    expect(secret.cached).toBe('s3cret');
+    c.release();
+    expect(secret.cached).toBeUndefined();
   });
 });

@@ -110,13 +110,13 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
         health.setStatus('', 'NOT_SERVING');
         config.close();
         // Stop accepting first; in-flight RPCs and requests drain (bounded), then capabilities flush.
-        await Promise.all([
-          new Promise<void>((resolve) => {
-            const force = setTimeout(() => grpc.forceShutdown(), 5000);
-            grpc.tryShutdown(() => { clearTimeout(force); resolve(); });
-          }),
-          http.close(),
-        ]);
+        const grpcDrained = new Promise<void>((resolve) => {
+          const force = setTimeout(() => grpc.forceShutdown(), 5000);
+          grpc.tryShutdown(() => { clearTimeout(force); resolve(); });
+        });
+        // Streams never end by themselves: close them so the drain only waits for unary calls.
+        for (const c of capabilities) c.drain?.();
+        await Promise.all([grpcDrained, http.close()]);
         for (const c of [...capabilities].reverse()) {
           try {
             await c.stop?.();

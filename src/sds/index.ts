@@ -42,6 +42,7 @@ export function createSdsCapability(ctx: CapabilityContext): SdsCapability {
     name: 'sds',
     service,
     registerGrpc: (server) => service.register(server),
+    drain: () => service.close(),
     async stop() {
       service.close();
     },

@@ -3,7 +3,7 @@
  * DeltaSecrets and FetchSecrets. Authenticates each call from its metadata, then drives the
  * protocol cores (sotw.ts, delta.ts) and maps errors to gRPC statuses.
  */
-import type { sendUnaryData, Server, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
+import { type sendUnaryData, type Server, type ServerDuplexStream, type ServerUnaryCall, status } from '@grpc/grpc-js';
 import { grpcError } from '../ca/index.ts';
 import type { WorkloadIdentity } from '../identity/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
@@ -45,6 +45,8 @@ export interface SdsService {
 export function createSdsService(deps: SdsServiceDeps): SdsService {
   const { source, logger } = deps;
   const open = new Set<SecretSession>();
+  /** Ends each open stream; used on shutdown so the gRPC server's drain does not wait for streams. */
+  const enders = new Set<() => void>();
   const streamsGauge = gauge(deps.registry, 'meshward_sds_streams', 'Open SDS streams.', ['kind']);
   const responses = counter(deps.registry, 'meshward_sds_responses_total', 'SDS responses sent.', ['kind']);
   const requests = counter(deps.registry, 'meshward_sds_requests_total', 'SDS requests by outcome (initial, ack, nack, stale, resubscribe).', ['outcome']);
@@ -107,6 +109,13 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     call.on('data', (req: Req) => {
       chain = chain.then(() => (done ? undefined : handler!.onRequest(req))).catch(fail);
     });
+    const endForShutdown = () => {
+      if (done) return;
+      cleanup();
+      call.emit('error', { code: status.UNAVAILABLE, details: 'meshward is shutting down; reconnect' });
+    };
+    enders.add(endForShutdown);
+    call.on('close', () => enders.delete(endForShutdown));
     call.on('end', () => {
       cleanup();
       call.end();
@@ -171,6 +180,8 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     },
     streams: () => open.size,
     close() {
+      for (const end of [...enders]) end();
+      enders.clear();
       for (const s of open) s.close();
       open.clear();
     },

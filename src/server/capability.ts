@@ -50,6 +50,11 @@ export interface Capability {
   registerHttp?(app: FastifyInstance): void | Promise<void>;
   /** Starts background work (after servers are registered, before they listen). */
   start?(): Promise<void>;
+  /**
+   * Ends long-lived streams (ADS, SDS) once the gRPC server has stopped accepting new calls, so
+   * that draining does not wait for them; unary calls in flight still complete.
+   */
+  drain?(): void;
   /** Stops background work and flushes; called after servers stop accepting, in reverse order. */
   stop?(): Promise<void>;
   /** False while not ready to serve (readiness). */

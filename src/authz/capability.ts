@@ -4,6 +4,7 @@
  * on the shared gRPC server, and finds the audit capability at start.
  */
 import type { Server as GrpcServer } from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
 import type { ConfigSnapshot } from '../config/index.ts';
 import { counter } from '../lib/metrics.ts';
 import { PolicyEngines } from '../policy/index.ts';
@@ -14,7 +15,8 @@ import type { CheckRequestJson } from './input.ts';
 import { JwksCache } from './jwks.ts';
 import { type CompiledPipeline, closePipeline, compilePipeline } from './pipeline.ts';
 import { authorizationServiceDefinition } from './proto.ts';
-import { type AuditSink, type CheckResult, checkHandler, createCheck } from './server.ts';
+import { authzRoutes } from './routes.ts';
+import { type AuditSink, type CheckOptions, type CheckResult, checkHandler, createCheck } from './server.ts';
 import { placeStage, type StageFactory, type StagePlacement, type StageRegistry } from './stage.ts';
 
 export interface AuthzCapability extends Capability, StageRegistry {
@@ -22,7 +24,7 @@ export interface AuthzCapability extends Capability, StageRegistry {
   /** Policy engines by config kind; register before `start()` (or a recompile follows). */
   readonly engines: PolicyEngines;
   /** Runs one check in-process (CLI, tests, benchmarks): the same path as the gRPC handler. */
-  check(request: CheckRequestJson): Promise<CheckResult>;
+  check(request: CheckRequestJson, options?: CheckOptions): Promise<CheckResult>;
   /** The config version the serving pipeline was compiled from. */
   version(): string | undefined;
   /** Recompiles now (after registering engines or stages late); resolves when serving it. */
@@ -69,6 +71,9 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       factories = placeStage(factories, factory, placement);
       if (started) void compile(ctx.config.current());
     },
+    registerHttp(app: FastifyInstance) {
+      authzRoutes(app, { check, requireOperator: ctx.apiAuth.require('operator'), logger: log, version: () => current?.snapshot.version });
+    },
     registerGrpc(server: GrpcServer) {
       server.addService(authorizationServiceDefinition(), { Check: checkHandler(check) });
     },
@@ -86,7 +91,7 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       if (current) closePipeline(current);
     },
     ready: () => current !== undefined,
-    check: async (request) => check(request),
+    check: async (request, options) => check(request, options),
     version: () => current?.snapshot.version,
     recompile: () => compile(ctx.config.current()),
   };

@@ -38,7 +38,12 @@ export interface CheckResult {
   record: DecisionRecordV1;
 }
 
-export type CheckFn = (request: CheckRequestJson) => CheckResult | Promise<CheckResult>;
+export interface CheckOptions {
+  /** False for what-if checks (`POST /v1/authz/check`): decided exactly the same, never audited. */
+  record?: boolean;
+}
+
+export type CheckFn = (request: CheckRequestJson, options?: CheckOptions) => CheckResult | Promise<CheckResult>;
 
 /** The check as a function (the gRPC handler, `authz.check()` and the benchmark all use it). */
 export function createCheck(deps: CheckDeps): CheckFn {
@@ -62,17 +67,18 @@ export function createCheck(deps: CheckDeps): CheckFn {
     m.time.observe(seconds);
   };
 
-  const finish = (outcome: CheckOutcome, decisionId: string, t0: number): CheckResult => {
+  const finish = (outcome: CheckOutcome, decisionId: string, t0: number, audited: boolean): CheckResult => {
     const { decision, ctx } = outcome;
     const latency = performance.now() - t0;
     const response = buildCheckResponse(decision, ctx.mutations, decisionId);
     const record = decisionRecord(ctx, decision, { decisionId, time: ctx.now, latencyUs: Math.round(latency * 1000) });
     decided(decision.outcome, latency / 1000);
-    if (worthRecording(ctx, decision)) deps.audit()?.append(record);
+    if (audited && worthRecording(ctx, decision)) deps.audit()?.append(record);
     return { response, outcome, record };
   };
 
-  return (request) => {
+  return (request, options = {}) => {
+    const recordIt = options.record !== false;
     const pipeline = deps.pipeline();
     if (!pipeline) throw new AuthzNotReadyError();
     const t0 = performance.now();
@@ -85,7 +91,7 @@ export function createCheck(deps: CheckDeps): CheckFn {
         decisionId, time: now, snapshot: pipeline.snapshot, input: built.input, facts: built.facts,
         destination: pipeline.workloads.resolve(built.input.attributes).display, latencyUs: Math.round((performance.now() - t0) * 1000),
       }, `${errorCodeOf(err)}: ${err instanceof Error ? err.message : String(err)}`);
-      deps.audit()?.append(record);
+      if (recordIt) deps.audit()?.append(record);
       deps.logger.error({ err: { code: errorCodeOf(err), message: (err as Error).message }, decisionId }, 'ext_authz check failed; Envoy failure mode applies');
       throw err;
     };
@@ -95,8 +101,8 @@ export function createCheck(deps: CheckDeps): CheckFn {
     } catch (err) {
       return fail(err);
     }
-    if (outcome instanceof Promise) return outcome.then((o) => finish(o, decisionId, t0), fail);
-    return finish(outcome, decisionId, t0);
+    if (outcome instanceof Promise) return outcome.then((o) => finish(o, decisionId, t0, recordIt), fail);
+    return finish(outcome, decisionId, t0, recordIt);
   };
 }
 

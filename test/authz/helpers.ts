@@ -1,5 +1,5 @@
 /** In-process meshward with the authz capability, a real grpc-js client on the official protos, and JWT fixtures. */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -31,6 +31,8 @@ export interface Harness {
   clock: FakeClock;
   records: DecisionRecordV1[];
   configDir: string;
+  /** The admin API token created in the data directory. */
+  adminToken(): string;
   /** Sends a CheckRequest (snake_case, as Envoy) and resolves the CheckResponse or rejects with the gRPC error. */
   check(request: object): Promise<CheckResponse>;
   writeConfig(files: Record<string, string>): void;
@@ -80,6 +82,7 @@ export async function startAuthz(files: Record<string, string>, options: { confi
   });
   return {
     mw, authz: mw.capability<AuthzCapability>('authz')!, clock, records, configDir, check, writeConfig,
+    adminToken: () => readFileSync(path.join(root, 'data', 'admin.token'), 'utf8').trim(),
     async close() {
       client.close();
       await mw.stop();

@@ -10,6 +10,8 @@ import type { Logger } from '../lib/logger.ts';
 import { counter, type Registry } from '../lib/metrics.ts';
 import { JwksFetchError } from './errors.ts';
 
+const MAX_JWKS_BYTES = 1024 * 1024;
+
 export interface KeySource {
   /** Changes whenever the key material changes (verified-token caches key on it). */
   readonly generation: number;
@@ -104,6 +106,8 @@ class RemoteKeySource implements KeySource {
       const res = await this.#cache.fetchImpl(this.#uri, { signal: AbortSignal.timeout(this.#cache.timeoutMs), headers: { accept: 'application/json' } });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const body = await res.text();
+      // A key set is a few KiB; refuse to hold (and re-parse every refresh) something far larger.
+      if (body.length > MAX_JWKS_BYTES) throw new Error(`the key set is larger than ${MAX_JWKS_BYTES} bytes`);
       const jwks = parseJwks(body, this.#uri);
       this.#cache.fetches.inc({ result: 'ok' });
       if (body === this.#body) return false;

@@ -5,11 +5,12 @@
  * this process (the client floor); (3) ext_authz throughput (in-process `authz.check`) with a rate
  * limit on every request vs the same pipeline without one.
  *
- *   node --import tsx bench/limits.bench.ts [memory|redis|authz]   (REDIS_URL, default redis://127.0.0.1:6379)
+ *   node --import tsx bench/limits.bench.ts [memory|redis|authz|grpc]   (REDIS_URL, default redis://127.0.0.1:6379)
  *
  * Bounded: about a minute. Loopback only. The machine is shared: read the ratios, not the absolutes.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,9 +27,11 @@ import { compileRateLimits } from '../src/limits/policies.ts';
 import { RedisBackend } from '../src/limits/redis.ts';
 import { createLimitsRedis, redisReady } from '../src/limits/redis-client.ts';
 import { HITS_SCRIPT } from '../src/limits/redis-scripts.ts';
+import { envoyMessageType } from '../src/lib/protos.ts';
 import { createMeshward } from '../src/meshward.ts';
 import type { CapabilityFactory } from '../src/server/capability.ts';
 
+const execFileAsync = promisify(execFile);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CALLERS = 10_000;
 
@@ -229,10 +232,10 @@ async function authzRun(withLimit: boolean, checks: number): Promise<AuthzRun> {
 }
 
 async function authzBench(): Promise<Record<string, string>> {
-  console.log('\n-- ext_authz, in-process authz.check(), 32 in flight, 60k checks per round, 6 alternating A/B rounds --');
+  console.log('\n-- ext_authz, in-process authz.check(), 32 in flight, 60k checks per round, 4 alternating A/B rounds --');
   const without: AuthzRun[] = [];
   const withLimit: AuthzRun[] = [];
-  for (let round = 0; round < 6; round++) {
+  for (let round = 0; round < 4; round++) {
     without.push(await authzRun(false, 60_000));
     withLimit.push(await authzRun(true, 60_000));
   }
@@ -246,10 +249,61 @@ async function authzBench(): Promise<Record<string, string>> {
   return { authzWithout: fmt(a.rps, 0), authzWith: fmt(b.rps, 0), authzRatio: fmt((b.rps / a.rps) * 100, 1), authzCpuWithout: fmt(a.cpuUs, 2), authzCpuWith: fmt(b.cpuUs, 2), authzCpuRatio: fmt((a.cpuUs / b.cpuUs) * 100, 1) };
 }
 
+/** gRPC framing of one message: flag 0 + 4-byte big-endian length + bytes. */
+function grpcFrame(message: Uint8Array): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, Buffer.from(message)]);
+}
+
+/** The real path: h2load sends Check over HTTP/2 to the gRPC port (8 connections x 16 streams, as the design floor). */
+async function grpcRun(withLimit: boolean, requests: number): Promise<{ rps: number; cpuUs: number }> {
+  const dir = configDir(withLimit ? { 's.yaml': SERVICE, 'p.yaml': POLICY } : { 's.yaml': SERVICE });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-bench-data-'));
+  const mw = await createMeshward({ configDir: dir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false }, { logger: silentLogger(), registry: createRegistry(), capabilities: [createAuthzCapability, createLimitsCapability] });
+  await mw.start();
+  const check = {
+    attributes: {
+      source: { principal: 'spiffe://cluster.local/ns/shop/sa/web' },
+      destination: { principal: 'spiffe://cluster.local/ns/shop/sa/orders' },
+      request: { http: { id: 'r1', method: 'GET', path: '/orders/1', host: 'orders', headers: { 'x-request-id': 'r1', 'user-agent': 'h2load' } } },
+    },
+  };
+  const body = path.join(dataDir, 'check.bin');
+  fs.writeFileSync(body, grpcFrame(envoyMessageType('envoy.service.auth.v3.CheckRequest').serialize(check)));
+  // Asynchronous: the server under test runs in this process's event loop (h2load's CPU is its own).
+  const cpu0 = process.cpuUsage();
+  const { stdout: out } = await execFileAsync('h2load', ['-n', String(requests), '-c', '8', '-m', '16', '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://${mw.addresses.grpc}/envoy.service.auth.v3.Authorization/Check`], { encoding: 'utf8', timeout: 60_000 });
+  const cpu = process.cpuUsage(cpu0);
+  await mw.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  const m = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out);
+  if (!m || !/status codes: (\d+) 2xx/.exec(out) || Number(/status codes: (\d+) 2xx/.exec(out)![1]) !== requests) throw new Error(`h2load: ${out}`);
+  return { rps: Number(m[1]), cpuUs: (cpu.user + cpu.system) / requests };
+}
+
+async function grpcBench(): Promise<Record<string, string>> {
+  console.log('\n-- ext_authz over gRPC (h2load, 8 connections x 16 streams, 40k Checks per round, 3 alternating A/B rounds) --');
+  const without: { rps: number; cpuUs: number }[] = [];
+  const withLimit: { rps: number; cpuUs: number }[] = [];
+  for (let round = 0; round < 3; round++) {
+    without.push(await grpcRun(false, 40_000));
+    withLimit.push(await grpcRun(true, 40_000));
+  }
+  const a = { rps: Math.max(...without.map((x) => x.rps)), cpuUs: Math.min(...without.map((x) => x.cpuUs)) };
+  const b = { rps: Math.max(...withLimit.map((x) => x.rps)), cpuUs: Math.min(...withLimit.map((x) => x.cpuUs)) };
+  console.log(`without a rate limit: ${without.map((x) => fmt(x.rps, 0)).join(' / ')} req/s; server CPU ${without.map((x) => fmt(x.cpuUs, 1)).join(' / ')} µs/Check`);
+  console.log(`with a rate limit:    ${withLimit.map((x) => fmt(x.rps, 0)).join(' / ')} req/s; server CPU ${withLimit.map((x) => fmt(x.cpuUs, 1)).join(' / ')} µs/Check`);
+  console.log(`best rounds: ${fmt((b.rps / a.rps) * 100, 1)}% of the throughput; server CPU ${fmt(a.cpuUs, 1)} vs ${fmt(b.cpuUs, 1)} µs/Check = ${fmt((a.cpuUs / b.cpuUs) * 100, 1)}%`);
+  return { grpcWithout: fmt(a.rps, 0), grpcWith: fmt(b.rps, 0), grpcRatio: fmt((b.rps / a.rps) * 100, 1), grpcCpuWithout: fmt(a.cpuUs, 1), grpcCpuWith: fmt(b.cpuUs, 1), grpcCpuRatio: fmt((a.cpuUs / b.cpuUs) * 100, 1) };
+}
+
 const only = process.argv[2];
 const results = {
   ...(!only || only === "memory" ? memoryBench() : {}),
   ...(!only || only === "redis" ? await redisBench() : {}),
   ...(!only || only === "authz" ? await authzBench() : {}),
+  ...(!only || only === "grpc" ? await grpcBench() : {}),
 };
 console.log('\n' + JSON.stringify(results));

@@ -106,6 +106,7 @@ rules:
 describe('cross-references', () => {
   it('rejects a Route whose destination Service does not exist', () => {
     const errors = loadErrors({
+      's.yaml': SERVICE_ORDERS,
       'r.yaml': doc('Route', 'r', 'hosts: [orders]\nhttp:\n  - route:\n      - destination: { host: missing }', 'shop'),
     });
     expect(errors).toEqual(['r.yaml:10: spec.http[0].route[0].destination.host: Service "missing" not found']);
@@ -147,5 +148,15 @@ http:
   it('rejects a CUSTOM AuthorizationPolicy whose provider RegoPolicy does not exist', () => {
     const errors = loadErrors({ 'a.yaml': doc('AuthorizationPolicy', 'a', 'action: CUSTOM\nprovider: { name: opa }\nrules: [{}]') });
     expect(errors).toEqual(['a.yaml:8: spec.provider.name: RegoPolicy "opa" not found in namespace default']);
+  });
+});
+
+describe('route hosts', () => {
+  it('rejects a Route host that names no Service, and accepts a Service extra host', () => {
+    const errors = loadErrors({ 's.yaml': SERVICE_ORDERS, 'r.yaml': doc('Route', 'r', 'hosts: [ordrs]\nhttp:\n  - route:\n      - destination: { host: orders }', 'shop') });
+    expect(errors).toEqual(['r.yaml:7: spec.hosts[0]: host "ordrs" names no Service (use name, name.namespace, name.namespace.svc.cluster.local or a Service\'s spec.hosts entry)']);
+    const withHost = SERVICE_ORDERS.replace('serviceAccount: orders', 'serviceAccount: orders\n  hosts: [orders.example.com]');
+    const dir = dirWith({ 's.yaml': withHost, 'r.yaml': doc('Route', 'r', 'hosts: [orders.example.com]\nhttp:\n  - route:\n      - destination: { host: orders }', 'shop') });
+    expect(loadConfigDir(dir).documents).toHaveLength(2);
   });
 });

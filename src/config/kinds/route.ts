@@ -79,9 +79,13 @@ export const routeKind: KindDefinition<typeof RouteSpec> = {
     const spec = doc.spec as RouteSpec;
     const issues: KindIssue[] = [];
     spec.hosts.forEach((host, h) => {
-      // A host naming no Service is allowed (the Route applies once the Service exists).
-      const svc = resolveServiceHost(host, doc.metadata.namespace, ctx);
-      if (!svc) return;
+      // A host naming no Service would be silently ignored by the generated routes: reject it.
+      const svc = resolveServiceHost(host, doc.metadata.namespace, ctx)
+        ?? ctx.documents.find((d) => d.kind === 'Service' && ((d.spec as { hosts?: string[] }).hosts ?? []).includes(host));
+      if (!svc) {
+        issues.push({ path: ['spec', 'hosts', h], message: `host "${host}" names no Service (use name, name.namespace, name.namespace.svc.cluster.local or a Service's spec.hosts entry)` });
+        return;
+      }
       // One Route per Service: two would silently shadow each other in the generated Envoy routes.
       const other = ctx.documents.find((d) => d.kind === 'Route' && d !== doc
         && (d.spec as RouteSpec).hosts.some((o) => resolveServiceHost(o, d.metadata.namespace, ctx) === svc));

@@ -71,6 +71,7 @@ describe('masking fast path (maskAndSerialize)', () => {
     ['a cookie header in mixed case', { input: { attributes: { request: { http: { headers: { Cookie: 'a=1', accept: '*/*' } } } } } }],
     ['a JWT in a query parameter', { path: `/cb?t=${JWT2}`, input: { parsed_query: { t: [JWT2] }, attributes: { request: { http: { headers: { authorization: 'Bearer x' } } } } } }],
     ['a credential key outside the request headers', { input: { context_extensions: { authorization: 'secret' }, attributes: { request: { http: { headers: {} } } } } }],
+    ['an upper-case credential key outside the request headers', { input: { metadata_context: { 'PROXY-AUTHORIZATION': 'secret' } } }],
     ['a JWT in a parsed body', { input: { parsed_body: { token: JWT2 } } }],
     ['a set-cookie array', { input: { attributes: { request: { http: { headers: { 'set-cookie': ['a=1', 'b=2'] } } } } } }],
     ['a numeric authorization value', { input: { attributes: { request: { http: { headers: { authorization: 7 } } } } } }],

@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Obj, Opt, StringList, WorkloadSelector } from './common.ts';
 import type { KindDefinition, KindIssue } from './types.ts';
+import { ipBlocks, parsePattern } from '../../policy/yaml/strings.ts';
 
 const list = () => Opt(StringList());
 
@@ -58,6 +59,37 @@ export function isKnownConditionKey(key: string): boolean {
   return m[1] === 'request.auth.claims' || /^request\.headers\[[^\][]+\]$/.test(key);
 }
 
+/** CIDRs and path templates that would fail to compile, reported at validation (with their path). */
+function valueIssues(rule: AuthorizationRule, at: (string | number)[]): KindIssue[] {
+  const issues: KindIssue[] = [];
+  const tryIt = (path: (string | number)[], fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      issues.push({ path, message: (e as Error).message });
+    }
+  };
+  (rule.from ?? []).forEach(({ source }, i) => {
+    for (const f of ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'] as const) {
+      const values = source[f];
+      if (values) tryIt([...at, 'from', i, 'source', f], () => ipBlocks(values, f));
+    }
+  });
+  (rule.to ?? []).forEach(({ operation }, i) => {
+    for (const f of ['paths', 'notPaths'] as const) {
+      (operation[f] ?? []).forEach((v, j) => tryIt([...at, 'to', i, 'operation', f, j], () => parsePattern(v, { templates: true })));
+    }
+  });
+  (rule.when ?? []).forEach((c, i) => {
+    if (!['source.ip', 'remote.ip', 'destination.ip'].includes(c.key)) return;
+    for (const f of ['values', 'notValues'] as const) {
+      const values = c[f];
+      if (values) tryIt([...at, 'when', i, f], () => ipBlocks(values, c.key));
+    }
+  });
+  return issues;
+}
+
 export const authorizationPolicyKind: KindDefinition<typeof AuthorizationPolicySpec> = {
   kind: 'AuthorizationPolicy',
   spec: AuthorizationPolicySpec,
@@ -66,6 +98,7 @@ export const authorizationPolicyKind: KindDefinition<typeof AuthorizationPolicyS
     const spec = doc.spec as AuthorizationPolicySpec;
     const issues: KindIssue[] = [];
     (spec.rules ?? []).forEach((rule, r) => {
+      issues.push(...valueIssues(rule, ['spec', 'rules', r]));
       (rule.when ?? []).forEach((c, i) => {
         if (!isKnownConditionKey(c.key)) issues.push({ path: ['spec', 'rules', r, 'when', i, 'key'], message: `unknown condition key "${c.key}"` });
         if (!c.values && !c.notValues) issues.push({ path: ['spec', 'rules', r, 'when', i], message: 'one of values or notValues is required' });

@@ -8,7 +8,7 @@ import { forClosures, isConstant, isPatternTerm, refString } from './ast.ts';
 import { type NameResolver, WILDCARD, evaluable, planExpr, planUnify, reorder } from './analysis.ts';
 import { parseAnnotation } from './annotations.ts';
 import { BUILTINS, type BuiltinDefinition, BuiltinError, BuiltinTypeError, mayAccept } from './builtins/index.ts';
-import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, evalConds } from './conds.ts';
+import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, compileConds } from './conds.ts';
 import { ENGINE_BUILTINS } from './engine-builtins.ts';
 import { RegoError, RegoEvalError, type RegoLocation } from './errors.ts';
 import {
@@ -91,7 +91,9 @@ type Test = (f: Frame) => boolean;
 const CONDS = new WeakMap<Step, readonly Cond[]>();
 
 function condStep(conds: readonly Cond[]): Step {
-  const step: Step = (f, k) => (evalConds(conds, f) ? k() : false);
+  // Generated on first use: intermediate lists made while folding a body are never compiled.
+  let test: ((f: Frame) => boolean) | undefined;
+  const step: Step = (f, k) => ((test ??= compileConds(conds))(f) ? k() : false);
   CONDS.set(step, conds);
   return step;
 }
@@ -347,12 +349,12 @@ export class Program implements NameResolver {
     const size = () => scope.size;
     const only = alts.length === 1 && !params.length && !keys.length && alts[0]!.isVal ? alts[0]! : undefined;
     const onlyConds = only ? CONDS.get(only.body) : undefined;
-    const onlyTest = onlyConds ? (f: Frame) => evalConds(onlyConds, f) : undefined;
+    let onlyTest: ((f: Frame) => boolean) | undefined;
     const evalDef = (c: EvalCtx, args: Value[] | undefined, onValue: (keys: Value[], value: Value) => boolean): boolean => {
       const f: Frame = { s: new Array(size()), c };
-      if (onlyTest) {
+      if (onlyConds) {
         // One body of plain conditions: no continuations needed.
-        if (!onlyTest(f)) return false;
+        if (!(onlyTest ??= compileConds(onlyConds))(f)) return false;
         const v = (only!.value as Val)(f);
         return v === undefined ? false : onValue(NO_KEYS, v);
       }

@@ -94,3 +94,66 @@ export function evalConds(conds: readonly Cond[], f: Frame): boolean {
   for (let i = 0; i < conds.length; i++) if (!evalCond(conds[i]!, f)) return false;
   return true;
 }
+
+/**
+ * Compiles a conjunction into one generated JavaScript function: straight-line code whose call
+ * sites (accessors, built-ins) are each monomorphic, so a policy with a thousand rules does not
+ * pay for shared, megamorphic dispatch. While a `with` mock is active, the interpreter above runs
+ * instead (it honours mocks of comparison operators).
+ */
+export function compileConds(conds: readonly Cond[]): (f: Frame) => boolean {
+  const refs: unknown[] = [];
+  const ref = (x: unknown): string => {
+    refs.push(x);
+    return `R[${refs.length - 1}]`;
+  };
+  const arg = (s: ArgSpec): string => {
+    switch (s.k) {
+      case 0:
+        return ref(s.v);
+      case 1:
+        return `${ref(s.get)}(f.c.input)`;
+      case 2:
+        return `f.s[${s.slot}]`;
+      case 3:
+        return `${ref(s.fn)}(f)`;
+    }
+  };
+  let n = 0;
+  const v = (): string => `v${n++}`;
+  const cond = (c: Cond): string => {
+    switch (c.k) {
+      case 0: {
+        const x = v();
+        const y = v();
+        let test: string;
+        const constB = c.b.k === 0 ? c.b.v : undefined;
+        if ((c.op === 0 || c.op === 1) && (typeof constB === 'string' || typeof constB === 'boolean' || constB === null)) {
+          test = `${x} === ${y}`;
+        } else if (c.op === 0 || c.op === 1) test = `EQ(${x}, ${y})`;
+        else test = `CMP(${x}, ${y}) ${['<', '<=', '>', '>='][c.op - 2]} 0`;
+        if (c.op === 1) test = `!(${test})`;
+        return `{ const ${x} = ${arg(c.a)}; if (${x} === undefined) return false; const ${y} = ${arg(c.b)}; if (${y} === undefined || !(${test})) return false; }`;
+      }
+      case 1: {
+        const names = c.args.map(() => v());
+        const loads = c.args.map((a, i) => `const ${names[i]} = ${arg(a)}; if (${names[i]} === undefined) return false;`).join(' ');
+        const r = v();
+        return `{ ${loads} const ${r} = ${ref(c.invoke)}(${ref(c.def)}, ${JSON.stringify(c.name)}, [${names.join(', ')}], f, ${ref(c.loc)}); if (${r} === undefined || ${r} === false) return false; }`;
+      }
+      case 2:
+        return `if (!${ref(c.test)}(f)) return false;`;
+      case 3:
+        return `if (${ref(compileConds(c.conds))}(f)) return false;`;
+    }
+  };
+  const body = conds.map(cond).join('\n');
+  const slow = (f: Frame) => evalConds(conds, f);
+  const make = new Function('R', 'EQ', 'CMP', 'SLOW', `return function conds(f) {\nif (f.c.mocks !== undefined) return SLOW(f);\n${body}\nreturn true;\n};`) as (
+    r: unknown[],
+    eq: typeof equals,
+    cmp: typeof compare,
+    slow: (f: Frame) => boolean,
+  ) => (f: Frame) => boolean;
+  return make(refs, equals, compare, slow);
+}

@@ -173,7 +173,7 @@ export interface RuleDef {
   /** Number of key terms after the node path (ref heads with variables). */
   keyCount: number;
   /** Body of plain conditions, no variables, constant value: evaluated without closures. */
-  quick?: { conds: readonly import('./conds.ts').Cond[]; value: Value };
+  quick?: { conds: readonly import('./conds.ts').Cond[]; value: Value; test?: (f: Frame) => boolean };
   /** Index on `input.<path> == const`, if the body has one. */
   index?: { path: readonly string[]; key: string };
 }

@@ -4,7 +4,7 @@
  */
 import type { RegoLocation } from './errors.ts';
 import { RegoEvalError } from './errors.ts';
-import { evalConds } from './conds.ts';
+import { compileConds } from './conds.ts';
 import { IN_PROGRESS, mergeBaseWins } from './exec.ts';
 import { candidates } from './indexing.ts';
 import {
@@ -88,7 +88,7 @@ export class RuleTree {
       const quick = def.quick;
       if (quick) {
         frame ??= { s: [], c };
-        if (!evalConds(quick.conds, frame)) continue;
+        if (!(quick.test ??= compileConds(quick.conds))(frame)) continue;
         if (result === undefined) result = quick.value;
         else if (!equals(result, quick.value)) throw conflict('complete rules must not produce multiple outputs', def.loc);
         continue;

@@ -110,13 +110,22 @@ export class SqliteAuditStore implements AuditStore {
     this.#appendTx = (records) => tx.immediate(records);
   }
 
+  #statements = new Map<string, Database.Statement>();
+
+  /** Prepared once per SQL text (preparing costs more than running these small queries). */
+  #stmt(sql: string): Database.Statement {
+    let s = this.#statements.get(sql);
+    if (!s) this.#statements.set(sql, (s = this.#db.prepare(sql)));
+    return s;
+  }
+
   #anchorSync(): ChainAnchor {
-    const a = this.#db.prepare(`SELECT seq, hash FROM ${this.#p}anchors ORDER BY seq DESC LIMIT 1`).get() as ChainAnchor | undefined;
+    const a = this.#stmt(`SELECT seq, hash FROM ${this.#p}anchors ORDER BY seq DESC LIMIT 1`).get() as ChainAnchor | undefined;
     return a ?? { seq: 0, hash: GENESIS_HASH };
   }
 
   #headSync(): ChainAnchor {
-    const h = this.#db.prepare(`SELECT seq, hash FROM ${this.#p}records ORDER BY seq DESC LIMIT 1`).get() as ChainAnchor | undefined;
+    const h = this.#stmt(`SELECT seq, hash FROM ${this.#p}records ORDER BY seq DESC LIMIT 1`).get() as ChainAnchor | undefined;
     return h ?? this.#anchorSync();
   }
 
@@ -137,7 +146,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async get(decisionId: string): Promise<AuditRow | undefined> {
-    return this.#db.prepare(`SELECT ${ROW_COLUMNS} FROM ${this.#p}records WHERE decision_id = ? ORDER BY seq LIMIT 1`).get(decisionId) as AuditRow | undefined;
+    return this.#stmt(`SELECT ${ROW_COLUMNS} FROM ${this.#p}records WHERE decision_id = ? ORDER BY seq LIMIT 1`).get(decisionId) as AuditRow | undefined;
   }
 
   async stats(filter: AuditFilter, intervalMs: number): Promise<StatsBucket[]> {
@@ -147,7 +156,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async scan(afterSeq: number, limit: number): Promise<AuditRow[]> {
-    return this.#db.prepare(`SELECT ${ROW_COLUMNS} FROM ${this.#p}records WHERE seq > ? ORDER BY seq LIMIT ?`).all(afterSeq, limit) as AuditRow[];
+    return this.#stmt(`SELECT ${ROW_COLUMNS} FROM ${this.#p}records WHERE seq > ? ORDER BY seq LIMIT ?`).all(afterSeq, limit) as AuditRow[];
   }
 
   async anchor(): Promise<ChainAnchor> {

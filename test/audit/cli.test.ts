@@ -53,7 +53,8 @@ describe('meshward audit (SQLite)', () => {
     expect(c.err()).toContain('decision: unknown decision "sometimes"');
   });
 
-  it('export writes CSV to a 0600 file', async () => {
+  it('export writes CSV to a 0600 file, even over an existing readable one', async () => {
+    fs.writeFileSync(path.join(dir, 'out.csv'), 'old', { mode: 0o644 });
     const c = capture(dir);
     expect(await runCli(['audit', 'export', '--data', 'data', '--format', 'csv', '--output', 'out.csv'], c.io)).toBe(0);
     const file = path.join(dir, 'out.csv');

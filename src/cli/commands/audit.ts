@@ -3,7 +3,7 @@
  * `--data`, or PostgreSQL with `--database-url`), so they work with the server stopped and need no
  * API token: file-system or database access is the credential. SQLite is opened read-only.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import {
   type AuditQueryParams, type AuditStore, exportPages, formatExport, openAuditStore, parseQuery, queryDecisions, type StoredDecisionV1, verifyChain,
@@ -102,6 +102,8 @@ const exportCommand: CliCommand = {
     const q = { ...parseQuery({ ...queryParams(values), order: str(values, 'order') ?? 'asc' }, Date.now()), ...(limit ? { limit } : {}) };
     const output = str(values, 'output');
     const fd = output ? openSync(path.resolve(io.cwd, output), 'w', 0o600) : undefined;
+    // The mode applies only when the file is created: an existing file is made private too.
+    if (fd !== undefined) fchmodSync(fd, 0o600);
     let count = 0;
     try {
       await withStore(values, io, async (store) => {

@@ -1,7 +1,7 @@
 /** RequestAuthentication over gRPC: JWKS from a local jwksUri, tokens signed per run. */
 import { status } from '@grpc/grpc-js';
 import { base64url } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { checkRequest, createIssuer, type Harness, headerOf, type Issuer, SERVICES, serveJwks, startAuthz, yamlDoc } from './helpers.ts';
 
 const ISS = 'https://auth.example.com';
@@ -120,8 +120,7 @@ describe('RequestAuthentication', () => {
     jwksServer!.fail = true;
     const hits = jwksServer!.hits;
     harness.clock.advance(5 * 60_000 + 1);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(jwksServer!.hits).toBeGreaterThan(hits);
+    await vi.waitFor(() => expect(jwksServer!.hits).toBeGreaterThan(hits), { timeout: 5000 });
     expect((await harness.check(checkRequest({ headers: bearer(await issuer.sign({ sub: 'b' })) }))).status.code).toBe(status.OK);
   });
 
@@ -155,7 +154,7 @@ describe('JWKS unavailable from the start', () => {
     expect(jwksServer.hits).toBe(1);
     jwksServer.fail = false;
     h.clock.advance(30_000);
-    await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(jwksServer!.hits).toBe(2), { timeout: 5000 });
     expect((await h.check(checkRequest({ headers: bearer(await issuer.sign({ sub: 'ok' })) }))).status.code).toBe(status.OK);
   });
 });

@@ -1,0 +1,2 @@
+/** `meshward limits ...`: implemented by the limits capability. */
+export { commands } from '../../limits/cli.ts';

@@ -20,6 +20,7 @@ import {
   objectEntries,
   objectGet,
   RegoObject,
+  compareStrings,
 } from './value.ts';
 
 export type Slots = (Value | undefined)[];
@@ -283,8 +284,12 @@ export function indexValue(x: Value | undefined, key: Value): Value | undefined 
 /** Calls k(key, value) for each element of a collection (arrays by index, sets key = value). */
 export function iterate(x: Value | undefined, k: (key: Value, value: Value) => boolean): boolean {
   if (x === undefined || x === null || typeof x !== 'object') return false;
+  // `undefined` members (input built in JavaScript rather than parsed) are absent, not values.
   if (Array.isArray(x)) {
-    for (let i = 0; i < x.length; i++) if (k(i, x[i]!)) return true;
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i];
+      if (v !== undefined && k(i, v)) return true;
+    }
     return false;
   }
   if (x instanceof RegoSet) {
@@ -295,7 +300,11 @@ export function iterate(x: Value | undefined, k: (key: Value, value: Value) => b
     for (const [key, v] of x.entries()) if (k(key, v)) return true;
     return false;
   }
-  for (const key of Object.keys(x).sort()) if (k(key, (x as PlainObject)[key]!)) return true;
+  // OPA's order: keys sorted by code point.
+  for (const key of Object.keys(x).sort(compareStrings)) {
+    const v = (x as PlainObject)[key];
+    if (v !== undefined && k(key, v)) return true;
+  }
   return false;
 }
 

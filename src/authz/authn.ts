@@ -165,7 +165,7 @@ export class Authenticator implements Stage {
     if (rules.length === 0) return undefined;
     const found = this.#findTokens(ctx, rules);
     if (found.length === 0) return undefined;
-    const cached = found.map((f) => this.#cached(f.token));
+    const cached = found.map((f) => this.#cached(f));
     if (cached.every((c) => c !== undefined)) return this.#accept(ctx, found, cached as CachedToken[]);
     return this.#verifyAll(ctx, found);
   }
@@ -187,12 +187,16 @@ export class Authenticator implements Stage {
     return [...byLocation.values()];
   }
 
-  #cached(token: string): CachedToken | undefined {
-    const c = this.#tokens.get(token);
-    if (!c) return undefined;
+  /**
+   * A cached verification, only if it was made by one of the rules in scope for this request: the
+   * same token may be valid for one workload's audiences and not for another's.
+   */
+  #cached(f: FoundToken): CachedToken | undefined {
+    const c = this.#tokens.get(f.token);
+    if (!c || !f.rules.includes(c.rule)) return undefined;
     const now = this.#clock.now() / 1000;
     if (c.generation !== c.rule.keys.generation || (c.exp !== undefined && now > c.exp + CLOCK_SKEW_S) || (c.nbf !== undefined && now < c.nbf - CLOCK_SKEW_S)) {
-      this.#tokens.delete(token);
+      this.#tokens.delete(f.token);
       return undefined;
     }
     return c;
@@ -201,7 +205,7 @@ export class Authenticator implements Stage {
   async #verifyAll(ctx: CheckContext, found: FoundToken[]): Promise<StageResult> {
     const results: CachedToken[] = [];
     for (const f of found) {
-      const r = this.#cached(f.token) ?? (await this.#verify(f));
+      const r = this.#cached(f) ?? (await this.#verify(f));
       if ('error' in r) return this.#reject(ctx, r.rule, r.error);
       results.push(r);
     }

@@ -190,3 +190,25 @@ describe('configured token locations', () => {
     expect(badPrefix.status.code).toBe(status.UNAUTHENTICATED);
   });
 });
+
+describe('verified-token cache', () => {
+  it('does not reuse a verification across workloads whose rules require different audiences', async () => {
+    const clockNow = { now: () => h?.clock.now() ?? Date.UTC(2026, 0, 1) };
+    const issuer = await createIssuer(ISS, clockNow);
+    const inline = JSON.stringify(issuer.jwks()).replace(/'/g, "''");
+    const rule = (name: string, app: string, audience: string) => yamlDoc('RequestAuthentication', name, 'shop', [
+      `selector: { matchLabels: { app: ${app} } }`,
+      'jwtRules:',
+      `  - issuer: ${ISS}`,
+      `    audiences: [${audience}]`,
+      `    jwks: '${inline}'`,
+    ].join('\n'));
+    h = await startAuthz({ 'services.yaml': SERVICES, 'authn.yaml': `${rule('orders-jwt', 'orders', 'shop')}---\n${rule('web-jwt', 'web', 'bank')}` });
+    const token = await issuer.sign({ sub: 'alice' }, { audience: 'shop' });
+    expect((await h.check(checkRequest({ headers: bearer(token) }))).status.code).toBe(status.OK);
+    const onWeb = await h.check(checkRequest({ destination: 'spiffe://cluster.local/ns/shop/sa/web', headers: bearer(token) }));
+    expect(onWeb.status.code).toBe(status.UNAUTHENTICATED);
+    expect(JSON.parse(onWeb.denied_response!.body).message).toBe('Audiences in Jwt are not allowed');
+    expect((await h.check(checkRequest({ headers: bearer(token) }))).status.code).toBe(status.OK);
+  });
+});

@@ -160,6 +160,10 @@ export class AuthorizationPolicySet {
     return view;
   }
 
+  /**
+   * Decides one request. The per-workload view is cached by the `workload` object's identity (then
+   * by its content): pass frozen or never-mutated workload objects.
+   */
   evaluate(workload: WorkloadRef, facts: MatchFacts, auth: MatchAuth | undefined): YamlVerdict {
     const view = this.#view(workload);
     // Without gated policies the predicates do not depend on the request: no per-call closures.

@@ -757,22 +757,22 @@ export class Program implements NameResolver {
       return this.#sequence(steps);
     }
     if (a.type === 'object' && b.type === 'object' && a.entries.length === b.entries.length) {
-      const keysA = a.entries.map((e) => this.#requireVal(this.#term(e[0], scope, bound)));
-      const keysB = b.entries.map((e) => this.#requireVal(this.#term(e[0], scope, bound)));
-      const step = this.#unify(
-        { type: 'array', items: a.entries.map((e) => e[1]), loc: a.loc },
-        { type: 'array', items: b.entries.map((e) => e[1]), loc: b.loc },
-        scope,
-        bound,
-        false,
-      );
-      return (f, k) => {
-        const ka = keysA.map((x) => x(f));
-        const kb = keysB.map((x) => x(f));
-        for (const x of ka) if (x === undefined || !kb.some((y) => y !== undefined && equals(x, y))) return false;
-        // Values are unified in a's key order; align b by key.
-        return step(f, k);
-      };
+      // Pair the values by key (keys are ground: constants or bound variables, checked by planUnify).
+      const constKey = (t: Term) => (isConstant(t) ? keyOf(this.#requireVal(this.#term(t, scope, bound))({ s: [], c: new EvalCtx(undefined, {}, undefined) })!) : undefined);
+      const keysB = b.entries.map(([k]) => constKey(k));
+      const pairs: [Term, Term][] = [];
+      const used = new Set<number>();
+      for (const [ka, va] of a.entries) {
+        const kk = constKey(ka);
+        const j = kk === undefined ? -1 : keysB.findIndex((x, i) => !used.has(i) && x === kk);
+        if (j < 0) break;
+        used.add(j);
+        pairs.push([va, b.entries[j]![1]]);
+      }
+      if (pairs.length === a.entries.length) {
+        return this.#unify({ type: 'array', items: pairs.map((p) => p[0]), loc: a.loc }, { type: 'array', items: pairs.map((p) => p[1]), loc: b.loc }, scope, bound, false);
+      }
+      if (a.entries.every(([k]) => isConstant(k)) && b.entries.every(([k]) => isConstant(k))) return () => false; // different key sets
     }
     throw new RegoError('rego_unsafe_var_error', 'var is unsafe', a.loc);
   }

@@ -128,6 +128,11 @@ with_builtin := v if v := count([1, 2]) with count as 42
     expect(rows[0]!.bindings.x).toBe(18446744073709551615n);
   });
 
+  it('unifies objects by key, not by position', () => {
+    expect(compileRego({}).evaluate('{"a": x, "b": y} = {"b": 2, "a": 1}')[0]!.bindings).toEqual({ x: 1, y: 2 });
+    expect(compileRego({}).evaluate('{"a": x} = {"b": 1}')).toEqual([]);
+  });
+
   it('returns one binding row per solution of a query', () => {
     const rows = compileRego({}).evaluate('x := [1, 2, 3][_]; x > 1');
     expect(rows.map((r) => r.bindings.x)).toEqual([2, 3]);

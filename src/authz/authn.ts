@@ -117,6 +117,24 @@ function quote(s: string): string {
   return s.replace(/["\\]/g, '');
 }
 
+/**
+ * Upstreams trust `outputPayloadToHeader`/`outputClaimToHeaders` headers as validated claims, so a
+ * client must not be able to send its own: any such header present on the request and not set by
+ * this check is removed (a request without a token, or a claim the token lacks).
+ */
+function stripSpoofedOutputs(ctx: CheckContext, rules: readonly CompiledJwtRule[]): void {
+  const set = new Set(ctx.mutations.requestHeaders.map((h) => h.name.toLowerCase()));
+  for (const r of rules) {
+    const names = [r.rule.outputPayloadToHeader, ...(r.rule.outputClaimToHeaders ?? []).map((c) => c.header)];
+    for (const name of names) {
+      const lower = name?.toLowerCase();
+      if (lower && !set.has(lower) && ctx.request.headers[lower] !== undefined && !ctx.mutations.requestHeadersToRemove.includes(lower)) {
+        ctx.mutations.requestHeadersToRemove.push(lower);
+      }
+    }
+  }
+}
+
 /** RequestAuthentication compiled for one snapshot. */
 export class Authenticator implements Stage {
   readonly name = 'authenticate';
@@ -164,7 +182,10 @@ export class Authenticator implements Stage {
     const rules = this.#rulesFor(ctx.workload);
     if (rules.length === 0) return undefined;
     const found = this.#findTokens(ctx, rules);
-    if (found.length === 0) return undefined;
+    if (found.length === 0) {
+      stripSpoofedOutputs(ctx, rules);
+      return undefined;
+    }
     const cached = found.map((f) => this.#cached(f));
     if (cached.every((c) => c !== undefined)) return this.#accept(ctx, found, cached as CachedToken[]);
     return this.#verifyAll(ctx, found);
@@ -270,6 +291,7 @@ export class Authenticator implements Stage {
     ctx.auth = first.auth;
     ctx.matchedPolicies.push({ kind: 'RequestAuthentication', namespace: first.rule.namespace, name: first.rule.name });
     found.forEach((f, i) => this.#mutate(ctx, f, results[i]!));
+    stripSpoofedOutputs(ctx, this.#rulesFor(ctx.workload));
     return undefined;
   }
 

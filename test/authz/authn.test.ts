@@ -212,3 +212,19 @@ describe('verified-token cache', () => {
     expect((await h.check(checkRequest({ headers: bearer(token) }))).status.code).toBe(status.OK);
   });
 });
+
+describe('output headers', () => {
+  it('removes a client-sent payload header when the request has no token', async () => {
+    const { harness } = await setup();
+    const res = await harness.check(checkRequest({ headers: { 'x-jwt-payload': 'eyJzdWIiOiJhZG1pbiJ9' } }));
+    expect(res.status.code).toBe(status.OK);
+    expect(res.ok_response?.headers_to_remove).toEqual(['x-jwt-payload']);
+  });
+
+  it('overwrites (does not remove) the payload header when a valid token sets it', async () => {
+    const { issuer, harness } = await setup();
+    const res = await harness.check(checkRequest({ headers: { ...bearer(await issuer.sign({ sub: 'alice' })), 'x-jwt-payload': 'forged' } }));
+    expect(res.ok_response?.headers_to_remove).toEqual(['authorization']);
+    expect(headerOf(res.ok_response?.headers, 'x-jwt-payload')).not.toBe('forged');
+  });
+});

@@ -750,7 +750,7 @@ export class Program implements NameResolver {
       const pending = a.items.map((x, i) => [x, b.items[i]!] as const);
       while (pending.length) {
         const idx = pending.findIndex(([x, y]) => planUnify(this, x, y, scope, bound) !== undefined);
-        if (idx < 0) throw new RegoError('rego_unsafe_var_error', 'var is unsafe', a.loc);
+        if (idx < 0) throw this.#unsafeIn([a, b], scope, bound, a.loc);
         const [x, y] = pending.splice(idx, 1)[0]!;
         steps.push(this.#unify(x, y, scope, bound, false));
       }
@@ -774,7 +774,19 @@ export class Program implements NameResolver {
       }
       if (a.entries.every(([k]) => isConstant(k)) && b.entries.every(([k]) => isConstant(k))) return () => false; // different key sets
     }
-    throw new RegoError('rego_unsafe_var_error', 'var is unsafe', a.loc);
+    throw this.#unsafeIn([a, b], scope, bound, a.loc);
+  }
+
+  /** rego_unsafe_var_error naming the first unbound variable of the terms. */
+  #unsafeIn(terms: Term[], scope: Scope, bound: Set<number>, loc: RegoLocation): RegoError {
+    let name = '_';
+    for (const t of terms) {
+      visitVars(t, (v) => {
+        const slot = v.name === '_' ? undefined : this.slotOf(v.name, scope);
+        if (name === '_' && slot !== undefined && !bound.has(slot)) name = v.name;
+      });
+    }
+    return new RegoError('rego_unsafe_var_error', `var ${name} is unsafe`, loc);
   }
 
   #withs(withs: With[], inner: Step, scope: Scope, bound: Set<number>): Step {

@@ -101,6 +101,11 @@ export class RuleTree {
     }
     if (result === undefined) {
       for (const def of node.defaults) {
+        // `default p := <constant>`: no body to run.
+        if (def.quick) {
+          result = def.quick.value;
+          continue;
+        }
         def.eval(c, undefined, (_keys, v) => {
           result = v;
           return true;

@@ -37,6 +37,8 @@ interface CompiledJwtRule {
   locations: Location[];
   rule: JwtRule;
   selector?: RequestAuthenticationSpec['selector'];
+  /** Lower-case `outputPayloadToHeader` and `outputClaimToHeaders` header names. */
+  outputs: string[];
 }
 
 interface FoundToken {
@@ -47,6 +49,8 @@ interface FoundToken {
 
 interface CachedToken {
   auth: RequestAuth;
+  /** The token's payload segment (base64url), for `outputPayloadToHeader`. */
+  payload: string;
   rule: CompiledJwtRule;
   generation: number;
   exp?: number;
@@ -123,14 +127,11 @@ function quote(s: string): string {
  * this check is removed (a request without a token, or a claim the token lacks).
  */
 function stripSpoofedOutputs(ctx: CheckContext, rules: readonly CompiledJwtRule[]): void {
-  const set = new Set(ctx.mutations.requestHeaders.map((h) => h.name.toLowerCase()));
   for (const r of rules) {
-    const names = [r.rule.outputPayloadToHeader, ...(r.rule.outputClaimToHeaders ?? []).map((c) => c.header)];
-    for (const name of names) {
-      const lower = name?.toLowerCase();
-      if (lower && !set.has(lower) && ctx.request.headers[lower] !== undefined && !ctx.mutations.requestHeadersToRemove.includes(lower)) {
-        ctx.mutations.requestHeadersToRemove.push(lower);
-      }
+    for (const name of r.outputs) {
+      if (ctx.request.headers[name] === undefined) continue; // the common case: nothing to strip
+      const m = ctx.mutations;
+      if (!m.requestHeaders.some((h) => h.name.toLowerCase() === name) && !m.requestHeadersToRemove.includes(name)) m.requestHeadersToRemove.push(name);
     }
   }
 }
@@ -158,6 +159,7 @@ export class Authenticator implements Stage {
         locations: locationsOf(rule),
         rule,
         ...(doc.spec.selector ? { selector: doc.spec.selector } : {}),
+        outputs: [rule.outputPayloadToHeader, ...(rule.outputClaimToHeaders ?? []).map((c) => c.header)].filter((h): h is string => !!h).map((h) => h.toLowerCase()),
       })),
     );
   }
@@ -280,7 +282,7 @@ export class Authenticator implements Stage {
       claims: p,
       policy: rule.policy,
     };
-    const entry: CachedToken = { auth, rule, generation, ...(p.exp !== undefined ? { exp: p.exp } : {}), ...(p.nbf !== undefined ? { nbf: p.nbf } : {}) };
+    const entry: CachedToken = { auth, rule, generation, payload: token.split('.')[1] ?? '', ...(p.exp !== undefined ? { exp: p.exp } : {}), ...(p.nbf !== undefined ? { nbf: p.nbf } : {}) };
     if (this.#tokens.size >= MAX_CACHED_TOKENS) this.#tokens.clear();
     this.#tokens.set(token, entry);
     return entry;
@@ -298,7 +300,7 @@ export class Authenticator implements Stage {
   #mutate(ctx: CheckContext, f: FoundToken, verified: CachedToken): void {
     const { rule } = verified.rule;
     const m = ctx.mutations;
-    if (rule.outputPayloadToHeader) m.requestHeaders.push({ name: rule.outputPayloadToHeader, value: f.token.split('.')[1] ?? '' });
+    if (rule.outputPayloadToHeader) m.requestHeaders.push({ name: rule.outputPayloadToHeader, value: verified.payload });
     for (const { header, claim } of rule.outputClaimToHeaders ?? []) {
       const v = verified.auth.claims[claim];
       if (v !== undefined) m.requestHeaders.push({ name: header, value: typeof v === 'string' ? v : JSON.stringify(v) });

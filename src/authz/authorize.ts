@@ -120,6 +120,7 @@ export class Authorizer implements Stage {
       if (this.#byWorkload.size > 10_000) this.#byWorkload.clear();
       this.#byWorkload.set(key, list);
     }
+    if (!list.some((d) => d.gate)) return list;
     return list.filter((d) => gateOpen(d.gate, ctx.request.contextExtensions));
   }
 

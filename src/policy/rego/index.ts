@@ -9,3 +9,5 @@ export { loadPolicyFiles, readDataFile } from './files.ts';
 export { runRegoTests } from './testing.ts';
 export type { TestResult } from './testing.ts';
 export type { Value } from './value.ts';
+// Boundary conversions (for adapters such as regoPolicyEngine in src/policy/index.ts).
+export { fromJSON, toJSON, RegoSet } from './value.ts';

@@ -4,6 +4,7 @@
  */
 import { createAuditCapability } from './audit/index.ts';
 import { createAuthzCapability } from './authz/index.ts';
+import { createRegoPolicyEngine } from './policy/engines.ts';
 import { createCaCapability } from './ca/index.ts';
 import { createLimitsCapability } from './limits/index.ts';
 import { createSdsCapability } from './sds/index.ts';
@@ -16,7 +17,12 @@ export const CAPABILITIES: readonly CapabilityFactory[] = [
   createSdsCapability,
   // audit first: authz appends decisions to it.
   createAuditCapability,
-  createAuthzCapability,
+  // ext_authz with the Rego engine (modules and OPA wasm bundles) for RegoPolicy documents.
+  (ctx) => {
+    const authz = createAuthzCapability(ctx);
+    authz.engines.register(createRegoPolicyEngine());
+    return authz;
+  },
   // limits plugs its stage into authz: keep it after authz.
   createLimitsCapability,
   // xds authenticates nodes and serves certificates with ca's authenticator and SVIDs.

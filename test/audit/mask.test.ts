@@ -74,6 +74,7 @@ describe('masking fast path (maskAndSerialize)', () => {
     ['an upper-case credential key outside the request headers', { input: { metadata_context: { 'PROXY-AUTHORIZATION': 'secret' } } }],
     ['a JWT in a parsed body', { input: { parsed_body: { token: JWT2 } } }],
     ['a set-cookie array', { input: { attributes: { request: { http: { headers: { 'set-cookie': ['a=1', 'b=2'] } } } } } }],
+    ['a mixed-case credential key inside an array', { input: { parsed_body: { items: [{ 'Set-Cookie': 'secret' }] } } }],
     ['a numeric authorization value', { input: { attributes: { request: { http: { headers: { authorization: 7 } } } } } }],
   ];
 

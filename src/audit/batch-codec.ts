@@ -1,9 +1,11 @@
 /**
- * Packs a batch of prepared records for the writer thread (pure). All text goes, UTF-8 encoded,
- * into one ArrayBuffer that is transferred (not copied); a Float64Array indexes it. The writer
- * binds each body straight from that memory as the stored bytes and hashes the same bytes, so no
- * JS string is built for it on the writer side. Structured-cloning 500 objects, or one big string
- * that the writer then slices, cost several µs per record, mostly in the garbage collector.
+ * Packs a batch of prepared records for the writer thread (pure). Bodies go, UTF-8 encoded, into
+ * one ArrayBuffer that is transferred (not copied); the writer binds each body straight from that
+ * memory as the stored bytes and hashes the same bytes, so no JS string is built for it on the
+ * writer side. The small filter columns of the whole batch travel as one string (structured
+ * clone copies a flat string in one go) that the writer slices. A Float64Array indexes both.
+ * Structured-cloning 500 objects cost several µs per record, mostly in the garbage collector;
+ * writing every column into the buffer separately cost ≈ 1.5 µs per record in call overhead.
  */
 import type { DecisionOutcome } from './record.ts';
 import type { PreparedRecord } from './row.ts';
@@ -14,70 +16,75 @@ export interface WireRecord extends Omit<PreparedRecord, 'body'> {
 }
 
 export interface EncodedBatch {
+  /** The bodies, UTF-8, back to back. */
   data: ArrayBuffer;
-  /** Per record: time, status, then the byte length of each text field (-1 for null). */
+  /** Every record's column texts, back to back. */
+  columns: string;
+  /** Per record: time, status, the UTF-16 length of each column text (-1 for null), the body's byte length. */
   index: Float64Array;
 }
 
-const TEXT_FIELDS = ['decisionId', 'decision', 'sourcePrincipal', 'requestPrincipal', 'destination', 'method', 'path', 'configVersion', 'policies', 'body'] as const;
-const SLOTS = 2 + TEXT_FIELDS.length;
+const COLUMN_FIELDS = ['decisionId', 'decision', 'sourcePrincipal', 'requestPrincipal', 'destination', 'method', 'path', 'configVersion', 'policies'] as const;
+const SLOTS = 3 + COLUMN_FIELDS.length;
 
 export function encodeBatch(records: readonly PreparedRecord[]): EncodedBatch {
   let bound = 0;
-  for (const r of records) for (const f of TEXT_FIELDS) bound += (r[f]?.length ?? 0) * 3;
-  const data = new ArrayBuffer(bound);
-  const bytes = Buffer.from(data);
+  for (const r of records) bound += r.body.length * 3;
+  // Not zero-filled: every byte the writer reads is written below (pages past the end are never touched).
+  const bytes = Buffer.allocUnsafeSlow(bound);
   const index = new Float64Array(records.length * SLOTS);
+  let columns = '';
   let offset = 0;
   let slot = 0;
   for (const r of records) {
     index[slot++] = r.time;
     index[slot++] = r.status;
-    for (const f of TEXT_FIELDS) {
+    for (const f of COLUMN_FIELDS) {
       const v = r[f];
       if (v === null) {
         index[slot++] = -1;
         continue;
       }
-      const written = bytes.write(v, offset, 'utf8');
-      index[slot++] = written;
-      offset += written;
+      index[slot++] = v.length;
+      columns += v;
     }
+    const written = bytes.write(r.body, offset, 'utf8');
+    index[slot++] = written;
+    offset += written;
   }
-  return { data, index };
+  return { data: bytes.buffer as ArrayBuffer, columns, index };
 }
 
 export function decodeBatch(batch: EncodedBatch): WireRecord[] {
   const bytes = Buffer.from(batch.data);
-  const { index } = batch;
+  const { index, columns } = batch;
   const out: WireRecord[] = [];
   let offset = 0;
+  let at = 0;
   let slot = 0;
-  const bytesOf = (): Buffer | null => {
+  const text = (): string | null => {
     const n = index[slot++]!;
     if (n < 0) return null;
-    const b = bytes.subarray(offset, offset + n);
-    offset += n;
-    return b;
+    const s = columns.slice(at, at + n);
+    at += n;
+    return s;
   };
-  const text = () => bytesOf()?.toString('utf8') ?? null;
   while (slot < index.length) {
     const time = index[slot++]!;
     const status = index[slot++]!;
-    out.push({
-      time,
-      status,
-      decisionId: text() ?? '',
-      decision: (text() ?? '') as DecisionOutcome,
-      sourcePrincipal: text(),
-      requestPrincipal: text(),
-      destination: text(),
-      method: text(),
-      path: text(),
-      configVersion: text() ?? '',
-      policies: text() ?? '',
-      body: bytesOf() ?? Buffer.alloc(0),
-    });
+    const decisionId = text() ?? '';
+    const decision = (text() ?? '') as DecisionOutcome;
+    const sourcePrincipal = text();
+    const requestPrincipal = text();
+    const destination = text();
+    const method = text();
+    const path = text();
+    const configVersion = text() ?? '';
+    const policies = text() ?? '';
+    const n = index[slot++]!;
+    const body = bytes.subarray(offset, offset + n);
+    offset += n;
+    out.push({ time, status, decisionId, decision, sourcePrincipal, requestPrincipal, destination, method, path, configVersion, policies, body });
   }
   return out;
 }

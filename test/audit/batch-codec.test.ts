@@ -9,6 +9,7 @@ describe('writer-thread batch codec', () => {
     prepareRecord(decision({ path: '/a:b/12:3', reason: 'ünïcödé 🚦' }), ['/input/x']),
     prepareRecord(decision({ sourcePrincipal: undefined, requestPrincipal: undefined, method: '', matchedPolicies: [] }), []),
     prepareRecord(decision({ destination: 'ß-:', path: '' }), []),
+    prepareRecord(decision({ path: '/🚦/ü?q=\ud800', sourcePrincipal: 'spiffe://ex/ns/ä', decisionId: 'ü-1' }), []),
   ];
 
   it('round-trips records with nulls, empty strings and non-ASCII text; bodies as their UTF-8 bytes', () => {

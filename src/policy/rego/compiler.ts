@@ -98,6 +98,35 @@ function condStep(conds: readonly Cond[]): Step {
   return step;
 }
 
+/**
+ * `some x in <domain>` where the domain needs no search and x is a fresh variable: the sequence
+ * that follows runs as a loop over arrays (no continuation closures per element).
+ */
+const SOME_IN = new WeakMap<Step, { domain: Val; slot: number }>();
+
+/** `some x in domain` followed by rest, as one loop over arrays; other collections take `general`. */
+function someInLoop(domain: Val, slot: number, rest: Step, general: Step): Step {
+  const restConds = CONDS.get(rest);
+  let test: Test | undefined;
+  return (f, k) => {
+    const d = domain(f);
+    if (!Array.isArray(d)) return general(f, k);
+    const s = f.s;
+    // `undefined` members (input built in JavaScript) are absent, as in iterate().
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i];
+      if (v === undefined) continue;
+      s[slot] = v;
+      if (restConds ? (test ??= compileConds(restConds))(f) && k() : rest(f, k)) {
+        s[slot] = undefined;
+        return true;
+      }
+    }
+    s[slot] = undefined;
+    return false;
+  };
+}
+
 function testStep(test: Test): Step {
   return condStep([{ k: 2, test }]);
 }
@@ -368,6 +397,15 @@ export class Program implements NameResolver {
       const v = (only!.value as Val)({ s: [], c: new EvalCtx(undefined, {}, undefined) });
       if (v !== undefined) def.quick = { conds: onlyConds, value: v };
     }
+    if (onlyConds && !def.quick) {
+      // One body of plain conditions and a computed value (`method := input.a.b`): the rule tree
+      // reads the value directly, without a continuation closure per evaluation.
+      def.direct = (c) => {
+        const f: Frame = { s: new Array(scope.size), c };
+        if (!(onlyTest ??= compileConds(onlyConds))(f)) return undefined;
+        return (only!.value as Val)(f);
+      };
+    }
     if (index) def.index = index;
     return def;
   }
@@ -597,7 +635,15 @@ export class Program implements NameResolver {
     for (let i = steps.length - 2; i >= 0; i--) {
       const s = steps[i]!;
       const n = next;
-      next = (f, k) => s(f, () => n(f, k));
+      const conds = CONDS.get(s);
+      const someIn = SOME_IN.get(s);
+      if (conds) {
+        // A test binds nothing: run the rest directly, without a continuation closure.
+        let test: Test | undefined;
+        next = (f, k) => ((test ??= compileConds(conds))(f) ? n(f, k) : false);
+      } else if (someIn) {
+        next = someInLoop(someIn.domain, someIn.slot, n, (f, k) => s(f, () => n(f, k)));
+      } else next = (f, k) => s(f, () => n(f, k));
     }
     return next;
   }
@@ -640,8 +686,10 @@ export class Program implements NameResolver {
   #someIn(e: Extract<Expr, { kind: 'somein' }>, scope: Scope, bound: Set<number>): Step {
     const domain = this.#term(e.domain, scope, bound);
     const key = e.key ? this.#pattern(e.key, scope, bound) : undefined;
+    const r = !key && e.value.type === 'var' && e.value.name !== '_' ? this.#resolve(e.value.name, scope) : undefined;
+    const freshSlot = r?.kind === 'local' && !bound.has(r.slot) ? r.slot : undefined;
     const value = this.#pattern(e.value, scope, bound);
-    return (f, k) =>
+    const step: Step = (f, k) =>
       domain.gen(f, (d) => {
         if (d === null || typeof d !== 'object') return false;
         const isSet = d instanceof RegoSet;
@@ -651,6 +699,8 @@ export class Program implements NameResolver {
           return value(f, vv, k);
         });
       });
+    if (freshSlot !== undefined && domain.val) SOME_IN.set(step, { domain: domain.val, slot: freshSlot });
+    return step;
   }
 
   #every(e: Extract<Expr, { kind: 'every' }>, scope: Scope, bound: Set<number>): Step {

@@ -155,7 +155,8 @@ export class EvalCtx {
       n.epoch = 0;
       n.cached = undefined;
     }
-    t.length = 0;
+    // Dropped rather than truncated: setting `length` is a runtime call, a fresh list is cheaper.
+    this.touched = undefined;
   }
 }
 
@@ -175,6 +176,8 @@ export interface RuleDef {
   keyCount: number;
   /** Body of plain conditions, no variables, constant value: evaluated without closures. */
   quick?: { conds: readonly import('./conds.ts').Cond[]; value: Value; test?: (f: Frame) => boolean };
+  /** Body of plain conditions and a computed value: the value, or undefined (one solution at most). */
+  direct?: (c: EvalCtx) => Value | undefined;
   /** Index on `input.<path> == const`, if the body has one. */
   index?: { path: readonly string[]; key: string };
 }

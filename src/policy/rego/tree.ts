@@ -93,6 +93,14 @@ export class RuleTree {
         else if (!equals(result, quick.value)) throw conflict('complete rules must not produce multiple outputs', def.loc);
         continue;
       }
+      const direct = def.direct;
+      if (direct) {
+        const v = direct(c);
+        if (v === undefined) continue;
+        if (result === undefined) result = v;
+        else if (!equals(result, v)) throw conflict('complete rules must not produce multiple outputs', def.loc);
+        continue;
+      }
       def.eval(c, undefined, (_keys, v) => {
         if (result === undefined) result = v;
         else if (!equals(result, v)) throw conflict('complete rules must not produce multiple outputs', def.loc);

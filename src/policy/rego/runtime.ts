@@ -59,33 +59,6 @@ export interface BuiltinOptions {
 
 const discard = (): void => {};
 
-/** Built-in context whose clock and cache are created only when a built-in asks (hot path). */
-class LazyBuiltinContext implements BuiltinContext {
-  readonly strict: boolean;
-  readonly print: (text: string) => void;
-  readonly seed?: number;
-  #now: bigint | undefined;
-  #cache: Map<string, unknown> | undefined;
-
-  constructor(options: BuiltinOptions | undefined) {
-    this.strict = options?.strictBuiltinErrors ?? false;
-    this.print = options?.print ?? discard;
-    this.#now = options?.now;
-    if (options?.seed !== undefined) this.seed = options.seed;
-  }
-
-  now(): bigint {
-    // Fixed for the whole evaluation, as OPA's time.now_ns.
-    this.#now ??= BigInt(Date.now()) * 1_000_000n;
-    return this.#now;
-  }
-
-  get cache(): Map<string, unknown> {
-    this.#cache ??= new Map();
-    return this.#cache;
-  }
-}
-
 let epochs = 0;
 
 /**
@@ -93,7 +66,7 @@ let epochs = 0;
  * built-in context. The cache and built-in context are created on first use: a decision that
  * needs neither allocates neither.
  */
-export class EvalCtx {
+export class EvalCtx implements BuiltinContext {
   readonly input: Value | undefined;
   readonly data: Value;
   readonly overrides: readonly DataOverride[] | undefined;
@@ -108,7 +81,10 @@ export class EvalCtx {
   readonly epoch: number = ++epochs;
   /** Nodes whose cache slot this evaluation filled (cleared at the end: no request data lingers). */
   touched: RuleNode[] | undefined;
-  #bctx: BuiltinContext | undefined;
+  /** A `with` scope's context shares its parent's clock and built-in cache; undefined: this one's. */
+  readonly #bctx: BuiltinContext | undefined;
+  #now: bigint | undefined;
+  #cache: Map<string, unknown> | undefined;
 
   constructor(
     input: Value | undefined,
@@ -127,9 +103,31 @@ export class EvalCtx {
     this.#bctx = bctx;
   }
 
+  /**
+   * The built-in context: the evaluation context itself (clock and cache created when a built-in
+   * asks), so a decision calling built-ins allocates no separate context object.
+   */
   get bctx(): BuiltinContext {
-    this.#bctx ??= new LazyBuiltinContext(this.#options);
-    return this.#bctx;
+    return this.#bctx ?? this;
+  }
+
+  now(): bigint {
+    // Fixed for the whole evaluation, as OPA's time.now_ns.
+    this.#now ??= this.#options?.now ?? BigInt(Date.now()) * 1_000_000n;
+    return this.#now;
+  }
+
+  get cache(): Map<string, unknown> {
+    this.#cache ??= new Map();
+    return this.#cache;
+  }
+
+  get seed(): number | undefined {
+    return this.#options?.seed;
+  }
+
+  print(text: string): void {
+    (this.#options?.print ?? discard)(text);
   }
 
   /** A context for a `with` scope: fresh document cache, same clock and built-in cache. */

@@ -89,6 +89,29 @@ describe('SQLite audit store', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('creates a new database with 16 KiB pages and keeps the page size of an existing one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-'));
+    try {
+      const fresh = path.join(dir, 'fresh.db');
+      await new SqliteAuditStore({ file: fresh }).close();
+      const older = path.join(dir, 'older.db');
+      const made = new Database(older);
+      made.pragma('page_size = 4096');
+      made.exec('CREATE TABLE t (x)');
+      made.close();
+      const store = new SqliteAuditStore({ file: older });
+      await store.append([prepareRecord(decision(), [])]);
+      await store.close();
+      const pageSize = (file: string) => {
+        const db = new Database(file, { readonly: true });
+        try { return db.pragma('page_size', { simple: true }); } finally { db.close(); }
+      };
+      expect([pageSize(fresh), pageSize(older)]).toEqual([16384, 4096]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to open a missing database read-only with AUDIT_STORE_UNAVAILABLE', () => {
     expect(() => new SqliteAuditStore({ file: path.join(os.tmpdir(), 'mw-no-such-dir', 'audit.db'), readonly: true })).toThrow(expect.objectContaining({ code: 'AUDIT_STORE_UNAVAILABLE' }));
   });

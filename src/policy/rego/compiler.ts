@@ -1275,8 +1275,13 @@ export class Program implements NameResolver {
       return fromVal((f) => access(b(f)));
     }
     if (base.val && steps.every((s) => s.key)) {
-      const b = base.val;
-      const keys = steps.map((s) => s.key!);
+      // `input.a.b[0]`: the leading constant string keys as one generated accessor, then the rest.
+      let lead = 0;
+      while (steps[lead]!.field !== undefined) lead++;
+      const b0 = base.val;
+      const access = lead ? pathAccessor(steps.slice(0, lead).map((s) => s.field!)) : undefined;
+      const b: Val = access ? (f) => access(b0(f)) : b0;
+      const keys = steps.slice(lead).map((s) => s.key!);
       if (keys.length === 1) {
         const k0 = keys[0]!;
         return fromVal((f) => {

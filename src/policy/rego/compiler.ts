@@ -32,6 +32,7 @@ import {
   EvalCtx,
   type Frame,
   type Gen,
+  type K,
   type Mock,
   type RuleDef,
   type RuleNode,
@@ -85,6 +86,8 @@ function fromVal(val: Val): CompiledTerm {
 }
 
 const TRUE_STEP: Step = (_f, k) => k();
+/** Continuation that stops at the first solution. */
+const STOP: K = () => true;
 
 /** A step that binds nothing: a conjunction of plain conditions (see conds.ts). */
 type Test = (f: Frame) => boolean;
@@ -405,6 +408,13 @@ export class Program implements NameResolver {
         if (!(onlyTest ??= compileConds(onlyConds))(f)) return undefined;
         return (only!.value as Val)(f);
       };
+    }
+    if (only && constValue && !onlyConds) {
+      // One body that binds variables and a constant value (`allow if { some x in ...; ... }`):
+      // the first solution decides; no value callback per evaluation.
+      const v = (only.value as Val)({ s: [], c: new EvalCtx(undefined, {}, undefined) });
+      const body = only.body;
+      if (v !== undefined) def.direct = (c) => (body({ s: new Array(scope.size), c }, STOP) ? v : undefined);
     }
     if (index) def.index = index;
     return def;

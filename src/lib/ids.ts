@@ -5,8 +5,17 @@ import { randomBytes } from 'node:crypto';
  * time-ordered, so audit inserts append to the index instead of scattering across it (about a
  * third cheaper in the audit benchmark than random v4 ids).
  */
+// randomBytes per id showed as 8% of the audit path's main thread: draw ids from a pooled buffer.
+const POOL_IDS = 256;
+let pool = randomBytes(16 * POOL_IDS);
+let poolIndex = 0;
+
 export function newDecisionId(now = Date.now()): string {
-  const bytes = randomBytes(16);
+  if (poolIndex === POOL_IDS) {
+    pool = randomBytes(16 * POOL_IDS);
+    poolIndex = 0;
+  }
+  const bytes = pool.subarray(poolIndex * 16, ++poolIndex * 16);
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = (bytes[6]! & 0x0f) | 0x70; // version 7
   bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 9562 variant

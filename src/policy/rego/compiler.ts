@@ -212,7 +212,14 @@ export class Program implements NameResolver {
     this.#current = undefined;
     this.#checkConflicts();
     this.#checkRecursion();
-    for (const n of this.#allNodes(this.root)) this.#buildIndex(n);
+    for (const n of this.#allNodes(this.root)) {
+      this.#buildIndex(n);
+      // `method := input.a.b` alone at its node: its document is that input value, read directly.
+      const only = n.complete.length === 1 ? n.complete[0]! : undefined;
+      if (only?.inputValue && !n.defaults.length && !n.multi.length && !n.objects.length && !n.functions.length && !n.children.size && !this.#fnNodes.has(n)) {
+        n.inputValue = only.inputValue;
+      }
+    }
   }
 
   get errors(): readonly RegoError[] {
@@ -363,6 +370,7 @@ export class Program implements NameResolver {
     const alts: Alt[] = [];
     let constValue = true;
     let index: RuleDef['index'];
+    let inputValue: RuleDef['inputValue'];
     for (let alt: Rule | undefined = rule; alt; alt = alt.else) {
       const bound = new Set(paramBound);
       const body = argChecks.length ? [...alt.body, ...argChecks] : alt.body;
@@ -375,6 +383,9 @@ export class Program implements NameResolver {
       const keyVals = keys.map((t) => this.#requireVal(this.#term(t, scope, bound)));
       const value = this.#term(valueTerm, scope, bound);
       if (!isConstant(valueTerm) || keys.length) constValue = false;
+      if (alt === rule && !rule.else && kind === 'complete' && !params.length && !keys.length && value.spec?.k === 1 && isTrueBody(alt.body)) {
+        inputValue = value.spec.get;
+      }
       alts.push({ body: this.#sequence(steps), keys: keyVals, value: value.val ?? value.gen, isVal: value.val !== undefined });
       if (alt === rule && !rule.else) index = findIndex(order);
     }
@@ -417,6 +428,7 @@ export class Program implements NameResolver {
       if (v !== undefined) def.direct = (c) => (body({ s: new Array(scope.size), c }, STOP) ? v : undefined);
     }
     if (index) def.index = index;
+    if (inputValue) def.inputValue = inputValue;
     return def;
   }
 
@@ -1691,6 +1703,11 @@ export class Program implements NameResolver {
 
 // Runtime helpers are module-level functions, not closures created per call: cheaper to create
 // (none at all) and, under tsx's keepNames transform, free of a defineProperty per closure.
+
+/** A body that is just `true` (the body of `p := value` without `if`). */
+function isTrueBody(body: readonly Expr[]): boolean {
+  return body.every((e) => e.kind === 'term' && !e.negated && !e.with.length && e.term.type === 'boolean' && e.term.value === true);
+}
 
 function constTerm(v: Value): CompiledTerm {
   return { ...fromVal(() => v), spec: { k: 0, v } };

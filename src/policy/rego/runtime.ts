@@ -178,6 +178,8 @@ export interface RuleDef {
   direct?: (c: EvalCtx) => Value | undefined;
   /** Index on `input.<path> == const`, if the body has one. */
   index?: { path: readonly string[]; key: string };
+  /** `p := input.a.b` (no body, no else): the value read from the input. */
+  inputValue?: (input: Value | undefined) => Value | undefined;
 }
 
 export interface RuleIndex {
@@ -207,6 +209,8 @@ export interface RuleNode {
   multiIndex?: RuleIndex;
   /** Some rule is defined at or below this node. */
   hasRules: boolean;
+  /** The node's only rule is `p := input.a.b`: its document, read from the input (no cache needed). */
+  inputValue?: (input: Value | undefined) => Value | undefined;
 }
 
 export function newNode(path: readonly string[]): RuleNode {

@@ -41,6 +41,8 @@ export class RuleTree {
 
   /** The value of the document at a rule node (rules merged with base data), cached per evaluation. */
   docAt(node: RuleNode, c: EvalCtx): Value | undefined {
+    const inputValue = node.inputValue;
+    if (inputValue !== undefined) return inputValue(c.input);
     if (node.epoch === c.epoch) {
       const hit = node.cached;
       if (hit === IN_PROGRESS) throw new RegoEvalError('rego_recursion_error', `rule data.${node.path.join('.')} is recursive`, node.complete[0]?.loc ?? node.objects[0]?.loc ?? { file: '', line: 0, col: 0 });

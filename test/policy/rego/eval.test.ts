@@ -268,12 +268,18 @@ chain := [e.path | some e in rego.metadata.chain()]
 
   it('keeps no request data in the rule tree after an evaluation', () => {
     const program = new Program();
-    program.compileModules([parseModule('package t\nsecret := input.token\nallow if secret == "s3cret"\n', 't.rego')]);
+    // `secret` has a body, so its value is cached for the evaluation; `raw := input.token` is read
+    // straight from the input and never cached.
+    const src = 'package t\nsecret := input.token if input.token != ""\nraw := input.token\nallow if { secret == "s3cret"; raw == "s3cret" }\n';
+    program.compileModules([parseModule(src, 't.rego')]);
     const c = new EvalCtx({ token: 's3cret' }, {}, undefined);
     expect(program.evalTop(program.nodeAt(['t', 'allow'])!, c)).toBe(true);
     const secret = program.nodeAt(['t', 'secret'])!;
+    const raw = program.nodeAt(['t', 'raw'])!;
     expect(secret.cached).toBe('s3cret');
+    expect(raw.cached).toBeUndefined();
     c.release();
     expect(secret.cached).toBeUndefined();
+    expect(program.evalTop(program.nodeAt(['t', 'allow'])!, new EvalCtx({ token: 'other' }, {}, undefined))).toBeUndefined();
   });
 });

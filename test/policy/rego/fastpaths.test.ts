@@ -78,6 +78,27 @@ describe('Rego fast paths', () => {
     expect(() => doc('matching', { roles: ['admin-eu', 'admin-us'] })).toThrow(/multiple outputs/);
   });
 
+  it('honours with on input-path rules (method := input.method)', () => {
+    const p = compileRego({
+      'w.rego': `package w
+import rego.v1
+
+method := input.method
+
+is_get if method == "GET"
+
+via_data if is_get with data.w.method as "GET"
+via_input if is_get with input.method as "GET"
+`,
+    });
+    const doc = (name: string, input: Value) => p.entrypoint(`w/${name}`)(input);
+    expect(doc('is_get', { method: 'GET' })).toBe(true);
+    expect(doc('is_get', { method: 'POST' })).toBeUndefined();
+    expect(doc('via_data', { method: 'POST' })).toBe(true);
+    expect(doc('via_input', { method: 'POST' })).toBe(true);
+    expect(p.evaluate('data.w', { method: 'PUT' })[0]!.expressions[0]).toEqual({ method: 'PUT', via_data: true, via_input: true });
+  });
+
   it('reads a field path followed by an index', () => {
     expect(doc('first_segment', { parsed_path: ['payments.v1.Payments', 'Charge'] })).toBe('payments.v1.Payments');
     expect(doc('first_segment', { parsed_path: [] })).toBeUndefined();

@@ -149,7 +149,7 @@ export const MISC: readonly BuiltinDefinition[] = [
   // Notes for OPA's explain output; meshward has no explain trace, so trace only succeeds.
   builtin('trace', [T_STRING], T_BOOLEAN, (a) => typeof stringArg(a, 0) === 'string'),
   // The environment and configuration are not exposed to policies (they may hold secrets).
-  builtin('opa.runtime', [], T_OBJECT_ANY, () => ({ env: {}, version: 'meshward', commit: '', config: {} }), { nondeterministic: true }),
+  builtin('opa.runtime', [], T_OBJECT_ANY, () => ({}), { nondeterministic: true }),
   builtin(
     'uuid.rfc4122',
     [T_STRING],

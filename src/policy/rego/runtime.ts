@@ -340,22 +340,14 @@ export function patchPath(root: Value | undefined, path: readonly string[], valu
   return makeObject(entries);
 }
 
+interface DocSlot { key: Value; value?: Value; child?: DocBuilder; set?: RegoSet }
+
 /** Builder of an object from (key path, value) pairs with OPA's conflict rules. */
 export class DocBuilder {
-  readonly #root = new Map<string, { key: Value; value?: Value; child?: DocBuilder; set?: RegoSet }>();
+  readonly #root = new Map<string, DocSlot>();
 
-  /** Sets keys[0..]... = value; a different existing value is a conflict. */
-  put(keys: readonly Value[], value: Value, loc: Loc, i = 0): void {
-    const key = keys[i]!;
-    const k = keyOf(key);
-    let slot = this.#root.get(k);
-    if (i === keys.length - 1) {
-      if (slot?.value !== undefined && !equals(slot.value, value)) throw conflict('object keys must be unique', loc);
-      if (slot?.child) throw conflict('object keys must be unique', loc);
-      if (!slot) this.#root.set(k, { key, value });
-      else slot.value = value;
-      return;
-    }
+  /** The nested document under `key` (an object value already there becomes a builder; any other value conflicts). */
+  #childAt(key: Value, k: string, slot: DocSlot | undefined, loc: Loc): DocBuilder {
     if (slot?.value !== undefined) {
       if (!isObject(slot.value)) throw conflict('object keys must be unique', loc);
       slot.child = DocBuilder.from(slot.value);
@@ -366,7 +358,22 @@ export class DocBuilder {
       this.#root.set(k, slot);
     }
     slot.child ??= new DocBuilder();
-    slot.child.put(keys, value, loc, i + 1);
+    return slot.child;
+  }
+
+  /** Sets keys[0..]... = value; a different existing value is a conflict. */
+  put(keys: readonly Value[], value: Value, loc: Loc, i = 0): void {
+    const key = keys[i]!;
+    const k = keyOf(key);
+    const slot = this.#root.get(k);
+    if (i === keys.length - 1) {
+      if (slot?.value !== undefined && !equals(slot.value, value)) throw conflict('object keys must be unique', loc);
+      if (slot?.child) throw conflict('object keys must be unique', loc);
+      if (!slot) this.#root.set(k, { key, value });
+      else slot.value = value;
+      return;
+    }
+    this.#childAt(key, k, slot, loc).put(keys, value, loc, i + 1);
   }
 
   /** Adds value to the set at keys (multi-value rules with ref heads). */
@@ -388,17 +395,7 @@ export class DocBuilder {
       slot.set.add(value);
       return;
     }
-    if (slot?.value !== undefined) {
-      if (!isObject(slot.value)) throw conflict('object keys must be unique', loc);
-      slot.child = DocBuilder.from(slot.value);
-      delete slot.value;
-    }
-    if (!slot) {
-      slot = { key, child: new DocBuilder() };
-      this.#root.set(k, slot);
-    }
-    slot.child ??= new DocBuilder();
-    slot.child.add(keys, value, loc, i + 1);
+    this.#childAt(key, k, slot, loc).add(keys, value, loc, i + 1);
   }
 
   static from(o: PlainObject | RegoObject): DocBuilder {

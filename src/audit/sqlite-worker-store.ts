@@ -53,6 +53,7 @@ export class WorkerSqliteAuditStore implements AuditStore {
   #pending = new Map<number, Pending>();
   #nextId = 0;
   #closed = false;
+  #writerThread?: { tid: number; nice: number };
 
   private constructor(reader: SqliteAuditStore, options: SqliteStoreOptions) {
     this.#reader = reader;
@@ -75,12 +76,20 @@ export class WorkerSqliteAuditStore implements AuditStore {
     await this.#ensureWorker();
   }
 
+  /** The writer thread's kernel id and nice value once it runs (Linux), for diagnostics and tests. */
+  writerThread(): { tid: number; nice: number } | undefined {
+    return this.#writerThread;
+  }
+
   #ensureWorker(): Promise<Worker> {
     this.#worker ??= new Promise<Worker>((resolve, reject) => {
       const worker = spawnWorker(this.#options);
       worker.unref();
       worker.on('message', (m: WorkerResponse) => {
-        if (m.type === 'ready') resolve(worker);
+        if (m.type === 'ready') {
+          this.#writerThread = m.tid === undefined || m.nice === undefined ? undefined : { tid: m.tid, nice: m.nice };
+          resolve(worker);
+        }
         else if (m.type === 'appended') this.#settle(m.id, (p) => p.resolve({ firstSeq: m.firstSeq, lastSeq: m.lastSeq }));
         else if (m.type === 'failed') {
           // Everything sent before this point is refused by the writer; later batches are accepted again.

@@ -4,19 +4,23 @@
  * on the second core instead of the event loop that answers ext_authz.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SqliteAuditStore, type SqliteStoreOptions } from './sqlite.ts';
+import { DEFAULT_WRITER_NICE, SqliteAuditStore, type SqliteStoreOptions } from './sqlite.ts';
 import { decodeBatch, type EncodedBatch } from './batch-codec.ts';
+import { lowerThreadPriority } from '../lib/thread-priority.ts';
 
 /** `batch` is encodeBatch() of the records; its buffers are transferred. */
 export type WorkerRequest = { type: 'append'; id: number; batch: EncodedBatch } | { type: 'resume' } | { type: 'close' };
 export type WorkerResponse =
-  | { type: 'ready' }
+  | { type: 'ready'; tid?: number; nice?: number }
   | { type: 'appended'; id: number; firstSeq: number; lastSeq: number }
   | { type: 'failed'; id: number; message: string }
   | { type: 'closed' };
 
+const options = workerData as SqliteStoreOptions;
+// Writing is background work: let the event loop that answers ext_authz have the core first.
+const priority = lowerThreadPriority(options.writerNice ?? DEFAULT_WRITER_NICE);
 const port = parentPort!;
-const store = new SqliteAuditStore(workerData as SqliteStoreOptions);
+const store = new SqliteAuditStore(options);
 const reply = (message: WorkerResponse) => port.postMessage(message);
 
 /**
@@ -51,4 +55,4 @@ port.on('message', (request: WorkerRequest) => {
     },
   );
 });
-reply({ type: 'ready' });
+reply({ type: 'ready', ...(priority ? { tid: priority.tid, nice: priority.nice } : {}) });

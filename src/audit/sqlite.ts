@@ -25,7 +25,11 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
   /** Open for reading only (the CLI against a running server's file). */
   readonly?: boolean;
+  /** Nice value of the writer thread (Linux; default 10, lower priority than the event loop). */
+  writerNice?: number;
 }
+
+export const DEFAULT_WRITER_NICE = 10;
 
 /** WAL size that triggers an automatic checkpoint. */
 const WAL_CHECKPOINT_BYTES = 32 * 1024 * 1024;

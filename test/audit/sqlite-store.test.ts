@@ -71,6 +71,25 @@ describe('SQLite audit store (worker-thread writer)', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it.runIf(process.platform === 'linux')('runs the writer thread at a lower CPU priority than the event loop', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-'));
+    // The kernel's own view: field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+    const niceOf = (tid: number) => Number(fs.readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    try {
+      const store = await WorkerSqliteAuditStore.open({ file: path.join(dir, 'audit.db'), writerNice: 7 });
+      await store.whenReady();
+      const writer = store.writerThread();
+      expect(writer?.nice).toBe(7);
+      expect(niceOf(writer!.tid)).toBe(7);
+      // Only that thread: the main thread (tid = pid) keeps its priority.
+      expect(niceOf(process.pid)).toBe(os.getPriority(0));
+      expect(writer!.tid).not.toBe(process.pid);
+      await store.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('SQLite audit store', () => {

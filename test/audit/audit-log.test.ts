@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AuditLog, type AuditLogSettings, type AuditStore } from '../../src/audit/index.ts';
+import { AuditLog, type AuditLogSettings, type AuditStore, type DecisionRecordV1 } from '../../src/audit/index.ts';
 import { AuditStoreUnavailableError } from '../../src/audit/errors.ts';
 import { SqliteAuditStore } from '../../src/audit/sqlite.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
@@ -125,6 +125,19 @@ describe('audit log (batched writer)', () => {
     await log.flush();
     expect(log.stats()).toMatchObject({ queued: 0, written: 3 });
     expect(log.append(decision())).toBe(true);
+  });
+
+  it('refuses a record it cannot serialize, counting and logging it, and writes the rest of its batch', async () => {
+    const log = makeLog(sqlite);
+    const poisoned = decision({ input: { attributes: { size: 10n } } as unknown as DecisionRecordV1['input'] });
+    log.append(decision());
+    log.append(poisoned);
+    log.append(decision());
+    await log.flush();
+    expect(log.stats()).toMatchObject({ queued: 0, written: 2, rejected: 1 });
+    expect(await metric(registry, 'meshward_audit_records_total', { result: 'rejected' })).toBe(1);
+    expect(logLines.some((l) => l.includes('cannot serialize') && l.includes(poisoned.decisionId))).toBe(true);
+    expect((await sqlite.scan(0, 10)).map((r) => r.decisionId)).not.toContain(poisoned.decisionId);
   });
 
   it('keeps records queued while the store fails and writes them once it recovers', async () => {

@@ -60,7 +60,8 @@ import {
   isObject,
   keyOf,
   makeObject,
-  numberFromText,
+  NumberText,
+  numberLiteral,
   objectSize,
 } from './value.ts';
 
@@ -740,7 +741,7 @@ export class Program implements NameResolver {
       let defined = false;
       domain.gen(f, (d) => {
         defined = true;
-        if (d === null || typeof d !== 'object') {
+        if (d === null || typeof d !== 'object' || d instanceof NumberText) {
           ok = false;
           return true;
         }
@@ -983,7 +984,7 @@ export class Program implements NameResolver {
       case 'boolean':
         return constTerm(t.value);
       case 'number':
-        return constTerm(numberFromText(t.text));
+        return constTerm(numberLiteral(t.text));
       case 'string':
         return constTerm(t.value);
       case 'var':

@@ -8,12 +8,13 @@
  *   never inside the safe-integer range — `normalizeNumber` folds it back to a `number`.
  * - `RegoSet` for sets.
  * - `RegoObject` for objects with at least one non-string key (`makeObject` picks the representation).
+ * - `NumberText` for number literals beyond float64's range (`2e308`), kept as their text as OPA does.
  *
  * Values are immutable by convention once handed to the evaluator; `RegoSet.add` / `RegoObject.set`
  * exist for construction only.
  */
 
-export type Value = null | boolean | number | bigint | string | Value[] | PlainObject | RegoObject | RegoSet;
+export type Value = null | boolean | number | bigint | string | Value[] | PlainObject | RegoObject | RegoSet | NumberText;
 
 /** An object whose keys are all strings (JSON object). */
 export interface PlainObject {
@@ -37,12 +38,19 @@ const TYPE_RANK: Record<TypeName, number> = {
 // Sets and non-string-keyed objects
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Base of the values that are JS objects without being JSON arrays or objects (sets, objects with
+ * non-string keys, number literals kept as text): type tests exclude them with one `instanceof`.
+ */
+abstract class BoxedValue {}
+
 /** A Rego set: unique by `keyOf`, iterated in OPA's value order. */
-export class RegoSet {
+export class RegoSet extends BoxedValue {
   #items = new Map<string, Value>();
   #sorted: Value[] | undefined;
 
   constructor(values?: Iterable<Value>) {
+    super();
     if (values) for (const v of values) this.add(v);
   }
 
@@ -86,11 +94,12 @@ export class RegoSet {
 }
 
 /** An object with at least one non-string key. Keys unique by `keyOf`, iterated in OPA order. */
-export class RegoObject {
+export class RegoObject extends BoxedValue {
   #items = new Map<string, [Value, Value]>();
   #sorted: Array<[Value, Value]> | undefined;
 
   constructor(entries?: Iterable<readonly [Value, Value]>) {
+    super();
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
 
@@ -125,12 +134,45 @@ export class RegoObject {
   }
 }
 
+/**
+ * A number literal too large for a float64 (`2e308`). OPA keeps number literals as their text and
+ * converts only on use, so such a literal prints as written (sprintf, json.marshal, `print`) while
+ * comparison and arithmetic use its exact integer value (such literals are always integers), and
+ * arithmetic results are ordinary numbers again. Text and value are reached through methods only,
+ * so a path lookup such as `x.text` finds nothing on it.
+ */
+export class NumberText extends BoxedValue {
+  readonly #text: string;
+  readonly #value: bigint;
+
+  constructor(text: string, value: bigint) {
+    super();
+    this.#text = text;
+    this.#value = value;
+  }
+
+  text(): string {
+    return this.#text;
+  }
+
+  value(): bigint {
+    return this.#value;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Type tests
 // ---------------------------------------------------------------------------------------------
 
+/** A JS number or bigint; `NumberText` literals are not included (see `numericValue`). */
 export function isNumber(v: Value | undefined): v is number | bigint {
   return typeof v === 'number' || typeof v === 'bigint';
+}
+
+/** The numeric value of any number representation, or undefined for non-numbers. */
+export function numericValue(v: Value | undefined): number | bigint | undefined {
+  if (typeof v === 'number' || typeof v === 'bigint') return v;
+  return v instanceof NumberText ? v.value() : undefined;
 }
 
 export function isString(v: Value | undefined): v is string {
@@ -147,17 +189,17 @@ export function isSet(v: Value | undefined): v is RegoSet {
 
 /** A plain (string-keyed) object. */
 export function isPlainObject(v: Value | undefined): v is PlainObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegoSet) && !(v instanceof RegoObject);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof BoxedValue);
 }
 
 /** Any Rego object, whatever its representation. */
 export function isObject(v: Value | undefined): v is PlainObject | RegoObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegoSet);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && (!(v instanceof BoxedValue) || v instanceof RegoObject);
 }
 
 /** True for arrays, objects and sets. */
 export function isCollection(v: Value | undefined): v is Value[] | PlainObject | RegoObject | RegoSet {
-  return typeof v === 'object' && v !== null;
+  return typeof v === 'object' && v !== null && !(v instanceof NumberText);
 }
 
 export function typeName(v: Value): TypeName {
@@ -173,6 +215,7 @@ export function typeName(v: Value): TypeName {
       if (v === null) return 'null';
       if (Array.isArray(v)) return 'array';
       if (v instanceof RegoSet) return 'set';
+      if (v instanceof NumberText) return 'number';
       return 'object';
   }
 }
@@ -257,6 +300,19 @@ export function numberFromText(text: string): number | bigint {
     if (exact !== undefined) return exact;
   }
   return normalizeNumber(n);
+}
+
+/**
+ * A number literal as the compiler keeps it: like `numberFromText`, except that a literal beyond
+ * float64's range keeps its text (`NumberText`) instead of becoming Infinity.
+ */
+export function numberLiteral(text: string): number | bigint | NumberText {
+  const n = numberFromText(text);
+  if (typeof n === 'number' && !Number.isFinite(n)) {
+    const exact = exactIntegerFromExponent(text);
+    if (exact !== undefined) return new NumberText(text, exact);
+  }
+  return n;
 }
 
 function exactIntegerFromExponent(text: string): bigint | undefined {
@@ -441,7 +497,7 @@ export function compare(a: Value, b: Value): number {
     case 'boolean':
       return a === b ? 0 : a === false ? -1 : 1;
     case 'number':
-      return compareNumbers(a as number | bigint, b as number | bigint);
+      return compareNumbers(numericValue(a)!, numericValue(b)!);
     case 'string':
       return compareStrings(a as string, b as string);
     case 'array':
@@ -485,7 +541,7 @@ export function equals(a: Value, b: Value): boolean {
   if (ta !== typeName(b)) return false;
   switch (ta) {
     case 'number':
-      return compareNumbers(a as number | bigint, b as number | bigint) === 0;
+      return compareNumbers(numericValue(a)!, numericValue(b)!) === 0;
     case 'array': {
       const x = a as Value[];
       const y = b as Value[];
@@ -545,6 +601,7 @@ function encodeKey(v: Value): string {
       return v ? 'true' : 'false';
   }
   if (v === null) return 'null';
+  if (v instanceof NumberText) return formatNumber(v.value());
   if (Array.isArray(v)) return '[' + v.map(encodeKey).join(',') + ']';
   if (v instanceof RegoSet) return '<' + v.values().map(encodeKey).join(',') + '>';
   return (
@@ -580,7 +637,7 @@ export function fromJSON(x: unknown): Value {
       return null;
     case 'object': {
       if (x === null) return null;
-      if (x instanceof RegoSet || x instanceof RegoObject) return x;
+      if (x instanceof RegoSet || x instanceof RegoObject || x instanceof NumberText) return x;
       if (Array.isArray(x)) {
         let out: Value[] | undefined;
         for (let i = 0; i < x.length; i++) {
@@ -614,10 +671,11 @@ export function fromJSON(x: unknown): Value {
 /**
  * Converts a Value to JSON-compatible data for results: sets become sorted arrays, non-string
  * object keys become their JSON text (as OPA does). Big integers stay `bigint`; use
- * `stringifyJSON` to print them exactly.
+ * `stringifyJSON` to print them exactly. A `NumberText` becomes its exact value as a `bigint`.
  */
 export function toJSON(v: Value): JsonInput {
   if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof NumberText) return v.value();
   if (Array.isArray(v)) return v.map(toJSON);
   if (v instanceof RegoSet) return v.values().map(toJSON);
   const out: { [k: string]: JsonInput } = {};
@@ -641,6 +699,7 @@ export function stringifyJSON(v: Value): string {
       return v ? 'true' : 'false';
   }
   if (v === null) return 'null';
+  if (v instanceof NumberText) return v.text();
   if (Array.isArray(v)) return '[' + v.map(stringifyJSON).join(',') + ']';
   if (v instanceof RegoSet) return '[' + v.values().map(stringifyJSON).join(',') + ']';
   return (
@@ -664,6 +723,7 @@ export function formatValue(v: Value): string {
       return v ? 'true' : 'false';
   }
   if (v === null) return 'null';
+  if (v instanceof NumberText) return v.text();
   if (Array.isArray(v)) return '[' + v.map(formatValue).join(', ') + ']';
   if (v instanceof RegoSet) return v.size === 0 ? 'set()' : '{' + v.values().map(formatValue).join(', ') + '}';
   return (

@@ -128,6 +128,20 @@ with_builtin := v if v := count([1, 2]) with count as 42
     expect(rows[0]!.bindings.x).toBe(18446744073709551615n);
   });
 
+  it('keeps a number literal beyond float64 range as written, with its exact value for arithmetic and comparison', () => {
+    const one = (query: string) => toJSON(compileRego({}).evaluate(`x := ${query}`)[0]!.bindings.x!);
+    expect(one('sprintf("hi %v", [2e308])')).toBe('hi 2e308');
+    expect(one('sprintf("%d", [2e308])')).toBe('%!d(string=2e308)');
+    expect(one('json.marshal([2e308, -3e308])')).toBe('[2e308,-3e308]');
+    expect(one('type_name(2e308)')).toBe('number');
+    expect(one('2e308 + 1')).toBe(2n * 10n ** 308n + 1n);
+    expect(one('sum([2e308, 2e308])')).toBe(4n * 10n ** 308n);
+    expect(one('2e308 - 2e308')).toBe(0);
+    expect(one('[2e308 > 1e308, 2e308 < 3e308, 2e308 == 20e307, 2e308 == 2e308 + 0, -2e308 < 0]')).toEqual([true, true, true, true, true]);
+    expect(one('count({2e308, 20e307})')).toBe(1);
+    expect(compileRego({}).evaluate('x := 2e308; x.text')).toEqual([]);
+  });
+
   it('unifies objects by key, not by position', () => {
     expect(compileRego({}).evaluate('{"a": x, "b": y} = {"b": 2, "a": 1}')[0]!.bindings).toEqual({ x: 1, y: 2 });
     expect(compileRego({}).evaluate('{"a": x} = {"b": 1}')).toEqual([]);

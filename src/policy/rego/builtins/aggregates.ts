@@ -1,5 +1,5 @@
 /** Aggregates: count, sum, product, max, min, sort. */
-import { compare, isNumber, isObject, isSet, numAdd, numMul, objectSize, type Value } from '../value.ts';
+import { compare, isNumber, isObject, isSet, numAdd, numericValue, numMul, objectSize, type Value } from '../value.ts';
 import { operandElementError, operandTypeError } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
 import { T_ANY, T_NUMBER, tArray, tSet, tUnion, T_COLLECTION, T_STRING } from './types.ts';
@@ -22,8 +22,13 @@ function elementsOf(v: Value): readonly Value[] {
 
 function numbersOf(v: Value): Array<number | bigint> {
   const items = elementsOf(v);
-  for (const x of items) if (!isNumber(x)) throw operandElementError(1, Array.isArray(v) ? 'array' : 'set', x, 'number');
-  return items as Array<number | bigint>;
+  let literals = false;
+  for (const x of items) {
+    if (isNumber(x)) continue;
+    if (numericValue(x) === undefined) throw operandElementError(1, Array.isArray(v) ? 'array' : 'set', x, 'number');
+    literals = true;
+  }
+  return literals ? items.map((x) => numericValue(x)!) : (items as Array<number | bigint>);
 }
 
 function extreme(v: Value, sign: 1 | -1): Value | undefined {

@@ -7,6 +7,7 @@ import {
   isObject,
   isPlainObject,
   isSet,
+  numericValue,
   type PlainObject,
   type RegoObject,
   type RegoSet,
@@ -41,8 +42,10 @@ export function stringArg(args: Value[], i: number): string {
 
 export function numberArg(args: Value[], i: number): number | bigint {
   const v = args[i]!;
-  if (typeof v !== 'number' && typeof v !== 'bigint') throw operandTypeError(i + 1, v, 'number');
-  return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return v;
+  const n = numericValue(v);
+  if (n === undefined) throw operandTypeError(i + 1, v, 'number');
+  return n;
 }
 
 /** A number operand that must be an integer that fits a JS number. */

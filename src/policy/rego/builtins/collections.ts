@@ -6,6 +6,7 @@ import {
   isObject,
   isSet,
   makeObject,
+  NumberText,
   numberFromText,
   objectEntries,
   objectGet,
@@ -391,7 +392,7 @@ function applyPatch(doc: Value, op: Value): Value {
 function toNumberCast(v: Value): Value {
   if (v === null) return 0;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (isNumber(v)) return v;
+  if (isNumber(v) || v instanceof NumberText) return v;
   if (typeof v === 'string') {
     // Go's strconv/json number syntax only: no Inf/NaN, no hex, no surrounding space.
     if (!/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(v)) {

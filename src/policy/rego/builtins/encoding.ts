@@ -1,6 +1,6 @@
 /** Encodings: base64, base64url, hex, urlquery, json and yaml. */
 import YAML from 'yaml';
-import { formatNumber, fromJSON, isSet, objectEntries, typeName, type Value } from '../value.ts';
+import { formatNumber, fromJSON, isSet, NumberText, objectEntries, typeName, type Value } from '../value.ts';
 import { fail, objectArg, operandTypeError, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
 import { BuiltinTypeError } from './errors.ts';
@@ -121,6 +121,7 @@ export function marshalJSON(v: Value, indent?: { prefix: string; indent: string 
       return v ? 'true' : 'false';
   }
   if (v === null) return 'null';
+  if (v instanceof NumberText) return v.text();
   const items = Array.isArray(v) ? v : isSet(v) ? v.values() : undefined;
   if (items) {
     if (items.length === 0) return '[]';
@@ -177,6 +178,7 @@ function parseJSON(s: string): Value {
 
 function toPlain(v: Value): unknown {
   if (typeof v !== 'object' || v === null) return v;
+  if (v instanceof NumberText) return v.value();
   if (Array.isArray(v)) return v.map(toPlain);
   if (isSet(v)) return v.values().map(toPlain);
   const out: Record<string, unknown> = {};

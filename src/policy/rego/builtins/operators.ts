@@ -10,6 +10,7 @@ import {
   numDiv,
   numMul,
   numRem,
+  numericValue,
   numSub,
   objectGet,
   RegoObject,
@@ -30,14 +31,16 @@ function isZero(n: number | bigint): boolean {
 
 function minus(args: Value[]): Value {
   const [a, b] = args as [Value, Value];
-  if (isNumber(a) && isNumber(b)) return numSub(a, b);
+  const an = numericValue(a);
+  const bn = numericValue(b);
+  if (an !== undefined && bn !== undefined) return numSub(an, bn);
   if (isSet(a) && isSet(b)) {
     const out = new RegoSet();
     for (const v of a.unorderedValues()) if (!b.has(v)) out.add(v);
     return out;
   }
-  if (!isNumber(a) && !isSet(a)) throw operandTypeError(1, a, 'number', 'set');
-  throw operandTypeError(2, b, isNumber(a) ? 'number' : 'set');
+  if (an === undefined && !isSet(a)) throw operandTypeError(1, a, 'number', 'set');
+  throw operandTypeError(2, b, an !== undefined ? 'number' : 'set');
 }
 
 function intersect(a: RegoSet, b: RegoSet): RegoSet {

@@ -4,7 +4,7 @@
  * strings; every other value is passed as its Rego text, so `%v` of an array prints `[1, 2]` and a
  * boolean behaves like the string "true". Wrong verbs print Go's `%!verb(type=value)` markers.
  */
-import { formatValue, type Value } from '../value.ts';
+import { formatValue, NumberText, type Value } from '../value.ts';
 
 type GoArg = { kind: 'int'; v: bigint; big: boolean } | { kind: 'float'; v: number } | { kind: 'string'; v: string };
 
@@ -15,6 +15,8 @@ function toGoArg(v: Value): GoArg {
   if (typeof v === 'bigint') return { kind: 'int', v, big: v < INT64_MIN || v > INT64_MAX };
   if (typeof v === 'number') return Number.isSafeInteger(v) ? { kind: 'int', v: BigInt(v), big: false } : { kind: 'float', v };
   if (typeof v === 'string') return { kind: 'string', v };
+  // A literal beyond float64's range is neither an int nor a float64 for Go: OPA passes its text.
+  if (v instanceof NumberText) return { kind: 'string', v: v.text() };
   return { kind: 'string', v: formatValue(v) };
 }
 

@@ -1,5 +1,5 @@
 /** String built-ins. Offsets and lengths count Unicode code points, as Go's rune-based versions do. */
-import { formatValue, isObject, isSet, objectEntries, toNumber, type Value } from '../value.ts';
+import { formatValue, isObject, isSet, numericValue, objectEntries, toNumber, type Value } from '../value.ts';
 import { runeCount } from './aggregates.ts';
 import { fail, intArg, numberArg, operandElementError, operandError, operandTypeError, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
@@ -135,7 +135,7 @@ function templateString(args: Value[]): string {
         const v = p.values()[0]!;
         out += typeof v === 'string' ? v : formatValue(v);
       }
-    } else if (p === null || typeof p === 'number' || typeof p === 'bigint' || typeof p === 'boolean') out += formatValue(p);
+    } else if (p === null || typeof p === 'boolean' || numericValue(p) !== undefined) out += formatValue(p);
     else throw new BuiltinError(`illegal argument type: ${Array.isArray(p) ? 'array' : 'object'}`);
   }
   return out;

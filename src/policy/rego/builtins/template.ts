@@ -4,7 +4,7 @@
  * markers `{{-`/`-}}`, comments, and the functions len, index, print, printf, println, eq, ne, lt,
  * le, gt, ge, and, or, not. A missing key prints `<undefined>`, as in OPA.
  */
-import { compare, equals, formatNumber, isNumber, isObject, isSet, objectEntries, objectGet, type Value } from '../value.ts';
+import { compare, equals, formatNumber, isNumber, isObject, isSet, NumberText, objectEntries, objectGet, type Value } from '../value.ts';
 import { fail, objectArg, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
 import { goSprintf } from './sprintf.ts';
@@ -125,6 +125,7 @@ function show(v: TValue): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return String(v);
   if (isNumber(v)) return formatNumber(v);
+  if (v instanceof NumberText) return v.text();
   if (Array.isArray(v)) return `[${v.map(show).join(' ')}]`;
   if (isSet(v)) return `[${v.values().map(show).join(' ')}]`;
   return `map[${objectEntries(v).map(([k, x]) => `${show(k)}:${show(x)}`).join(' ')}]`;

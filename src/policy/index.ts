@@ -40,10 +40,19 @@ export interface OpaEnvoyResult {
 /** What an engine decides: a boolean, or the OPA-Envoy object. */
 export type PolicyResult = boolean | OpaEnvoyResult;
 
+/**
+ * Per-call facts an engine may use besides the input. ext_authz can pass its check context as it
+ * is (it has these fields), so a call allocates nothing for them.
+ */
+export interface PolicyCallContext {
+  /** Clock time of the check (ms since the epoch): Rego's `time.now_ns()` reads it instead of the wall clock. */
+  readonly now?: number;
+}
+
 /** A policy compiled for one snapshot. Must be safe to call concurrently and must not mutate `input`. */
 export interface CompiledPolicy {
   /** Returns the raw decision; `undefined` (no decision) is reported as an error by the caller. */
-  evaluate(input: unknown): unknown;
+  evaluate(input: unknown, context?: PolicyCallContext): unknown;
 }
 
 /** Compiles documents of one config kind. */
@@ -113,16 +122,22 @@ export function toPolicyResult(raw: unknown, policy: string): PolicyResult {
   return r as unknown as OpaEnvoyResult;
 }
 
+/** Per-call options ext_authz passes to a Rego engine: the evaluation time (`time.now_ns()`) in ms since the epoch. */
+export interface RegoCallOptions {
+  nowMs?: number;
+}
+
 /**
  * What ext_authz needs from a Rego engine: `compileRego(modules)` returning a policy with a hot
- * path `entrypoint(path)(input, data)` (the value, or undefined) and/or `evaluate(entrypoint,
- * input, data)` (a value, or OPA-style result rows `[{ expressions: [value] }]`). `V` is the
+ * path `entrypoint(path)(input, data, options)` (the value, or undefined) and/or `evaluate(entrypoint,
+ * input, data, options)` (a value, or OPA-style result rows `[{ expressions: [value] }]`). `V` is the
  * engine's value type; `fromJSON`/`toJSON` convert at the boundary when it is not plain JSON.
+ * `options` is passed only when the caller supplies a time; engines may ignore it.
  */
 export interface RegoEngineApi<V> {
   compileRego(modules: Record<string, string>): {
-    entrypoint?(path: string): (input?: V, data?: V) => V | undefined;
-    evaluate(entrypoint: string, input?: V, data?: V): unknown;
+    entrypoint?(path: string): (input?: V, data?: V, options?: RegoCallOptions) => V | undefined;
+    evaluate(entrypoint: string, input?: V, data?: V, options?: RegoCallOptions): unknown;
   };
   fromJSON?(value: unknown): V;
   toJSON?(value: V): unknown;
@@ -165,13 +180,15 @@ export function regoPolicyEngine<V = unknown>(options: RegoEngineApi<V> & { load
         for (const m of spec.modules) modules[m] = read(m).toString('utf8');
         const compiled = options.compileRego(modules);
         const data = fromJSON(options.data ?? {});
+        // Options only when a time is supplied: without one the call is exactly as before.
+        const callOptions = (context?: PolicyCallContext): RegoCallOptions | undefined => (context?.now === undefined ? undefined : { nowMs: context.now });
         if (typeof compiled.entrypoint === 'function') {
           const run = compiled.entrypoint(entrypoint);
-          return { evaluate: (input) => { const v = run(fromJSON(input), data); return v === undefined ? undefined : toJSON(v); } };
+          return { evaluate: (input, context) => { const v = run(fromJSON(input), data, callOptions(context)); return v === undefined ? undefined : toJSON(v); } };
         }
         return {
-          evaluate(input) {
-            const r = compiled.evaluate(entrypoint, fromJSON(input), data);
+          evaluate(input, context) {
+            const r = compiled.evaluate(entrypoint, fromJSON(input), data, callOptions(context));
             if (!isRows(r)) return r;
             return r.length === 0 ? undefined : toJSON(r[0]!.expressions[0] as V);
           },

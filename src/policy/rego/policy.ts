@@ -30,8 +30,10 @@ export interface EvaluateOptions {
   strictBuiltinErrors?: boolean;
   /** Output of `print`; default discards. */
   print?: (text: string) => void;
-  /** Evaluation time (ns since epoch); default: the current time. */
+  /** Evaluation time (ns since epoch); default: `nowMs`, else the current time. */
   now?: bigint;
+  /** Evaluation time in ms since the epoch (a service clock's reading), used when `now` is not given. */
+  nowMs?: number;
   /** Seed for random built-ins. */
   seed?: number;
 }

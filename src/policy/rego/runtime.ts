@@ -54,6 +54,8 @@ export interface BuiltinOptions {
   strictBuiltinErrors?: boolean;
   print?: (text: string) => void;
   now?: bigint;
+  /** Evaluation time in ms since the epoch, used when `now` is not given. */
+  nowMs?: number;
   seed?: number;
 }
 
@@ -113,7 +115,11 @@ export class EvalCtx implements BuiltinContext {
 
   now(): bigint {
     // Fixed for the whole evaluation, as OPA's time.now_ns.
-    this.#now ??= this.#options?.now ?? BigInt(Date.now()) * 1_000_000n;
+    if (this.#now === undefined) {
+      const o = this.#options;
+      // Milliseconds to nanoseconds at microsecond precision (ms * 1000 stays a safe integer).
+      this.#now = o?.now ?? (o?.nowMs !== undefined ? BigInt(Math.round(o.nowMs * 1000)) * 1000n : BigInt(Date.now()) * 1_000_000n);
+    }
     return this.#now;
   }
 

@@ -1,0 +1,19 @@
+/**
+ * Child process of bench/authz.bench.ts: runs one server of the ext_authz benchmark, prints
+ * `{"port":N}` once it listens, and exits on SIGTERM. The latency measurement runs each server
+ * alone in its own process, as meshward runs in production.
+ *
+ *   node --import tsx bench/authz-server.ts <trivial|bare|full> <configDir> <workDir>
+ */
+import { SERVER_NAMES, type ServerKind, startServer } from './authz-servers.ts';
+
+const [kind, configDir, work] = process.argv.slice(2) as [ServerKind, string, string];
+if (!(kind in SERVER_NAMES) || !configDir || !work) {
+  process.stderr.write('usage: authz-server.ts <trivial|bare|full> <configDir> <workDir>\n');
+  process.exit(2);
+}
+const server = await startServer(kind, configDir, work);
+process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);
+process.once('SIGTERM', () => {
+  void server.stop().finally(() => process.exit(0));
+});

@@ -87,10 +87,10 @@ function documentRecord(p: DocumentPolicy, result: PolicyResult, extra: Partial<
 }
 
 /** Evaluates one document policy; the result is validated once here. */
-function evaluateDocument(p: DocumentPolicy, input: unknown): PolicyResult | Promise<PolicyResult> {
+function evaluateDocument(p: DocumentPolicy, ctx: CheckContext): PolicyResult | Promise<PolicyResult> {
   let raw: unknown;
   try {
-    raw = p.compiled.evaluate(input);
+    raw = p.compiled.evaluate(ctx.input, ctx);
   } catch (err) {
     throw err instanceof PolicyEngineMissingError ? err : new PolicyEvaluationError(p.id, err);
   }
@@ -135,7 +135,7 @@ export class Authorizer implements Stage {
     for (const m of verdict.custom) {
       const provider = this.#providers.get(`${m.policy.namespace}/${m.policy.provider}`);
       if (!provider) throw new PolicyEngineMissingError(`CUSTOM provider ${m.policy.namespace}/${m.policy.provider}`);
-      const result = await evaluateDocument(provider, ctx.input);
+      const result = await evaluateDocument(provider, ctx);
       const denial = this.#applyDocument(ctx, result, m.policy.dryRun, `denied by CUSTOM policy ${m.policy.id} (provider ${provider.id})`);
       ctx.matchedPolicies.push(yamlRecord(m, { effect: isAllowed(result) ? 'allow' : 'deny', ...(m.policy.dryRun ? { dryRun: true } : {}) }));
       if (denial) return denial;
@@ -143,7 +143,7 @@ export class Authorizer implements Stage {
     const yamlDecision = this.#finishYaml(ctx, verdict);
     if (yamlDecision) return yamlDecision;
     for (const d of documents) {
-      const result = await evaluateDocument(d, ctx.input);
+      const result = await evaluateDocument(d, ctx);
       const denial = this.#applyDocument(ctx, result, d.dryRun, `denied by ${d.kind} ${d.id}`);
       ctx.matchedPolicies.push(documentRecord(d, result, d.dryRun ? { dryRun: true } : {}));
       if (denial) return denial;

@@ -42,4 +42,24 @@ describe('Rego engine', () => {
     expect(large.denied_response?.body).toBe('approval required');
     expect((await h.check(checkRequest({ method: 'GET' }))).status.code).toBe(status.OK);
   });
+
+  it('gives Rego the service clock: time.now_ns() follows meshward\'s clock, not the wall clock', async () => {
+    // Open until 2026-01-01T00:01:00Z; the harness clock starts at 2026-01-01T00:00:00Z.
+    const deadline = `package envoy.authz
+
+import rego.v1
+
+default allow := false
+
+allow if time.now_ns() < time.parse_rfc3339_ns("2026-01-01T00:01:00Z")
+`;
+    h = await startAuthz({
+      'services.yaml': SERVICES,
+      'rego/deadline.rego': deadline,
+      'rego.yaml': yamlDoc('RegoPolicy', 'deadline', 'shop', 'selector: { matchLabels: { app: orders } }\nmodules: [rego/deadline.rego]'),
+    }, { configure: (authz) => authz.engines.register(regoPolicyEngine({ compileRego, fromJSON, toJSON })) });
+    expect((await h.check(checkRequest({ method: 'GET' }))).status.code).toBe(status.OK);
+    h.clock.advance(60_000);
+    expect((await h.check(checkRequest({ method: 'GET' }))).status.code).toBe(status.PERMISSION_DENIED);
+  });
 });

@@ -21,7 +21,7 @@ import { Counter, counter, gauge, histogram, type Registry } from '../lib/metric
 import { createMasker, type Masker } from './mask.ts';
 import type { DecisionRecordV1 } from './record.ts';
 import { prepareRecord, type PreparedRecord } from './row.ts';
-import type { AuditStore } from './store.ts';
+import { type AuditStore, openBatch, type PendingBatch } from './store.ts';
 
 /** The live settings the log reads on every batch (config reloads apply without restart). */
 export interface AuditLogSettings {
@@ -74,8 +74,8 @@ export class AuditLog {
   /** Appended this turn, not yet prepared. */
   #raw: DecisionRecordV1[] = [];
   /** Full batches waiting, then the one filling. A queue of batches avoids O(n) shifts. */
-  #batches: PreparedRecord[][] = [];
-  #filling: PreparedRecord[] = [];
+  #batches: PendingBatch[] = [];
+  #filling?: PendingBatch;
   #queued = 0;
   #accepted = 0;
   /** Accepted/skipped counts not yet added to the counter (a labelled inc per append costs more than the append). */
@@ -242,10 +242,10 @@ export class AuditLog {
    */
   async #drainLoop(): Promise<void> {
     const maxInFlight = Math.max(1, this.#store.maxInFlight ?? 1);
-    const sent = new Set<PreparedRecord[]>();
+    const sent = new Set<PendingBatch>();
     const inflight: Promise<void>[] = [];
     let failure: unknown;
-    const send = (batch: PreparedRecord[]) => {
+    const send = (batch: PendingBatch) => {
       sent.add(batch);
       const settled = this.#commit(batch)
         .catch((err: unknown) => { failure ??= err; })
@@ -259,9 +259,9 @@ export class AuditLog {
       if (failure !== undefined) break;
       this.#prepareRaw();
       let next = this.#batches.find((b) => !sent.has(b));
-      if (!next && sent.size === 0 && this.#partialDue && this.#filling.length > 0) {
+      if (!next && sent.size === 0 && this.#partialDue && this.#filling && this.#filling.size > 0) {
         this.#batches.push(this.#filling);
-        this.#filling = [];
+        this.#filling = undefined;
         this.#partialDue = false;
         next = this.#batches[0];
       }
@@ -306,10 +306,11 @@ export class AuditLog {
         this.#refuseUnserializable(record, err);
         continue;
       }
-      this.#filling.push(prepared);
-      if (this.#filling.length >= this.#batchSize) {
-        this.#batches.push(this.#filling);
-        this.#filling = [];
+      const filling = (this.#filling ??= openBatch(this.#store));
+      filling.add(prepared);
+      if (filling.size >= this.#batchSize) {
+        this.#batches.push(filling);
+        this.#filling = undefined;
         sealed = true;
       }
     }
@@ -323,10 +324,10 @@ export class AuditLog {
   }
 
   /** Writes the batch at the head of the queue; on success removes it from the queue. */
-  async #commit(batch: PreparedRecord[]): Promise<void> {
+  async #commit(batch: PendingBatch): Promise<void> {
     const started = performance.now();
     try {
-      const { lastSeq } = await this.#store.append(batch);
+      const { lastSeq } = await batch.write();
       this.#lastSeq = lastSeq;
     } catch (err) {
       this.#writeFailures++;
@@ -341,9 +342,9 @@ export class AuditLog {
     if (this.#retryMs > 0) this.#logger.info({ queued: this.#queued }, 'audit store writes recovered');
     this.#retryMs = 0;
     this.#metrics.up.set(1);
-    this.#queued -= batch.length;
-    this.#written += batch.length;
-    this.#metrics.written.inc(batch.length);
+    this.#queued -= batch.size;
+    this.#written += batch.size;
+    this.#metrics.written.inc(batch.size);
     this.#metrics.queue.set(this.#queued);
     this.#metrics.batch.observe((performance.now() - started) / 1000);
   }

@@ -60,12 +60,18 @@ export function columnsOf(record: DecisionRecordV1): RecordColumns {
   };
 }
 
+/** `String.prototype.isWellFormed`/`toWellFormed` (ES2024, in Node 20), not yet in the ES2023 lib. */
+type WellFormed = string & { isWellFormed(): boolean; toWellFormed(): string };
+
 /**
- * Column text without NUL characters: PostgreSQL refuses them in text, and one such request path
- * would otherwise block every batch behind it. (The body keeps the exact value, JSON-escaped.)
+ * Column text without NUL characters and without lone surrogates: PostgreSQL refuses NUL in text,
+ * and one such request path would otherwise block every batch behind it; a lone surrogate has no
+ * UTF-8 form, so each store would write its own replacement and `verify` would see the column
+ * differ from the body. Both become U+FFFD. (The body keeps the exact value, JSON-escaped.)
  */
 function text(value: string): string {
-  return value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value;
+  const v = value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value;
+  return (v as WellFormed).isWellFormed() ? v : (v as WellFormed).toWellFormed();
 }
 
 /** BIGINT/INTEGER columns: a fractional or non-finite value from a producer must not poison a batch. */

@@ -9,14 +9,17 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { encodeBatch } from './batch-codec.ts';
+import { BatchEncoder, type EncodedBatch, encodeBatch } from './batch-codec.ts';
 import type { ChainAnchor } from './chain.ts';
 import { AuditStoreUnavailableError } from './errors.ts';
 import type { AuditFilter, AuditQuery } from './query.ts';
 import type { AuditRow, PreparedRecord } from './row.ts';
 import { SqliteAuditStore, type SqliteStoreOptions } from './sqlite.ts';
 import type { WorkerRequest, WorkerResponse } from './sqlite-worker.ts';
-import type { AuditStore, RetentionResult, StatsBucket } from './store.ts';
+import type { AuditStore, PendingBatch, RetentionResult, StatsBucket } from './store.ts';
+
+/** Encoders kept for reuse: the batches in flight plus the one filling, with room to spare. */
+const ENCODER_POOL = 4;
 
 interface Pending {
   resolve(result: { firstSeq: number; lastSeq: number }): void;
@@ -54,6 +57,7 @@ export class WorkerSqliteAuditStore implements AuditStore {
   #nextId = 0;
   #closed = false;
   #writerThread?: { tid: number; nice: number };
+  #freeEncoders: BatchEncoder[] = [];
 
   private constructor(reader: SqliteAuditStore, options: SqliteStoreOptions) {
     this.#reader = reader;
@@ -121,13 +125,39 @@ export class WorkerSqliteAuditStore implements AuditStore {
 
   async append(records: readonly PreparedRecord[]): Promise<{ firstSeq: number; lastSeq: number }> {
     if (records.length === 0) return { firstSeq: 0, lastSeq: 0 };
+    return this.#send(encodeBatch(records));
+  }
+
+  /**
+   * Records are encoded as they are added, off the V8 heap (see batch-codec.ts). The encoder goes
+   * back to a small pool once its batch is durable; until then a failed write can be re-sent.
+   */
+  openBatch(): PendingBatch {
+    const encoder = this.#freeEncoders.pop() ?? new BatchEncoder();
+    let size = 0;
+    let done = false;
+    return {
+      get size() { return done ? size : encoder.size; },
+      add: (record) => encoder.add(record),
+      write: async () => {
+        if (done) throw new Error('audit batch already written');
+        const result = encoder.size === 0 ? { firstSeq: 0, lastSeq: 0 } : await this.#send(encoder.finish());
+        size = encoder.size;
+        done = true;
+        encoder.reset();
+        if (this.#freeEncoders.length < ENCODER_POOL) this.#freeEncoders.push(encoder);
+        return result;
+      },
+    };
+  }
+
+  async #send(batch: EncodedBatch): Promise<{ firstSeq: number; lastSeq: number }> {
     const worker = await this.#ensureWorker();
     const id = this.#nextId++;
     // Keep the process alive while a batch is in flight; idle, the writer never holds it open.
     if (this.#pending.size === 0) worker.ref();
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      const batch = encodeBatch(records);
       worker.postMessage({ type: 'append', id, batch } satisfies WorkerRequest, [batch.data, batch.index.buffer as ArrayBuffer]);
     });
   }

@@ -21,8 +21,21 @@ export interface RetentionResult {
   anchor?: ChainAnchor;
 }
 
+/** A batch being filled: records are added as they are prepared; `write` chains and commits it. */
+export interface PendingBatch {
+  readonly size: number;
+  add(record: PreparedRecord): void;
+  /** Durable when it resolves. After a failure it may be called again (the retry). */
+  write(): Promise<{ firstSeq: number; lastSeq: number }>;
+}
+
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * A batch in the store's own form, when it has one (the SQLite writer thread: records encoded
+   * off the V8 heap as they are prepared). Without it, batches are arrays passed to `append`.
+   */
+  openBatch?(): PendingBatch;
   /**
    * Batches the log may have in flight at once (default 1). More than one only when the store
    * commits them in call order and fails every batch after a failed one until that is seen.
@@ -44,6 +57,17 @@ export interface AuditStore {
   /** Deletes every record older than `cutoff` (a prefix of the chain) and moves the anchor. */
   deleteBefore(cutoff: number, now: number): Promise<RetentionResult>;
   close(): Promise<void>;
+}
+
+/** The store's own batch form, or an array of prepared records handed to `append`. */
+export function openBatch(store: AuditStore): PendingBatch {
+  if (store.openBatch) return store.openBatch();
+  const records: PreparedRecord[] = [];
+  return {
+    get size() { return records.length; },
+    add: (record) => { records.push(record); },
+    write: () => store.append(records),
+  };
 }
 
 /** Tables: `<prefix>records`, `<prefix>anchors`. Tests use a unique prefix per run. */

@@ -5,7 +5,10 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SqliteAuditStore } from '../../src/audit/sqlite.ts';
 import { WorkerSqliteAuditStore } from '../../src/audit/sqlite-worker-store.ts';
-import { type AuditStore, verifyChain } from '../../src/audit/index.ts';
+import { AuditLog, type AuditStore, verifyChain } from '../../src/audit/index.ts';
+import { systemClock } from '../../src/lib/clock.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { createRegistry } from '../../src/lib/metrics.ts';
 import { prepareRecord } from '../../src/audit/row.ts';
 import { decision } from './fixtures.ts';
 import { auditStoreContract, type StoreHarness } from './store.contract.ts';
@@ -67,6 +70,38 @@ describe('SQLite audit store (worker-thread writer)', () => {
       await new SqliteAuditStore({ file }).close();
       expect(await reopened.append([prepareRecord(decision(), [])])).toEqual({ firstSeq: 1, lastSeq: 1 });
       await reopened.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes batches encoded off-heap from the audit log, and re-sends a failed batch until it commits', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-'));
+    const file = path.join(dir, 'audit.db');
+    try {
+      const store = await WorkerSqliteAuditStore.open({ file });
+      const log = new AuditLog({ store, clock: systemClock, registry: createRegistry(), logger: silentLogger(), settings: () => ({ maskPaths: [], recordAllows: true }), batchSize: 3 });
+      const first = [decision(), decision({ path: '/ü/🚦', sourcePrincipal: undefined }), decision()];
+      for (const r of first) log.append(r);
+      await log.flush();
+      // The writer's table disappears: the next batch fails and stays queued.
+      const db = new Database(file);
+      db.exec('ALTER TABLE audit_records RENAME TO audit_records_away');
+      db.close();
+      const second = [decision(), decision()];
+      for (const r of second) log.append(r);
+      await expect(log.flush()).rejects.toMatchObject({ code: 'AUDIT_STORE_UNAVAILABLE' });
+      expect(log.stats()).toMatchObject({ queued: 2, written: 3 });
+      const back = new Database(file);
+      back.exec('ALTER TABLE audit_records_away RENAME TO audit_records');
+      back.close();
+      await log.flush();
+      expect(log.stats()).toMatchObject({ queued: 0, written: 5 });
+      const rows = await store.scan(0, 10);
+      expect(rows.map((r) => r.decisionId)).toEqual([...first, ...second].map((r) => r.decisionId));
+      expect(rows[1]).toMatchObject({ path: '/ü/🚦', sourcePrincipal: null });
+      expect(await verifyChain(store)).toMatchObject({ ok: true, checked: 5 });
+      await log.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

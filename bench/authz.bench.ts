@@ -4,9 +4,9 @@
  *  2. h2load sending real CheckRequests (gRPC framing, 8 connections × 16 streams): a trivial
  *     grpc-js handler (the baseline, same run) vs the pipeline without audit vs the full pipeline
  *     (JWT + 50 YAML policies + audit to SQLite), in interleaved rounds;
- *  3. latency at 2,000 req/s: each server alone in its own process, h2load on one connection
- *     pinned to its own core, requests paced by a timing script (see pacedSchedule), per-request
- *     log; interleaved rounds, medians.
+ *  3. latency at 2,000 req/s: each server alone in its own process, warmed up, then h2load on one
+ *     connection pinned to its own core, requests paced by a timing script (see pacedSchedule),
+ *     per-request log; interleaved rounds, medians.
  *
  *   node --import tsx bench/authz.bench.ts
  */
@@ -143,20 +143,37 @@ async function pacedLatency(port: number, body: string, requests: number, pin: s
   return { rps: parseSummary(out).rps, p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), n: us.length };
 }
 
-/** Runs `kind` alone in a child process (bench/authz-server.ts) while `run` measures it. */
-async function inChild<T>(kind: ServerKind, configDir: string, run: (port: number) => Promise<T>): Promise<T> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'authz-server.ts'), kind, configDir, path.join(work, `child-${kind}`)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Runs `kind` alone in a child process (bench/authz-server.ts) while `run` measures it. `settle`
+ * waits until the child's audit backlog is durable.
+ */
+async function inChild<T>(kind: ServerKind, configDir: string, run: (port: number, settle: () => Promise<void>) => Promise<T>): Promise<T> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'authz-server.ts'), kind, configDir, path.join(work, `child-${kind}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const waiters: { pattern: RegExp; resolve(m: RegExpExecArray): void }[] = [];
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) {
+      const m = w.pattern.exec(out);
+      if (m) {
+        out = out.slice(m.index + m[0].length);
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  const expectLine = (pattern: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
+    waiters.push({ pattern, resolve });
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /"port":(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code} before listening`)));
-    });
-    return await run(port);
+    const port = Number((await expectLine(/"port":(\d+)/))[1]);
+    const settle = async () => {
+      const flushed = expectLine(/flushed\n/);
+      child.stdin.write('flush\n');
+      await flushed;
+    };
+    return await run(port, settle);
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
@@ -245,12 +262,21 @@ async function main(): Promise<void> {
   const pin = loadGeneratorCpu();
   const perRound: Latency[][] = [];
   const REQUESTS = 15_000;
+  const WARM_UP = 30_000;
   for (let r = 0; r < 3; r++) {
     const row: Latency[] = [];
-    for (const kind of kinds) row.push(await inChild(kind, configDir, (port) => pacedLatency(port, bodyFile, REQUESTS, pin)));
+    for (const kind of kinds) {
+      row.push(await inChild(kind, configDir, async (port, settle) => {
+        // Warm: JIT-compiled code and a grown heap, as a server in production has; then let the
+        // audit writer finish the warm-up's records so they do not overlap the measurement.
+        await h2load(['-c', '8', '-m', '16', '-n', String(WARM_UP), `http://127.0.0.1:${port}${CHECK_PATH}`], bodyFile);
+        await settle();
+        return pacedLatency(port, bodyFile, REQUESTS, pin);
+      }));
+    }
     perRound.push(row);
   }
-  say(`\n## Latency at ≈ 2,000 req/s (paced h2load timing script, 1 connection, ${REQUESTS.toLocaleString('en-US')} requests per run, first 10% dropped; h2load ${pin ? `pinned to CPU ${pin}` : 'not pinned (no taskset)'}; each server alone in its own process; 3 interleaved rounds, medians)`);
+  say(`\n## Latency at ≈ 2,000 req/s (paced h2load timing script, 1 connection, ${REQUESTS.toLocaleString('en-US')} requests per run, first 10% dropped; h2load ${pin ? `pinned to CPU ${pin}` : 'not pinned (no taskset)'}; each server alone in its own process, warmed by ${WARM_UP.toLocaleString('en-US')} unpaced checks first; 3 interleaved rounds, medians)`);
   say('| server | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | p99 per round |\n|---|---|---|---|---|---|---|');
   kinds.forEach((kind, i) => {
     const col = (f: (l: Latency) => number) => median(perRound.map((row) => f(row[i]!)));

@@ -143,6 +143,7 @@ export class Authenticator implements Stage {
   readonly #rootNamespace: string;
   readonly #clock: Clock;
   readonly #byWorkload = new Map<string, CompiledJwtRule[]>();
+  readonly #byIdentity = new WeakMap<Workload, CompiledJwtRule[]>();
   readonly #tokens = new Map<string, CachedToken>();
 
   constructor(snapshot: ConfigSnapshot, jwks: JwksCache, clock: Clock) {
@@ -169,7 +170,10 @@ export class Authenticator implements Stage {
     return new Set(snapshot.byKind<RequestAuthenticationSpec>('RequestAuthentication').flatMap((d) => d.spec.jwtRules.flatMap((r) => (r.jwksUri ? [r.jwksUri] : []))));
   }
 
+  /** Cached by the workload object first (the resolver hands out one per destination), then by content. */
   #rulesFor(workload: Workload): CompiledJwtRule[] {
+    const known = this.#byIdentity.get(workload);
+    if (known) return known;
     const key = `${workload.namespace ?? ''}\u0000${JSON.stringify(workload.labels)}`;
     let rules = this.#byWorkload.get(key);
     if (!rules) {
@@ -177,6 +181,7 @@ export class Authenticator implements Stage {
       if (this.#byWorkload.size > 10_000) this.#byWorkload.clear();
       this.#byWorkload.set(key, rules);
     }
+    this.#byIdentity.set(workload, rules);
     return rules;
   }
 

@@ -18,7 +18,7 @@ import {
 } from '../policy/index.ts';
 import type { Decision } from './decision.ts';
 import { applyPolicyResult, isAllowed } from './policy-result.ts';
-import type { CheckContext, Stage, StageFactory, StageResult } from './stage.ts';
+import type { CheckContext, Stage, StageFactory, StageResult, Workload } from './stage.ts';
 
 interface DocumentPolicy {
   kind: string;
@@ -104,6 +104,7 @@ export class Authorizer implements Stage {
   readonly #documents: DocumentPolicy[];
   readonly #providers: Map<string, DocumentPolicy>;
   readonly #byWorkload = new Map<string, DocumentPolicy[]>();
+  readonly #byIdentity = new WeakMap<Workload, DocumentPolicy[]>();
 
   constructor(yaml: AuthorizationPolicySet, documents: DocumentPolicy[]) {
     this.#yaml = yaml;
@@ -111,14 +112,19 @@ export class Authorizer implements Stage {
     this.#providers = new Map(documents.map((d) => [d.id, d]));
   }
 
+  /** Cached by the workload object first (the resolver hands out one per destination), then by content. */
   #documentsFor(ctx: CheckContext): DocumentPolicy[] {
     const w = ctx.workload;
-    const key = `${w.namespace ?? ''}\u0000${JSON.stringify(w.labels)}`;
-    let list = this.#byWorkload.get(key);
+    let list = this.#byIdentity.get(w);
     if (!list) {
-      list = this.#documents.filter((d) => !d.providerOnly && (d.meshWide || d.namespace === w.namespace) && selectorMatches(d.selector, w.labels));
-      if (this.#byWorkload.size > 10_000) this.#byWorkload.clear();
-      this.#byWorkload.set(key, list);
+      const key = `${w.namespace ?? ''}\u0000${JSON.stringify(w.labels)}`;
+      list = this.#byWorkload.get(key);
+      if (!list) {
+        list = this.#documents.filter((d) => !d.providerOnly && (d.meshWide || d.namespace === w.namespace) && selectorMatches(d.selector, w.labels));
+        if (this.#byWorkload.size > 10_000) this.#byWorkload.clear();
+        this.#byWorkload.set(key, list);
+      }
+      this.#byIdentity.set(w, list);
     }
     if (!list.some((d) => d.gate)) return list;
     return list.filter((d) => gateOpen(d.gate, ctx.request.contextExtensions));

@@ -78,31 +78,37 @@ export function createCheck(deps: CheckDeps): CheckFn {
     return { response, outcome, record };
   };
 
-  return (request, options = {}) => {
-    const recordIt = options.record !== false;
+  /** Records and logs an internal failure, then rethrows it (Envoy's failure mode decides). */
+  const fail = (err: unknown, request: CheckRequestJson, pipeline: CompiledPipeline, call: { decisionId: string; now: number; t0: number; recordIt: boolean }): never => {
+    checks.inc({ decision: 'error' });
+    const built = buildInput(request);
+    const record = errorRecord({
+      decisionId: call.decisionId, time: call.now, snapshot: pipeline.snapshot, input: built.input, facts: built.facts,
+      destination: pipeline.workloads.resolve(built.input.attributes).display, latencyUs: Math.round((performance.now() - call.t0) * 1000),
+    }, `${errorCodeOf(err)}: ${err instanceof Error ? err.message : String(err)}`);
+    if (call.recordIt) deps.audit()?.append(record);
+    deps.logger.error({ err: { code: errorCodeOf(err), message: (err as Error).message }, decisionId: call.decisionId }, 'ext_authz check failed; Envoy failure mode applies');
+    throw err;
+  };
+
+  // No closures are made per check on the synchronous path (the common one): each would be an
+  // allocation, and under tsx a keep-names call, on every request.
+  return (request, options) => {
+    const recordIt = options?.record !== false;
     const pipeline = deps.pipeline();
     if (!pipeline) throw new AuthzNotReadyError();
     const t0 = performance.now();
     const decisionId = newDecisionId();
     const now = deps.clock.now();
-    const fail = (err: unknown): never => {
-      checks.inc({ decision: 'error' });
-      const built = buildInput(request);
-      const record = errorRecord({
-        decisionId, time: now, snapshot: pipeline.snapshot, input: built.input, facts: built.facts,
-        destination: pipeline.workloads.resolve(built.input.attributes).display, latencyUs: Math.round((performance.now() - t0) * 1000),
-      }, `${errorCodeOf(err)}: ${err instanceof Error ? err.message : String(err)}`);
-      if (recordIt) deps.audit()?.append(record);
-      deps.logger.error({ err: { code: errorCodeOf(err), message: (err as Error).message }, decisionId }, 'ext_authz check failed; Envoy failure mode applies');
-      throw err;
-    };
     let outcome: CheckOutcome | Promise<CheckOutcome>;
     try {
       outcome = runPipeline(pipeline, request, { decisionId, now, observe });
     } catch (err) {
-      return fail(err);
+      return fail(err, request, pipeline, { decisionId, now, t0, recordIt });
     }
-    if (outcome instanceof Promise) return outcome.then((o) => finish(o, decisionId, t0, recordIt), fail);
+    if (outcome instanceof Promise) {
+      return outcome.then((o) => finish(o, decisionId, t0, recordIt), (err: unknown) => fail(err, request, pipeline, { decisionId, now, t0, recordIt }));
+    }
     return finish(outcome, decisionId, t0, recordIt);
   };
 }

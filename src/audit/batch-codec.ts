@@ -116,17 +116,16 @@ export function decodeBatch(batch: EncodedBatch): WireRecord[] {
     const bodyBytes = index[slot + 4]!;
     const c = bytes.toString('utf8', offset, offset + columnBytes).split('\0');
     offset += columnBytes;
-    const text = (i: number): string | null => ((nulls & (1 << i)) !== 0 ? null : c[i]!);
     out.push({
       time: index[slot]!,
       status: index[slot + 1]!,
       decisionId: c[0]!,
       decision: c[1] as DecisionOutcome,
-      sourcePrincipal: text(2),
-      requestPrincipal: text(3),
-      destination: text(4),
-      method: text(5),
-      path: text(6),
+      sourcePrincipal: nullable(c, nulls, 2),
+      requestPrincipal: nullable(c, nulls, 3),
+      destination: nullable(c, nulls, 4),
+      method: nullable(c, nulls, 5),
+      path: nullable(c, nulls, 6),
       configVersion: c[7]!,
       policies: c[8]!,
       body: bytes.subarray(offset, offset + bodyBytes),
@@ -134,4 +133,8 @@ export function decodeBatch(batch: EncodedBatch): WireRecord[] {
     offset += bodyBytes;
   }
   return out;
+}
+
+function nullable(columns: readonly string[], nulls: number, i: number): string | null {
+  return (nulls & (1 << i)) !== 0 ? null : columns[i]!;
 }

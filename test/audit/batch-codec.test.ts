@@ -22,6 +22,13 @@ describe('writer-thread batch codec', () => {
     decoded.forEach((r, i) => expect(chainHash('p', r.body)).toBe(chainHash('p', records[i]!.body)));
   });
 
+  it('hashes bytes and text alike for a body larger than the hashing scratch buffer', () => {
+    const big = prepareRecord(decision({ reason: 'ü🚦'.repeat(12_000) }), []);
+    const [decoded] = decodeBatch(encodeBatch([big]));
+    expect(decoded!.body.length).toBeGreaterThan(64 * 1024);
+    expect(chainHash('0'.repeat(64), decoded!.body)).toBe(chainHash('0'.repeat(64), big.body));
+  });
+
   it('encodes an empty batch', () => {
     expect(decodeBatch(encodeBatch([]))).toEqual([]);
   });

@@ -5,12 +5,17 @@
  * into the same schema. Also the hot-path cost of one `append`. PostgreSQL too when DATABASE_URL
  * is set.
  *
+ * Each phase runs in a fresh process (`--phase <name> <v4|v7>`), so one phase's heap, JIT and
+ * page-cache state do not colour the next.
+ *
  *   node --import tsx bench/audit.bench.ts          (DATABASE_URL=postgres://... for PostgreSQL)
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { AuditLog, type AuditStore, type DecisionRecordV1 } from '../src/audit/index.ts';
@@ -240,51 +245,88 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const show = (r: Rate, base?: Rate) =>
   `${fmt(r.rate)} records/s${base ? ` (${(r.rate / base.rate).toFixed(2)}× baseline)` : ''}; CPU ${r.cpuUs.toFixed(1)} µs/record = ${fmt(1e6 / r.cpuUs)} records per CPU-second${base ? ` (${(base.cpuUs / r.cpuUs).toFixed(2)}× baseline)` : ''}`;
 
-async function main(): Promise<void> {
-  console.log(`audit bench: ${DURATION_MS / 1000} s per phase, producer chunks of ${BATCH}, record JSON ≈ ${prepareRecord(makeDecision(1), []).body.length} bytes, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs`);
-  const dirs: string[] = [];
+type Phase = 'sqlite-baseline' | 'worker-normal' | 'worker-full' | 'in-thread' | 'append-cost' | 'pg-baseline' | 'pg-append';
 
-  let dir = '';
-  for (const ids of ['v4', 'v7'] as const) {
-    idKind = ids;
-    const label = ids === 'v4' ? 'random UUIDv4 decision ids' : 'time-ordered (UUIDv7-style) decision ids';
-    dir = fresh(); dirs.push(dir);
-    const base = sqliteBaseline(path.join(dir, 'audit.db'));
-    console.log(`\n[${label}]\nSQLite baseline (JSON + batched INSERT, no mask/hash/queue): ${show(base)}`);
-    const variants = [
-      ['worker-thread writer (serve default), sync=normal', (file: string) => openWorker(file, 'normal')],
-      ['worker-thread writer, sync=full', (file: string) => openWorker(file, 'full')],
-      ['in-thread writer, sync=normal', async (file: string) => new SqliteAuditStore({ file })],
-    ] as const;
-    for (const [name, open] of ids === 'v4' ? variants : variants.filter((v) => v[0].includes('default'))) {
-      dir = fresh(); dirs.push(dir);
-      const r = await sustained(await open(path.join(dir, 'audit.db')));
-      console.log(`SQLite append -> durable, ${name}: ${show(r, base)}; ${r.split}; queue full ${r.refused}×, peak queue ${fmt(r.maxQueue)}`);
+/** Runs one phase in this process and prints its line. */
+async function runPhase(phase: Phase, ids: 'v4' | 'v7'): Promise<void> {
+  idKind = ids;
+  const dir = fresh();
+  const file = path.join(dir, 'audit.db');
+  try {
+    switch (phase) {
+      case 'sqlite-baseline':
+        console.log(`SQLite baseline (JSON + batched INSERT, no mask/hash/queue): ${show(sqliteBaseline(file))}`);
+        return;
+      case 'worker-normal':
+      case 'worker-full':
+      case 'in-thread': {
+        const store = phase === 'in-thread' ? new SqliteAuditStore({ file }) : await openWorker(file, phase === 'worker-full' ? 'full' : 'normal');
+        const name = { 'worker-normal': 'worker-thread writer (serve default), sync=normal', 'worker-full': 'worker-thread writer, sync=full', 'in-thread': 'in-thread writer, sync=normal' }[phase];
+        const r = await sustained(store);
+        console.log(`SQLite append -> durable, ${name}: ${show(r)}; ${r.split}; queue full ${r.refused}×, peak queue ${fmt(r.maxQueue)}`);
+        return;
+      }
+      case 'append-cost': {
+        const idle = new SqliteAuditStore({ file });
+        console.log(`append() hot-path cost (enqueue only): ${appendCost(idle).toFixed(0)} ns/record`);
+        await idle.close();
+        return;
+      }
+      case 'pg-baseline':
+      case 'pg-append': {
+        const url = process.env.DATABASE_URL!;
+        const prefix = `bench${randomBytes(4).toString('hex')}_`;
+        if (phase === 'pg-baseline') {
+          console.log(`PostgreSQL baseline (JSON + unnest INSERT, no mask/hash/lock/queue): ${show(await pgBaseline(url, prefix))}`);
+          return;
+        }
+        const store = await PostgresAuditStore.open({ connectionString: url, tablePrefix: prefix });
+        const r = await sustained(store);
+        console.log(`PostgreSQL append -> durable: ${show(r)}; ${r.split}; queue full ${r.refused}×, peak queue ${fmt(r.maxQueue)} (PostgreSQL server CPU not counted)`);
+        const cleanup = await PostgresAuditStore.open({ connectionString: url, tablePrefix: prefix });
+        await cleanup.dropTables();
+        await cleanup.close();
+        return;
+      }
     }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  idKind = 'v4';
+}
+
+/** Runs a phase in a fresh process (no heap, JIT or page-cache state carried over from the previous phase) and returns its line. */
+function phaseInChild(phase: Phase, ids: 'v4' | 'v7'): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--phase', phase, ids], { encoding: 'utf8', env: process.env });
+  if (r.status !== 0) throw new Error(`phase ${phase} (${ids}) failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** `rate` of a phase line (records/s), for the ratio against the baseline of the same id kind. */
+const rateOf = (line: string) => Number(/: ([\d,]+) records\/s/.exec(line)?.[1]?.replaceAll(',', '') ?? Number.NaN);
+const cpuOf = (line: string) => Number(/CPU ([\d.]+) µs\/record/.exec(line)?.[1] ?? Number.NaN);
+const withRatio = (line: string, base: string) => line.replace(/(records\/s)(; CPU [\d.]+ µs\/record = [\d,]+ records per CPU-second)/, `$1 (${(rateOf(line) / rateOf(base)).toFixed(2)}× baseline)$2 (${(cpuOf(base) / cpuOf(line)).toFixed(2)}× baseline)`);
+
+async function main(): Promise<void> {
+  console.log(`audit bench: ${DURATION_MS / 1000} s per phase, each phase in a fresh process, producer chunks of ${BATCH}, record JSON ≈ ${prepareRecord(makeDecision(1), []).body.length} bytes, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs`);
+  for (const ids of ['v7', 'v4'] as const) {
+    console.log(`\n[${ids === 'v4' ? 'random UUIDv4 decision ids' : 'time-ordered (UUIDv7-style) decision ids (what meshward makes)'}]`);
+    const base = phaseInChild('sqlite-baseline', ids);
+    console.log(base);
+    const phases: Phase[] = ids === 'v7' ? ['worker-normal'] : ['worker-normal', 'worker-full', 'in-thread'];
+    for (const phase of phases) console.log(withRatio(phaseInChild(phase, ids), base));
+  }
   console.log('');
-
-  dir = fresh(); dirs.push(dir);
-  const idle = new SqliteAuditStore({ file: path.join(dir, 'audit.db') });
-  console.log(`append() hot-path cost (enqueue only): ${appendCost(idle).toFixed(0)} ns/record`);
-  await idle.close();
-
-  const url = process.env.DATABASE_URL;
-  if (url) {
-    const prefix = `bench${randomBytes(4).toString('hex')}_`;
-    const pgBase = await pgBaseline(url, `${prefix}b_`);
-    console.log(`PostgreSQL baseline (JSON + unnest INSERT, no mask/hash/lock/queue): ${show(pgBase)}`);
-    const store = await PostgresAuditStore.open({ connectionString: url, tablePrefix: prefix });
-    const r = await sustained(store);
-    console.log(`PostgreSQL append -> durable: ${show(r, pgBase)}; ${r.split}; queue full ${r.refused}×, peak queue ${fmt(r.maxQueue)} (PostgreSQL server CPU not counted)`);
-    const cleanup = await PostgresAuditStore.open({ connectionString: url, tablePrefix: prefix });
-    await cleanup.dropTables();
-    await cleanup.close();
+  console.log(phaseInChild('append-cost', 'v7'));
+  if (process.env.DATABASE_URL) {
+    const base = phaseInChild('pg-baseline', 'v7');
+    console.log(base);
+    console.log(withRatio(phaseInChild('pg-append', 'v7'), base));
   } else {
     console.log('PostgreSQL: skipped (set DATABASE_URL)');
   }
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }
 
-await main();
+const phaseAt = process.argv.indexOf('--phase');
+if (phaseAt >= 0) await runPhase(process.argv[phaseAt + 1] as Phase, process.argv[phaseAt + 2] as 'v4' | 'v7');
+else await main();
+

@@ -79,6 +79,8 @@ interface H2Result { rps: number; ok: number; failed: number }
 
 const execFileAsync = promisify(execFile);
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
+/** Interleaved rounds per comparison: this 2-core machine is shared, and single rounds swing by 30 % or more. */
+const ROUNDS = Number(process.env.AUTHZ_BENCH_ROUNDS ?? 5);
 
 /** h2load runs as a child process: the servers live in this process, so never block the event loop. */
 async function h2load(args: string[], body: string, options: { pin?: string } = {}): Promise<string> {
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
     { kind: kinds[2]!, port: full.port, after: settle },
   ];
   const rounds: H2Result[][] = [];
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < ROUNDS; r++) {
     const round: H2Result[] = [];
     for (const srv of servers) {
       round.push(await throughput(srv.port, bodyFile));
@@ -242,7 +244,7 @@ async function main(): Promise<void> {
     }
     rounds.push(round);
   }
-  say('\n## Throughput under h2load (8 connections × 16 streams; 3 interleaved rounds of 3 s after 1 s warm-up; medians)');
+  say(`\n## Throughput under h2load (8 connections × 16 streams; ${ROUNDS} interleaved rounds of 3 s after 1 s warm-up; medians)`);
   say('| server | req/s | failed | vs trivial (median of per-round ratios) |\n|---|---|---|---|');
   servers.forEach((srv, i) => {
     const rps = median(rounds.map((r) => r[i]!.rps));
@@ -264,7 +266,7 @@ async function main(): Promise<void> {
   const perRound: Latency[][] = [];
   const REQUESTS = 15_000;
   const WARM_UP = 30_000;
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < ROUNDS; r++) {
     const row: Latency[] = [];
     for (const kind of kinds) {
       row.push(await inChild(kind, configDir, async (port, settle) => {
@@ -277,7 +279,7 @@ async function main(): Promise<void> {
     }
     perRound.push(row);
   }
-  say(`\n## Latency at ≈ 2,000 req/s (paced h2load timing script, 1 connection, ${REQUESTS.toLocaleString('en-US')} requests per run, first 10% dropped; h2load ${pin ? `pinned to CPU ${pin}` : 'not pinned (no taskset)'}; each server alone in its own process, warmed by ${WARM_UP.toLocaleString('en-US')} unpaced checks first; 3 interleaved rounds, medians)`);
+  say(`\n## Latency at ≈ 2,000 req/s (paced h2load timing script, 1 connection, ${REQUESTS.toLocaleString('en-US')} requests per run, first 10% dropped; h2load ${pin ? `pinned to CPU ${pin}` : 'not pinned (no taskset)'}; each server alone in its own process, warmed by ${WARM_UP.toLocaleString('en-US')} unpaced checks first; ${ROUNDS} interleaved rounds, medians)`);
   say('| server | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | p99 per round |\n|---|---|---|---|---|---|---|');
   kinds.forEach((kind, i) => {
     const col = (f: (l: Latency) => number) => median(perRound.map((row) => f(row[i]!)));

@@ -69,7 +69,9 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   }
   const capabilities = [...built.values()];
 
-  const grpc = new GrpcServer({ 'grpc.max_concurrent_streams': 100_000 });
+  // Channelz off: meshward exposes no channelz service, and its per-call bookkeeping measured
+  // ≈ 3 % of the event loop under ext_authz load.
+  const grpc = new GrpcServer({ 'grpc.max_concurrent_streams': 100_000, 'grpc.enable_channelz': 0 });
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(grpc);
   for (const c of capabilities) c.registerGrpc?.(grpc);

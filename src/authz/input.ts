@@ -164,13 +164,22 @@ function metadataToJson(m: unknown): void {
 const rendered = new WeakSet<AttributeContextJson>();
 
 function toProtojson(attributes: AttributeContextJson): void {
-  if (rendered.has(attributes)) return; // an error path may build the input twice
-  rendered.add(attributes);
   const req = attributes.request as { time?: unknown } | undefined;
   const time = req?.time as { seconds?: string | number; nanos?: number } | undefined;
+  // Idempotent by itself: once rendered, the time is a string.
   if (time && typeof time === 'object') req!.time = new Date(Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6)).toISOString();
+  // Struct rendering is not idempotent, and an error path may build the input twice. The WeakSet
+  // is consulted only when there is filter metadata: one entry per request otherwise costs the
+  // garbage collector (ephemeron tables) on every check.
+  if (!hasFilterMetadata(attributes.metadataContext) && !hasFilterMetadata(attributes.routeMetadataContext)) return;
+  if (rendered.has(attributes)) return;
+  rendered.add(attributes);
   if (attributes.metadataContext) metadataToJson(attributes.metadataContext);
   if (attributes.routeMetadataContext) metadataToJson(attributes.routeMetadataContext);
+}
+
+function hasFilterMetadata(m: unknown): boolean {
+  return (m as { filterMetadata?: unknown } | undefined)?.filterMetadata !== undefined;
 }
 
 function headersOf(http: HttpRequestJson): Record<string, string> {

@@ -285,9 +285,9 @@ export class AuditLog {
 
   /**
    * Masks and serializes the records appended since the last call into the filling batch, sealing
-   * it each time it reaches the batch size (returns whether it sealed one). A record that cannot be serialized (a BigInt or a
-   * cycle a producer put in its input) is refused, counted and logged here, instead of failing its
-   * whole batch on every retry.
+   * it each time it reaches the batch size (returns whether it sealed one). A record that cannot
+   * be serialized (a BigInt or a cycle a producer put in its input) is refused, counted and logged
+   * here, instead of failing its whole batch on every retry.
    */
   #prepareRaw(): boolean {
     if (this.#raw.length === 0) return false;

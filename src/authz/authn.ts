@@ -13,6 +13,7 @@ import type { ConfigSnapshot } from '../config/index.ts';
 import type { JwtRule, RequestAuthenticationSpec } from '../config/kinds/request-authentication.ts';
 import { selectorMatches } from '../config/selector.ts';
 import type { Clock } from '../lib/clock.ts';
+import { WorkloadCache } from '../lib/workload-cache.ts';
 import type { UnauthenticatedDecision } from './decision.ts';
 import type { JwksCache, KeySource } from './jwks.ts';
 import { inlineKeySource } from './jwks.ts';
@@ -142,8 +143,7 @@ export class Authenticator implements Stage {
   readonly #rules: CompiledJwtRule[];
   readonly #rootNamespace: string;
   readonly #clock: Clock;
-  readonly #byWorkload = new Map<string, CompiledJwtRule[]>();
-  readonly #byIdentity = new WeakMap<Workload, CompiledJwtRule[]>();
+  readonly #byWorkload = new WorkloadCache<Workload, CompiledJwtRule[]>((w) => this.#rules.filter((r) => (r.namespace === this.#rootNamespace || r.namespace === w.namespace) && selectorMatches(r.selector, w.labels)));
   readonly #tokens = new Map<string, CachedToken>();
 
   constructor(snapshot: ConfigSnapshot, jwks: JwksCache, clock: Clock) {
@@ -170,19 +170,8 @@ export class Authenticator implements Stage {
     return new Set(snapshot.byKind<RequestAuthenticationSpec>('RequestAuthentication').flatMap((d) => d.spec.jwtRules.flatMap((r) => (r.jwksUri ? [r.jwksUri] : []))));
   }
 
-  /** Cached by the workload object first (the resolver hands out one per destination), then by content. */
   #rulesFor(workload: Workload): CompiledJwtRule[] {
-    const known = this.#byIdentity.get(workload);
-    if (known) return known;
-    const key = `${workload.namespace ?? ''}\u0000${JSON.stringify(workload.labels)}`;
-    let rules = this.#byWorkload.get(key);
-    if (!rules) {
-      rules = this.#rules.filter((r) => (r.namespace === this.#rootNamespace || r.namespace === workload.namespace) && selectorMatches(r.selector, workload.labels));
-      if (this.#byWorkload.size > 10_000) this.#byWorkload.clear();
-      this.#byWorkload.set(key, rules);
-    }
-    this.#byIdentity.set(workload, rules);
-    return rules;
+    return this.#byWorkload.get(workload);
   }
 
   run(ctx: CheckContext): StageResult | Promise<StageResult> {

@@ -12,6 +12,7 @@ import type { MatchedPolicy } from '../audit/record.ts';
 import type { ConfigDocument, ConfigSnapshot } from '../config/index.ts';
 import { selectorMatches } from '../config/selector.ts';
 import type { Logger } from '../lib/logger.ts';
+import { WorkloadCache } from '../lib/workload-cache.ts';
 import {
   type AuthorizationPolicySet, type CompiledPolicy, compileAuthorizationPolicies, PolicyCompileError, PolicyEngineMissingError,
   type PolicyEngines, PolicyEvaluationError, type PolicyMatch, type PolicyResult, toPolicyResult, type YamlVerdict,
@@ -103,8 +104,7 @@ export class Authorizer implements Stage {
   readonly #yaml: AuthorizationPolicySet;
   readonly #documents: DocumentPolicy[];
   readonly #providers: Map<string, DocumentPolicy>;
-  readonly #byWorkload = new Map<string, DocumentPolicy[]>();
-  readonly #byIdentity = new WeakMap<Workload, DocumentPolicy[]>();
+  readonly #byWorkload = new WorkloadCache<Workload, DocumentPolicy[]>((w) => this.#documents.filter((d) => !d.providerOnly && (d.meshWide || d.namespace === w.namespace) && selectorMatches(d.selector, w.labels)));
 
   constructor(yaml: AuthorizationPolicySet, documents: DocumentPolicy[]) {
     this.#yaml = yaml;
@@ -112,20 +112,8 @@ export class Authorizer implements Stage {
     this.#providers = new Map(documents.map((d) => [d.id, d]));
   }
 
-  /** Cached by the workload object first (the resolver hands out one per destination), then by content. */
   #documentsFor(ctx: CheckContext): DocumentPolicy[] {
-    const w = ctx.workload;
-    let list = this.#byIdentity.get(w);
-    if (!list) {
-      const key = `${w.namespace ?? ''}\u0000${JSON.stringify(w.labels)}`;
-      list = this.#byWorkload.get(key);
-      if (!list) {
-        list = this.#documents.filter((d) => !d.providerOnly && (d.meshWide || d.namespace === w.namespace) && selectorMatches(d.selector, w.labels));
-        if (this.#byWorkload.size > 10_000) this.#byWorkload.clear();
-        this.#byWorkload.set(key, list);
-      }
-      this.#byIdentity.set(w, list);
-    }
+    const list = this.#byWorkload.get(ctx.workload);
     if (!list.some((d) => d.gate)) return list;
     return list.filter((d) => gateOpen(d.gate, ctx.request.contextExtensions));
   }

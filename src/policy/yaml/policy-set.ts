@@ -14,6 +14,7 @@ import { PolicyCompileError } from '../errors.ts';
 import type { MatchAuth, MatchFacts } from './request.ts';
 import { type CompiledRule, compileRule } from './rule.ts';
 import { RuleIndex } from './rule-index.ts';
+import { WorkloadCache } from '../../lib/workload-cache.ts';
 
 export type PolicyAction = AuthorizationPolicySpec['action'];
 
@@ -123,8 +124,7 @@ function gateOpen(p: YamlPolicy, facts: MatchFacts): boolean {
 export class AuthorizationPolicySet {
   readonly policies: readonly YamlPolicy[];
   readonly #rootNamespace: string;
-  readonly #views = new Map<string, WorkloadView>();
-  readonly #byIdentity = new WeakMap<WorkloadRef, WorkloadView>();
+  readonly #views = new WorkloadCache<WorkloadRef, WorkloadView>((workload) => new WorkloadView(this.inScope(workload)), MAX_CACHED_VIEWS);
 
   constructor(policies: readonly YamlPolicy[], rootNamespace: string) {
     this.policies = policies;
@@ -141,23 +141,7 @@ export class AuthorizationPolicySet {
   }
 
   #view(workload: WorkloadRef): WorkloadView {
-    // Callers usually pass the same (cached, frozen) workload object: skip the key then.
-    const known = this.#byIdentity.get(workload);
-    if (known) return known;
-    const view = this.#viewByKey(workload);
-    this.#byIdentity.set(workload, view);
-    return view;
-  }
-
-  #viewByKey(workload: WorkloadRef): WorkloadView {
-    const key = `${workload.namespace ?? ''}\u0000${JSON.stringify(workload.labels)}`;
-    let view = this.#views.get(key);
-    if (!view) {
-      if (this.#views.size >= MAX_CACHED_VIEWS) this.#views.clear();
-      view = new WorkloadView(this.inScope(workload));
-      this.#views.set(key, view);
-    }
-    return view;
+    return this.#views.get(workload);
   }
 
   /**

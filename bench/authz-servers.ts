@@ -91,7 +91,7 @@ export async function startPipeline(dir: string, work: string, withAudit: boolea
   }
   capabilities.push(createAuthzCapability);
   const mw = await createMeshward(
-    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
+    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath: process.env.BENCH_GRPC_FAST_PATH !== '0' },
     { logger: silentLogger(), registry: createRegistry(), capabilities },
   );
   await mw.start();

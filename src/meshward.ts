@@ -10,6 +10,7 @@ import { ApiAuth, buildApi } from './api/index.ts';
 import { CAPABILITIES } from './capabilities.ts';
 import { ConfigStore } from './config/index.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
+import { routeGrpcStreams } from './lib/grpc-stream-router.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
@@ -33,6 +34,8 @@ export interface Meshward {
   readonly apiAuth: ApiAuth;
   /** Bound addresses after start(). */
   readonly addresses: { grpc: string; http: string };
+  /** gRPC methods served on the HTTP/2 stream, past grpc-js (after start()); see grpc-stream-router.ts. */
+  readonly grpcFastPaths: readonly string[];
   capability<T extends Capability>(name: string): T | undefined;
   start(): Promise<void>;
   /** Graceful: stop accepting, drain in-flight calls, stop capabilities (flush), close. */
@@ -87,10 +90,18 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   for (const c of capabilities) await c.registerHttp?.(http);
 
   const addresses = { grpc: '', http: '' };
+  const grpcFastPaths: string[] = [];
+  const routeFastPaths = () => {
+    if (options.grpcFastPath === false) return;
+    const routes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]));
+    if (routes.size === 0) return;
+    if (routeGrpcStreams(grpc, routes) > 0) grpcFastPaths.push(...routes.keys());
+    else logger.warn({ methods: [...routes.keys()] }, 'could not route these gRPC methods past grpc-js (unexpected grpc-js internals); grpc-js serves them, more slowly');
+  };
   let stopping: Promise<void> | undefined;
 
   return {
-    config, http, grpc, logger, registry, apiAuth, addresses,
+    config, http, grpc, logger, registry, apiAuth, addresses, grpcFastPaths,
     capability: <T extends Capability>(name: string) => built.get(name) as T | undefined,
     async start() {
       for (const c of capabilities) await c.start?.();
@@ -98,6 +109,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
       const grpcPort = await new Promise<number>((resolve, reject) =>
         grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
       addresses.grpc = `${g.host}:${grpcPort}`;
+      routeFastPaths();
       const h = splitAddress(options.httpAddress);
       await http.listen({ host: h.host, port: h.port });
       const bound = http.server.address();
@@ -105,7 +117,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
       if (options.watchConfig) config.watch();
       started = true;
       health.setStatus('', 'SERVING');
-      logger.info({ grpc: addresses.grpc, http: addresses.http, version: config.current().version }, 'meshward serving');
+      logger.info({ grpc: addresses.grpc, http: addresses.http, grpcFastPaths, version: config.current().version }, 'meshward serving');
     },
     stop() {
       stopping ??= (async () => {

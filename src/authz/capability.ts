@@ -14,9 +14,9 @@ import { authorizeStage } from './authorize.ts';
 import type { CheckRequestJson } from './input.ts';
 import { JwksCache } from './jwks.ts';
 import { type CompiledPipeline, closePipeline, compilePipeline } from './pipeline.ts';
-import { authorizationServiceDefinition } from './proto.ts';
+import { AUTHORIZATION_SERVICE, authorizationServiceDefinition } from './proto.ts';
 import { authzRoutes } from './routes.ts';
-import { type AuditSink, type CheckOptions, type CheckResult, checkHandler, createCheck } from './server.ts';
+import { type AuditSink, type CheckOptions, type CheckResult, checkHandler, checkStreamHandler, createCheck } from './server.ts';
 import { placeStage, type StageFactory, type StagePlacement, type StageRegistry } from './stage.ts';
 
 export interface AuthzCapability extends Capability, StageRegistry {
@@ -77,6 +77,7 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
     registerGrpc(server: GrpcServer) {
       server.addService(authorizationServiceDefinition(), { Check: checkHandler(check) });
     },
+    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(check)]]),
     async start() {
       audit = ctx.find<Capability & AuditSink>('audit');
       if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');

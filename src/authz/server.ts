@@ -4,6 +4,7 @@
  * record. An internal failure answers with a gRPC error status (never an allow), so Envoy's
  * `failure_mode_allow` / `status_on_error` decide, as documented.
  */
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { sendUnaryData, ServerUnaryCall, ServiceError } from '@grpc/grpc-js';
 import { Metadata } from '@grpc/grpc-js';
@@ -12,9 +13,11 @@ import type { Clock } from '../lib/clock.ts';
 import { errorCodeOf, toGrpcStatus } from '../lib/errors.ts';
 import { newDecisionId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
+import { type GrpcFailure, serveUnary, type StreamHandler, type UnaryMethod } from '../lib/grpc-unary-stream.ts';
 import { FastHistogram, type FastHistogramChild } from '../lib/fast-histogram.ts';
 import { counter, type Registry } from '../lib/metrics.ts';
 import { AuthzNotReadyError } from './errors.ts';
+import { authorizationServiceDefinition } from './proto.ts';
 import { buildInput, type CheckRequestJson } from './input.ts';
 import { type CheckOutcome, type CompiledPipeline, runPipeline } from './pipeline.ts';
 import { decisionRecord, errorRecord, worthRecording } from './record.ts';
@@ -132,4 +135,31 @@ export function checkHandler(check: CheckFn) {
     if (result instanceof Promise) result.then((r) => callback(null, r.response), (err: unknown) => callback(toServiceError(err)));
     else callback(null, result.response);
   };
+}
+
+function grpcFailure(err: unknown): GrpcFailure {
+  return { code: toGrpcStatus(err), message: err instanceof Error ? err.message : String(err), trailers: { 'meshward-error-code': errorCodeOf(err) } };
+}
+
+/**
+ * Check served directly on the HTTP/2 stream (src/lib/grpc-unary-stream.ts), bypassing grpc-js's
+ * call machinery; same protos, same statuses and trailers as `checkHandler`, which stays
+ * registered as the fallback.
+ */
+export function checkStreamHandler(check: CheckFn): StreamHandler {
+  const definition = authorizationServiceDefinition().Check!;
+  const method: UnaryMethod<CheckRequestJson, Record<string, unknown>> = {
+    deserialize: (message) => definition.requestDeserialize(message) as CheckRequestJson,
+    serialize: (response) => definition.responseSerialize(response),
+    handle: (request) => {
+      const result = check(request);
+      return result instanceof Promise ? result.then(responseOf) : result.response;
+    },
+    failure: grpcFailure,
+  };
+  return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => serveUnary(method, stream, headers);
+}
+
+function responseOf(result: CheckResult): Record<string, unknown> {
+  return result.response;
 }

@@ -19,6 +19,7 @@ export function resolveServeOptions(flags: Record<string, unknown>, env: Readonl
     databaseUrl: (flags['database-url'] as string | undefined) ?? env.MESHWARD_DATABASE_URL,
     redisUrl: (flags['redis-url'] as string | undefined) ?? env.MESHWARD_REDIS_URL,
     watchConfig: !(flags['no-watch'] as boolean | undefined) && env.MESHWARD_WATCH_CONFIG !== 'false',
+    grpcFastPath: !(flags['no-grpc-fast-path'] as boolean | undefined) && env.MESHWARD_GRPC_FAST_PATH !== 'false',
     ...httpTls(flags, env),
   };
 }

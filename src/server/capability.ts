@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ConfigStore } from '../config/index.ts';
 import type { ApiAuth } from '../api/auth.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { StreamHandler } from '../lib/grpc-unary-stream.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 
@@ -27,6 +28,11 @@ export interface ServeOptions {
    * against it) — auditors can then authenticate with their SPIFFE ID instead of a token.
    */
   httpTls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /**
+   * Serve methods with a stream route (ext_authz Check) directly on HTTP/2 rather than through
+   * grpc-js (default true). False is for comparison and troubleshooting; behaviour is the same.
+   */
+  grpcFastPath?: boolean;
 }
 
 export interface CapabilityContext {
@@ -46,6 +52,12 @@ export interface Capability {
   readonly name: string;
   /** Adds gRPC services to the shared server (before it binds). */
   registerGrpc?(server: GrpcServer): void;
+  /**
+   * gRPC methods (by `/package.Service/Method` path) this capability also serves directly on the
+   * HTTP/2 stream, in front of grpc-js (src/lib/grpc-stream-router.ts). The method must still be
+   * registered with `registerGrpc`: grpc-js serves it when the fast path cannot be installed.
+   */
+  grpcStreamRoutes?(): ReadonlyMap<string, StreamHandler>;
   /** Adds HTTP routes to the shared fastify instance (before it listens). */
   registerHttp?(app: FastifyInstance): void | Promise<void>;
   /** Starts background work (after servers are registered, before they listen). */

@@ -136,3 +136,46 @@ describe('Check', () => {
     expect(h.records[0]).toMatchObject({ destination: 'other/thing', decision: 'allow' });
   });
 });
+
+describe('Check transport', () => {
+  const withoutIds = (res: object) => JSON.parse(JSON.stringify(res).replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'ID')) as object;
+  const requests = [
+    checkRequest(),
+    checkRequest({ source: 'spiffe://cluster.local/ns/shop/sa/intruder' }),
+    checkRequest({ path: '/debug/x\u0000' }),
+    checkRequest({ method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":' }),
+  ];
+
+  async function answers(grpcFastPath: boolean): Promise<{ fastPaths: readonly string[]; responses: object[] }> {
+    const harness = await startAuthz({ 'services.yaml': SERVICES, 'authz.yaml': POLICIES }, { grpcFastPath });
+    try {
+      const responses: object[] = [];
+      for (const r of requests) responses.push(withoutIds(await harness.check(r)));
+      return { fastPaths: harness.mw.grpcFastPaths, responses };
+    } finally {
+      await harness.close();
+    }
+  }
+
+  it('serves Check on the HTTP/2 fast path with the same answers grpc-js gives', async () => {
+    const fast = await answers(true);
+    const viaGrpcJs = await answers(false);
+    expect(fast.fastPaths).toEqual(['/envoy.service.auth.v3.Authorization/Check']);
+    expect(viaGrpcJs.fastPaths).toEqual([]);
+    expect(fast.responses.map((r) => (r as { status: { code: number } }).status.code)).toEqual([status.OK, status.PERMISSION_DENIED, status.INVALID_ARGUMENT, status.INVALID_ARGUMENT]);
+    expect(fast.responses).toEqual(viaGrpcJs.responses);
+  });
+
+  it('answers an internal failure with the same gRPC status and error code on both paths', async () => {
+    for (const grpcFastPath of [true, false]) {
+      h = await startAuthz({ 'services.yaml': SERVICES, 'authz.yaml': POLICIES }, { grpcFastPath });
+      h.authz.addStage({ name: 'explode', compile: () => ({ name: 'explode', run: () => { throw new Error('boom'); } }) });
+      await h.authz.recompile();
+      const err = await h.check(checkRequest()).catch((e: { code: number; details: string; metadata: { get(k: string): unknown[] } }) => e);
+      expect(err).toMatchObject({ code: status.INTERNAL });
+      expect((err as { metadata: { get(k: string): unknown[] } }).metadata.get('meshward-error-code')).toEqual(['AUTHZ_STAGE_FAILED']);
+      await h.close();
+      h = undefined;
+    }
+  });
+});

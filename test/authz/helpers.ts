@@ -52,7 +52,7 @@ export interface CheckResponse {
   dynamic_metadata?: { fields: Record<string, { stringValue?: string; structValue?: unknown; numberValue?: number }> };
 }
 
-export async function startAuthz(files: Record<string, string>, options: { configure?: (authz: AuthzCapability) => void; audit?: boolean } = {}): Promise<Harness> {
+export async function startAuthz(files: Record<string, string>, options: { configure?: (authz: AuthzCapability) => void; audit?: boolean; grpcFastPath?: boolean } = {}): Promise<Harness> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'mw-authz-'));
   const configDir = path.join(root, 'config');
   const writeConfig = (fs: Record<string, string>) => {
@@ -71,7 +71,7 @@ export async function startAuthz(files: Record<string, string>, options: { confi
     return authz;
   };
   const mw = await createMeshward(
-    { configDir, dataDir: path.join(root, 'data'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
+    { configDir, dataDir: path.join(root, 'data'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, ...(options.grpcFastPath === undefined ? {} : { grpcFastPath: options.grpcFastPath }) },
     { logger: silentLogger(), registry: createRegistry(), clock, capabilities: [...(options.audit === false ? [] : [auditFactory]), authzFactory] },
   );
   await mw.start();

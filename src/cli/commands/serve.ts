@@ -13,6 +13,7 @@ export const command: CliCommand = {
     'database-url': { type: 'string' },
     'redis-url': { type: 'string' },
     'no-watch': { type: 'boolean' },
+    'no-grpc-fast-path': { type: 'boolean' },
     'http-tls-cert': { type: 'string' },
     'http-tls-key': { type: 'string' },
     'http-client-ca': { type: 'string' },

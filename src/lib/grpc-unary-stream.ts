@@ -1,0 +1,221 @@
+/**
+ * One unary gRPC call served directly on a node:http2 stream: the gRPC-over-HTTP/2 protocol
+ * (length-prefixed message, identity/gzip/deflate message encoding, `grpc-timeout`, status in
+ * trailers, trailers-only errors) without grpc-js's per-call machinery.
+ *
+ * Why not grpc-js: ext_authz Check is called on every request of the mesh. Under paced load
+ * grpc-js's server call path (interceptor chain, metadata conversion, stream decoder, events) was
+ * about a third of the main thread per Check, more than the whole policy pipeline; this file
+ * does the same protocol work for the one method that needs it (see docs/authz.md, Performance).
+ * Everything else on the gRPC port (SDS, ADS, the CA, health) stays on grpc-js: see
+ * grpc-stream-router.ts.
+ */
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { gunzip, inflate } from 'node:zlib';
+
+/** gRPC status codes used here (google.rpc.Code). */
+export const GrpcCode = {
+  OK: 0, CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13,
+} as const;
+
+export interface GrpcFailure {
+  code: number;
+  message: string;
+  /** Extra trailers (lowercase ASCII names, ASCII values), e.g. `meshward-error-code`. */
+  trailers?: Record<string, string>;
+}
+
+export interface UnaryMethod<Req, Res> {
+  deserialize(message: Buffer): Req;
+  serialize(response: Res): Buffer;
+  /** The call's work; may be asynchronous. Throwing (or rejecting) answers with `failure(err)`. */
+  handle(request: Req): Res | Promise<Res>;
+  failure(err: unknown): GrpcFailure;
+  /** Largest accepted request message, bytes (grpc-js's default is 4 MiB). */
+  maxReceiveBytes?: number;
+}
+
+/** The handler a router calls for each stream of its method. */
+export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
+
+const DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024;
+
+// The same headers grpc-js answers with, so clients see no difference between the two paths.
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' };
+const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': '' };
+
+/** `this` is the stream (EventEmitter listeners are called on their emitter): no closure per call. */
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
+function ignoreStreamError(): void {
+  // A reset or destroyed stream: the client has gone; `close` ends the call.
+}
+
+/**
+ * `grpc-timeout` in milliseconds (`1S`, `250m`, `100000u` ...), undefined when absent or
+ * malformed (gRPC: at most 8 digits and a unit).
+ */
+export function parseGrpcTimeout(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const perUnit: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+  return n * perUnit[m[2]!]!;
+}
+
+/**
+ * `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%` itself
+ * (gRPC over HTTP/2, "Responses"). encodeURIComponent encodes a superset, which decoders accept.
+ */
+export function encodeGrpcMessage(message: string): string {
+  return /^[\x20-\x24\x26-\x7e]*$/.test(message) ? message : encodeURIComponent(message);
+}
+
+/** Serves one call of `method` on `stream`. */
+export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  stream.on('error', ignoreStreamError);
+  const contentType = headers['content-type'];
+  if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
+    // grpc-js answers the same: not a gRPC request at all.
+    stream.respond({ ':status': 415 }, { endStream: true });
+    return;
+  }
+  const max = method.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE;
+  const call = new UnaryCall(method, stream, headers, max);
+  stream.on('data', (chunk: Buffer) => call.receive(chunk));
+  stream.on('end', () => call.received());
+  stream.on('close', () => call.closed());
+}
+
+class UnaryCall<Req, Res> {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+  private deadline: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly method: UnaryMethod<Req, Res>,
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly max: number,
+  ) {}
+
+  receive(chunk: Buffer): void {
+    if (this.done) return;
+    this.size += chunk.length;
+    if (this.size > this.max + 5) {
+      this.fail({ code: GrpcCode.RESOURCE_EXHAUSTED, message: `Received message larger than max (${this.size - 5} vs. ${this.max})` });
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  received(): void {
+    if (this.done) return;
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.chunks = [];
+    if (body.length < 5) {
+      this.fail({ code: GrpcCode.INTERNAL, message: body.length === 0 ? 'Unary call ended without a request message' : 'Truncated gRPC message frame' });
+      return;
+    }
+    const length = body.readUInt32BE(1);
+    if (body.length !== 5 + length) {
+      this.fail({ code: GrpcCode.INTERNAL, message: body.length < 5 + length ? 'Truncated gRPC message frame' : 'Unary call carried more than one request message' });
+      return;
+    }
+    const message = body.subarray(5);
+    if (body[0] === 0) {
+      this.decoded(message);
+      return;
+    }
+    this.decompress(message);
+  }
+
+  closed(): void {
+    // Client cancelled, connection lost or the response is complete: nothing more to send.
+    this.done = true;
+    if (this.deadline) clearTimeout(this.deadline);
+  }
+
+  private decompress(message: Buffer): void {
+    const encoding = this.headers['grpc-encoding'];
+    const codec = encoding === 'gzip' ? gunzip : encoding === 'deflate' ? inflate : undefined;
+    if (!codec) {
+      this.fail({ code: GrpcCode.UNIMPLEMENTED, message: `Received message compressed with unsupported encoding "${String(encoding ?? 'identity')}"` });
+      return;
+    }
+    codec(message, { maxOutputLength: this.max }, (err, plain) => {
+      if (err) this.fail({ code: (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INTERNAL, message: `Could not decompress the request: ${err.message}` });
+      else this.decoded(plain);
+    });
+  }
+
+  private decoded(message: Buffer): void {
+    if (this.done) return;
+    let request: Req;
+    try {
+      request = this.method.deserialize(message);
+    } catch (err) {
+      this.fail({ code: GrpcCode.INTERNAL, message: `Error deserializing request: ${(err as Error).message}` });
+      return;
+    }
+    let result: Res | Promise<Res>;
+    try {
+      result = this.method.handle(request);
+    } catch (err) {
+      this.fail(this.method.failure(err));
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      this.respond(result);
+      return;
+    }
+    this.armDeadline();
+    result.then((r) => this.respond(r), (err: unknown) => this.fail(this.method.failure(err)));
+  }
+
+  /** Only asynchronous calls can outlive their deadline: a synchronous one answers at once. */
+  private armDeadline(): void {
+    const ms = parseGrpcTimeout(this.headers['grpc-timeout']);
+    if (ms === undefined) return;
+    this.deadline = setTimeout(() => this.fail({ code: GrpcCode.DEADLINE_EXCEEDED, message: 'Deadline exceeded' }), Math.max(0, ms));
+  }
+
+  private respond(response: Res): void {
+    if (this.done) return;
+    let message: Buffer;
+    try {
+      message = this.method.serialize(response);
+    } catch (err) {
+      this.fail({ code: GrpcCode.INTERNAL, message: `Error serializing response: ${(err as Error).message}` });
+      return;
+    }
+    if (!this.finish()) return;
+    const frame = Buffer.allocUnsafe(5 + message.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(message.length, 1);
+    message.copy(frame, 5);
+    this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    this.stream.once('wantTrailers', sendOkTrailers);
+    this.stream.end(frame);
+  }
+
+  /** A trailers-only response carrying the status (as grpc-js sends errors before any message). */
+  private fail(failure: GrpcFailure): void {
+    if (this.done || !this.finish()) return;
+    this.stream.respond({
+      ...RESPONSE_HEADERS, ...failure.trailers, 'grpc-status': String(failure.code), 'grpc-message': encodeGrpcMessage(failure.message),
+    }, { endStream: true });
+  }
+
+  /** Ends the call; false when the stream can no longer be answered (reset by the client). */
+  private finish(): boolean {
+    this.done = true;
+    this.chunks = [];
+    if (this.deadline) clearTimeout(this.deadline);
+    return !this.stream.destroyed && !this.stream.closed && !this.stream.headersSent;
+  }
+}

@@ -68,6 +68,15 @@ function hasUnredactedCredential(json: string): boolean {
 
 const JWT_IN_TEXT = new RegExp(JWT_RE.source);
 
+/**
+ * A header-map entry (`{"key":"authorization","value"|"rawValue":...}`, what Envoy sends with
+ * `encode_raw_headers`): the name is a value here, so the key test above cannot see it.
+ */
+const CREDENTIAL_ENTRY_IN_JSON = new RegExp(`"key":"(?:${[...CREDENTIAL_KEYS].join('|')})"`, 'i');
+
+/** Fields of a header-map entry that hold the header's value. */
+const ENTRY_VALUE_KEYS: ReadonlySet<string> = new Set(['value', 'rawValue', 'raw_value']);
+
 /** Splits an RFC 6901 JSON pointer into unescaped tokens. */
 export function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
@@ -112,12 +121,13 @@ function maskTree(value: Json, path: string[], masked: string[]): Json {
   }
   let copy: Record<string, Json> | undefined;
   const obj = value as Record<string, Json>;
+  const credentialEntry = typeof obj.key === 'string' && isCredentialKey(obj.key);
   for (const key in obj) {
     const child = obj[key];
     if (child === null || (typeof child !== 'object' && typeof child !== 'string')) continue;
     path.push(key);
     let next: Json;
-    if (isCredentialKey(key)) {
+    if (isCredentialKey(key) || (credentialEntry && ENTRY_VALUE_KEYS.has(key))) {
       next = REDACTED;
       masked.push(toPointer(path));
     } else {
@@ -207,7 +217,7 @@ export function createMasker(maskPaths: readonly string[] = []): Masker {
       input = applyRemovals(input, masked);
       const out = input === record.input ? record : { ...record, input };
       const json = JSON.stringify(out);
-      if (hasUnredactedCredential(json) || (json.includes('eyJ') && JWT_IN_TEXT.test(json))) {
+      if (hasUnredactedCredential(json) || CREDENTIAL_ENTRY_IN_JSON.test(json) || (json.includes('eyJ') && JWT_IN_TEXT.test(json))) {
         // Secrets elsewhere than the request headers: take the full walk.
         const full = mask(record);
         return { ...full, json: JSON.stringify(full.record) };

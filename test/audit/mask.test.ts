@@ -23,6 +23,25 @@ describe('masking', () => {
     expect(JSON.stringify(record)).not.toContain('secret-token');
   });
 
+  it("redacts credential entries of Envoy's raw header map (encode_raw_headers), not their names", () => {
+    const rec = decision({ input: { attributes: { request: { http: { headerMap: { headers: [
+      { key: 'Authorization', rawValue: 'QmVhcmVyIHNlY3JldA==' },
+      { key: 'cookie', value: 'session=1' },
+      { key: 'x-keep', value: 'visible' },
+    ] } } } } } });
+    const { record, masked } = createMasker().mask(rec);
+    const entries = (record.input as { attributes: { request: { http: { headerMap: { headers: Record<string, string>[] } } } } }).attributes.request.http.headerMap.headers;
+    expect(entries).toEqual([
+      { key: 'Authorization', rawValue: REDACTED },
+      { key: 'cookie', value: REDACTED },
+      { key: 'x-keep', value: 'visible' },
+    ]);
+    expect(masked).toEqual([
+      '/input/attributes/request/http/headerMap/headers/0/rawValue',
+      '/input/attributes/request/http/headerMap/headers/1/value',
+    ]);
+  });
+
   it('never mutates the caller record', () => {
     const rec = decision();
     createMasker(['/parsed_path']).mask(rec);
@@ -76,6 +95,7 @@ describe('masking fast path (maskAndSerialize)', () => {
     ['a set-cookie array', { input: { attributes: { request: { http: { headers: { 'set-cookie': ['a=1', 'b=2'] } } } } } }],
     ['a mixed-case credential key inside an array', { input: { parsed_body: { items: [{ 'Set-Cookie': 'secret' }] } } }],
     ['a numeric authorization value', { input: { attributes: { request: { http: { headers: { authorization: 7 } } } } } }],
+    ['credentials in the raw header map', { input: { attributes: { request: { http: { headerMap: { headers: [{ key: 'Authorization', rawValue: 'c2VjcmV0' }, { key: 'cookie', value: 'secret' }] } } } } } }],
   ];
 
   it.each(inputs)('gives the same record, pointers and JSON as the full walk: %s', (_name, overrides) => {

@@ -19,7 +19,7 @@ import { errorCodeOf } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, counter, gauge, histogram, type Registry } from '../lib/metrics.ts';
 import { createMasker, type Masker } from './mask.ts';
-import type { DecisionRecordV1 } from './record.ts';
+import type { DecisionRecordV1, InputBytes } from './record.ts';
 import { prepareRecord, type PreparedRecord } from './row.ts';
 import { type AuditStore, openBatch, type PendingBatch } from './store.ts';
 
@@ -58,6 +58,11 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 const SHUTDOWN_RETRIES = 3;
 
+/** A JWT in the request path is masked (mask.ts); such rare records take the whole-record route. */
+function mayNeedMasking(path: string | undefined): boolean {
+  return path?.includes('eyJ') === true;
+}
+
 /** An allowed decision that a dry-run or AUDIT policy matched is kept even with `recordAllows: false`. */
 function asksToBeNoticed(record: DecisionRecordV1): boolean {
   return record.matchedPolicies.some((m) => m.dryRun === true || m.effect === 'audit');
@@ -71,8 +76,9 @@ export class AuditLog {
   readonly #maxQueue: number;
   readonly #batchSize: number;
   readonly #intervalMs: number;
-  /** Appended this turn, not yet prepared. */
+  /** Appended this turn, not yet prepared; `#rawInputs[i]` is `#raw[i]`'s input as bytes, if given. */
   #raw: DecisionRecordV1[] = [];
+  #rawInputs: (InputBytes | undefined)[] = [];
   /** Full batches waiting, then the one filling. A queue of batches avoids O(n) shifts. */
   #batches: PendingBatch[] = [];
   #filling?: PendingBatch;
@@ -123,9 +129,11 @@ export class AuditLog {
 
   /**
    * Enqueues a decision. Returns false (and counts and logs it) when the queue is full or the log
-   * is closed. The log takes ownership: do not mutate the record afterwards.
+   * is closed. The log takes ownership: do not mutate the record afterwards. With `inputBytes`,
+   * a store with a writer thread rebuilds, masks and serializes the input there (record.ts
+   * InputBytes); other stores use `record.input`. The bytes must not change afterwards.
    */
-  append(record: DecisionRecordV1): boolean {
+  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean {
     if (this.#closed || this.#queued >= this.#maxQueue) {
       this.#reject(this.#closed ? 'closed' : 'queue full');
       return false;
@@ -135,6 +143,7 @@ export class AuditLog {
       return true;
     }
     this.#raw.push(record);
+    this.#rawInputs.push(inputBytes);
     this.#queued++;
     this.#accepted++;
     this.#unreportedQueued++;
@@ -293,21 +302,40 @@ export class AuditLog {
     if (this.#raw.length === 0) return false;
     let sealed = false;
     const raw = this.#raw;
+    const rawInputs = this.#rawInputs;
     this.#raw = [];
+    this.#rawInputs = [];
     this.#reportCounts();
-    const masker = this.#maskerFor(this.#settings().maskPaths);
-    for (const record of raw) {
+    const maskPaths = this.#settings().maskPaths;
+    const masker = this.#maskerFor(maskPaths);
+    for (let i = 0; i < raw.length; i++) {
+      const record = raw[i]!;
+      const inputBytes = rawInputs[i];
+      let filling = (this.#filling ??= openBatch(this.#store));
+      const deferred = inputBytes !== undefined && filling.addWithInputBytes !== undefined && !mayNeedMasking(record.path);
       let prepared: PreparedRecord;
       try {
-        const { record: masked, masked: pointers, json } = masker.maskAndSerialize(record);
-        prepared = prepareRecord(masked, pointers, json);
+        if (deferred) {
+          // The writer thread adds the masked input (input-bytes.ts); only the small rest is serialized here.
+          prepared = prepareRecord(record, [], JSON.stringify({ ...record, input: undefined }));
+        } else {
+          const { record: masked, masked: pointers, json } = masker.maskAndSerialize(record);
+          prepared = prepareRecord(masked, pointers, json);
+        }
       } catch (err) {
         this.#queued--;
         this.#refuseUnserializable(record, err);
         continue;
       }
-      const filling = (this.#filling ??= openBatch(this.#store));
-      filling.add(prepared);
+      if (!deferred) {
+        filling.add(prepared);
+      } else if (!filling.addWithInputBytes!(prepared, inputBytes!, maskPaths)) {
+        // Another decoder or mask list than the batch's: seal it and start one for this record.
+        this.#batches.push(filling);
+        sealed = true;
+        filling = this.#filling = openBatch(this.#store);
+        filling.addWithInputBytes!(prepared, inputBytes!, maskPaths);
+      }
       if (filling.size >= this.#batchSize) {
         this.#batches.push(filling);
         this.#filling = undefined;

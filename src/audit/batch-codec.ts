@@ -6,9 +6,11 @@
  * later (measured at 2,000 checks/s after such a burst: p99.9 56–76 ms).
  *
  * Per record the buffer holds the nine column texts joined by NUL (a column text never contains
- * NUL: row.ts replaces it), then the body. A Float64Array indexes them: time, status, a bit mask
- * of null columns, the columns' byte length, the body's byte length. The writer binds each body
- * straight from the bytes it stores and hashes the same bytes, so no JS string is built for it.
+ * NUL: row.ts replaces it), then the body, then (for a record whose input comes as bytes, see
+ * InputBytes) those bytes. A Float64Array indexes them: time, status, a bit mask of null
+ * columns, the columns' byte length, the body's byte length, the input's byte length (-1: the
+ * body is complete). The writer binds each complete body straight from the bytes it stores and
+ * hashes the same bytes, so no JS string is built for it.
  */
 import type { DecisionOutcome } from './record.ts';
 import type { PreparedRecord } from './row.ts';
@@ -16,6 +18,14 @@ import type { PreparedRecord } from './row.ts';
 /** A prepared record as the writer thread sees it: the body is its UTF-8 bytes. */
 export interface WireRecord extends Omit<PreparedRecord, 'body'> {
   body: Uint8Array;
+  /** The input's source bytes, when the body still lacks `input` (see EncodedBatch.input). */
+  input?: Uint8Array;
+}
+
+/** How the writer completes records that came with input bytes: one decoder and mask list per batch. */
+export interface BatchInputContext {
+  decoder: string;
+  maskPaths: readonly string[];
 }
 
 /** What crosses to the writer thread; both buffers are transferred. */
@@ -24,10 +34,12 @@ export interface EncodedBatch {
   data: ArrayBuffer;
   /** SLOTS numbers per record (see the module comment). */
   index: Float64Array;
+  /** Present when some record carries input bytes. */
+  input?: BatchInputContext;
 }
 
 const COLUMN_FIELDS = ['decisionId', 'decision', 'sourcePrincipal', 'requestPrincipal', 'destination', 'method', 'path', 'configVersion', 'policies'] as const;
-const SLOTS = 5;
+const SLOTS = 6;
 /** A small batch's worth; an encoder grows as needed and keeps its size when reused. */
 const INITIAL_BYTES = 64 * 1024;
 
@@ -41,6 +53,7 @@ export class BatchEncoder {
   #offset = 0;
   #index: Float64Array;
   #slot = 0;
+  #input?: BatchInputContext;
 
   constructor(expectedRecords = 500) {
     this.#bytes = Buffer.allocUnsafeSlow(INITIAL_BYTES);
@@ -55,9 +68,21 @@ export class BatchEncoder {
   reset(): void {
     this.#offset = 0;
     this.#slot = 0;
+    this.#input = undefined;
   }
 
-  add(r: PreparedRecord): void {
+  /**
+   * Adds a record whose body lacks `input`, with the bytes the writer rebuilds it from. False
+   * (nothing added) when the batch already holds input bytes for another decoder or mask list.
+   */
+  addWithInputBytes(r: PreparedRecord, bytes: Uint8Array, context: BatchInputContext): boolean {
+    if (this.#input && (this.#input.decoder !== context.decoder || !sameList(this.#input.maskPaths, context.maskPaths))) return false;
+    this.#input ??= context;
+    this.add(r, bytes);
+    return true;
+  }
+
+  add(r: PreparedRecord, inputBytes?: Uint8Array): void {
     let nulls = 0;
     let columns = '';
     for (let i = 0; i < COLUMN_FIELDS.length; i++) {
@@ -66,23 +91,30 @@ export class BatchEncoder {
       columns = i === 0 ? (v ?? '') : `${columns}\0${v ?? ''}`;
     }
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    this.#reserve((columns.length + r.body.length) * 3);
+    this.#reserve((columns.length + r.body.length) * 3 + (inputBytes?.length ?? 0));
     if (this.#slot + SLOTS > this.#index.length) this.#index = grow(this.#index, this.#index.length * 2);
     const columnBytes = this.#bytes.write(columns, this.#offset, 'utf8');
     this.#offset += columnBytes;
     const bodyBytes = this.#bytes.write(r.body, this.#offset, 'utf8');
     this.#offset += bodyBytes;
+    if (inputBytes) {
+      this.#bytes.set(inputBytes, this.#offset);
+      this.#offset += inputBytes.length;
+    }
     const index = this.#index;
     index[this.#slot++] = r.time;
     index[this.#slot++] = r.status;
     index[this.#slot++] = nulls;
     index[this.#slot++] = columnBytes;
     index[this.#slot++] = bodyBytes;
+    index[this.#slot++] = inputBytes ? inputBytes.length : -1;
   }
 
   /** The batch as sent (copies: the encoder keeps its buffers, so a failed write can be re-sent). */
   finish(): EncodedBatch {
-    return { data: this.#bytes.buffer.slice(0, this.#offset) as ArrayBuffer, index: this.#index.slice(0, this.#slot) };
+    // The Buffer may be a view at an offset (allocUnsafeSlow does not pool, but be exact).
+    const data = this.#bytes.buffer.slice(this.#bytes.byteOffset, this.#bytes.byteOffset + this.#offset) as ArrayBuffer;
+    return { data, index: this.#index.slice(0, this.#slot), ...(this.#input ? { input: this.#input } : {}) };
   }
 
   #reserve(bytes: number): void {
@@ -114,9 +146,10 @@ export function decodeBatch(batch: EncodedBatch): WireRecord[] {
     const nulls = index[slot + 2]!;
     const columnBytes = index[slot + 3]!;
     const bodyBytes = index[slot + 4]!;
+    const inputBytes = index[slot + 5]!;
     const c = bytes.toString('utf8', offset, offset + columnBytes).split('\0');
     offset += columnBytes;
-    out.push({
+    const record: WireRecord = {
       time: index[slot]!,
       status: index[slot + 1]!,
       decisionId: c[0]!,
@@ -129,10 +162,19 @@ export function decodeBatch(batch: EncodedBatch): WireRecord[] {
       configVersion: c[7]!,
       policies: c[8]!,
       body: bytes.subarray(offset, offset + bodyBytes),
-    });
+    };
     offset += bodyBytes;
+    if (inputBytes >= 0) {
+      record.input = bytes.subarray(offset, offset + inputBytes);
+      offset += inputBytes;
+    }
+    out.push(record);
   }
   return out;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 }
 
 function nullable(columns: readonly string[], nulls: number, i: number): string | null {

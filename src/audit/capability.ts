@@ -13,7 +13,7 @@ import { clientCertificateVerifier } from './client-cert.ts';
 import { openAuditStore } from './open.ts';
 import type { AuditQuery } from './query.ts';
 import { type DecisionPage, getDecision, queryDecisions, verifyChain } from './reader.ts';
-import type { DecisionRecordV1 } from './record.ts';
+import type { DecisionRecordV1, InputBytes } from './record.ts';
 import { startRetention } from './retention.ts';
 import { auditRoutes } from './routes.ts';
 import type { StoredDecisionV1 } from './row.ts';
@@ -26,7 +26,7 @@ export interface AuditCapability extends Capability {
    * Returns false when the record was refused (queue full or stopped): counted in
    * `meshward_audit_records_total{result="rejected"}` and logged. Do not mutate the record after.
    */
-  append(record: DecisionRecordV1): boolean;
+  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean;
   /** Resolves when everything appended so far is durable. */
   flush(): Promise<void>;
   query(q: AuditQuery): Promise<DecisionPage>;
@@ -81,7 +81,7 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
   return {
     name: 'audit',
     store,
-    append: (record) => log.append(record),
+    append: (record, inputBytes) => log.append(record, inputBytes),
     flush: () => log.flush(),
     query: (q) => queryDecisions(store, q),
     get: (id) => getDecision(store, id),

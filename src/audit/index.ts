@@ -3,7 +3,7 @@
  * (`append` on the ext_authz hot path; query/verify/flush for the API and CLI), and the store
  * and readers the CLI uses directly.
  */
-export type { DecisionOutcome, DecisionRecordV1, MatchedPolicy } from './record.ts';
+export type { DecisionOutcome, DecisionRecordV1, InputBytes, MatchedPolicy } from './record.ts';
 export type { StoredDecisionV1 } from './row.ts';
 export { createAuditCapability, type AuditCapability, type AuditCapabilityOptions } from './capability.ts';
 export { AuditLog, type AuditLogOptions, type AuditLogSettings, type AuditLogStats } from './audit-log.ts';

@@ -49,3 +49,14 @@ export interface DecisionRecordV1 {
   /** The policy input, masked by `maskInput` before it reaches the store. */
   input?: unknown;
 }
+
+/**
+ * The policy input as the bytes it was decoded from (ext_authz: the CheckRequest), so the SQLite
+ * writer thread can rebuild, mask and serialize it off the event loop. `decoder` is the URL of a
+ * module exporting `decodeAuditInput(bytes: Uint8Array): unknown`, which must return exactly the
+ * record's `input` (tests compare both routes). Stores without a writer thread use `input`.
+ */
+export interface InputBytes {
+  decoder: string;
+  bytes: Uint8Array;
+}

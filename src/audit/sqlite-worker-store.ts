@@ -139,6 +139,7 @@ export class WorkerSqliteAuditStore implements AuditStore {
     return {
       get size() { return done ? size : encoder.size; },
       add: (record) => encoder.add(record),
+      addWithInputBytes: (record, input, maskPaths) => encoder.addWithInputBytes(record, input.bytes, { decoder: input.decoder, maskPaths }),
       write: async () => {
         if (done) throw new Error('audit batch already written');
         const result = encoder.size === 0 ? { firstSeq: 0, lastSeq: 0 } : await this.#send(encoder.finish());

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DEFAULT_WRITER_NICE, SqliteAuditStore, type SqliteStoreOptions } from './sqlite.ts';
 import { decodeBatch, type EncodedBatch } from './batch-codec.ts';
+import { completeRecords, MaskerCache } from './input-bytes.ts';
 import { lowerThreadPriority } from '../lib/thread-priority.ts';
 
 /** `batch` is encodeBatch() of the records; its buffers are transferred. */
@@ -29,13 +30,13 @@ const reply = (message: WorkerResponse) => port.postMessage(message);
  * before anything queued after it, and the chain order stays the append order.
  */
 let blocked = false;
+const maskers = new MaskerCache();
 
-port.on('message', (request: WorkerRequest) => {
+async function handle(request: WorkerRequest): Promise<void> {
   if (request.type === 'close') {
-    void store.close().then(() => {
-      reply({ type: 'closed' });
-      port.close();
-    });
+    await store.close();
+    reply({ type: 'closed' });
+    port.close();
     return;
   }
   if (request.type === 'resume') {
@@ -46,13 +47,20 @@ port.on('message', (request: WorkerRequest) => {
     reply({ type: 'failed', id: request.id, message: 'an earlier batch failed; retrying it first' });
     return;
   }
-  // better-sqlite3 is synchronous: the append settles before the next message is handled.
-  store.append(decodeBatch(request.batch)).then(
-    ({ firstSeq, lastSeq }) => reply({ type: 'appended', id: request.id, firstSeq, lastSeq }),
-    (err: unknown) => {
-      blocked = true;
-      reply({ type: 'failed', id: request.id, message: (err as Error).message });
-    },
-  );
+  try {
+    const records = decodeBatch(request.batch);
+    if (request.batch.input) await completeRecords(records, request.batch.input, maskers);
+    const { firstSeq, lastSeq } = await store.append(records);
+    reply({ type: 'appended', id: request.id, firstSeq, lastSeq });
+  } catch (err) {
+    blocked = true;
+    reply({ type: 'failed', id: request.id, message: (err as Error).message });
+  }
+}
+
+// One message at a time, in order: completing a batch may await the decoder's first import.
+let queue = Promise.resolve();
+port.on('message', (request: WorkerRequest) => {
+  queue = queue.then(() => handle(request));
 });
 reply({ type: 'ready', ...(priority ? { tid: priority.tid, nice: priority.nice } : {}) });

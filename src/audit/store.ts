@@ -6,6 +6,7 @@
  */
 import type { ChainAnchor } from './chain.ts';
 import type { AuditFilter, AuditQuery } from './query.ts';
+import type { InputBytes } from './record.ts';
 import type { AuditRow, PreparedRecord } from './row.ts';
 
 export interface StatsBucket {
@@ -25,6 +26,12 @@ export interface RetentionResult {
 export interface PendingBatch {
   readonly size: number;
   add(record: PreparedRecord): void;
+  /**
+   * Adds a record whose body lacks `input`, which the writer thread rebuilds from `input.bytes`
+   * and masks with `maskPaths` (only batches of the SQLite writer thread can). False when this
+   * batch already holds records for another decoder or other mask paths: seal it and use a new one.
+   */
+  addWithInputBytes?(record: PreparedRecord, input: InputBytes, maskPaths: readonly string[]): boolean;
   /** Durable when it resolves. After a failure it may be called again (the retry). */
   write(): Promise<{ firstSeq: number; lastSeq: number }>;
 }

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { sendUnaryData, ServerUnaryCall, ServiceError } from '@grpc/grpc-js';
 import { Metadata } from '@grpc/grpc-js';
-import type { DecisionRecordV1 } from '../audit/record.ts';
+import type { DecisionRecordV1, InputBytes } from '../audit/record.ts';
 import type { Clock } from '../lib/clock.ts';
 import { errorCodeOf, toGrpcStatus } from '../lib/errors.ts';
 import { newDecisionId } from '../lib/ids.ts';
@@ -16,6 +16,7 @@ import type { Logger } from '../lib/logger.ts';
 import { type GrpcFailure, serveUnary, type StreamHandler, type UnaryMethod } from '../lib/grpc-unary-stream.ts';
 import { FastHistogram, type FastHistogramChild } from '../lib/fast-histogram.ts';
 import { counter, type Registry } from '../lib/metrics.ts';
+import { AUDIT_INPUT_DECODER } from './audit-input.ts';
 import { AuthzNotReadyError } from './errors.ts';
 import { authorizationServiceDefinition } from './proto.ts';
 import { buildInput, type CheckRequestJson } from './input.ts';
@@ -25,7 +26,7 @@ import { buildCheckResponse } from './response.ts';
 
 /** The audit capability's public face, as ext_authz uses it (non-blocking enqueue). */
 export interface AuditSink {
-  append(record: DecisionRecordV1): void;
+  append(record: DecisionRecordV1, inputBytes?: InputBytes): void;
 }
 
 export interface CheckDeps {
@@ -45,6 +46,12 @@ export interface CheckResult {
 export interface CheckOptions {
   /** False for what-if checks (`POST /v1/authz/check`): decided exactly the same, never audited. */
   record?: boolean;
+  /**
+   * The serialized CheckRequest `request` was decoded from (the HTTP/2 fast path has it): the
+   * audit writer thread then rebuilds and masks the input from it, off the event loop. It must not
+   * change afterwards.
+   */
+  wire?: Uint8Array;
 }
 
 export type CheckFn = (request: CheckRequestJson, options?: CheckOptions) => CheckResult | Promise<CheckResult>;
@@ -71,13 +78,13 @@ export function createCheck(deps: CheckDeps): CheckFn {
     m.time.observe(seconds);
   };
 
-  const finish = (outcome: CheckOutcome, decisionId: string, t0: number, audited: boolean): CheckResult => {
+  const finish = (outcome: CheckOutcome, decisionId: string, t0: number, audited: boolean, wire: Uint8Array | undefined): CheckResult => {
     const { decision, ctx } = outcome;
     const latency = performance.now() - t0;
     const response = buildCheckResponse(decision, ctx.mutations, decisionId);
     const record = decisionRecord(ctx, decision, { decisionId, time: ctx.now, latencyUs: Math.round(latency * 1000) });
     decided(decision.outcome, latency / 1000);
-    if (audited && worthRecording(ctx, decision)) deps.audit()?.append(record);
+    if (audited && worthRecording(ctx, decision)) deps.audit()?.append(record, wire && { decoder: AUDIT_INPUT_DECODER, bytes: wire });
     return { response, outcome, record };
   };
 
@@ -110,9 +117,9 @@ export function createCheck(deps: CheckDeps): CheckFn {
       return fail(err, request, pipeline, { decisionId, now, t0, recordIt });
     }
     if (outcome instanceof Promise) {
-      return outcome.then((o) => finish(o, decisionId, t0, recordIt), (err: unknown) => fail(err, request, pipeline, { decisionId, now, t0, recordIt }));
+      return outcome.then((o) => finish(o, decisionId, t0, recordIt, options?.wire), (err: unknown) => fail(err, request, pipeline, { decisionId, now, t0, recordIt }));
     }
-    return finish(outcome, decisionId, t0, recordIt);
+    return finish(outcome, decisionId, t0, recordIt, options?.wire);
   };
 }
 
@@ -151,8 +158,8 @@ export function checkStreamHandler(check: CheckFn): StreamHandler {
   const method: UnaryMethod<CheckRequestJson, Record<string, unknown>> = {
     deserialize: (message) => definition.requestDeserialize(message) as CheckRequestJson,
     serialize: (response) => definition.responseSerialize(response),
-    handle: (request) => {
-      const result = check(request);
+    handle: (request, message) => {
+      const result = check(request, { wire: message });
       return result instanceof Promise ? result.then(responseOf) : result.response;
     },
     failure: grpcFailure,

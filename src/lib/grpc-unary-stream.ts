@@ -28,8 +28,11 @@ export interface GrpcFailure {
 export interface UnaryMethod<Req, Res> {
   deserialize(message: Buffer): Req;
   serialize(response: Res): Buffer;
-  /** The call's work; may be asynchronous. Throwing (or rejecting) answers with `failure(err)`. */
-  handle(request: Req): Res | Promise<Res>;
+  /**
+   * The call's work; may be asynchronous. Throwing (or rejecting) answers with `failure(err)`.
+   * `message` is the serialized request; it is the handler's to keep (nothing reuses its memory).
+   */
+  handle(request: Req, message: Buffer): Res | Promise<Res>;
   failure(err: unknown): GrpcFailure;
   /** Largest accepted request message, bytes (grpc-js's default is 4 MiB). */
   maxReceiveBytes?: number;
@@ -164,7 +167,7 @@ class UnaryCall<Req, Res> {
     }
     let result: Res | Promise<Res>;
     try {
-      result = this.method.handle(request);
+      result = this.method.handle(request, message);
     } catch (err) {
       this.fail(this.method.failure(err));
       return;

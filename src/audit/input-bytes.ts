@@ -1,0 +1,78 @@
+/**
+ * Completes, on the writer thread, the records whose input came as bytes (record.ts InputBytes):
+ * rebuilds the input with the producer's decoder, masks it with the same masker the event loop
+ * would have used, and splices it into the body. Masking and serializing the input was the
+ * largest part of audit's cost on the event loop (≈ 10 % of it at 2,000 checks/s); copying the
+ * request's bytes costs a memcpy.
+ */
+import type { BatchInputContext, WireRecord } from './batch-codec.ts';
+import { createMasker, type Masker } from './mask.ts';
+import type { DecisionRecordV1 } from './record.ts';
+
+export type InputDecoder = (bytes: Uint8Array) => unknown;
+
+const decoders = new Map<string, Promise<InputDecoder>>();
+
+/** The `decodeAuditInput` export of the module at `url`, imported once. */
+export function loadInputDecoder(url: string): Promise<InputDecoder> {
+  let decoder = decoders.get(url);
+  if (!decoder) {
+    decoder = import(url).then((mod: { decodeAuditInput?: unknown }) => {
+      if (typeof mod.decodeAuditInput !== 'function') throw new Error(`${url} does not export decodeAuditInput`);
+      return mod.decodeAuditInput as InputDecoder;
+    });
+    decoders.set(url, decoder);
+  }
+  return decoder;
+}
+
+/**
+ * The full body: `bodyWithoutInput` (a record's JSON without `input` and without `masked`) plus
+ * the masked input and the sorted list of what masking changed, exactly what the event loop's
+ * `maskAndSerialize` + `prepareRecord` produce for the whole record, up to key order.
+ */
+export function completeBody(bodyWithoutInput: string, input: unknown, masker: Masker): string {
+  const { masked, json } = masker.maskAndSerialize({ input } as DecisionRecordV1);
+  const parts: string[] = [];
+  const head = bodyWithoutInput.slice(1, -1);
+  if (head) parts.push(head);
+  const inputMember = json.slice(1, -1);
+  if (inputMember) parts.push(inputMember);
+  if (masked.length > 0) parts.push(`"masked":${JSON.stringify(masked)}`);
+  return `{${parts.join(',')}}`;
+}
+
+/** Completes every record of a batch that carries input bytes, in place. */
+export async function completeRecords(records: WireRecord[], context: BatchInputContext, maskers: MaskerCache): Promise<void> {
+  // A decoder that cannot load would fail every retry of this batch: record without the input instead.
+  const decode = await loadInputDecoder(context.decoder).catch((err: Error): InputDecoder => () => { throw new Error(`input decoder unavailable: ${err.message}`); });
+  const masker = maskers.get(context.maskPaths);
+  for (const record of records) {
+    if (!record.input) continue;
+    const head = Buffer.from(record.body.buffer, record.body.byteOffset, record.body.byteLength).toString('utf8');
+    let body: string;
+    try {
+      body = completeBody(head, decode(record.input), masker);
+    } catch (err) {
+      // The event loop decoded these very bytes, so this is a bug; the decision is still recorded.
+      body = `${head.slice(0, -1)},"inputError":${JSON.stringify((err as Error).message)}}`;
+    }
+    record.body = Buffer.from(body, 'utf8');
+    delete record.input;
+  }
+}
+
+/** One masker per mask list (the list changes only with the config). */
+export class MaskerCache {
+  #key = '';
+  #masker: Masker = createMasker([]);
+
+  get(paths: readonly string[]): Masker {
+    const key = JSON.stringify(paths);
+    if (key !== this.#key) {
+      this.#key = key;
+      this.#masker = createMasker(paths);
+    }
+    return this.#masker;
+  }
+}

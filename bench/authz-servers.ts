@@ -18,12 +18,13 @@ import type { CapabilityFactory } from '../src/server/capability.ts';
 
 export const ISSUER = 'https://auth.bench.example';
 
-export type ServerKind = 'trivial' | 'bare' | 'full';
+export type ServerKind = 'trivial' | 'bare' | 'full' | 'full-grpcjs';
 
 export const SERVER_NAMES: Record<ServerKind, string> = {
   trivial: 'trivial grpc-js handler',
   bare: 'pipeline without audit (JWT + 50 YAML policies)',
   full: 'full pipeline (JWT + 50 YAML policies + audit to SQLite)',
+  'full-grpcjs': 'full pipeline, Check through grpc-js (--no-grpc-fast-path)',
 };
 
 export function grpcFrame(message: Buffer): Buffer {
@@ -77,7 +78,7 @@ export function checkRequestBody(token: string): Buffer {
 
 export interface AuditHandle { flush(): Promise<void>; stats(): { written: number; rejected: number; queued: number } }
 
-export async function startPipeline(dir: string, work: string, withAudit: boolean, name: string): Promise<{ port: number; audit?: AuditHandle; authz: AuthzCapability; stop(): Promise<void> }> {
+export async function startPipeline(dir: string, work: string, withAudit: boolean, name: string, grpcFastPath = true): Promise<{ port: number; audit?: AuditHandle; authz: AuthzCapability; stop(): Promise<void> }> {
   const capabilities: CapabilityFactory[] = [];
   let audit = false;
   if (withAudit) {
@@ -91,7 +92,7 @@ export async function startPipeline(dir: string, work: string, withAudit: boolea
   }
   capabilities.push(createAuthzCapability);
   const mw = await createMeshward(
-    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath: process.env.BENCH_GRPC_FAST_PATH !== '0' },
+    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath },
     { logger: silentLogger(), registry: createRegistry(), capabilities },
   );
   await mw.start();
@@ -101,7 +102,7 @@ export async function startPipeline(dir: string, work: string, withAudit: boolea
 
 /** Starts one kind of server; `work` holds its data directory. */
 export async function startServer(kind: ServerKind, configDir: string, work: string): Promise<{ port: number; audit?: AuditHandle; authz?: AuthzCapability; stop(): Promise<void> }> {
-  return kind === 'trivial' ? startTrivial() : startPipeline(configDir, work, kind === 'full', kind);
+  return kind === 'trivial' ? startTrivial() : startPipeline(configDir, work, kind !== 'bare', kind, kind !== 'full-grpcjs');
 }
 
 /** Writes the config and the gRPC-framed CheckRequest body h2load sends; returns the body file. */

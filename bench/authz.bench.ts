@@ -1,9 +1,10 @@
 /**
- * ext_authz benchmark (loopback only, about 3 minutes):
+ * ext_authz benchmark (loopback only, about 10 minutes):
  *  1. policy evaluation alone: 10 vs 10,000 YAML rules on one workload (p50/p99 µs);
  *  2. h2load sending real CheckRequests (gRPC framing, 8 connections × 16 streams): a trivial
  *     grpc-js handler (the baseline, same run) vs the pipeline without audit vs the full pipeline
- *     (JWT + 50 YAML policies + audit to SQLite), in interleaved rounds;
+ *     (JWT + 50 YAML policies + audit to SQLite) vs the same with Check served through grpc-js
+ *     instead of meshward's HTTP/2 fast path, in interleaved rounds;
  *  3. latency at 2,000 req/s: each server alone in its own process, warmed up, then h2load on one
  *     connection pinned to its own core, requests paced by a timing script (see pacedSchedule),
  *     per-request log; interleaved rounds, medians.
@@ -215,8 +216,9 @@ async function main(): Promise<void> {
   const trivial = await startServer('trivial', configDir, work);
   const bare = await startServer('bare', configDir, work);
   const full = await startServer('full', configDir, work);
+  const fullGrpcJs = await startServer('full-grpcjs', configDir, work);
   const decoded = authorizationServiceDefinition().Check!.requestDeserialize(checkRequestBody(token)) as object;
-  for (const p of [bare, full]) {
+  for (const p of [bare, full, fullGrpcJs]) {
     const probe = await p.authz!.check(decoded);
     if (probe.outcome.decision.outcome !== 'allow') throw new Error(`pipeline probe not allowed: ${probe.outcome.decision.reason}`);
   }
@@ -228,12 +230,12 @@ async function main(): Promise<void> {
   // Interleaved rounds: the machine is shared, so each round compares servers under the same noise.
   // After a run against the audited server, wait until its backlog is durable so the audit
   // writer does not steal CPU from the next server's run.
-  const settle = async () => { await full.audit?.flush(); };
-  const kinds: ServerKind[] = ['trivial', 'bare', 'full'];
+  const kinds: ServerKind[] = ['trivial', 'bare', 'full', 'full-grpcjs'];
   const servers = [
     { kind: kinds[0]!, port: trivial.port, after: async () => {} },
     { kind: kinds[1]!, port: bare.port, after: async () => {} },
-    { kind: kinds[2]!, port: full.port, after: settle },
+    { kind: kinds[2]!, port: full.port, after: async () => { await full.audit?.flush(); } },
+    { kind: kinds[3]!, port: fullGrpcJs.port, after: async () => { await fullGrpcJs.audit?.flush(); } },
   ];
   const rounds: H2Result[][] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -257,6 +259,7 @@ async function main(): Promise<void> {
     const st = full.audit.stats();
     say(`audit: ${st.written} records written, ${st.rejected} rejected (queue full), ${st.queued} queued at the end`);
   }
+  await fullGrpcJs.stop();
   await full.stop();
   await bare.stop();
   await trivial.stop();

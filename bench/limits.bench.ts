@@ -25,7 +25,7 @@ import { createLimitsCapability } from '../src/limits/index.ts';
 import { MemoryBackend } from '../src/limits/memory.ts';
 import { compileRateLimits } from '../src/limits/policies.ts';
 import { RedisBackend } from '../src/limits/redis.ts';
-import { createLimitsRedis, redisReady } from '../src/limits/redis-client.ts';
+import { createLimitsRedis, loadRedisClass, redisReady } from '../src/limits/redis-client.ts';
 import { HITS_SCRIPT } from '../src/limits/redis-scripts.ts';
 import { envoyMessageType } from '../src/lib/protos.ts';
 import { createMeshward } from '../src/meshward.ts';
@@ -148,7 +148,7 @@ async function redisBench(): Promise<Record<string, string>> {
   const now = String(Date.now());
   const rbIncr = redisBenchmark(['INCR', 'mwbench:incr']);
   const rbEval = redisBenchmark(['EVALSHA', sha, '1', 'mwbench:gcra', now, 'g', '1000000000', '1', '1000000000', '1']);
-  const client = createLimitsRedis({ url: REDIS_URL, timeoutMs: 1000, logger: silentLogger(), registry: createRegistry(), role: 'bench' });
+  const client = createLimitsRedis({ url: REDIS_URL, timeoutMs: 1000, logger: silentLogger(), registry: createRegistry(), role: 'bench' }, await loadRedisClass());
   await redisReady(client, 5000);
   const backend = new RedisBackend(client, { keyPrefix: 'mwbench:' });
   let i = 0;

@@ -24,7 +24,7 @@ import { QuotaService } from './quota/service.ts';
 import { SqliteQuotaStore, openQuotaDatabase } from './quota/sqlite.ts';
 import type { AdjustmentLog, QuotaStore } from './quota/store.ts';
 import { RedisBackend } from './redis.ts';
-import { createLimitsRedis } from './redis-client.ts';
+import { createLimitsRedis, loadRedisClass } from './redis-client.ts';
 import { registerRls } from './rls.ts';
 import { type LimitsStageDeps, limitsStageFactory } from './stage.ts';
 
@@ -50,9 +50,10 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
   const timeoutMs = parseDuration(settings.timeout);
 
   let redis: Redis | undefined;
+  const RedisImpl = ctx.options.redisUrl ? await loadRedisClass() : undefined;
   const redisClient = (): Redis | undefined => {
-    if (!ctx.options.redisUrl) return undefined;
-    redis ??= createLimitsRedis({ url: ctx.options.redisUrl, timeoutMs, logger: ctx.logger, registry: ctx.registry, role: 'limits' });
+    if (!ctx.options.redisUrl || !RedisImpl) return undefined;
+    redis ??= createLimitsRedis({ url: ctx.options.redisUrl, timeoutMs, logger: ctx.logger, registry: ctx.registry, role: 'limits' }, RedisImpl);
     return redis;
   };
 

@@ -5,7 +5,7 @@ import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
 import { PostgresQuotaStore } from '../../src/limits/quota/postgres.ts';
 import { RedisQuotaStore } from '../../src/limits/quota/redis.ts';
-import { createLimitsRedis, redisReady } from '../../src/limits/redis-client.ts';
+import { createLimitsRedis, loadRedisClass, redisReady } from '../../src/limits/redis-client.ts';
 import { DATABASE_URL, REDIS_URL, describeWithPostgres, describeWithRedis } from '../helpers/services.ts';
 import { quotaStoreContract } from './quota-store-contract.ts';
 
@@ -14,7 +14,7 @@ const run = randomBytes(4).toString('hex');
 describeWithRedis('Redis quota store', () => {
   let redis: Redis;
   beforeAll(async () => {
-    redis = createLimitsRedis({ url: REDIS_URL!, timeoutMs: 500, logger: silentLogger(), registry: createRegistry(), role: 'quota-test' });
+    redis = createLimitsRedis({ url: REDIS_URL!, timeoutMs: 500, logger: silentLogger(), registry: createRegistry(), role: 'quota-test' }, await loadRedisClass());
     await redisReady(redis, 5000);
   });
   afterAll(async () => {

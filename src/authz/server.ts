@@ -123,10 +123,12 @@ export function createCheck(deps: CheckDeps): CheckFn {
   };
 }
 
+/** The same status, message and trailers as the fast path answers with (grpcFailure). */
 function toServiceError(err: unknown): Partial<ServiceError> {
+  const failure = grpcFailure(err);
   const metadata = new Metadata();
-  metadata.set('meshward-error-code', errorCodeOf(err));
-  return { code: toGrpcStatus(err), details: err instanceof Error ? err.message : String(err), metadata };
+  for (const [name, value] of Object.entries(failure.trailers ?? {})) metadata.set(name, value);
+  return { code: failure.code, details: failure.message, metadata };
 }
 
 /** The grpc-js unary handler around a CheckFn. */

@@ -18,7 +18,7 @@ import type { Clock } from '../lib/clock.ts';
 import { errorCodeOf } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, counter, gauge, histogram, type Registry } from '../lib/metrics.ts';
-import { createMasker, type Masker } from './mask.ts';
+import { MaskerCache } from './mask.ts';
 import type { DecisionRecordV1, InputBytes } from './record.ts';
 import { prepareRecord, type PreparedRecord } from './row.ts';
 import { type AuditStore, openBatch, type PendingBatch } from './store.ts';
@@ -100,7 +100,7 @@ export class AuditLog {
   /** A part-filled batch is due (its flush interval elapsed, or flush() was called). */
   #partialDue = false;
   #retryMs = 0;
-  #masker?: { paths: readonly string[]; masker: Masker };
+  readonly #maskers = new MaskerCache();
   readonly #metrics;
 
   constructor(options: AuditLogOptions) {
@@ -287,11 +287,6 @@ export class AuditLog {
     if (failure !== undefined) throw failure;
   }
 
-  #maskerFor(paths: readonly string[]): Masker {
-    if (this.#masker?.paths !== paths) this.#masker = { paths, masker: createMasker(paths) };
-    return this.#masker.masker;
-  }
-
   /**
    * Masks and serializes the records appended since the last call into the filling batch, sealing
    * it each time it reaches the batch size (returns whether it sealed one). A record that cannot
@@ -307,7 +302,7 @@ export class AuditLog {
     this.#rawInputs = [];
     this.#reportCounts();
     const maskPaths = this.#settings().maskPaths;
-    const masker = this.#maskerFor(maskPaths);
+    const masker = this.#maskers.get(maskPaths);
     for (let i = 0; i < raw.length; i++) {
       const record = raw[i]!;
       const inputBytes = rawInputs[i];

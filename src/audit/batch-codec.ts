@@ -12,6 +12,7 @@
  * body is complete). The writer binds each complete body straight from the bytes it stores and
  * hashes the same bytes, so no JS string is built for it.
  */
+import { sameMaskPaths } from './mask.ts';
 import type { DecisionOutcome } from './record.ts';
 import type { PreparedRecord } from './row.ts';
 
@@ -76,7 +77,7 @@ export class BatchEncoder {
    * (nothing added) when the batch already holds input bytes for another decoder or mask list.
    */
   addWithInputBytes(r: PreparedRecord, bytes: Uint8Array, context: BatchInputContext): boolean {
-    if (this.#input && (this.#input.decoder !== context.decoder || !sameList(this.#input.maskPaths, context.maskPaths))) return false;
+    if (this.#input && (this.#input.decoder !== context.decoder || !sameMaskPaths(this.#input.maskPaths, context.maskPaths))) return false;
     this.#input ??= context;
     this.add(r, bytes);
     return true;
@@ -173,9 +174,6 @@ export function decodeBatch(batch: EncodedBatch): WireRecord[] {
   return out;
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
-}
 
 function nullable(columns: readonly string[], nulls: number, i: number): string | null {
   return (nulls & (1 << i)) !== 0 ? null : columns[i]!;

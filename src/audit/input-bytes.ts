@@ -6,7 +6,7 @@
  * request's bytes costs a memcpy.
  */
 import type { BatchInputContext, WireRecord } from './batch-codec.ts';
-import { createMasker, type Masker } from './mask.ts';
+import type { Masker, MaskerCache } from './mask.ts';
 import type { DecisionRecordV1 } from './record.ts';
 
 export type InputDecoder = (bytes: Uint8Array) => unknown;
@@ -59,20 +59,5 @@ export async function completeRecords(records: WireRecord[], context: BatchInput
     }
     record.body = Buffer.from(body, 'utf8');
     delete record.input;
-  }
-}
-
-/** One masker per mask list (the list changes only with the config). */
-export class MaskerCache {
-  #key = '';
-  #masker: Masker = createMasker([]);
-
-  get(paths: readonly string[]): Masker {
-    const key = JSON.stringify(paths);
-    if (key !== this.#key) {
-      this.#key = key;
-      this.#masker = createMasker(paths);
-    }
-    return this.#masker;
   }
 }

@@ -255,3 +255,24 @@ function redactRequestHeaders(input: Json, masked: string[]): Json {
   for (let i = chain.length - 1; i >= 0; i--) copy = { ...chain[i]!, [HEADERS_PATH[i]!]: copy };
   return copy;
 }
+
+/**
+ * One masker per mask list, rebuilt only when the list changes (with the config). The same array
+ * is recognised by identity (the audit log's settings); a list that crossed to the writer thread
+ * is a copy, recognised by content.
+ */
+export class MaskerCache {
+  #paths: readonly string[] = [];
+  #masker: Masker = createMasker([]);
+
+  get(paths: readonly string[]): Masker {
+    if (!sameMaskPaths(paths, this.#paths)) this.#masker = createMasker(paths);
+    this.#paths = paths;
+    return this.#masker;
+  }
+}
+
+/** Whether two mask lists are the same list (identity first, then content). */
+export function sameMaskPaths(a: readonly string[], b: readonly string[]): boolean {
+  return a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
+}

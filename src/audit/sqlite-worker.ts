@@ -6,7 +6,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DEFAULT_WRITER_NICE, SqliteAuditStore, type SqliteStoreOptions } from './sqlite.ts';
 import { decodeBatch, type EncodedBatch } from './batch-codec.ts';
-import { completeRecords, MaskerCache } from './input-bytes.ts';
+import { completeRecords } from './input-bytes.ts';
+import { MaskerCache } from './mask.ts';
 import { lowerThreadPriority } from '../lib/thread-priority.ts';
 
 /** `batch` is encodeBatch() of the records; its buffers are transferred. */

@@ -19,6 +19,12 @@ export interface WorkloadIdentity {
   namespace: string;
   serviceAccount: string;
   via: 'k8s-token' | 'bootstrap-token';
+  /**
+   * Until when (ms since the epoch) the token that proved this identity is accepted: its `exp`
+   * plus the clock tolerance. Streams opened with it end then (SDS), so a revoked or rotated
+   * service-account token does not keep a private key flowing. Absent for a token without `exp`.
+   */
+  validUntil?: number;
 }
 
 export interface WorkloadAuthenticator {
@@ -124,7 +130,10 @@ export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): Wo
       } catch (err) {
         throw new UnauthenticatedError(`token names an unusable identity: ${(err as Error).message}`, err);
       }
-      const identity: WorkloadIdentity = Object.freeze({ spiffeId, trustDomain: settings.trustDomain, namespace: ref.namespace, serviceAccount: ref.serviceAccount, via });
+      const identity: WorkloadIdentity = Object.freeze({
+        spiffeId, trustDomain: settings.trustDomain, namespace: ref.namespace, serviceAccount: ref.serviceAccount, via,
+        ...(payload.exp === undefined ? {} : { validUntil: (payload.exp + CLOCK_TOLERANCE_S) * 1000 }),
+      });
       remember(token, identity, payload.exp);
       return identity;
     },

@@ -6,12 +6,19 @@ export interface Clock {
   setTimer(delayMs: number, fn: () => void): () => void;
 }
 
+/** setTimeout fires at once for a delay past 2^31 − 1 ms (≈ 24.8 days), so longer timers wait in hops. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(delayMs, fn) {
-    const t = setTimeout(fn, Math.max(0, delayMs));
-    t.unref?.();
-    return () => clearTimeout(t);
+    let timer: ReturnType<typeof setTimeout>;
+    const arm = (remaining: number) => {
+      timer = remaining > MAX_TIMEOUT_MS ? setTimeout(() => arm(remaining - MAX_TIMEOUT_MS), MAX_TIMEOUT_MS) : setTimeout(fn, Math.max(0, remaining));
+      timer.unref?.();
+    };
+    arm(delayMs);
+    return () => clearTimeout(timer);
   },
 };
 

@@ -31,7 +31,7 @@ export function crossIdentityRecord(event: CrossIdentityRequest, now: number, co
 export function createSdsCapability(ctx: CapabilityContext): SdsCapability {
   const ca = ctx.get<CaCapability>('ca');
   const service = createSdsService({
-    source: ca, logger: ctx.logger.child({ component: 'sds' }), registry: ctx.registry,
+    source: ca, logger: ctx.logger.child({ component: 'sds' }), registry: ctx.registry, clock: ctx.clock,
     onCrossIdentityRequest: (event) => {
       // Looked up at event time: the audit capability may be built after this one.
       const audit = ctx.find<Capability & { append?(record: DecisionRecordV1): boolean }>('audit');

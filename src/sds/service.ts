@@ -5,7 +5,8 @@
  */
 import { type sendUnaryData, type Server, type ServerDuplexStream, type ServerUnaryCall, status } from '@grpc/grpc-js';
 import { grpcError } from '../ca/index.ts';
-import type { WorkloadIdentity } from '../identity/index.ts';
+import { UnauthenticatedError, type WorkloadIdentity } from '../identity/index.ts';
+import { type Clock, systemClock } from '../lib/clock.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { counter, gauge, type Registry } from '../lib/metrics.ts';
@@ -32,6 +33,8 @@ export interface SdsServiceDeps {
   registry: Registry;
   /** Called for every refused cross-identity request (the capability records it in the audit store). */
   onCrossIdentityRequest?: (event: CrossIdentityRequest) => void;
+  /** Ends streams when their token expires (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface SdsService {
@@ -44,6 +47,7 @@ export interface SdsService {
 
 export function createSdsService(deps: SdsServiceDeps): SdsService {
   const { source, logger } = deps;
+  const clock = deps.clock ?? systemClock;
   const open = new Set<SecretSession>();
   /** Ends each open stream; used on shutdown so the gRPC server's drain does not wait for streams. */
   const enders = new Set<() => void>();
@@ -71,6 +75,20 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     }
   }
 
+  /**
+   * A stream lives only as long as the token that opened it: at expiry it ends with UNAUTHENTICATED
+   * and Envoy reconnects with the token it reads now (kubelet refreshes projected tokens well
+   * before they expire). Otherwise a deleted or rotated service account would keep receiving
+   * renewed private keys on a stream opened long ago.
+   */
+  function endWhenTokenExpires(identity: WorkloadIdentity, fail: (err: unknown) => void): (() => void) | undefined {
+    if (identity.validUntil === undefined) return undefined;
+    const until = identity.validUntil;
+    return clock.setTimer(until - clock.now(), () => {
+      fail(new UnauthenticatedError(`the token this stream was opened with expired at ${new Date(until).toISOString()}; reconnect with a fresh token`));
+    });
+  }
+
   /** Common stream plumbing: authenticate, serialize request handling, fail once, clean up. */
   function runStream<Req, Res>(call: ServerDuplexStream<Req, Res>, kind: 'sotw' | 'delta', rpc: CrossIdentityRequest['rpc'],
     build: (session: SecretSession, write: (r: Res) => void) => { onRequest(req: Req): Promise<unknown>; onChange(): void }): void {
@@ -78,10 +96,12 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     let handler: ReturnType<typeof build> | undefined;
     let identity: WorkloadIdentity | undefined;
     let done = false;
+    let cancelExpiry: (() => void) | undefined;
     streamsGauge.inc({ kind });
     const cleanup = () => {
       if (done) return;
       done = true;
+      cancelExpiry?.();
       streamsGauge.dec({ kind });
       if (session) {
         session.close();
@@ -101,6 +121,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     };
     let chain: Promise<unknown> = source.authenticator.authenticate(call.metadata).then((id) => {
       identity = id;
+      cancelExpiry = endWhenTokenExpires(id, fail);
       session = new SecretSession(id, source, () => handler?.onChange());
       open.add(session);
       handler = build(session, write);

@@ -13,6 +13,8 @@ export interface WorkloadIdentity {
   readonly serviceAccount: string;
   /** How it was proven (e.g. `k8s-token`, `bootstrap-token`, `mtls`), for proxy-status and logs. */
   readonly via: string;
+  /** Until when (ms since the epoch) the credential that proved it is accepted; the stream ends then. */
+  readonly validUntil?: number;
 }
 
 export interface WorkloadAuthenticator {

@@ -195,9 +195,11 @@ export class XdsServer {
     const queue: AnyRequest[] = [];
     let handler: ((req: AnyRequest) => void) | undefined;
     let closed = false;
+    let cancelExpiry: (() => void) | undefined;
     const cleanup = () => {
       if (closed) return;
       closed = true;
+      cancelExpiry?.();
       const s = this.#streams.get(streamId);
       if (s) {
         this.#streams.delete(streamId);
@@ -237,6 +239,7 @@ export class XdsServer {
     }
     authenticator.authenticate(call.metadata).then((identity) => {
       if (closed) return;
+      cancelExpiry = this.#endWhenTokenExpires(identity, fail);
       handler = (first) => {
         // Requests keep queueing (in order) until the stream is open.
         handler = undefined;
@@ -257,6 +260,19 @@ export class XdsServer {
       const first = queue.shift();
       if (first) dispatch(first);
     }, fail);
+  }
+
+  /**
+   * The stream lives only as long as the token that opened it (ADS carries private keys too): at
+   * expiry it ends with UNAUTHENTICATED and the proxy must reconnect with a valid token.
+   */
+  #endWhenTokenExpires(identity: WorkloadIdentity, fail: (err: unknown) => void): (() => void) | undefined {
+    const until = identity.validUntil;
+    if (until === undefined) return undefined;
+    const clock = this.#options.clock;
+    return clock.setTimer(until - clock.now(), () => {
+      fail(new MeshwardError('UNAUTHENTICATED', `the token this stream was opened with expired at ${new Date(until).toISOString()}; reconnect with a fresh token`));
+    });
   }
 
   async #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, Buffer>, fail: (err: unknown) => void): Promise<Stream> {

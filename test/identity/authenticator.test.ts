@@ -57,7 +57,9 @@ describe('workload authenticator', () => {
     const { clock, key, auth } = await setup();
     const token = await signBootstrapToken(key, { namespace: 'shop', serviceAccount: 'orders', ttlMs: 60_000, nowMs: clock.now() });
     const id = await auth.authenticate(metadataWith(token));
-    expect(id).toEqual({ spiffeId: 'spiffe://example.org/ns/shop/sa/orders', trustDomain: 'example.org', namespace: 'shop', serviceAccount: 'orders', via: 'bootstrap-token' });
+    expect(id).toEqual({ spiffeId: 'spiffe://example.org/ns/shop/sa/orders', trustDomain: 'example.org', namespace: 'shop', serviceAccount: 'orders', via: 'bootstrap-token',
+      // The token's exp plus the 30 s clock tolerance: streams opened with it end then.
+      validUntil: clock.now() + 60_000 + 30_000 });
   });
 
   it('refuses bootstrap tokens when they are disabled', async () => {

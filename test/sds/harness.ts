@@ -19,7 +19,8 @@ export interface Harness {
   ca: CaCapability;
   dataDir: string;
   configDir: string;
-  token(namespace: string, serviceAccount: string): Promise<string>;
+  /** A bootstrap token for the workload, valid 24 h unless `ttlMs` says otherwise. */
+  token(namespace: string, serviceAccount: string, ttlMs?: number): Promise<string>;
   client(): SdsClient;
   close(): Promise<void>;
 }
@@ -64,9 +65,9 @@ export async function startHarness(options: { dataDir?: string; clock?: FakeCloc
   const clients: SdsClient[] = [];
   return {
     meshward, clock, ca, dataDir, configDir,
-    async token(namespace, serviceAccount) {
+    async token(namespace, serviceAccount, ttlMs = 24 * 3_600_000) {
       const key = await loadOrCreateBootstrapKey(dataDir);
-      return signBootstrapToken(key, { namespace, serviceAccount, ttlMs: 24 * 3_600_000, nowMs: clock.now() });
+      return signBootstrapToken(key, { namespace, serviceAccount, ttlMs, nowMs: clock.now() });
     },
     client() {
       const Ctor = envoyService('envoy.service.secret.v3.SecretDiscoveryService');

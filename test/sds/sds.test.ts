@@ -68,6 +68,25 @@ describe('SDS StreamSecrets', () => {
     await expect(r.next()).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
   });
 
+  it('ends a stream with UNAUTHENTICATED when the token it was opened with expires, and a fresh token reconnects', async () => {
+    const stream = h.client().StreamSecrets(bearer(await h.token('shop', 'orders', 2 * 3_600_000)));
+    const r = reader(stream);
+    stream.write({ type_url: SECRET_TYPE, resource_names: ['default'] });
+    const first = await r.next();
+    stream.write({ type_url: SECRET_TYPE, resource_names: ['default'], version_info: first.version_info, response_nonce: first.nonce });
+    // Before expiry (plus the 30 s clock tolerance) the stream stays open and keeps renewing.
+    h.clock.advance(2 * 3_600_000 - 60_000);
+    const renewed = await r.next();
+    expect(renewed.version_info).not.toBe(first.version_info);
+    h.clock.advance(2 * 60_000);
+    const drain = async () => { for (;;) await r.next(); };
+    await expect(drain()).rejects.toMatchObject({ code: status.UNAUTHENTICATED, details: expect.stringContaining('expired') });
+    expect(await h.meshward.registry.getSingleMetricAsString('meshward_sds_refused_total')).toContain('code="UNAUTHENTICATED"');
+    const again = await openStream(['default']);
+    expect(again.first.resources).toHaveLength(1);
+    again.stream.end();
+  });
+
   it('refuses a request for another identity\'s secret with PERMISSION_DENIED and records it in the audit store', async () => {
     await h.close();
     const audited: DecisionRecordV1[] = [];

@@ -16,13 +16,17 @@ export const TYPE = {
   rds: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
 } as const;
 
-/** Accepts `Bearer token:<namespace>:<serviceAccount>`; anything else is UNAUTHENTICATED. */
+/**
+ * Accepts `Bearer token:<namespace>:<serviceAccount>[@<validUntil ms>]`; anything else is
+ * UNAUTHENTICATED.
+ */
 export const fakeAuthenticator: WorkloadAuthenticator = {
   async authenticate(metadata: Metadata): Promise<WorkloadIdentity> {
     const header = String(metadata.get('authorization')[0] ?? '');
-    const m = /^Bearer token:([a-z0-9-]+):([a-z0-9-]+)$/.exec(header);
+    const m = /^Bearer token:([a-z0-9-]+):([a-z0-9-]+)(?:@(\d+))?$/.exec(header);
     if (!m) throw new MeshwardError('UNAUTHENTICATED', 'invalid or missing bearer token');
-    return { spiffeId: `spiffe://example.org/ns/${m[1]}/sa/${m[2]}`, trustDomain: 'example.org', namespace: m[1]!, serviceAccount: m[2]!, via: 'test-token' };
+    const identity = { spiffeId: `spiffe://example.org/ns/${m[1]}/sa/${m[2]}`, trustDomain: 'example.org', namespace: m[1]!, serviceAccount: m[2]!, via: 'test-token' };
+    return m[3] === undefined ? identity : { ...identity, validUntil: Number(m[3]) };
   },
 };
 

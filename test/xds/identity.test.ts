@@ -22,6 +22,20 @@ describe('xDS node identity over the life of a stream', () => {
     expect(h.xds.proxies()).toEqual([]);
   });
 
+  it('ends the stream with UNAUTHENTICATED when the token it was opened with expires', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES });
+    const c = h.client('sotw', `token:shop:orders@${h.clock.now() + 3_600_000}`);
+    c.send({ node: node('orders-1', { SERVICE: 'orders' }), type_url: TYPE.cds });
+    expect(names(await c.next())).toContain('inbound|8080||');
+    h.clock.advance(3_600_000 - 1);
+    expect(h.xds.proxies()).toHaveLength(1);
+    h.clock.advance(1);
+    const err = await c.failure();
+    expect(err.code).toBe(status.UNAUTHENTICATED);
+    expect(err.details).toContain('expired');
+    expect(h.xds.proxies()).toEqual([]);
+  });
+
   it('serves only the caller\'s own certificate: another workload\'s SPIFFE ID or an unknown secret name gets nothing', async () => {
     h = await startHarness({ 's.yaml': SHOP_SERVICES });
     const c = h.client('delta', 'token:shop:web');

@@ -11,6 +11,7 @@ import { PolicyEngines } from '../policy/index.ts';
 import type { Capability, CapabilityContext } from '../server/capability.ts';
 import { authenticateStage } from './authn.ts';
 import { authorizeStage } from './authorize.ts';
+import { warmCodec } from './codec.ts';
 import type { CheckRequestJson } from './input.ts';
 import { JwksCache } from './jwks.ts';
 import { type CompiledPipeline, closePipeline, compilePipeline } from './pipeline.ts';
@@ -82,6 +83,7 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       audit = ctx.find<Capability & AuditSink>('audit');
       if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');
       started = true;
+      warmCodec();
       await compile(ctx.config.current());
       unsubscribe = ctx.config.subscribe((snapshot) => compile(snapshot));
     },

@@ -595,6 +595,14 @@ function loadForeign(): Foreign {
   return foreign;
 }
 
+/**
+ * Loads what the Struct/Any fallback needs now, so the first request carrying `metadata_context`
+ * does not wait ≈ 0.1 s for the proto files to be parsed (the capability calls it at start).
+ */
+export function warmCodec(): void {
+  loadForeign();
+}
+
 /** A length-delimited field decoded and converted by protobufjs itself, at the depth it would be. */
 function foreignMessage(typeName: string, end: number, depth: number): unknown {
   const length = varint32(end);

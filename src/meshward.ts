@@ -4,6 +4,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { HealthImplementation } from 'grpc-health-check';
 import { ApiAuth, buildApi } from './api/index.ts';
@@ -14,6 +15,7 @@ import { routeGrpcStreams } from './lib/grpc-stream-router.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
+import { grpcServerCredentials, TlsFilesWatcher } from './server/tls-files.ts';
 
 export type { ServeOptions } from './server/capability.ts';
 
@@ -81,12 +83,18 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
 
   let started = false;
   const notReady = () => [...(started ? [] : ['server']), ...capabilities.filter((c) => c.ready && !c.ready()).map((c) => c.name)];
-  const tls = options.httpTls && {
-    cert: readFileSync(options.httpTls.certFile),
-    key: readFileSync(options.httpTls.keyFile),
+  // Serving certificates are checked now (a bad pair fails startup) and re-read for rotation.
+  const watchTls = (files: { certFile: string; keyFile: string }, label: string) =>
+    new TlsFilesWatcher(files, { label, logger, clock, ...(options.tlsRefreshIntervalMs ? { refreshIntervalMs: options.tlsRefreshIntervalMs } : {}) });
+  const grpcTls = options.grpcTls && watchTls(options.grpcTls, 'grpc');
+  const httpTls = options.httpTls && watchTls(options.httpTls, 'http');
+  const tls = options.httpTls && httpTls && {
+    cert: httpTls.current().cert,
+    key: httpTls.current().key,
     ...(options.httpTls.clientCaFile ? { clientCa: readFileSync(options.httpTls.clientCaFile) } : {}),
   };
   const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady, ...(tls ? { tls } : {}) });
+  httpTls?.onChange((pair) => (http.server as unknown as TlsServer).setSecureContext({ cert: pair.cert, key: pair.key, ...(tls && 'clientCa' in tls ? { ca: tls.clientCa } : {}) }));
   for (const c of capabilities) await c.registerHttp?.(http);
 
   const addresses = { grpc: '', http: '' };
@@ -107,7 +115,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
       for (const c of capabilities) await c.start?.();
       const g = splitAddress(options.grpcAddress);
       const grpcPort = await new Promise<number>((resolve, reject) =>
-        grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+        grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, grpcTls ? grpcServerCredentials(grpcTls) : ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
       addresses.grpc = `${g.host}:${grpcPort}`;
       routeFastPaths();
       const h = splitAddress(options.httpAddress);
@@ -117,7 +125,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
       if (options.watchConfig) config.watch();
       started = true;
       health.setStatus('', 'SERVING');
-      logger.info({ grpc: addresses.grpc, http: addresses.http, grpcFastPaths, version: config.current().version }, 'meshward serving');
+      logger.info({ grpc: addresses.grpc, http: addresses.http, grpcTls: grpcTls !== undefined, httpTls: httpTls !== undefined, grpcFastPaths, version: config.current().version }, 'meshward serving');
     },
     stop() {
       stopping ??= (async () => {
@@ -131,6 +139,8 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
         // Streams never end by themselves: close them so the drain only waits for unary calls.
         for (const c of capabilities) c.drain?.();
         await Promise.all([grpcDrained, http.close()]);
+        grpcTls?.close();
+        httpTls?.close();
         for (const c of [...capabilities].reverse()) {
           try {
             await c.stop?.();

@@ -21,7 +21,16 @@ export function resolveServeOptions(flags: Record<string, unknown>, env: Readonl
     watchConfig: !(flags['no-watch'] as boolean | undefined) && env.MESHWARD_WATCH_CONFIG !== 'false',
     grpcFastPath: !(flags['no-grpc-fast-path'] as boolean | undefined) && env.MESHWARD_GRPC_FAST_PATH !== 'false',
     ...httpTls(flags, env),
+    ...grpcTls(flags, env),
   };
+}
+
+function grpcTls(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'grpcTls'> {
+  const certFile = (flags['grpc-tls-cert'] as string | undefined) ?? env.MESHWARD_GRPC_TLS_CERT;
+  const keyFile = (flags['grpc-tls-key'] as string | undefined) ?? env.MESHWARD_GRPC_TLS_KEY;
+  if (!certFile && !keyFile) return {};
+  if (!certFile || !keyFile) throw new MeshwardError('INVALID_ARGUMENT', 'TLS on the gRPC port needs both --grpc-tls-cert and --grpc-tls-key');
+  return { grpcTls: { certFile, keyFile } };
 }
 
 function httpTls(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'httpTls'> {

@@ -29,6 +29,14 @@ export interface ServeOptions {
    */
   httpTls?: { certFile: string; keyFile: string; clientCaFile?: string };
   /**
+   * Serve the gRPC port (ext_authz, SDS, ADS, the CA, RLS, health) over TLS with this
+   * certificate/key pair. Callers still authenticate by bearer token; TLS keeps those tokens and
+   * the private keys SDS hands out off the wire in clear.
+   */
+  grpcTls?: { certFile: string; keyFile: string };
+  /** How often TLS files are re-read for rotation (default 60 s). */
+  tlsRefreshIntervalMs?: number;
+  /**
    * Serve methods with a stream route (ext_authz Check) directly on HTTP/2 rather than through
    * grpc-js (default true). False is for comparison and troubleshooting; behaviour is the same.
    */

@@ -65,9 +65,7 @@ export function bootstrapObject(o: BootstrapOptions): Json {
         connect_timeout: { seconds: '1' },
         typed_extension_protocol_options: { [FILTER.httpProtocolOptions]: { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } },
         load_assignment: { cluster_name: MESHWARD_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }] },
-        ...(o.meshwardCaFile
-          ? { transport_socket: { name: FILTER.tls, typed_config: { '@type': TYPE.upstreamTls, sni: host, common_tls_context: { validation_context: { trusted_ca: { filename: o.meshwardCaFile } } } } } }
-          : {}),
+        ...(o.meshwardCaFile ? { transport_socket: meshwardTls(o.meshwardCaFile, host, ipLiteral) } : {}),
       }],
     },
   };
@@ -83,4 +81,26 @@ export function renderBootstrap(o: BootstrapOptions): string {
     '#   MESHWARD_TOKEN=$(cat /var/run/secrets/tokens/meshward) envsubst < bootstrap.yaml > /etc/envoy/envoy.yaml',
   ].join('\n');
   return `${header}\n${stringify(bootstrapObject(o), { lineWidth: 0 })}`;
+}
+
+/**
+ * TLS to meshward. Envoy checks only the chain against `trusted_ca` unless told which names to
+ * accept, so the certificate must also name the address dialled: otherwise any certificate from
+ * that CA (a workload's SVID, if the mesh CA is used) could stand in for meshward.
+ */
+function meshwardTls(caFile: string, host: string, ipLiteral: boolean): object {
+  return {
+    name: FILTER.tls,
+    typed_config: {
+      '@type': TYPE.upstreamTls,
+      // SNI carries host names only (RFC 6066).
+      ...(ipLiteral ? {} : { sni: host }),
+      common_tls_context: {
+        validation_context: {
+          trusted_ca: { filename: caFile },
+          match_typed_subject_alt_names: [{ san_type: ipLiteral ? 'IP_ADDRESS' : 'DNS', matcher: { exact: host } }],
+        },
+      },
+    },
+  };
 }

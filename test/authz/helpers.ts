@@ -25,6 +25,14 @@ export const SERVICES = [
   yamlDoc('Service', 'web', 'shop', 'serviceAccount: web\nlabels: { app: web }\nports:\n  - { name: http, port: 8080 }'),
 ].join('---\n');
 
+/** Lets the `web` service account call the `orders` workload (and nobody else). */
+export const ORDERS_FROM_WEB = yamlDoc('AuthorizationPolicy', 'orders-from-web', 'shop', [
+  'selector: { matchLabels: { app: orders } }',
+  'rules:',
+  '  - from:',
+  '      - source: { principals: ["cluster.local/ns/shop/sa/web"] }',
+].join('\n'));
+
 export interface Harness {
   mw: Meshward;
   authz: AuthzCapability;

@@ -1,6 +1,6 @@
 /** POST /v1/authz/check: the what-if check for operators. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, SERVICES, startAuthz, yamlDoc } from './helpers.ts';
+import { type Harness, ORDERS_FROM_WEB, SERVICES, startAuthz } from './helpers.ts';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -8,12 +8,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-const POLICY = yamlDoc('AuthorizationPolicy', 'orders-from-web', 'shop', [
-  'selector: { matchLabels: { app: orders } }',
-  'rules:',
-  '  - from:',
-  '      - source: { principals: ["cluster.local/ns/shop/sa/web"] }',
-].join('\n'));
+const POLICY = ORDERS_FROM_WEB;
 
 const request = (source: string) => ({
   attributes: {

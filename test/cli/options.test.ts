@@ -13,4 +13,11 @@ describe('serve options', () => {
     expect(resolveServeOptions({}, { MESHWARD_GRPC_ADDR: '0.0.0.0:2' }).grpcAddress).toBe('0.0.0.0:2');
     expect(resolveServeOptions({}, {}).grpcAddress).toBe('127.0.0.1:15010');
   });
+
+  it('serves the gRPC port over TLS only with both a certificate and a key, from flags or the environment', () => {
+    expect(resolveServeOptions({}, {}).grpcTls).toBeUndefined();
+    expect(resolveServeOptions({ 'grpc-tls-cert': 'c.pem', 'grpc-tls-key': 'k.pem' }, {}).grpcTls).toEqual({ certFile: 'c.pem', keyFile: 'k.pem' });
+    expect(resolveServeOptions({}, { MESHWARD_GRPC_TLS_CERT: 'c.pem', MESHWARD_GRPC_TLS_KEY: 'k.pem' }).grpcTls).toEqual({ certFile: 'c.pem', keyFile: 'k.pem' });
+    expect(() => resolveServeOptions({ 'grpc-tls-cert': 'c.pem' }, {})).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('--grpc-tls-key') }));
+  });
 });

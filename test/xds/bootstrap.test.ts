@@ -42,12 +42,27 @@ describe('meshward proxy bootstrap', () => {
     expect(JSON.stringify(decoded)).toContain('http2_protocol_options');
   });
 
-  it('uses TLS to meshward when given its CA', async () => {
-    const out = io();
-    expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web', '--meshward', '10.0.0.5:15010', '--meshward-ca', '/etc/meshward/ca.pem'], out)).toBe(0);
-    const cluster = ((parse(out.out) as Json).static_resources as { clusters: Json[] }).clusters[0]!;
-    expect(cluster.type).toBe('STATIC');
-    expect(JSON.stringify(cluster.transport_socket)).toContain('/etc/meshward/ca.pem');
+  it('uses TLS to meshward when given its CA, accepting only a certificate that names the address dialled', async () => {
+    const tlsOf = async (address: string) => {
+      const out = io();
+      expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web', '--meshward', address, '--meshward-ca', '/etc/meshward/ca.pem'], out)).toBe(0);
+      const doc = parse(out.out) as Json;
+      const type = envoyMessageType('envoy.config.bootstrap.v3.Bootstrap');
+      expect(pgvViolations(type.deserialize(Buffer.from(type.serialize(asProtoJson(doc)))) as Json, 'envoy.config.bootstrap.v3.Bootstrap')).toEqual([]);
+      const cluster = (doc.static_resources as { clusters: Json[] }).clusters[0]!;
+      return { cluster, tls: (cluster.transport_socket as { typed_config: Json }).typed_config };
+    };
+    const byIp = await tlsOf('10.0.0.5:15010');
+    expect(byIp.cluster.type).toBe('STATIC');
+    expect(byIp.tls).toEqual({
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      common_tls_context: { validation_context: { trusted_ca: { filename: '/etc/meshward/ca.pem' }, match_typed_subject_alt_names: [{ san_type: 'IP_ADDRESS', matcher: { exact: '10.0.0.5' } }] } },
+    });
+    const byName = await tlsOf('meshward.meshward-system.svc:15010');
+    expect(byName.tls).toMatchObject({
+      sni: 'meshward.meshward-system.svc',
+      common_tls_context: { validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'meshward.meshward-system.svc' } }] } },
+    });
   });
 
   it('fails with a usage error when --node or --service-account is missing, or the address is malformed', async () => {

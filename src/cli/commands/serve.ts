@@ -17,6 +17,8 @@ export const command: CliCommand = {
     'http-tls-cert': { type: 'string' },
     'http-tls-key': { type: 'string' },
     'http-client-ca': { type: 'string' },
+    'grpc-tls-cert': { type: 'string' },
+    'grpc-tls-key': { type: 'string' },
   },
   async run({ values }, io) {
     const options = resolveServeOptions(values, io.env);

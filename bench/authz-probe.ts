@@ -65,11 +65,12 @@ const requests = Number(values.requests);
 const results = new Map<ServerKind, ProbeResult[]>(kinds.map((k) => [k, []]));
 for (let r = 0; r < Number(values.rounds); r++) {
   for (const kind of kinds) {
-    const res = await inChild(work, kind, configDir, async ({ port, pid, settle }) => {
-      await warmUp(port, bodyFile, Number(values.warm));
+    const res = await inChild(work, kind, configDir, async (server) => {
+      const { pid, settle } = server;
+      await warmUp(server, bodyFile, Number(values.warm));
       await settle();
       const before = threadTicks(pid);
-      const latency = await pacedLatency(work, port, bodyFile, requests, pin);
+      const latency = await pacedLatency(work, server, bodyFile, requests, pin);
       await settle();
       const after = threadTicks(pid);
       const cpu = new Map<string, number>();

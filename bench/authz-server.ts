@@ -4,18 +4,18 @@
  * backlog is durable, and exits on SIGTERM. The latency measurement runs each server alone in its
  * own process, as meshward runs in production.
  *
- *   node --import tsx bench/authz-server.ts <trivial|bare|full> <configDir> <workDir>
+ *   node --import tsx bench/authz-server.ts <trivial|bare|full|full-grpcjs|full-tls> <configDir> <workDir>
  */
 import { createInterface } from 'node:readline';
 import { SERVER_NAMES, type ServerKind, startServer } from './authz-servers.ts';
 
 const [kind, configDir, work] = process.argv.slice(2) as [ServerKind, string, string];
 if (!(kind in SERVER_NAMES) || !configDir || !work) {
-  process.stderr.write('usage: authz-server.ts <trivial|bare|full> <configDir> <workDir>\n');
+  process.stderr.write('usage: authz-server.ts <trivial|bare|full|full-grpcjs|full-tls> <configDir> <workDir>\n');
   process.exit(2);
 }
 const server = await startServer(kind, configDir, work);
-process.stdout.write(`${JSON.stringify({ port: server.port })}\n`);
+process.stdout.write(`${JSON.stringify({ port: server.port, ...(server.tls ? { tls: true } : {}) })}\n`);
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line.trim() !== 'flush') return;
   void (server.audit?.flush() ?? Promise.resolve()).then(() => process.stdout.write('flushed\n'));

@@ -4,6 +4,7 @@
  * process for the latency measurement, so one server's heap and GC do not colour another's).
  */
 import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
@@ -18,13 +19,14 @@ import type { CapabilityFactory } from '../src/server/capability.ts';
 
 export const ISSUER = 'https://auth.bench.example';
 
-export type ServerKind = 'trivial' | 'bare' | 'full' | 'full-grpcjs';
+export type ServerKind = 'trivial' | 'bare' | 'full' | 'full-grpcjs' | 'full-tls';
 
 export const SERVER_NAMES: Record<ServerKind, string> = {
   trivial: 'trivial grpc-js handler',
   bare: 'pipeline without audit (JWT + 50 YAML policies)',
   full: 'full pipeline (JWT + 50 YAML policies + audit to SQLite)',
   'full-grpcjs': 'full pipeline, Check through grpc-js (--no-grpc-fast-path)',
+  'full-tls': 'full pipeline over TLS (--grpc-tls-cert/--grpc-tls-key)',
 };
 
 export function grpcFrame(message: Buffer): Buffer {
@@ -78,7 +80,7 @@ export function checkRequestBody(token: string): Buffer {
 
 export interface AuditHandle { flush(): Promise<void>; stats(): { written: number; rejected: number; queued: number } }
 
-export async function startPipeline(dir: string, work: string, withAudit: boolean, name: string, grpcFastPath = true): Promise<{ port: number; audit?: AuditHandle; authz: AuthzCapability; stop(): Promise<void> }> {
+export async function startPipeline(dir: string, work: string, withAudit: boolean, name: string, grpcFastPath = true, grpcTls?: { certFile: string; keyFile: string }): Promise<{ port: number; tls?: boolean; audit?: AuditHandle; authz: AuthzCapability; stop(): Promise<void> }> {
   const capabilities: CapabilityFactory[] = [];
   let audit = false;
   if (withAudit) {
@@ -92,17 +94,28 @@ export async function startPipeline(dir: string, work: string, withAudit: boolea
   }
   capabilities.push(createAuthzCapability);
   const mw = await createMeshward(
-    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath },
+    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath, ...(grpcTls ? { grpcTls } : {}) },
     { logger: silentLogger(), registry: createRegistry(), capabilities },
   );
   await mw.start();
   const handle = audit ? mw.capability('audit') as unknown as AuditHandle : undefined;
-  return { port: Number(mw.addresses.grpc.split(':').pop()), ...(handle ? { audit: handle } : {}), authz: mw.capability<AuthzCapability>('authz')!, stop: () => mw.stop() };
+  return { port: Number(mw.addresses.grpc.split(':').pop()), ...(grpcTls ? { tls: true } : {}), ...(handle ? { audit: handle } : {}), authz: mw.capability<AuthzCapability>('authz')!, stop: () => mw.stop() };
 }
 
 /** Starts one kind of server; `work` holds its data directory. */
-export async function startServer(kind: ServerKind, configDir: string, work: string): Promise<{ port: number; audit?: AuditHandle; authz?: AuthzCapability; stop(): Promise<void> }> {
-  return kind === 'trivial' ? startTrivial() : startPipeline(configDir, work, kind !== 'bare', kind, kind !== 'full-grpcjs');
+export async function startServer(kind: ServerKind, configDir: string, work: string): Promise<{ port: number; tls?: boolean; audit?: AuditHandle; authz?: AuthzCapability; stop(): Promise<void> }> {
+  if (kind === 'trivial') return startTrivial();
+  return startPipeline(configDir, work, kind !== 'bare', kind, kind !== 'full-grpcjs', kind === 'full-tls' ? selfSignedPair(work) : undefined);
+}
+
+/** A throwaway P-256 certificate for 127.0.0.1, made with the openssl CLI (h2load does not verify it). */
+function selfSignedPair(work: string): { certFile: string; keyFile: string } {
+  mkdirSync(work, { recursive: true });
+  const certFile = path.join(work, 'bench-tls.pem');
+  const keyFile = path.join(work, 'bench-tls-key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile,
+    '-days', '1', '-subj', '/CN=meshward-bench', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { certFile, keyFile };
 }
 
 /** Writes the config and the gRPC-framed CheckRequest body h2load sends; returns the body file. */

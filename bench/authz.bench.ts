@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     const round: H2Result[] = [];
     for (const srv of servers) {
-      round.push(await throughput(srv.port, bodyFile));
+      round.push(await throughput({ port: srv.port }, bodyFile));
       await srv.after();
     }
     rounds.push(round);
@@ -158,11 +158,11 @@ async function main(): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     const row: Latency[] = [];
     for (const kind of kinds) {
-      row.push(await inChild(work, kind, configDir, async ({ port, settle }) => {
+      row.push(await inChild(work, kind, configDir, async (server) => {
         // Warm, then let the audit writer finish the warm-up's records so they do not overlap the measurement.
-        await warmUp(port, bodyFile, WARM_UP);
-        await settle();
-        return pacedLatency(work, port, bodyFile, REQUESTS, pin);
+        await warmUp(server, bodyFile, WARM_UP);
+        await server.settle();
+        return pacedLatency(work, server, bodyFile, REQUESTS, pin);
       }));
     }
     perRound.push(row);

@@ -15,6 +15,10 @@ const execFileAsync = promisify(execFile);
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
 export interface H2Result { rps: number; ok: number; failed: number }
+/** A benchmark server: its port on 127.0.0.1, and whether it speaks TLS (h2 over TLS; h2load does not verify). */
+export interface Target { port: number; tls?: boolean }
+
+const checkUrl = (t: Target) => `${t.tls ? 'https' : 'http'}://127.0.0.1:${t.port}${CHECK_PATH}`;
 export interface Latency { rps: number; p50: number; p90: number; p99: number; p999: number; n: number }
 
 export function percentile(sorted: number[], p: number): number {
@@ -37,13 +41,13 @@ export function parseSummary(out: string): H2Result {
   return { rps, ok: Number(m?.[1] ?? 0), failed: Number(m?.[2] ?? 0) };
 }
 
-export async function throughput(port: number, body: string): Promise<H2Result> {
-  return parseSummary(await h2load(['-c', '8', '-m', '16', '-D', '3', '--warm-up-time', '1', `http://127.0.0.1:${port}${CHECK_PATH}`], body));
+export async function throughput(target: Target, body: string): Promise<H2Result> {
+  return parseSummary(await h2load(['-c', '8', '-m', '16', '-D', '3', '--warm-up-time', '1', checkUrl(target)], body));
 }
 
 /** Unpaced checks that JIT-compile the server's code and grow its heap, as a server in production has. */
-export async function warmUp(port: number, body: string, requests: number): Promise<void> {
-  await h2load(['-c', '8', '-m', '16', '-n', String(requests), `http://127.0.0.1:${port}${CHECK_PATH}`], body);
+export async function warmUp(target: Target, body: string, requests: number): Promise<void> {
+  await h2load(['-c', '8', '-m', '16', '-n', String(requests), checkUrl(target)], body);
 }
 
 /**
@@ -55,8 +59,8 @@ export async function warmUp(port: number, body: string, requests: number): Prom
  * of 1 ms carry 3 or 4 requests (3.5 on average, ≈ 2,100–2,300 req/s achieved) and the rate h2load
  * reports is what is quoted.
  */
-export function pacedSchedule(port: number, requests: number): string {
-  const uri = `http://127.0.0.1:${port}${CHECK_PATH}`;
+export function pacedSchedule(target: Target, requests: number): string {
+  const uri = checkUrl(target);
   const lines: string[] = [];
   let tick = 0;
   while (lines.length < requests) {
@@ -78,10 +82,10 @@ export function loadGeneratorCpu(): string | undefined {
 }
 
 /** One paced run of `requests` checks on one connection; latencies of the first 10 % (warm-up) are dropped. */
-export async function pacedLatency(work: string, port: number, body: string, requests: number, pin: string | undefined): Promise<Latency> {
-  const script = path.join(work, `schedule-${port}.txt`);
-  const log = path.join(work, `h2load-${port}.log`);
-  writeFileSync(script, pacedSchedule(port, requests));
+export async function pacedLatency(work: string, target: Target, body: string, requests: number, pin: string | undefined): Promise<Latency> {
+  const script = path.join(work, `schedule-${target.port}.txt`);
+  const log = path.join(work, `h2load-${target.port}.log`);
+  writeFileSync(script, pacedSchedule(target, requests));
   rmSync(log, { force: true });
   const out = await h2load(['-c', '1', '-m', '100', `--timing-script-file=${script}`, '--log-file', log], body, pin ? { pin } : {});
   const us = readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2])).filter(Number.isFinite);
@@ -90,8 +94,7 @@ export async function pacedLatency(work: string, port: number, body: string, req
   return { rps: parseSummary(out).rps, p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), n: us.length };
 }
 
-export interface ChildServer {
-  port: number;
+export interface ChildServer extends Target {
   pid: number;
   /** Resolves once the child's audit backlog is durable. */
   settle(): Promise<void>;
@@ -106,13 +109,13 @@ export async function inChild<T>(work: string, kind: ServerKind, configDir: stri
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', script, kind, configDir, path.join(work, `child-${kind}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const expectLine = lineWaiter(child);
   try {
-    const port = Number((await expectLine(/"port":(\d+)/))[1]);
+    const listening = JSON.parse((await expectLine(/\{"port":\d+[^\n]*\}\n/))[0]) as Target;
     const settle = async () => {
       const flushed = expectLine(/flushed\n/);
       child.stdin!.write('flush\n');
       await flushed;
     };
-    return await run({ port, pid: child.pid!, settle });
+    return await run({ ...listening, pid: child.pid!, settle });
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');

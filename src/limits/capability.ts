@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { DecisionRecordV1 } from '../audit/record.ts';
 import type { StageRegistry } from '../authz/stage.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
@@ -18,6 +19,7 @@ import { quotaRoutes } from './http.ts';
 import { MemoryBackend } from './memory.ts';
 import { compileRateLimits } from './policies.ts';
 import { compileQuotaPolicies } from './quota/policies.ts';
+import { quotaAdjustmentRecord } from './quota/audit-record.ts';
 import { PostgresQuotaStore } from './quota/postgres.ts';
 import { RedisQuotaStore } from './quota/redis.ts';
 import { QuotaService } from './quota/service.ts';
@@ -86,7 +88,14 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
   const adjustmentLog: AdjustmentLog = postgresStore() ?? sqlite;
 
   const engine = new RateLimitEngine({ backend, clock: ctx.clock, logger: ctx.logger, registry: ctx.registry, failureMode: settings.failureMode });
-  const quotas = new QuotaService({ stores, log: adjustmentLog, clock: ctx.clock, logger: ctx.logger, registry: ctx.registry, failureMode: settings.failureMode });
+  const quotas = new QuotaService({
+    stores, log: adjustmentLog, clock: ctx.clock, logger: ctx.logger, registry: ctx.registry, failureMode: settings.failureMode,
+    onAdjusted: (adjustment) => {
+      // Looked up at event time: the audit capability may be built after this one.
+      const audit = ctx.find<Capability & { append?(record: DecisionRecordV1): boolean }>('audit');
+      audit?.append?.(quotaAdjustmentRecord(adjustment, ctx.config.current().version));
+    },
+  });
 
   const apply = (snapshot: ConfigSnapshot): void => {
     quotas.setPolicies(compileQuotaPolicies(snapshot));

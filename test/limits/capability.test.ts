@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ServiceError, credentials, status as GrpcStatus } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createAuditCapability } from '../../src/audit/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
@@ -43,7 +44,7 @@ afterEach(async () => {
   dirs.splice(0).forEach(removeDir);
 });
 
-async function start(options: { configDir?: string; dataDir?: string } = {}): Promise<{ mw: Meshward; clock: FakeClock; dataDir: string; configDir: string }> {
+async function start(options: { configDir?: string; dataDir?: string; audit?: boolean } = {}): Promise<{ mw: Meshward; clock: FakeClock; dataDir: string; configDir: string }> {
   const configDir = options.configDir ?? writeConfigDir({ 'limits.yaml': POLICIES });
   const dataDir = options.dataDir ?? tempDir('mw-limits-data-');
   if (!options.configDir) dirs.push(configDir);
@@ -51,7 +52,7 @@ async function start(options: { configDir?: string; dataDir?: string } = {}): Pr
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 10, 0, 15));
   const mw = await createMeshward(
     { configDir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
-    { logger: silentLogger(), registry: createRegistry(), clock, capabilities: [createLimitsCapability] },
+    { logger: silentLogger(), registry: createRegistry(), clock, capabilities: [...(options.audit ? [createAuditCapability] : []), createLimitsCapability] },
   );
   running.push(mw);
   await mw.start();
@@ -178,6 +179,26 @@ describe('quota API', () => {
     const history = await mw.http.inject({ url: '/v1/quota-adjustments?policy=shop/daily', headers: auth });
     expect(history.json().adjustments).toHaveLength(1);
     expect(history.json().adjustments[0]).toMatchObject({ actor: 'ops-jane', subject: 'https://idp/alice', before: 7, after: 2 });
+  });
+
+  it('also records each adjustment in the audit log\'s hash chain, with who, what and why', async () => {
+    const { mw, clock } = await start({ audit: true });
+    const limits = mw.capability<LimitsCapability>('limits')!;
+    const daily = limits.quotas.policies()[0]!;
+    for (let i = 0; i < 3; i++) await limits.quotas.consume(daily, { requestPrincipal: 'https://idp/alice', headers: {}, path: '/', method: 'GET' });
+    const operator = mw.apiAuth.createToken('ops-jane', 'operator');
+    const res = await mw.http.inject({ method: 'POST', url: '/v1/quotas/https%3A%2F%2Fidp%2Falice', headers: { authorization: `Bearer ${operator}` }, payload: { policy: 'shop/daily', action: 'reset', reason: 'incident 42' } });
+    expect(res.statusCode).toBe(200);
+    await (mw.capability('audit') as unknown as { flush(): Promise<void> }).flush();
+    const auditor = { authorization: `Bearer ${mw.apiAuth.createToken('aud', 'auditor')}` };
+    const listed = await mw.http.inject({ url: '/v1/decisions?pathPrefix=/v1/quotas/', headers: auditor });
+    expect(listed.json().records).toEqual([expect.objectContaining({
+      time: clock.now(), decision: 'allow', requestPrincipal: 'ops-jane', destination: 'meshward/quota', method: 'POST', path: '/v1/quotas/https://idp/alice',
+      matchedPolicies: [{ kind: 'QuotaPolicy', namespace: 'shop', name: 'daily', action: 'reset' }],
+      reason: expect.stringMatching(/^quota reset on https:\/\/idp\/alice .* by ops-jane \(operator\): used 3 -> 0; reason: incident 42$/),
+    })]);
+    const verified = await mw.http.inject({ url: '/v1/decisions/verify', headers: auditor });
+    expect(verified.json()).toMatchObject({ ok: true, checked: 1 });
   });
 
   it('keeps quota usage and the adjustment history across a restart', async () => {

@@ -53,6 +53,8 @@ export interface QuotaServiceOptions {
   logger: Logger;
   registry: Registry;
   failureMode: FailureMode;
+  /** Called with each recorded adjustment (the capability also appends it to the audit log). */
+  onAdjusted?: (adjustment: QuotaAdjustmentV1) => void;
 }
 
 export class QuotaService {
@@ -163,6 +165,7 @@ export class QuotaService {
     const record: QuotaAdjustmentV1 = { id: randomUUID(), time: now, actor: actor.name, role: actor.role, policy: p.id, subject, period: ref.period, action: adjustment.action, before, after, reason };
     await this.#o.log.record(record);
     this.#log.info({ adjustment: record }, 'quota adjusted');
+    this.#o.onAdjusted?.(record);
     const status = (await this.status(key, policyId))[0]!;
     return { status, adjustment: record };
   }

@@ -11,8 +11,8 @@ async function loadWasmPolicy(bundle: Buffer, entrypoint: string): Promise<Compi
   const policy = await loadWasmBundle(bundle);
   const run = policy.entrypoint(entrypoint);
   return {
-    evaluate(input) {
-      const value = run(fromJSON(input));
+    evaluate(input, context) {
+      const value = run(fromJSON(input), undefined, context?.now);
       return value === undefined ? undefined : toJSON(value);
     },
   };

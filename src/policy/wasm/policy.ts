@@ -24,8 +24,10 @@ interface HostState {
   ctx: BuiltinContext;
 }
 
-function newContext(): BuiltinContext {
-  return { now: () => BigInt(Date.now()) * 1_000_000n, strict: false, print: () => {}, cache: new Map() };
+/** `nowMs`: the decision's clock time (ext_authz passes the check's), else the wall clock at the call. */
+function newContext(nowMs?: number): BuiltinContext {
+  const ns = BigInt(Math.trunc(nowMs ?? Date.now())) * 1_000_000n;
+  return { now: () => ns, strict: false, print: () => {}, cache: new Map() };
 }
 
 type HostFunction = (...args: unknown[]) => unknown;
@@ -72,14 +74,17 @@ export class WasmPolicy {
     return value === undefined ? [] : [{ expressions: [value], bindings: {} }];
   }
 
-  /** Hot path: a function returning the entrypoint's value, or undefined. */
-  entrypoint(name: string): (input?: Value, data?: Value) => Value | undefined {
+  /**
+   * Hot path: a function returning the entrypoint's value, or undefined. `nowMs` fixes what
+   * `time.now_ns()` answers during that evaluation (OPA reads the clock once per query).
+   */
+  entrypoint(name: string): (input?: Value, data?: Value, nowMs?: number) => Value | undefined {
     if (!this.entrypoints.includes(name)) {
       throw new WasmPolicyError('WASM_ENTRYPOINT_UNKNOWN', `entrypoint ${JSON.stringify(name)} is not in the wasm policy (have: ${this.entrypoints.join(', ') || 'none'})`);
     }
-    return (input, data) => {
+    return (input, data, nowMs) => {
       this.#useData(data ?? this.#bundleData);
-      this.#host.ctx = newContext();
+      this.#host.ctx = newContext(nowMs);
       let rows: unknown;
       try {
         rows = this.#policy.evaluate(input === undefined ? undefined : toJSON(input), name);

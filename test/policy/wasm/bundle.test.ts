@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadWasmBundle, loadWasmBundleFile, readBundle, WasmPolicyError } from '../../../src/policy/wasm/index.ts';
 import { compileWat, packBundle } from './fixture.ts';
+import { toJSON } from '../../../src/policy/rego/index.ts';
 
 let wasm: Uint8Array;
 const manifest = JSON.stringify({ revision: 'r1', roots: ['authz'], wasm: [{ entrypoint: 'authz/allow', module: '/policy.wasm' }] });
@@ -26,7 +27,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 describe('OPA wasm bundles', () => {
   it('allows an input the wasm policy accepts and denies one it rejects', async () => {
     const policy = await loadWasmBundle(await packBundle({ '/policy.wasm': wasm, '/data.json': '{}', '/.manifest': manifest }));
-    expect(policy.entrypoints).toEqual(['authz/allow', 'authz/data', 'authz/hash', 'authz/undefined']);
+    expect(policy.entrypoints).toEqual(['authz/allow', 'authz/data', 'authz/hash', 'authz/now', 'authz/undefined']);
     expect(policy.evaluate('authz/allow', { user: 'alice', role: 'admin' })).toEqual([{ expressions: [true], bindings: {} }]);
     expect(policy.evaluate('authz/allow', { user: 'bob', role: 'viewer' })).toEqual([{ expressions: [false], bindings: {} }]);
     expect(policy.evaluate('authz/undefined', {})).toEqual([]);
@@ -39,6 +40,18 @@ describe('OPA wasm bundles', () => {
     ]);
     // A built-in error (sha256 of a number is a type error) makes the call undefined, as in OPA.
     expect(policy.evaluate('authz/hash', 42)).toEqual([]);
+  });
+
+  it('answers time.now_ns() with the decision time it is given, not the wall clock', async () => {
+    const policy = await loadWasmBundle(await packBundle({ '/policy.wasm': wasm }));
+    const now = policy.entrypoint('authz/now');
+    const decisionTime = Date.UTC(2030, 5, 1, 12, 0, 0, 123);
+    expect(toJSON(now(undefined, undefined, decisionTime)!)).toBe(Number(BigInt(decisionTime) * 1_000_000n));
+    // Without one, the wall clock at the call.
+    const before = Date.now();
+    const wall = Number(toJSON(now()!)) / 1e6;
+    expect(wall).toBeGreaterThanOrEqual(before);
+    expect(wall).toBeLessThanOrEqual(Date.now());
   });
 
   it('loads data.json files at their directory paths and lets evaluate replace the data', async () => {

@@ -4,13 +4,14 @@
  *
  * Entrypoints: `authz/allow` is true when the input JSON contains `"role":"admin"`; `authz/data`
  * returns the data document it was given (to show data loading); `authz/hash` calls the host
- * built-in `crypto.sha256` on the input (through `opa_builtin1`); any other id is undefined.
+ * built-in `crypto.sha256` on the input (through `opa_builtin1`); `authz/now` returns the host
+ * built-in `time.now_ns()` (through `opa_builtin0`); any other id is undefined.
  */
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import wabtInit from 'wabt';
 
-const ENTRYPOINTS = '{"authz/allow":0,"authz/data":1,"authz/undefined":2,"authz/hash":3}';
+const ENTRYPOINTS = '{"authz/allow":0,"authz/data":1,"authz/undefined":2,"authz/hash":3,"authz/now":4}';
 
 export const POLICY_WAT = `
 (module
@@ -26,7 +27,7 @@ export const POLICY_WAT = `
   (global (export "opa_wasm_abi_version") i32 (i32.const 1))
   (global (export "opa_wasm_abi_minor_version") i32 (i32.const 2))
   (data (i32.const 1024) "{}\\00")
-  (data (i32.const 1300) "{\\"crypto.sha256\\":0}\\00")
+  (data (i32.const 1300) "{\\"crypto.sha256\\":0,\\"time.now_ns\\":1}\\00")
   (data (i32.const 1400) ${JSON.stringify(ENTRYPOINTS + '\u0000').replace('\\u0000', '\\00')})
   (data (i32.const 1100) "[{\\"result\\":true}]\\00")
   (data (i32.const 1130) "[{\\"result\\":false}]\\00")
@@ -181,6 +182,17 @@ export const POLICY_WAT = `
         i32.const 1130
       end
       return
+    end
+    local.get $ep
+    i32.const 4
+    i32.eq
+    if
+      i32.const 1
+      i32.const 0
+      call $b0
+      local.set $data
+      i32.const 1
+      local.set $ep
     end
     local.get $ep
     i32.const 3

@@ -85,7 +85,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   const notReady = () => [...(started ? [] : ['server']), ...capabilities.filter((c) => c.ready && !c.ready()).map((c) => c.name)];
   // Serving certificates are checked now (a bad pair fails startup) and re-read for rotation.
   const watchTls = (files: { certFile: string; keyFile: string }, label: string) =>
-    new TlsFilesWatcher(files, { label, logger, clock, ...(options.tlsRefreshIntervalMs ? { refreshIntervalMs: options.tlsRefreshIntervalMs } : {}) });
+    new TlsFilesWatcher(files, { label, logger, clock, registry, ...(options.tlsRefreshIntervalMs ? { refreshIntervalMs: options.tlsRefreshIntervalMs } : {}) });
   const grpcTls = options.grpcTls && watchTls(options.grpcTls, 'grpc');
   const httpTls = options.httpTls && watchTls(options.httpTls, 'http');
   const tls = options.httpTls && httpTls && {

@@ -12,6 +12,7 @@ import { status as GrpcStatus, ServerCredentials } from '@grpc/grpc-js';
 import { type Clock, systemClock } from '../lib/clock.ts';
 import { MeshwardError, registerErrorCodes } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
+import { counter, gauge, type Registry } from '../lib/metrics.ts';
 
 registerErrorCodes({
   TLS_FILES_INVALID: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 500, exit: 78, description: 'A TLS certificate or key file is missing, unreadable, not PEM, expired, or the key does not match the certificate.' },
@@ -76,6 +77,8 @@ export interface TlsFilesWatcherOptions {
   logger: Logger;
   clock?: Clock;
   refreshIntervalMs?: number;
+  /** Where to export the served certificate's expiry and the reload results. */
+  registry?: Registry;
 }
 
 /** The current checked pair of `files`, re-read every refresh interval; listeners hear each new pair. */
@@ -95,6 +98,7 @@ export class TlsFilesWatcher {
     this.#clock = options.clock ?? systemClock;
     this.#current = readKeyPair(files, this.#clock.now());
     this.#fingerprint = fingerprint(this.#current);
+    this.#exportExpiry();
     this.#schedule();
   }
 
@@ -115,12 +119,15 @@ export class TlsFilesWatcher {
       next = readKeyPair(this.#files, this.#clock.now());
     } catch (err) {
       logger.error({ err: { code: (err as MeshwardError).code, message: (err as Error).message }, serving: label, keptSerial: this.#current.serialNumber }, 'rotated TLS files rejected; still serving the last good certificate');
+      this.#countReload('rejected');
       return false;
     }
     const print = fingerprint(next);
     if (print === this.#fingerprint) return false;
     this.#current = next;
     this.#fingerprint = print;
+    this.#countReload('rotated');
+    this.#exportExpiry();
     logger.info({ serving: label, serialNumber: next.serialNumber, validTo: next.validTo }, 'serving a rotated TLS certificate');
     for (const listener of this.#listeners) listener(next);
     return true;
@@ -130,6 +137,19 @@ export class TlsFilesWatcher {
     this.#cancel?.();
     this.#cancel = undefined;
     this.#listeners.clear();
+  }
+
+  /** An alert on this gauge catches a rotation that stopped (cert-manager failing) before clients do. */
+  #exportExpiry(): void {
+    if (!this.#options.registry) return;
+    gauge(this.#options.registry, 'meshward_tls_certificate_expiry_timestamp_seconds', 'Expiry (unix time) of the serving certificate in use, by listener (grpc, http).', ['listener'])
+      .set({ listener: this.#options.label }, Math.floor(Date.parse(this.#current.validTo) / 1000));
+  }
+
+  #countReload(result: 'rotated' | 'rejected'): void {
+    if (!this.#options.registry) return;
+    counter(this.#options.registry, 'meshward_tls_reloads_total', 'Serving certificate files re-read and found changed, by listener and result (rotated, rejected).', ['listener', 'result'])
+      .inc({ listener: this.#options.label, result });
   }
 
   #schedule(): void {

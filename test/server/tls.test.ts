@@ -132,6 +132,12 @@ describe('TLS on the gRPC port', () => {
     writeFileSync(files.keyFile, third.keyPem);
     clock.advance(1000);
     expect(await servedFingerprint(port, ca.certPem)).toBe(fingerprintOf(third.certPem));
+
+    const metrics = await mw.registry.metrics();
+    const expiry = Math.floor(Date.parse(new X509Certificate(third.certPem).validTo) / 1000);
+    expect(metrics).toContain(`meshward_tls_certificate_expiry_timestamp_seconds{listener="grpc"} ${expiry}`);
+    expect(metrics).toContain('meshward_tls_reloads_total{listener="grpc",result="rotated"} 2');
+    expect(metrics).toContain('meshward_tls_reloads_total{listener="grpc",result="rejected"} 1');
   });
 
   it('refuses to start with a key that does not match, an expired certificate or a missing file, naming the file', async () => {

@@ -2,7 +2,7 @@
  * The composition root: builds every capability from one ConfigStore and runs them behind one gRPC
  * server and one HTTP server. Tests create it in-process on port 0; only `start()` binds.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
@@ -84,17 +84,14 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   let started = false;
   const notReady = () => [...(started ? [] : ['server']), ...capabilities.filter((c) => c.ready && !c.ready()).map((c) => c.name)];
   // Serving certificates are checked now (a bad pair fails startup) and re-read for rotation.
-  const watchTls = (files: { certFile: string; keyFile: string }, label: string) =>
+  const watchTls = (files: { certFile: string; keyFile: string; caFile?: string }, label: string) =>
     new TlsFilesWatcher(files, { label, logger, clock, registry, ...(options.tlsRefreshIntervalMs ? { refreshIntervalMs: options.tlsRefreshIntervalMs } : {}) });
   const grpcTls = options.grpcTls && watchTls(options.grpcTls, 'grpc');
-  const httpTls = options.httpTls && watchTls(options.httpTls, 'http');
-  const tls = options.httpTls && httpTls && {
-    cert: httpTls.current().cert,
-    key: httpTls.current().key,
-    ...(options.httpTls.clientCaFile ? { clientCa: readFileSync(options.httpTls.clientCaFile) } : {}),
-  };
+  const httpTls = options.httpTls && watchTls({ ...options.httpTls, ...(options.httpTls.clientCaFile ? { caFile: options.httpTls.clientCaFile } : {}) }, 'http');
+  const httpPair = httpTls?.current();
+  const tls = httpPair && { cert: httpPair.cert, key: httpPair.key, ...(httpPair.ca ? { clientCa: httpPair.ca } : {}) };
   const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady, ...(tls ? { tls } : {}) });
-  httpTls?.onChange((pair) => (http.server as unknown as TlsServer).setSecureContext({ cert: pair.cert, key: pair.key, ...(tls && 'clientCa' in tls ? { ca: tls.clientCa } : {}) }));
+  httpTls?.onChange((pair) => (http.server as unknown as TlsServer).setSecureContext({ cert: pair.cert, key: pair.key, ...(pair.ca ? { ca: pair.ca } : {}) }));
   for (const c of capabilities) await c.registerHttp?.(http);
 
   const addresses = { grpc: '', http: '' };

@@ -27,6 +27,8 @@ export class TlsFilesInvalidError extends MeshwardError {
 export interface TlsFiles {
   certFile: string;
   keyFile: string;
+  /** CA certificates (PEM bundle) that client certificates are verified against (HTTPS only). */
+  caFile?: string;
 }
 
 export interface KeyPair {
@@ -37,6 +39,8 @@ export interface KeyPair {
   /** The leaf's serial number and expiry, for logs. */
   serialNumber: string;
   validTo: string;
+  /** Client CA certificates, one PEM block each, when `caFile` is set. */
+  ca?: string[];
 }
 
 /** How often the files are re-read by default; rotation tools replace them well before expiry. */
@@ -68,7 +72,27 @@ export function readKeyPair(files: TlsFiles, nowMs: number): KeyPair {
   }
   if (!leaf.checkPrivateKey(privateKey)) throw new TlsFilesInvalidError(`${files.keyFile}: the private key does not match the certificate in ${files.certFile}`);
   if (Date.parse(leaf.validTo) <= nowMs) throw new TlsFilesInvalidError(`${files.certFile}: the certificate expired at ${new Date(leaf.validTo).toISOString()}`);
-  return { cert, key, serialNumber: leaf.serialNumber, validTo: new Date(leaf.validTo).toISOString() };
+  const ca = files.caFile === undefined ? undefined : readCaBundle(files.caFile);
+  return { cert, key, serialNumber: leaf.serialNumber, validTo: new Date(leaf.validTo).toISOString(), ...(ca ? { ca } : {}) };
+}
+
+/**
+ * The certificates of a PEM bundle, each of which must parse (an empty or damaged bundle would
+ * reject every client). Split into blocks because OpenSSL stops at a block glued to the previous
+ * one's END line, as `cat a.pem b.pem` makes when a.pem lacks its final newline.
+ */
+function readCaBundle(file: string): string[] {
+  const pem = read(file, 'CA bundle');
+  const blocks = pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new TlsFilesInvalidError(`${file}: no PEM certificate in the CA bundle`);
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new TlsFilesInvalidError(`${file}: certificate ${i + 1} of the CA bundle does not parse (${(err as Error).message})`, err);
+    }
+  });
+  return blocks;
 }
 
 export interface TlsFilesWatcherOptions {
@@ -162,7 +186,7 @@ export class TlsFilesWatcher {
 
 /** Key material is compared by digest, so the previous pair's bytes need not be kept twice. */
 function fingerprint(pair: KeyPair): string {
-  return createHash('sha256').update(pair.cert).update('\0').update(pair.key).digest('hex');
+  return createHash('sha256').update(pair.cert).update('\0').update(pair.key).update('\0').update((pair.ca ?? []).join('\n')).digest('hex');
 }
 
 /**

@@ -185,4 +185,44 @@ describe('TLS on the HTTP API', () => {
     clock.advance(1000);
     expect(await served()).toEqual({ status: 200, fingerprint: fingerprintOf(second.certPem) });
   });
+
+  it('re-reads the client CA bundle: a client certificate from a CA added later is then verified', async () => {
+    const ca = await createTestCa();
+    const later = await createTestCa('CA added later');
+    const files = pairFiles();
+    files.write(await ca.sign({ ip: ['127.0.0.1'] }));
+    const caFile = path.join(files.dir, 'clients.pem');
+    writeFileSync(caFile, ca.certPem);
+    const clock = new FakeClock(Date.now());
+    const options = { httpTls: { certFile: files.certFile, keyFile: files.keyFile, clientCaFile: caFile }, tlsRefreshIntervalMs: 1000 };
+    const configDir = writeConfigDir({ 'services.yaml': SERVICES });
+    dirs.push(configDir);
+    const mw = await createMeshward(
+      { configDir, dataDir: path.join(tempDir('mw-tls-data-'), 'data'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, ...options },
+      { logger: silentLogger(), registry: createRegistry(), clock, capabilities: [] },
+    );
+    running.push(mw);
+    mw.apiAuth.addVerifier((req) => ((req.raw.socket as tls.TLSSocket).authorized ? { name: 'client-cert', role: 'operator' } : undefined));
+    await mw.start();
+    const client = await later.sign({ uri: 'spiffe://cluster.local/ns/ops/sa/operator' });
+    const reload = () => new Promise<number>((resolve, reject) => {
+      const req = https.request(`https://${mw.addresses.http}/v1/config/reload`, { method: 'POST', ca: ca.certPem, cert: client.certPem, key: client.keyPem, agent: false }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(await reload()).toBe(401);
+    writeFileSync(caFile, `${ca.certPem}${later.certPem}`);
+    clock.advance(1000);
+    expect(await reload()).toBe(200);
+  });
+
+  it('refuses to start with a client CA bundle that holds no certificate', async () => {
+    const ca = await createTestCa();
+    const files = pairFiles();
+    files.write(await ca.sign({ ip: ['127.0.0.1'] }));
+    const caFile = path.join(files.dir, 'clients.pem');
+    writeFileSync(caFile, 'not a certificate\n');
+    await expect(start({ httpTls: { certFile: files.certFile, keyFile: files.keyFile, clientCaFile: caFile } }))
+      .rejects.toMatchObject({ code: 'TLS_FILES_INVALID', message: `${caFile}: no PEM certificate in the CA bundle` });
+  });
 });

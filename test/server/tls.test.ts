@@ -54,6 +54,17 @@ async function start(options: Partial<ServeOptions>, clock = new FakeClock(Date.
   return mw;
 }
 
+/** meshward serving `listener` with a fresh pair, re-read every second of its fake clock. */
+async function startRotating(listener: 'grpcTls' | 'httpTls') {
+  const ca = await createTestCa();
+  const files = pairFiles();
+  const first = await ca.sign({ ip: ['127.0.0.1'] });
+  files.write(first);
+  const clock = new FakeClock(Date.now());
+  const mw = await start({ [listener]: { certFile: files.certFile, keyFile: files.keyFile }, tlsRefreshIntervalMs: 1000 }, clock);
+  return { ca, files, first, clock, mw };
+}
+
 type CheckClient = { Check(r: object, cb: (err: ServiceError | null, res: { status: { code: number } }) => void): void; close(): void };
 
 function checkClient(address: string, creds = credentials.createInsecure()): CheckClient {
@@ -103,12 +114,7 @@ describe('TLS on the gRPC port', () => {
   });
 
   it('serves a rotated certificate to new connections, and keeps the last good one when the rotated pair is bad', async () => {
-    const ca = await createTestCa();
-    const files = pairFiles();
-    const first = await ca.sign({ ip: ['127.0.0.1'] });
-    files.write(first);
-    const clock = new FakeClock(Date.now());
-    const mw = await start({ grpcTls: { certFile: files.certFile, keyFile: files.keyFile }, tlsRefreshIntervalMs: 1000 }, clock);
+    const { ca, files, first, clock, mw } = await startRotating('grpcTls');
     const port = Number(mw.addresses.grpc.split(':')[1]);
     const client = checkClient(mw.addresses.grpc, credentials.createSsl(Buffer.from(ca.certPem)));
     expect(await check(client, checkRequest())).toBe(status.OK);
@@ -166,12 +172,7 @@ describe('TLS on the gRPC port', () => {
 
 describe('TLS on the HTTP API', () => {
   it('serves a rotated certificate to new connections', async () => {
-    const ca = await createTestCa();
-    const files = pairFiles();
-    const first = await ca.sign({ ip: ['127.0.0.1'] });
-    files.write(first);
-    const clock = new FakeClock(Date.now());
-    const mw = await start({ httpTls: { certFile: files.certFile, keyFile: files.keyFile }, tlsRefreshIntervalMs: 1000 }, clock);
+    const { ca, files, first, clock, mw } = await startRotating('httpTls');
     const served = () => new Promise<{ status: number; fingerprint: string }>((resolve, reject) => {
       https.get(`https://${mw.addresses.http}/healthz`, { ca: ca.certPem, agent: false }, (res) => {
         const fingerprint = (res.socket as tls.TLSSocket).getPeerCertificate().fingerprint256;

@@ -14,7 +14,7 @@ export type { ErrorV1 } from './errors.ts';
 
 export interface ApiDeps {
   /** PEM material for HTTPS; clients may present certificates signed by `clientCa`. */
-  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer | string[] };
+  tls?: { cert: Buffer; key: Buffer; clientCa?: string[] };
   logger: Logger;
   registry: Registry;
   config: ConfigStore;

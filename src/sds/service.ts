@@ -5,9 +5,10 @@
  */
 import { type sendUnaryData, type Server, type ServerDuplexStream, type ServerUnaryCall, status } from '@grpc/grpc-js';
 import { grpcError } from '../ca/index.ts';
-import { UnauthenticatedError, type WorkloadIdentity } from '../identity/index.ts';
+import type { WorkloadIdentity } from '../identity/index.ts';
 import { type Clock, systemClock } from '../lib/clock.ts';
 import { MeshwardError } from '../lib/errors.ts';
+import { endWhenTokenExpires } from '../lib/token-expiry.ts';
 import type { Logger } from '../lib/logger.ts';
 import { counter, gauge, type Registry } from '../lib/metrics.ts';
 import { envoyServiceDefinition } from '../lib/protos.ts';
@@ -75,20 +76,6 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     }
   }
 
-  /**
-   * A stream lives only as long as the token that opened it: at expiry it ends with UNAUTHENTICATED
-   * and Envoy reconnects with the token it reads now (kubelet refreshes projected tokens well
-   * before they expire). Otherwise a deleted or rotated service account would keep receiving
-   * renewed private keys on a stream opened long ago.
-   */
-  function endWhenTokenExpires(identity: WorkloadIdentity, fail: (err: unknown) => void): (() => void) | undefined {
-    if (identity.validUntil === undefined) return undefined;
-    const until = identity.validUntil;
-    return clock.setTimer(until - clock.now(), () => {
-      fail(new UnauthenticatedError(`the token this stream was opened with expired at ${new Date(until).toISOString()}; reconnect with a fresh token`));
-    });
-  }
-
   /** Common stream plumbing: authenticate, serialize request handling, fail once, clean up. */
   function runStream<Req, Res>(call: ServerDuplexStream<Req, Res>, kind: 'sotw' | 'delta', rpc: CrossIdentityRequest['rpc'],
     build: (session: SecretSession, write: (r: Res) => void) => { onRequest(req: Req): Promise<unknown>; onChange(): void }): void {
@@ -121,7 +108,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     };
     let chain: Promise<unknown> = source.authenticator.authenticate(call.metadata).then((id) => {
       identity = id;
-      cancelExpiry = endWhenTokenExpires(id, fail);
+      cancelExpiry = endWhenTokenExpires(id.validUntil, clock, fail);
       session = new SecretSession(id, source, () => handler?.onChange());
       open.add(session);
       handler = build(session, write);

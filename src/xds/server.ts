@@ -12,6 +12,7 @@ import { errorCodeOf, MeshwardError, toGrpcStatus } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import { envoyServiceDefinition } from '../lib/protos.ts';
+import { endWhenTokenExpires } from '../lib/token-expiry.ts';
 import { GenerationCache } from './cache.ts';
 import { DEFAULT_DEBOUNCE, type DebounceOptions, Debouncer } from './debounce.ts';
 import { type DeltaDiscoveryRequest, DeltaSession } from './delta.ts';
@@ -239,7 +240,7 @@ export class XdsServer {
     }
     authenticator.authenticate(call.metadata).then((identity) => {
       if (closed) return;
-      cancelExpiry = this.#endWhenTokenExpires(identity, fail);
+      cancelExpiry = endWhenTokenExpires(identity.validUntil, this.#options.clock, fail);
       handler = (first) => {
         // Requests keep queueing (in order) until the stream is open.
         handler = undefined;
@@ -260,19 +261,6 @@ export class XdsServer {
       const first = queue.shift();
       if (first) dispatch(first);
     }, fail);
-  }
-
-  /**
-   * The stream lives only as long as the token that opened it (ADS carries private keys too): at
-   * expiry it ends with UNAUTHENTICATED and the proxy must reconnect with a valid token.
-   */
-  #endWhenTokenExpires(identity: WorkloadIdentity, fail: (err: unknown) => void): (() => void) | undefined {
-    const until = identity.validUntil;
-    if (until === undefined) return undefined;
-    const clock = this.#options.clock;
-    return clock.setTimer(until - clock.now(), () => {
-      fail(new MeshwardError('UNAUTHENTICATED', `the token this stream was opened with expired at ${new Date(until).toISOString()}; reconnect with a fresh token`));
-    });
   }
 
   async #open(first: AnyRequest, identity: WorkloadIdentity, mode: Mode, streamId: string, call: ServerDuplexStream<AnyRequest, Buffer>, fail: (err: unknown) => void): Promise<Stream> {

@@ -68,6 +68,14 @@ let epochs = 0;
  * built-in context. The cache and built-in context are created on first use: a decision that
  * needs neither allocates neither.
  */
+/**
+ * `time.now_ns()` for a clock reading in ms (the wall clock when absent), at microsecond precision:
+ * ms * 1000 stays a safe integer. Shared with the wasm engine's host built-ins.
+ */
+export function clockNanos(nowMs?: number): bigint {
+  return nowMs !== undefined ? BigInt(Math.round(nowMs * 1000)) * 1000n : BigInt(Date.now()) * 1_000_000n;
+}
+
 export class EvalCtx implements BuiltinContext {
   readonly input: Value | undefined;
   readonly data: Value;
@@ -117,8 +125,7 @@ export class EvalCtx implements BuiltinContext {
     // Fixed for the whole evaluation, as OPA's time.now_ns.
     if (this.#now === undefined) {
       const o = this.#options;
-      // Milliseconds to nanoseconds at microsecond precision (ms * 1000 stays a safe integer).
-      this.#now = o?.now ?? (o?.nowMs !== undefined ? BigInt(Math.round(o.nowMs * 1000)) * 1000n : BigInt(Date.now()) * 1_000_000n);
+      this.#now = o?.now ?? clockNanos(o?.nowMs);
     }
     return this.#now;
   }

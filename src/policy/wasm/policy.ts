@@ -10,6 +10,7 @@
  */
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import { BUILTINS, type BuiltinContext, BuiltinError, BuiltinTypeError } from '../rego/builtins/index.ts';
+import { clockNanos } from '../rego/runtime.ts';
 import { fromJSON, stringifyJSON, toJSON, type Value } from '../rego/value.ts';
 import { readBundle, type ReadBundleOptions, type WasmBundle } from './bundle.ts';
 import { WasmPolicyError } from './errors.ts';
@@ -24,10 +25,13 @@ interface HostState {
   ctx: BuiltinContext;
 }
 
-/** `nowMs`: the decision's clock time (ext_authz passes the check's), else the wall clock at the call. */
+/**
+ * `nowMs`: the decision's clock time (ext_authz passes the check's), else the wall clock. Read on
+ * the first `time.now_ns()` call and fixed for the evaluation, as in the Rego engine.
+ */
 function newContext(nowMs?: number): BuiltinContext {
-  const ns = BigInt(Math.trunc(nowMs ?? Date.now())) * 1_000_000n;
-  return { now: () => ns, strict: false, print: () => {}, cache: new Map() };
+  let ns: bigint | undefined;
+  return { now: () => (ns ??= clockNanos(nowMs)), strict: false, print: () => {}, cache: new Map() };
 }
 
 type HostFunction = (...args: unknown[]) => unknown;

@@ -4,14 +4,14 @@
  * backlog is durable, and exits on SIGTERM. The latency measurement runs each server alone in its
  * own process, as meshward runs in production.
  *
- *   node --import tsx bench/authz-server.ts <trivial|bare|full|full-grpcjs|full-tls> <configDir> <workDir>
+ *   node --import tsx bench/authz-server.ts <kind (see SERVER_NAMES)> <configDir> <workDir>
  */
 import { createInterface } from 'node:readline';
 import { SERVER_NAMES, type ServerKind, startServer } from './authz-servers.ts';
 
 const [kind, configDir, work] = process.argv.slice(2) as [ServerKind, string, string];
 if (!(kind in SERVER_NAMES) || !configDir || !work) {
-  process.stderr.write('usage: authz-server.ts <trivial|bare|full|full-grpcjs|full-tls> <configDir> <workDir>\n');
+  process.stderr.write(`usage: authz-server.ts <${Object.keys(SERVER_NAMES).join('|')}> <configDir> <workDir>\n`);
   process.exit(2);
 }
 const server = await startServer(kind, configDir, work);

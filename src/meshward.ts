@@ -15,6 +15,8 @@ import { routeGrpcStreams } from './lib/grpc-stream-router.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
+import { routeGrpcJsLogs } from './server/grpc-log.ts';
+import { listenError } from './server/listen-errors.ts';
 import { grpcServerCredentials, TlsFilesWatcher } from './server/tls-files.ts';
 
 export type { ServeOptions } from './server/capability.ts';
@@ -54,9 +56,23 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   const logger = deps.logger ?? createLogger();
   const registry = deps.registry ?? createRegistry({ defaultMetrics: true });
   const clock = deps.clock ?? systemClock;
+  routeGrpcJsLogs(logger);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const config = new ConfigStore({ dir: options.configDir, logger, registry });
   const apiAuth = ApiAuth.fromDataDir(options.dataDir);
+
+  // Serving certificates are checked now (a bad pair fails startup) and re-read for rotation.
+  // Checked before any capability is built, so a bad pair fails before anything is opened.
+  const watchTls = (files: { certFile: string; keyFile: string; caFile?: string }, label: string) =>
+    new TlsFilesWatcher(files, { label, logger, clock, registry, ...(options.tlsRefreshIntervalMs ? { refreshIntervalMs: options.tlsRefreshIntervalMs } : {}) });
+  const grpcTls = options.grpcTls && watchTls(options.grpcTls, 'grpc');
+  let httpTls: TlsFilesWatcher | undefined;
+  try {
+    httpTls = options.httpTls && watchTls({ ...options.httpTls, ...(options.httpTls.clientCaFile ? { caFile: options.httpTls.clientCaFile } : {}) }, 'http');
+  } catch (err) {
+    grpcTls?.close();
+    throw err;
+  }
 
   const built = new Map<string, Capability>();
   const ctx: CapabilityContext = {
@@ -83,11 +99,6 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
 
   let started = false;
   const notReady = () => [...(started ? [] : ['server']), ...capabilities.filter((c) => c.ready && !c.ready()).map((c) => c.name)];
-  // Serving certificates are checked now (a bad pair fails startup) and re-read for rotation.
-  const watchTls = (files: { certFile: string; keyFile: string; caFile?: string }, label: string) =>
-    new TlsFilesWatcher(files, { label, logger, clock, registry, ...(options.tlsRefreshIntervalMs ? { refreshIntervalMs: options.tlsRefreshIntervalMs } : {}) });
-  const grpcTls = options.grpcTls && watchTls(options.grpcTls, 'grpc');
-  const httpTls = options.httpTls && watchTls({ ...options.httpTls, ...(options.httpTls.clientCaFile ? { caFile: options.httpTls.clientCaFile } : {}) }, 'http');
   const httpPair = httpTls?.current();
   const tls = httpPair && { cert: httpPair.cert, key: httpPair.key, ...(httpPair.ca ? { clientCa: httpPair.ca } : {}) };
   const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady, ...(tls ? { tls } : {}) });
@@ -103,26 +114,38 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     if (routeGrpcStreams(grpc, routes) > 0) grpcFastPaths.push(...routes.keys());
     else logger.warn({ methods: [...routes.keys()] }, 'could not route these gRPC methods past grpc-js (unexpected grpc-js internals); grpc-js serves them, more slowly');
   };
+  const bindAndStart = async () => {
+    for (const c of capabilities) await c.start?.();
+    const g = splitAddress(options.grpcAddress);
+    const grpcPort = await new Promise<number>((resolve, reject) =>
+      grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, grpcTls ? grpcServerCredentials(grpcTls) : ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(err, 'gRPC', options.grpcAddress, '--grpc-addr')) : resolve(port))));
+    addresses.grpc = `${g.host}:${grpcPort}`;
+    routeFastPaths();
+    const h = splitAddress(options.httpAddress);
+    await http.listen({ host: h.host, port: h.port }).catch((err: unknown) => {
+      throw listenError(err, 'HTTP', options.httpAddress, '--http-addr');
+    });
+    const bound = http.server.address();
+    addresses.http = `${h.host}:${typeof bound === 'object' && bound ? bound.port : h.port}`;
+    if (options.watchConfig) config.watch();
+    started = true;
+    health.setStatus('', 'SERVING');
+    logger.info({ grpc: addresses.grpc, http: addresses.http, grpcTls: grpcTls !== undefined, httpTls: httpTls !== undefined, grpcFastPaths, version: config.current().version }, 'meshward serving');
+  };
   let stopping: Promise<void> | undefined;
 
-  return {
+  const meshward: Meshward = {
     config, http, grpc, logger, registry, apiAuth, addresses, grpcFastPaths,
     capability: <T extends Capability>(name: string) => built.get(name) as T | undefined,
     async start() {
-      for (const c of capabilities) await c.start?.();
-      const g = splitAddress(options.grpcAddress);
-      const grpcPort = await new Promise<number>((resolve, reject) =>
-        grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, grpcTls ? grpcServerCredentials(grpcTls) : ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
-      addresses.grpc = `${g.host}:${grpcPort}`;
-      routeFastPaths();
-      const h = splitAddress(options.httpAddress);
-      await http.listen({ host: h.host, port: h.port });
-      const bound = http.server.address();
-      addresses.http = `${h.host}:${typeof bound === 'object' && bound ? bound.port : h.port}`;
-      if (options.watchConfig) config.watch();
-      started = true;
-      health.setStatus('', 'SERVING');
-      logger.info({ grpc: addresses.grpc, http: addresses.http, grpcTls: grpcTls !== undefined, httpTls: httpTls !== undefined, grpcFastPaths, version: config.current().version }, 'meshward serving');
+      try {
+        await bindAndStart();
+      } catch (err) {
+        // A failed start releases whatever it took (bound port, started capabilities, timers), so
+        // the process can exit instead of lingering bound to half its ports.
+        await meshward.stop().catch((stopErr: unknown) => logger.error({ err: stopErr }, 'cleanup after a failed start failed'));
+        throw err;
+      }
     },
     stop() {
       stopping ??= (async () => {
@@ -150,4 +173,5 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
       return stopping;
     },
   };
+  return meshward;
 }

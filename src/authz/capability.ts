@@ -13,6 +13,7 @@ import { authenticateStage } from './authn.ts';
 import { authorizeStage } from './authorize.ts';
 import { warmCodec } from './codec.ts';
 import type { CheckRequestJson } from './input.ts';
+import { rejectUndecodable, tolerantService } from './invalid-request.ts';
 import { JwksCache } from './jwks.ts';
 import { type CompiledPipeline, closePipeline, compilePipeline } from './pipeline.ts';
 import { AUTHORIZATION_SERVICE, authorizationServiceDefinition } from './proto.ts';
@@ -64,6 +65,8 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
   };
 
   const check = createCheck({ pipeline: () => current, audit: () => audit, clock, logger: log, registry });
+  // What arrives over gRPC may not decode: answered INVALID_ARGUMENT, counted (invalid-request.ts).
+  const wireCheck = rejectUndecodable(check, { registry, logger: log, clock });
 
   return {
     name: 'authz',
@@ -76,9 +79,9 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       authzRoutes(app, { check, requireOperator: ctx.apiAuth.require('operator'), logger: log, version: () => current?.snapshot.version });
     },
     registerGrpc(server: GrpcServer) {
-      server.addService(authorizationServiceDefinition(), { Check: checkHandler(check) });
+      server.addService(tolerantService(authorizationServiceDefinition()), { Check: checkHandler(wireCheck) });
     },
-    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(check)]]),
+    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(wireCheck)]]),
     async start() {
       audit = ctx.find<Capability & AuditSink>('audit');
       if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');

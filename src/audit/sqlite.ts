@@ -3,9 +3,8 @@
  * chain, insert. With `synchronous=NORMAL` (the default) a committed batch survives a killed
  * process; `synchronous=FULL` also survives power loss, at one fsync per batch.
  */
-import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
+import { preparePrivateDatabaseFile } from '../lib/sqlite-file.ts';
 import { chainBatch, type ChainAnchor, GENESIS_HASH } from './chain.ts';
 import { AuditStoreUnavailableError } from './errors.ts';
 import { type AuditQuery, type SqlDialect, whereClause } from './query.ts';
@@ -69,13 +68,6 @@ function schema(p: string): string {
     );`;
 }
 
-/** Creates the file 0600 before SQLite does (its -wal and -shm files copy the mode). */
-function createPrivateFile(file: string): void {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  closeSync(openSync(file, 'a', 0o600));
-  chmodSync(file, 0o600);
-}
-
 export class SqliteAuditStore implements AuditStore {
   readonly kind = 'sqlite' as const;
   readonly #db: Database.Database;
@@ -86,7 +78,8 @@ export class SqliteAuditStore implements AuditStore {
   constructor(options: SqliteStoreOptions) {
     this.#p = checkTablePrefix(options.tablePrefix ?? DEFAULT_TABLE_PREFIX);
     try {
-      if (!options.readonly) createPrivateFile(options.file);
+      // 0600 before SQLite creates it (-wal and -shm copy its mode), without dropping this process's locks.
+      if (!options.readonly) preparePrivateDatabaseFile(options.file);
       this.#db = new Database(options.file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
       if (!options.readonly) {
         // 16 KiB pages for a new file (an existing one keeps its size): ≈ 11 rows of ≈ 1.4 KB per

@@ -4,9 +4,7 @@
  * recording keeps up with issuance; `list` and `close` flush first.
  */
 import Database from 'better-sqlite3';
-import { ensurePrivateDir } from './files.ts';
-import path from 'node:path';
-import { chmodSync } from 'node:fs';
+import { preparePrivateDatabaseFile } from '../lib/sqlite-file.ts';
 
 export type IssuanceMethod = 'sds' | 'csr' | 'api' | 'cli';
 
@@ -62,9 +60,9 @@ export class CertificateRecords {
   #flushScheduled = false;
 
   constructor(file: string) {
-    ensurePrivateDir(path.dirname(file));
+    // 0600 before SQLite opens it, and never by a descriptor of an open database (sqlite-file.ts).
+    preparePrivateDatabaseFile(file);
     this.#db = new Database(file);
-    chmodSync(file, 0o600);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = NORMAL');
     this.#db.exec(`CREATE TABLE IF NOT EXISTS certificates (

@@ -1,7 +1,7 @@
 /** Quota counters and the adjustment log in SQLite (WAL): the embedded default, survives restarts. */
-import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { preparePrivateDatabaseFile } from '../../lib/sqlite-file.ts';
 import { type AdjustmentLog, type ConsumeResult, type QuotaAdjustment, type QuotaAdjustmentV1, type QuotaCounterRef, type QuotaStore, applyAdjustment } from './store.ts';
 
 const SCHEMA = `
@@ -22,10 +22,10 @@ interface AdjustmentRow extends Omit<QuotaAdjustmentV1, 'action'> { action: stri
 
 /** Opens (creating) `<dir>/quotas.db`, folder 0700 and file 0600. */
 export function openQuotaDatabase(dir: string): Database.Database {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'quotas.db');
+  // 0600 before SQLite opens it, and never by a descriptor of an open database (sqlite-file.ts).
+  preparePrivateDatabaseFile(file);
   const db = new Database(file);
-  chmodSync(file, 0o600);
   db.pragma('journal_mode = WAL');
   // NORMAL in WAL: a commit survives a process crash; only an OS crash can lose the last ones.
   db.pragma('synchronous = NORMAL');

@@ -4,6 +4,7 @@
  */
 import { parseDuration } from '../config/index.ts';
 import { AuditInvalidQueryError } from './errors.ts';
+import { parseRfc3339 } from './time-filter.ts';
 import type { DecisionOutcome } from './record.ts';
 
 export const DECISION_OUTCOMES: readonly DecisionOutcome[] = ['allow', 'deny', 'unauthenticated', 'rate_limited', 'bad_request', 'error'];
@@ -49,14 +50,21 @@ export interface AuditQueryParams {
 
 const DURATION_RE = /^(\d+(\.\d+)?(ms|s|m|h|d))+$/;
 
-/** Epoch ms, ISO 8601, or a duration meaning "that long ago" (`24h`). */
+/** Epoch ms, RFC 3339 (strict, see time-filter.ts), or a duration meaning "that long ago" (`24h`). */
 export function parseTime(parameter: string, text: string, now: number): number {
   const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  if (/^\d{1,15}$/.test(trimmed)) return Number(trimmed);
   if (DURATION_RE.test(trimmed)) return now - parseDuration(trimmed);
-  const ms = Date.parse(trimmed);
-  if (Number.isNaN(ms)) throw new AuditInvalidQueryError(parameter, `"${text}" is not a time (use ISO 8601, epoch milliseconds, or a duration ago such as 24h)`);
+  const ms = parseRfc3339(trimmed);
+  if (ms === undefined) throw new AuditInvalidQueryError(parameter, `${JSON.stringify(text)} is not a time (use an RFC 3339 date-time with offset such as 2026-01-31T09:30:00Z, a date such as 2026-01-31, epoch milliseconds, or a duration ago such as 24h)`);
   return ms;
+}
+
+/** PostgreSQL refuses NUL in text (the query failed as 503); no stored value contains one either. */
+function refuseNul(params: AuditQueryParams): void {
+  for (const [name, value] of Object.entries(params)) {
+    if (typeof value === 'string' && value.includes('\0')) throw new AuditInvalidQueryError(name, 'contains a NUL byte');
+  }
 }
 
 export function encodeCursor(seq: number): string {
@@ -90,6 +98,7 @@ function parseLimit(value: string | number): number {
  * parseQuery({ decision: 'deny,unauthenticated', from: '1h', limit: '50' }, Date.now());
  */
 export function parseQuery(params: AuditQueryParams, now: number): AuditQuery {
+  refuseNul(params);
   const q: AuditQuery = {};
   if (params.from) q.from = parseTime('from', params.from, now);
   if (params.to) q.to = parseTime('to', params.to, now);

@@ -2,11 +2,12 @@
  * Reads a configuration directory (the shell): every *.yaml / *.yml / *.json file, multi-document,
  * validated, cross-checked, with every problem located at file:line and field path.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
 import type { ConfigDocument } from './document.ts';
 import { ConfigInvalidError, type ConfigIssue } from './errors.ts';
+import { type ConfigSource, diskSource } from './file-tree.ts';
 import { KINDS } from './kinds/index.ts';
 import type { CheckContext } from './kinds/types.ts';
 import { formatPath, type FieldPath } from './path.ts';
@@ -83,8 +84,8 @@ interface ParsedDocument {
   startLine: number;
 }
 
-function parseFile(file: string, issues: ConfigIssue[]): ParsedDocument[] {
-  const text = readFileSync(file, 'utf8');
+function parseFile(file: string, source: ConfigSource, issues: ConfigIssue[]): ParsedDocument[] {
+  const text = source.read(file)?.toString('utf8') ?? '';
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const shown = displayPath(file);
@@ -101,8 +102,11 @@ function parseFile(file: string, issues: ConfigIssue[]): ParsedDocument[] {
   return out;
 }
 
-/** Loads and validates a directory; throws ConfigInvalidError listing every problem. */
-export function loadConfigDir(dir: string): LoadedConfig {
+/**
+ * Loads and validates a directory; throws ConfigInvalidError listing every problem. `source`
+ * (default: the disk) lets a caller parse bytes it read earlier and compare them afterwards.
+ */
+export function loadConfigDir(dir: string, source?: ConfigSource): LoadedConfig {
   const root = path.resolve(dir);
   if (!existsSync(root) || !statSync(root).isDirectory()) {
     throw new ConfigInvalidError([{ file: dir, line: 0, path: '', message: 'configuration directory not found' }]);
@@ -112,8 +116,9 @@ export function loadConfigDir(dir: string): LoadedConfig {
   const parsedByDoc = new Map<ConfigDocument, ParsedDocument>();
   const absoluteFileOf = new Map<string, string>();
 
-  for (const file of listConfigFiles(root)) {
-    for (const parsed of parseFile(file, issues)) {
+  const from = source ?? diskSource(() => listConfigFiles(root));
+  for (const file of from.configFiles()) {
+    for (const parsed of parseFile(file, from, issues)) {
       absoluteFileOf.set(parsed.file, file);
       const result = validateDocument(parsed.doc.toJS({ maxAliasCount: 100 }), { file: parsed.file, line: parsed.startLine });
       if (!result.ok) {
@@ -139,9 +144,9 @@ export function loadConfigDir(dir: string): LoadedConfig {
     documents,
     find: (kind, name, namespace) => byKey.get(`${kind}/${namespace}/${name}`),
     fileExists(relativeTo, ref) {
-      const abs = resolveRef(relativeTo, ref);
-      if (!existsSync(abs) || !statSync(abs).isFile()) return false;
-      files.set(path.relative(root, abs), readFileSync(abs));
+      const content = from.read(resolveRef(relativeTo, ref));
+      if (!content) return false;
+      files.set(path.relative(root, resolveRef(relativeTo, ref)), content);
       return true;
     },
   };

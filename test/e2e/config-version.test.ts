@@ -1,6 +1,7 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AuthzCapability } from '../../src/authz/index.ts';
 import type { XdsCapability } from '../../src/xds/index.ts';
 import { checkRequest } from '../authz/helpers.ts';
 import { AdsClient, node, TYPE } from '../xds/ads-client.ts';
@@ -85,6 +86,51 @@ describe('one configuration version across xDS, ext_authz and the audit log', ()
     ads = new AdsClient(full.mw.addresses.grpc, 'sotw');
     ads.send({ node: node('rogue', { SERVICE: 'orders' }), type_url: TYPE.cds });
     await expect(ads.next()).rejects.toMatchObject({ code: 16 }); // UNAUTHENTICATED
+  });
+});
+
+interface ConfigView { version: string; lastError?: string; rejected?: { version?: string; errors: { file: string; line: number; message: string }[] } }
+
+async function metricLines(f: FullMeshward, name: string): Promise<string[]> {
+  return (await f.mw.registry.metrics()).split('\n').filter((l) => l.startsWith(`${name}{`));
+}
+
+describe('one truth about the configuration being served', () => {
+  it('reports the served version and the rejected one with its file:line when a Rego module fails to compile', async () => {
+    full = await startFull();
+    const f = full;
+    const served = f.mw.config.current().version;
+    const module = path.join(f.configDir, 'rego', 'payments.rego');
+    const good = readFileSync(module, 'utf8');
+    writeFileSync(module, `${good}\nallow if {\n  input.x ==\n}\n`);
+
+    const reload = await f.mw.http.inject({ method: 'POST', url: '/v1/config/reload', headers: { authorization: `Bearer ${f.adminToken}` } });
+    expect(reload.statusCode).toBe(400);
+    const view = (await f.api<ConfigView>('/v1/config')).body;
+    // The version announced is the one ext_authz evaluates with, not the rejected one.
+    expect(view.version).toBe(served);
+    expect(f.mw.capability<AuthzCapability>('authz')!.version()).toBe(served);
+    expect(view.rejected?.version).toMatch(/^[0-9a-f]{16}$/);
+    expect(view.rejected?.version).not.toBe(served);
+    expect(view.rejected?.errors[0]).toMatchObject({ file: expect.stringMatching(/rego\.yaml$/), line: 3 });
+    expect(view.rejected?.errors[0]?.message).toMatch(/payments\.rego:\d+:\d+: rego_parse_error/);
+    expect(view.lastError).toMatch(/rego_parse_error/);
+    expect(await metricLines(f, 'meshward_config_info')).toEqual([`meshward_config_info{version="${served}"} 1`]);
+    const rejectedMetric = await metricLines(f, 'meshward_config_rejected_info');
+    expect(rejectedMetric).toHaveLength(1);
+    expect(rejectedMetric[0]).toContain(`version="${view.rejected!.version}"`);
+    expect(rejectedMetric[0]).toMatch(/location="[^"]*rego\.yaml:3"/);
+
+    // Fixed: served again everywhere, nothing rejected.
+    writeFileSync(module, good.replace('> 1000', '> 2000'));
+    const fixed = await f.mw.http.inject({ method: 'POST', url: '/v1/config/reload', headers: { authorization: `Bearer ${f.adminToken}` } });
+    expect(fixed.statusCode).toBe(200);
+    const after = (await f.api<ConfigView>('/v1/config')).body;
+    expect(after.version).not.toBe(served);
+    expect(after.version).toBe(f.mw.capability<AuthzCapability>('authz')!.version());
+    expect(after.rejected).toBeUndefined();
+    expect(after.lastError).toBeUndefined();
+    expect(await metricLines(f, 'meshward_config_rejected_info')).toEqual([]);
   });
 });
 

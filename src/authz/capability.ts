@@ -45,13 +45,38 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
   let started = false;
   let unsubscribe: (() => void) | undefined;
   let queue: Promise<void> = Promise.resolve();
+  // Pipelines compiled by the config gate, used when the snapshot is published (compiled once).
+  const prepared = new WeakMap<ConfigSnapshot, CompiledPipeline>();
+  let ungate: (() => void) | undefined;
+
+  /**
+   * The config gate: a snapshot whose policies do not compile is rejected by the config store
+   * (with the error), so the version announced is always the one served here.
+   */
+  const prepare = async (snapshot: ConfigSnapshot): Promise<void> => {
+    try {
+      prepared.set(snapshot, await compilePipeline(snapshot, factories));
+    } catch (err) {
+      compileFailures.inc();
+      throw err;
+    }
+  };
+  const takePrepared = (snapshot: ConfigSnapshot): CompiledPipeline | undefined => {
+    const p = prepared.get(snapshot);
+    prepared.delete(snapshot);
+    return p;
+  };
 
   /** Compiles one snapshot; serialised so the newest published snapshot always wins. */
   const compile = (snapshot: ConfigSnapshot): Promise<void> => {
     queue = queue.then(async () => {
-      if (snapshot !== ctx.config.current() && current) return; // superseded while queued
+      if (snapshot !== ctx.config.current() && current) { // superseded while queued
+        const unused = takePrepared(snapshot);
+        if (unused) closePipeline(unused);
+        return;
+      }
       try {
-        const next = await compilePipeline(snapshot, factories);
+        const next = takePrepared(snapshot) ?? await compilePipeline(snapshot, factories);
         const previous = current;
         current = next;
         if (previous) closePipeline(previous);
@@ -89,9 +114,11 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       warmCodec();
       await compile(ctx.config.current());
       unsubscribe = ctx.config.subscribe((snapshot) => compile(snapshot));
+      ungate = ctx.config.gate('ext_authz', prepare);
     },
     async stop() {
       unsubscribe?.();
+      ungate?.();
       await queue;
       jwks.close();
       if (current) closePipeline(current);

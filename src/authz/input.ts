@@ -4,6 +4,8 @@
  * native matchers (YAML policies, limit descriptors) read without walking the input. Pure.
  */
 import { AuthzBadRequestError } from './errors.ts';
+import { nestedDeeperThan } from '../lib/json-depth.ts';
+import { normalizeRequestPath, otherReadings, type PathNormalization } from './path-normalization.ts';
 
 /** A `config.core.v3.Address` as protojson. */
 export interface AddressJson {
@@ -67,8 +69,10 @@ export interface RequestFacts {
   method: string;
   /** Lower-case host without port. */
   host: string;
-  /** Path without query, normalised (dot segments resolved, slashes merged, unreserved escapes decoded). */
+  /** Path without query or fragment, as Envoy forwards it under the mesh's path normalization. */
   path: string;
+  /** Other readings a backend might make of the path (`%2F` decoded, `;` parameters removed...): DENY rules match them too. */
+  alternatePaths?: readonly string[];
   /** Destination port. */
   port?: number;
   /** Lower-case header names (Envoy sends them so). */
@@ -113,7 +117,7 @@ function guarded<T>(note: BadRequestNote, fn: () => T, fallback: T): T {
  * unparseable JSON body) still yields an input (for the audit record) plus `badRequest`, which the
  * pipeline answers with a 400 before any stage runs.
  */
-export function buildInput(request: CheckRequestJson): { input: AuthzInput; facts: RequestFacts; badRequest?: string } {
+export function buildInput(request: CheckRequestJson, options: { pathNormalization?: PathNormalization } = {}): { input: AuthzInput; facts: RequestFacts; badRequest?: string } {
   const attributes = request.attributes ?? {};
   toProtojson(attributes);
   const http = attributes.request?.http ?? {};
@@ -134,8 +138,12 @@ export function buildInput(request: CheckRequestJson): { input: AuthzInput; fact
   const body = guarded(bad, () => parseBody(http, headers['content-type'], truncated), undefined);
   if (body !== undefined) input.parsed_body = body;
   if (attributes.source?.principal) input.source_principal = attributes.source.principal;
-  const path = guarded(bad, () => normalizePath(pathPart), pathPart);
+  const pathOnly = withoutFragment(pathPart);
+  const path = guarded(bad, () => normalizeRequestPath(pathOnly, options.pathNormalization), pathOnly);
+  if (http.method && !METHOD.test(http.method)) bad.message ??= `the request method ${JSON.stringify(http.method.slice(0, 32))} is not an upper-case HTTP token`;
   const facts = factsOf(attributes, http, headers, path);
+  const readings = bad.message === undefined ? otherReadings(pathOnly, path) : undefined;
+  if (readings) facts.alternatePaths = readings;
   return bad.message === undefined ? { input, facts } : { input, facts, badRequest: bad.message };
 }
 
@@ -307,6 +315,9 @@ function bodyText(http: HttpRequestJson): string {
   return http.body ?? '';
 }
 
+/** Nesting levels of a JSON body the policy input takes (Go's encoding/json, which OPA-Envoy uses, stops at 10,000). */
+export const MAX_BODY_DEPTH = 512;
+
 /** JSON and form bodies as the OPA-Envoy plugin parses them; a partial JSON body is not parsed. */
 function parseBody(http: HttpRequestJson, contentType: string | undefined, truncated: boolean): unknown {
   if (!contentType) return undefined;
@@ -315,45 +326,25 @@ function parseBody(http: HttpRequestJson, contentType: string | undefined, trunc
   const type = contentType.split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json' || type.endsWith('+json')) {
     if (truncated) return undefined;
+    let body: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      body = JSON.parse(text) as unknown;
     } catch (e) {
       throw new AuthzBadRequestError(`the request body is not valid JSON: ${(e as Error).message}`);
     }
+    // Refused, not cut: a policy must not decide on part of a body. Deeper ones overflow the stack
+    // of what walks them (Rego evaluation, masking) and made the check INTERNAL.
+    if (nestedDeeperThan(body, MAX_BODY_DEPTH)) throw new AuthzBadRequestError(`the request body is JSON nested deeper than ${MAX_BODY_DEPTH} levels`);
+    return body;
   }
   if (type === 'application/x-www-form-urlencoded') return parseQuery(text);
   return undefined;
 }
 
-const UNRESERVED = /[A-Za-z0-9\-._~]/;
-
-/**
- * RFC 3986 normalisation as Istio applies before matching (`normalize_path` + `merge_slashes`):
- * unreserved escapes decoded, other escapes upper-cased, duplicate slashes merged, `.`/`..`
- * resolved. A NUL byte (raw or `%00`) is rejected: it is how path-confusion attacks start.
- * `%2F` stays encoded (Envoy's default `KEEP_UNCHANGED`).
- */
-export function normalizePath(path: string): string {
-  if (path.includes('\0') || /%00/.test(path)) throw new AuthzBadRequestError('the request path contains a NUL byte');
-  if (!path.startsWith('/')) path = `/${path}`;
-  if (!/%|\/\/|\/\./.test(path)) return path;
-  let p = path.replace(/%([0-9a-fA-F]{2})/g, (_all, hex: string) => {
-    const ch = String.fromCharCode(Number.parseInt(hex, 16));
-    return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
-  });
-  p = p.replace(/\/{2,}/g, '/');
-  const out: string[] = [];
-  const segments = p.split('/');
-  for (let i = 1; i < segments.length; i++) {
-    const s = segments[i]!;
-    if (s === '.') {
-      if (i === segments.length - 1) out.push('');
-    } else if (s === '..') {
-      out.pop();
-      if (i === segments.length - 1) out.push('');
-    } else {
-      out.push(s);
-    }
-  }
-  return `/${out.join('/')}`;
+function withoutFragment(path: string): string {
+  const hash = path.indexOf('#');
+  return hash < 0 ? path : path.slice(0, hash);
 }
+
+/** An RFC 9110 token without lower-case letters: Istio answers 400 to `delete` or `Delete`, which would slip past a DENY on `DELETE`. */
+const METHOD = /^[A-Z0-9!#$%&'*+\-.^_`|~]+$/;

@@ -58,7 +58,7 @@ export function runPipeline(
   request: CheckRequestJson,
   run: { decisionId: string; now: number; observe?: StageObserver },
 ): CheckOutcome | Promise<CheckOutcome> {
-  const built = buildInput(request);
+  const built = buildInput(request, { pathNormalization: pipeline.snapshot.mesh.pathNormalization.normalization });
   const ctx: CheckContext = {
     snapshot: pipeline.snapshot,
     decisionId: run.decisionId,

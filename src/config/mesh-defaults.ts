@@ -1,5 +1,5 @@
 import { Value } from '@sinclair/typebox/value';
-import { AuditSettings, CaSettings, ExtAuthzSettings, IdentitySettings, LimitsSettings, MeshSpec, type ResolvedMeshSpec } from './kinds/mesh.ts';
+import { AuditSettings, CaSettings, ExtAuthzSettings, IdentitySettings, LimitsSettings, MeshSpec, PathNormalizationSettings, type ResolvedMeshSpec } from './kinds/mesh.ts';
 
 /** Fills every Mesh sub-object with its schema defaults (absent Mesh document ⇒ all defaults). */
 export function resolveMesh(spec: unknown): ResolvedMeshSpec {
@@ -12,5 +12,6 @@ export function resolveMesh(spec: unknown): ResolvedMeshSpec {
     extAuthz: Value.Default(ExtAuthzSettings, base.extAuthz ?? {}) as ResolvedMeshSpec['extAuthz'],
     audit: Value.Default(AuditSettings, base.audit ?? {}) as ResolvedMeshSpec['audit'],
     limits: Value.Default(LimitsSettings, base.limits ?? {}) as ResolvedMeshSpec['limits'],
+    pathNormalization: Value.Default(PathNormalizationSettings, base.pathNormalization ?? {}) as ResolvedMeshSpec['pathNormalization'],
   };
 }

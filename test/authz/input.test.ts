@@ -1,24 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { buildInput, normalizePath } from '../../src/authz/input.ts';
-import { AuthzBadRequestError } from '../../src/authz/errors.ts';
+import { buildInput } from '../../src/authz/input.ts';
 
-describe('normalizePath', () => {
-  const cases: [string, string][] = [
-    ['/api/orders', '/api/orders'],
-    ['/api//orders', '/api/orders'],
-    ['/api/./orders', '/api/orders'],
-    ['/api/x/../orders', '/api/orders'],
-    ['/../../etc/passwd', '/etc/passwd'],
-    ['/api/%6Frders', '/api/orders'],
-    ['/api/a%2fb', '/api/a%2Fb'],
-    ['/api/', '/api/'],
-    ['/api/x/..', '/api/'],
-  ];
-  for (const [raw, want] of cases) it(`normalises ${raw} to ${want}`, () => expect(normalizePath(raw)).toBe(want));
+describe('request path and method', () => {
+  const http = (over: { path?: string; method?: string }) => ({ attributes: { request: { http: { method: 'GET', path: '/', ...over } } } });
 
-  it('rejects a NUL byte, raw or encoded', () => {
-    expect(() => normalizePath('/a%00b')).toThrow(AuthzBadRequestError);
-    expect(() => normalizePath('/a\0b')).toThrow(/NUL/);
+  it('matches the path as the mesh option forwards it, without query or fragment, and keeps the original in the input', () => {
+    const built = buildInput(http({ path: '/a//b/%2e%2e/c\\d?x=1#f' }), { pathNormalization: 'MERGE_SLASHES' });
+    expect(built.facts.path).toBe('/a/c/d');
+    expect(built.input.attributes.request?.http?.path).toBe('/a//b/%2e%2e/c\\d?x=1#f');
+    expect(buildInput(http({ path: '/a//b' })).facts.path).toBe('/a//b');
+  });
+
+  it('gives DENY rules the strictest reading of an ambiguous path, and none for a plain one', () => {
+    expect(buildInput(http({ path: '/admin;x/y' })).facts.alternatePaths).toEqual(['/admin/y']);
+    expect(buildInput(http({ path: '/api/orders/1' })).facts.alternatePaths).toBeUndefined();
+  });
+
+  it('refuses a method that is not an upper-case HTTP token as a bad request', () => {
+    for (const method of ['delete', 'Delete', 'GET ', 'GE(T', 'DELETE\r\n']) expect(buildInput(http({ method })).badRequest, method).toMatch(/not an upper-case HTTP token/);
+    for (const method of ['GET', 'DELETE', 'PROPFIND', 'M-SEARCH']) expect(buildInput(http({ method })).badRequest, method).toBeUndefined();
+  });
+
+  it('rejects a NUL byte in the path', () => {
+    expect(buildInput(http({ path: '/a%00b' })).badRequest).toMatch(/NUL/);
   });
 });
 

@@ -78,6 +78,15 @@ export type MeshSpec = Static<typeof MeshSpec>;
 export type CaSettings = Static<typeof CaSettings>;
 export type ExtAuthzSettings = Static<typeof ExtAuthzSettings>;
 export type AuditSettings = Static<typeof AuditSettings>;
+/**
+ * Istio's `MeshConfig.pathNormalization`: how Envoy rewrites request paths before routing and
+ * authorization, and how meshward reads them before matching (the two always agree).
+ */
+export const PathNormalizationSettings = Obj({
+  /** NONE: as sent; BASE: RFC 3986 (dot segments, `\\` → `/`, unreserved escapes); MERGE_SLASHES: BASE + `//` → `/`; DECODE_AND_MERGE_SLASHES: also `%2F`/`%5C` decoded first. */
+  normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
+}, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
+
 export type LimitsSettings = Static<typeof LimitsSettings>;
 export type IdentitySettings = Static<typeof IdentitySettings>;
 
@@ -87,6 +96,7 @@ export interface ResolvedMeshSpec {
   rootNamespace: string;
   ca: CaSettings;
   identity: IdentitySettings;
+  pathNormalization: Type.Optional(PathNormalizationSettings),
   extAuthz: ExtAuthzSettings;
   audit: AuditSettings;
   limits: LimitsSettings;
@@ -94,6 +104,7 @@ export interface ResolvedMeshSpec {
 
 export const meshKind: KindDefinition<typeof MeshSpec> = {
   kind: 'Mesh',
+export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
   spec: MeshSpec,
   description: 'Mesh-wide settings: trust domain, CA, ext_authz, audit and limits. At most one.',
   check(doc, ctx) {
@@ -103,3 +114,4 @@ export const meshKind: KindDefinition<typeof MeshSpec> = {
       : [];
   },
 };
+  pathNormalization: PathNormalizationSettings;

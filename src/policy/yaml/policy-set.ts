@@ -13,7 +13,7 @@ import { selectorMatches } from '../../config/selector.ts';
 import { PolicyCompileError } from '../errors.ts';
 import type { MatchAuth, MatchFacts } from './request.ts';
 import { type CompiledRule, compileRule } from './rule.ts';
-import { RuleIndex } from './rule-index.ts';
+import { type IndexedRule, RuleIndex } from './rule-index.ts';
 import { WorkloadCache } from '../../lib/workload-cache.ts';
 
 export type PolicyAction = AuthorizationPolicySpec['action'];
@@ -112,6 +112,40 @@ class WorkloadView {
   }
 }
 
+/**
+ * The first rule matching the path or, failing that, one of its other readings (`alternatePaths`):
+ * a DENY that any reading of the path matches applies, whatever the backend makes of the path.
+ */
+function firstUnderAnyReading(index: RuleIndex<YamlPolicy>, facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: YamlPolicy) => boolean): IndexedRule<YamlPolicy> | undefined {
+  const found = index.first(facts, auth, accept);
+  if (found || facts.alternatePaths === undefined) return found;
+  for (const path of facts.alternatePaths) {
+    const alt = index.first({ ...facts, path }, auth, accept);
+    if (alt) return alt;
+  }
+  return undefined;
+}
+
+/** Every matching rule under any reading of the path, at most one per policy, in ordinal order. */
+function allUnderAnyReading(index: RuleIndex<YamlPolicy>, facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: YamlPolicy) => boolean): IndexedRule<YamlPolicy>[] {
+  const found = index.all(facts, auth, accept);
+  if (facts.alternatePaths === undefined) return found;
+  const byPolicy = new Map(found.map((e) => [e.policy, e]));
+  for (const path of facts.alternatePaths) {
+    for (const e of index.all({ ...facts, path }, auth, accept)) {
+      const prev = byPolicy.get(e.policy);
+      if (!prev || e.ordinal < prev.ordinal) byPolicy.set(e.policy, e);
+    }
+  }
+  return [...byPolicy.values()].sort((a, b) => a.ordinal - b.ordinal);
+}
+
+/** The reading a rule matched under, when it did not match the path itself (for the reason). */
+function readingMatched(rule: IndexedRule<YamlPolicy>, facts: MatchFacts, auth: MatchAuth | undefined): string | undefined {
+  if (facts.alternatePaths === undefined || rule.match(facts, auth)) return undefined;
+  return facts.alternatePaths.find((path) => rule.match({ ...facts, path }, auth));
+}
+
 const notDryRun = (p: YamlPolicy) => !p.dryRun;
 const always = () => true;
 
@@ -158,15 +192,16 @@ export class AuthorizationPolicySet {
       verdict.reason = 'no authorization policy applies';
       return verdict;
     }
-    if (view.custom.size > 0) verdict.custom = view.custom.all(facts, auth, inGate).map((e) => ({ policy: e.policy, rule: e.rule }));
-    if (view.audit.size > 0) verdict.audit = view.audit.all(facts, auth, inGate).map((e) => ({ policy: e.policy, rule: e.rule }));
-    const deny = view.deny.size > 0 ? view.deny.first(facts, auth, enforced) : undefined;
+    if (view.custom.size > 0) verdict.custom = allUnderAnyReading(view.custom, facts, auth, inGate).map((e) => ({ policy: e.policy, rule: e.rule }));
+    if (view.audit.size > 0) verdict.audit = allUnderAnyReading(view.audit, facts, auth, inGate).map((e) => ({ policy: e.policy, rule: e.rule }));
+    const deny = view.deny.size > 0 ? firstUnderAnyReading(view.deny, facts, auth, enforced) : undefined;
     const hasAllow = view.allowPolicies.some(enforced);
     const allow = deny || !hasAllow ? undefined : view.allow.first(facts, auth, enforced);
     if (deny) {
       verdict.allowed = false;
       verdict.decidedBy = { policy: deny.policy, rule: deny.rule };
-      verdict.reason = `denied by DENY policy ${deny.policy.id} (rule ${deny.rule})`;
+      const reading = readingMatched(deny, facts, auth);
+      verdict.reason = `denied by DENY policy ${deny.policy.id} (rule ${deny.rule})${reading === undefined ? '' : ` on the path read as ${reading}`}`;
     } else if (!hasAllow) {
       verdict.reason = 'no ALLOW policy applies to the workload';
     } else if (allow) {
@@ -183,7 +218,7 @@ export class AuthorizationPolicySet {
   /** Evaluates the dry-run policies as if enforced and reports what each would have done. */
   #shadow(view: WorkloadView, facts: MatchFacts, auth: MatchAuth | undefined, verdict: YamlVerdict, enforcedAllowMatched: boolean): void {
     const dry = (p: YamlPolicy) => p.dryRun && gateOpen(p, facts);
-    const dryDenies = view.deny.all(facts, auth, dry);
+    const dryDenies = allUnderAnyReading(view.deny, facts, auth, dry);
     const dryAllows = view.allow.all(facts, auth, dry);
     for (const e of dryDenies) verdict.dryRun.push({ policy: e.policy, rule: e.rule, effect: 'deny' });
     for (const e of dryAllows) verdict.dryRun.push({ policy: e.policy, rule: e.rule, effect: 'allow' });

@@ -8,6 +8,12 @@ export interface MatchFacts {
   readonly host: string;
   /** Normalised path without query. */
   readonly path: string;
+  /**
+   * Other readings a backend might make of the path (escaped slashes decoded, `;` parameters
+   * removed, slashes merged). DENY, CUSTOM and AUDIT rules also match against each; ALLOW rules
+   * only against `path`.
+   */
+  readonly alternatePaths?: readonly string[];
   readonly port?: number;
   readonly headers: Readonly<Record<string, string>>;
   /** SPIFFE ID without `spiffe://`. */

@@ -48,7 +48,7 @@ export function outboundResources(model: MeshModel): Pick<GeneratedResources, 'c
   const services = [...model.services.values()];
   const listeners: Json[] = [virtualOutboundListener()];
   for (const [port, { http, tcp }] of byPort(services)) {
-    const listener = outboundListener(port, http, tcp);
+    const listener = outboundListener(port, http, tcp, model.mesh);
     if ((listener.filter_chains as unknown[]).length > 0) listeners.push(listener);
   }
   return { cluster: [BLACKHOLE, ...services.flatMap(serviceClusters)], endpoint: services.flatMap(serviceLoadAssignments), listener: listeners };

@@ -34,6 +34,19 @@ export function extAuthzFilter(settings: ResolvedMeshSpec['extAuthz']): Json {
   };
 }
 
+/**
+ * HttpConnectionManager path options for an Istio path normalization (as pilot sets them), so
+ * Envoy forwards and routes the same path meshward's ext_authz matches policies against.
+ */
+export function pathNormalizationOptions(normalization: ResolvedMeshSpec['pathNormalization']['normalization']): Json {
+  switch (normalization) {
+    case 'NONE': return { normalize_path: { value: false }, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'BASE': return { normalize_path: { value: true }, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'MERGE_SLASHES': return { normalize_path: { value: true }, merge_slashes: true, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'DECODE_AND_MERGE_SLASHES': return { normalize_path: { value: true }, merge_slashes: true, path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD' };
+  }
+}
+
 function tcpProxy(statPrefix: string, cluster: string): Json {
   return { name: FILTER.tcpProxy, typed_config: { '@type': TYPE.tcpProxy, stat_prefix: statPrefix, cluster } };
 }
@@ -68,6 +81,7 @@ function inboundFilterChain(svc: MeshService, port: ServicePort, mesh: ResolvedM
         '@type': TYPE.hcm,
         stat_prefix: `inbound_${port.port}`,
         codec_type: 'AUTO',
+        ...pathNormalizationOptions(mesh.pathNormalization.normalization),
         route_config: { name: cluster, virtual_hosts: [{ name: `inbound|http|${port.port}`, domains: ['*'], routes: inboundRoutes(svc, cluster) }], validate_clusters: { value: false } },
         http_filters: [extAuthzFilter(mesh.extAuthz), ROUTER],
         // The application learns the caller's SPIFFE ID from x-forwarded-client-cert, never from the caller.
@@ -101,7 +115,7 @@ export function virtualOutboundListener(): Json {
 }
 
 /** One outbound listener for a port: HTTP services via RDS, TCP services by destination address. */
-export function outboundListener(port: number, http: readonly MeshService[], tcp: readonly MeshService[]): Json {
+export function outboundListener(port: number, http: readonly MeshService[], tcp: readonly MeshService[], mesh: ResolvedMeshSpec): Json {
   const tcpChains = tcp.filter((s) => s.spec.endpoints.length > 0).map((s) => ({
     name: outboundClusterName(port, undefined, s.fqdn),
     filter_chain_match: { prefix_ranges: s.spec.endpoints.map((e) => ({ address_prefix: e.address, prefix_len: { value: e.address.includes(':') ? 128 : 32 } })) },
@@ -116,6 +130,7 @@ export function outboundListener(port: number, http: readonly MeshService[], tcp
           '@type': TYPE.hcm,
           stat_prefix: `outbound_0.0.0.0_${port}`,
           codec_type: 'AUTO',
+          ...pathNormalizationOptions(mesh.pathNormalization.normalization),
           rds: { config_source: ADS_CONFIG_SOURCE, route_config_name: outboundRouteName(port) },
           http_filters: [{ name: FILTER.fault, typed_config: { '@type': TYPE.fault } }, ROUTER],
         },

@@ -7,17 +7,24 @@
  * sustained write showed 12 % of the main thread and a third of a core of GC helper threads
  * spent on records waiting in the queue. Hashing happens in the store (the writer thread).
  *
- * Backpressure, never silent loss: when the queue holds `maxQueue` records, `append` returns
- * false, counts the rejection (`meshward_audit_records_total{result="rejected"}`) and logs (at
- * most every 5 s, with the count); the caller decides (ext_authz counts it and still answers).
- * A failing store keeps records queued and retries with backoff; it shows as
- * `meshward_audit_store_up 0`, `meshward_audit_write_failures_total` and error logs. `close`
- * stops accepting and flushes everything queued.
+ * No answered decision without a record: when the queue holds `maxQueue` records, what `append`
+ * does is the `onOverload` setting (overload.md in docs/audit.md):
+ *  - `backpressure` (default): it returns a promise that resolves once the record is queued (the
+ *    caller answers only then), and `readable()` makes transports stop taking new requests until
+ *    the queue is back under the low-water mark; throughput falls to what the store can write.
+ *  - `fail`: it throws AuditOverloadedError (AUDIT_OVERLOADED → UNAVAILABLE): Envoy's failure mode decides.
+ *  - `drop`: it returns false; the caller answers without a record, counted (`result="dropped"`) and logged.
+ * The common path stays synchronous and allocation-free: `append` returns true.
+ * A failing store keeps records queued and retries with backoff (so a long outage fills the
+ * queue and the overload mode applies); it shows as `meshward_audit_store_up 0`,
+ * `meshward_audit_write_failures_total` and error logs. `close` stops accepting and flushes
+ * everything queued, including records still waiting for room.
  */
 import type { Clock } from '../lib/clock.ts';
 import { errorCodeOf } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { Counter, counter, gauge, histogram, type Registry } from '../lib/metrics.ts';
+import { AuditOverloadedError } from './errors.ts';
 import { MaskerCache } from './mask.ts';
 import type { DecisionRecordV1, InputBytes } from './record.ts';
 import { prepareRecord, type PreparedRecord } from './row.ts';
@@ -27,6 +34,18 @@ import { type AuditStore, openBatch, type PendingBatch } from './store.ts';
 export interface AuditLogSettings {
   maskPaths: readonly string[];
   recordAllows: boolean;
+  /** What a full queue does to the check (default `backpressure`). */
+  onOverload?: OverloadMode;
+}
+
+export type OverloadMode = 'backpressure' | 'fail' | 'drop';
+
+/** A record waiting for queue room (backpressure); its check is answered once it is queued. */
+interface Waiter {
+  record: DecisionRecordV1;
+  inputBytes: InputBytes | undefined;
+  resolve(): void;
+  reject(err: Error): void;
 }
 
 export interface AuditLogOptions {
@@ -48,12 +67,22 @@ export interface AuditLogStats {
   /** Records durable in the store since this log opened. */
   written: number;
   rejected: number;
+  /** Answered without a record (`onOverload: drop`). */
+  dropped: number;
+  /** Checks answered AUDIT_OVERLOADED instead of their decision (`onOverload: fail`). */
+  refused: number;
+  /** Records waiting for queue room (backpressure). */
+  waiting: number;
+  /** Transports are holding new requests (backpressure, until the low-water mark). */
+  paused: boolean;
   writeFailures: number;
   /** seq of the newest durable record. */
   lastSeq: number;
 }
 
 const REJECT_LOG_INTERVAL_MS = 5000;
+/** Reading resumes when queued + waiting records fall to this fraction of maxQueue (hysteresis: no flapping per batch). */
+const LOW_WATER = 0.9;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
 const SHUTDOWN_RETRIES = 3;
@@ -91,6 +120,19 @@ export class AuditLog {
   #rejected = 0;
   #rejectedSinceLog = 0;
   #lastRejectLog = Number.NEGATIVE_INFINITY;
+  #dropped = 0;
+  #refused = 0;
+  #overloadedSinceLog = 0;
+  #lastOverloadLog = Number.NEGATIVE_INFINITY;
+  /** FIFO of records waiting for room; `#waiterHead` is the oldest (no O(n) shift per admission). */
+  #waiters: Waiter[] = [];
+  #waiterHead = 0;
+  /** Transports parked by `readable()`, released in order as room appears. */
+  #readers: (() => void)[] = [];
+  #readerHead = 0;
+  #paused = false;
+  #releaseScheduled = false;
+  readonly #lowWater: number;
   #writeFailures = 0;
   #lastSeq = 0;
   #closed = false;
@@ -111,14 +153,18 @@ export class AuditLog {
     this.#maxQueue = options.maxQueue ?? 100_000;
     this.#batchSize = options.batchSize ?? 500;
     this.#intervalMs = options.flushIntervalMs ?? 10;
+    this.#lowWater = Math.floor(this.#maxQueue * LOW_WATER);
     const r = options.registry;
     this.#metrics = {
       records: (r.getSingleMetric('meshward_audit_records_total') as Counter | undefined) ?? new Counter({
-        name: 'meshward_audit_records_total', help: 'Decision records offered to the audit log, by result (queued, skipped, rejected).', labelNames: ['result'], registers: [r],
+        name: 'meshward_audit_records_total', help: 'Decision records offered to the audit log, by result (queued, skipped, rejected, dropped, refused).', labelNames: ['result'], registers: [r],
         // Counts are batched off the hot path; a scrape brings them up to date.
         collect: () => this.#reportCounts(),
       }),
       written: counter(r, 'meshward_audit_records_written_total', 'Decision records durably written to the audit store.'),
+      waits: counter(r, 'meshward_audit_backpressure_waits_total', 'Checks whose answer waited for audit queue room (onOverload: backpressure).'),
+      waiting: gauge(r, 'meshward_audit_waiting', 'Decision records waiting for audit queue room; their checks are not answered yet.'),
+      paused: gauge(r, 'meshward_audit_reading_paused', '1 while ext_authz holds new requests because the audit queue is full.'),
       failures: counter(r, 'meshward_audit_write_failures_total', 'Failed audit batch writes (records stay queued and are retried).', ['code']),
       queue: gauge(r, 'meshward_audit_queue_depth', 'Decision records waiting to be written.'),
       up: gauge(r, 'meshward_audit_store_up', '1 when the last audit write succeeded, 0 while writes fail.'),
@@ -128,20 +174,37 @@ export class AuditLog {
   }
 
   /**
-   * Enqueues a decision. Returns false (and counts and logs it) when the queue is full or the log
-   * is closed. The log takes ownership: do not mutate the record afterwards. With `inputBytes`,
-   * a store with a writer thread rebuilds, masks and serializes the input there (record.ts
-   * InputBytes); other stores use `record.input`. The bytes must not change afterwards.
+   * Enqueues a decision: true when queued (or skipped by `recordAllows`). When the queue is full,
+   * per `onOverload`: a promise resolving once the record is queued (answer only then; it rejects
+   * with AuditOverloadedError if the log closes first), false (`drop`: counted, not recorded), or
+   * a thrown AuditOverloadedError (`fail`, and after `close` unless `drop`). The log takes
+   * ownership: do not mutate the record afterwards. With `inputBytes`, a store with a writer
+   * thread rebuilds, masks and serializes the input there (record.ts InputBytes); other stores use
+   * `record.input`. The bytes must not change afterwards.
    */
-  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean {
-    if (this.#closed || this.#queued >= this.#maxQueue) {
-      this.#reject(this.#closed ? 'closed' : 'queue full');
-      return false;
-    }
+  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean | Promise<void> {
+    if (this.#closed) return this.#refuseClosed();
     if (record.decision === 'allow' && !this.#settings().recordAllows && !asksToBeNoticed(record)) {
       this.#unreportedSkipped++;
       return true;
     }
+    // Waiting records go first: a later one must not overtake them into the chain.
+    if (this.#queued >= this.#maxQueue || this.#waiterHead < this.#waiters.length) return this.#overloaded(record, inputBytes);
+    this.#enqueue(record, inputBytes);
+    return true;
+  }
+
+  /**
+   * While the queue is full (backpressure), a promise that resolves when the caller may take a
+   * new request; undefined otherwise (the common case: no allocation). Callers parked here are
+   * released in order, no more at a time than the queue has room for.
+   */
+  readable(): Promise<void> | undefined {
+    if (!this.#paused && this.#readerHead === this.#readers.length) return undefined;
+    return new Promise<void>((resolve) => this.#readers.push(resolve));
+  }
+
+  #enqueue(record: DecisionRecordV1, inputBytes: InputBytes | undefined): void {
     this.#raw.push(record);
     this.#rawInputs.push(inputBytes);
     this.#queued++;
@@ -149,7 +212,101 @@ export class AuditLog {
     this.#unreportedQueued++;
     this.#immediate ??= setImmediate(this.#afterTurn);
     this.#cancelTimer ??= this.#clock.setTimer(this.#intervalMs, () => this.#kick(true));
-    return true;
+  }
+
+  #overloaded(record: DecisionRecordV1, inputBytes: InputBytes | undefined): boolean | Promise<void> {
+    const mode = this.#settings().onOverload ?? 'backpressure';
+    if (mode === 'drop') {
+      this.#dropped++;
+      this.#metrics.records.inc({ result: 'dropped' });
+      this.#logOverload(mode, 'audit queue full: decisions answered WITHOUT a record (onOverload: drop)');
+      return false;
+    }
+    if (mode === 'fail') {
+      this.#refused++;
+      this.#metrics.records.inc({ result: 'refused' });
+      this.#logOverload(mode, 'audit queue full: checks answered UNAVAILABLE, Envoy\'s failure mode decides (onOverload: fail)');
+      throw new AuditOverloadedError(`the audit queue is full (${this.#maxQueue} records): the decision cannot be recorded`);
+    }
+    this.#metrics.waits.inc();
+    if (!this.#paused) this.#setPaused(true);
+    this.#logOverload(mode, 'audit queue full: checks wait for their record to be queued and new requests are held (onOverload: backpressure)');
+    return new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ record, inputBytes, resolve, reject });
+      this.#metrics.waiting.set(this.#waiting());
+    });
+  }
+
+  /** After close: never a silent loss unless the operator chose `drop`. */
+  #refuseClosed(): false {
+    this.#reject('closed');
+    if ((this.#settings().onOverload ?? 'backpressure') === 'drop') return false;
+    throw new AuditOverloadedError('the audit log is stopping: the decision cannot be recorded');
+  }
+
+  #waiting(): number {
+    return this.#waiters.length - this.#waiterHead;
+  }
+
+  #setPaused(paused: boolean): void {
+    this.#paused = paused;
+    this.#metrics.paused.set(paused ? 1 : 0);
+    if (!paused) this.#logger.info({ queued: this.#queued }, 'audit queue below its low-water mark: reading new requests again');
+  }
+
+  #logOverload(mode: OverloadMode, message: string): void {
+    this.#overloadedSinceLog++;
+    const now = this.#clock.now();
+    if (now - this.#lastOverloadLog < REJECT_LOG_INTERVAL_MS) return;
+    const level = mode === 'backpressure' ? 'warn' : 'error';
+    this.#logger[level]({ onOverload: mode, count: this.#overloadedSinceLog, queued: this.#queued, maxQueue: this.#maxQueue, storeUp: this.#retryMs === 0 }, message);
+    this.#lastOverloadLog = now;
+    this.#overloadedSinceLog = 0;
+  }
+
+  /** Moves waiting records into the freed room (in order), then lets parked readers go. */
+  #admitWaiters(): void {
+    while (this.#waiterHead < this.#waiters.length && this.#queued < this.#maxQueue) {
+      const w = this.#waiters[this.#waiterHead]!;
+      this.#waiters[this.#waiterHead++] = undefined as unknown as Waiter;
+      this.#enqueue(w.record, w.inputBytes);
+      w.resolve();
+    }
+    if (this.#waiterHead === this.#waiters.length) {
+      this.#waiters = [];
+      this.#waiterHead = 0;
+    }
+    this.#metrics.waiting.set(this.#waiting());
+    if (this.#paused && this.#queued + this.#waiting() <= this.#lowWater) this.#setPaused(false);
+    this.#releaseReaders();
+  }
+
+  /**
+   * Releases parked readers, at most as many as the queue has room for (each check makes at most
+   * one record). Those released may make no record (skipped allows), so the rest are looked at
+   * again on the next turn as long as some were released; otherwise the next commit does it.
+   */
+  #releaseReaders(): void {
+    if (this.#paused && !this.#closed) return;
+    let room = this.#closed ? Number.POSITIVE_INFINITY : this.#maxQueue - this.#queued - this.#waiting();
+    let released = 0;
+    while (room > 0 && this.#readerHead < this.#readers.length) {
+      const resume = this.#readers[this.#readerHead]!;
+      this.#readers[this.#readerHead++] = undefined as unknown as () => void;
+      resume();
+      room--;
+      released++;
+    }
+    if (this.#readerHead === this.#readers.length) {
+      this.#readers = [];
+      this.#readerHead = 0;
+    } else if (released > 0 && !this.#releaseScheduled) {
+      this.#releaseScheduled = true;
+      setImmediate(() => {
+        this.#releaseScheduled = false;
+        this.#releaseReaders();
+      });
+    }
   }
 
   /** After the event-loop turn that appended: prepare what came in; send any batch that filled. */
@@ -175,13 +332,17 @@ export class AuditLog {
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
     // A store hiccup at shutdown gets a few quick retries before queued records are given up (and logged).
+    // Parked readers go now: their checks find the log closed and answer an error, not a decision.
+    this.#releaseReaders();
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.flush();
+        // Waiting records are admitted as batches commit; their checks were accepted before close.
+        do await this.flush(); while (this.#waiting() > 0);
         break;
       } catch (err) {
         if (attempt >= SHUTDOWN_RETRIES) {
-          this.#logger.error({ err, lost: this.#queued }, 'audit store failed during shutdown: queued decision records were not written');
+          this.#logger.error({ err, lost: this.#queued, waiting: this.#waiting() }, 'audit store failed during shutdown: queued decision records were not written');
+          this.#rejectWaiters(err);
           break;
         }
         await new Promise((resolve) => setTimeout(resolve, RETRY_MIN_MS * 2 ** attempt));
@@ -192,7 +353,18 @@ export class AuditLog {
   }
 
   stats(): AuditLogStats {
-    return { queued: this.#queued, written: this.#written, rejected: this.#rejected, writeFailures: this.#writeFailures, lastSeq: this.#lastSeq };
+    return {
+      queued: this.#queued, written: this.#written, rejected: this.#rejected, dropped: this.#dropped, refused: this.#refused,
+      waiting: this.#waiting(), paused: this.#paused, writeFailures: this.#writeFailures, lastSeq: this.#lastSeq,
+    };
+  }
+
+  /** The store gave up at shutdown: waiting checks are answered an error, not their decision. */
+  #rejectWaiters(cause: unknown): void {
+    const error = new AuditOverloadedError(`the audit store failed during shutdown: ${(cause as Error).message}`);
+    for (let i = this.#waiterHead; i < this.#waiters.length; i++) this.#waiters[i]!.reject(error);
+    this.#waiters = [];
+    this.#waiterHead = 0;
   }
 
   #reject(reason: string): void {
@@ -202,7 +374,7 @@ export class AuditLog {
     this.#reportCounts();
     const now = this.#clock.now();
     if (now - this.#lastRejectLog >= REJECT_LOG_INTERVAL_MS) {
-      this.#logger.error({ reason, rejected: this.#rejectedSinceLog, queued: this.#queued, maxQueue: this.#maxQueue }, 'audit log refused decision records (backpressure): they were not recorded');
+      this.#logger.error({ reason, rejected: this.#rejectedSinceLog, queued: this.#queued, maxQueue: this.#maxQueue }, 'audit log refused decision records: they were not recorded');
       this.#lastRejectLog = now;
       this.#rejectedSinceLog = 0;
     }
@@ -370,5 +542,6 @@ export class AuditLog {
     this.#metrics.written.inc(batch.size);
     this.#metrics.queue.set(this.#queued);
     this.#metrics.batch.observe((performance.now() - started) / 1000);
+    if (this.#waiting() > 0 || this.#paused || this.#readerHead < this.#readers.length) this.#admitWaiters();
   }
 }

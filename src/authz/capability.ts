@@ -92,6 +92,8 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
   const check = createCheck({ pipeline: () => current, audit: () => audit, clock, logger: log, registry });
   // What arrives over gRPC may not decode: answered INVALID_ARGUMENT, counted (invalid-request.ts).
   const wireCheck = rejectUndecodable(check, { registry, logger: log, clock });
+  // Reading pauses while the audit queue is full (backpressure); undefined in the common case.
+  const admission = () => audit?.readable?.();
 
   return {
     name: 'authz',
@@ -104,9 +106,9 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       authzRoutes(app, { check, requireOperator: ctx.apiAuth.require('operator'), logger: log, version: () => current?.snapshot.version });
     },
     registerGrpc(server: GrpcServer) {
-      server.addService(tolerantService(authorizationServiceDefinition()), { Check: checkHandler(wireCheck) });
+      server.addService(tolerantService(authorizationServiceDefinition()), { Check: checkHandler(wireCheck, admission) });
     },
-    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(wireCheck)]]),
+    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(wireCheck, admission)]]),
     async start() {
       audit = ctx.find<Capability & AuditSink>('audit');
       if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');

@@ -25,10 +25,20 @@ import { type CheckOutcome, type CompiledPipeline, runPipeline } from './pipelin
 import { decisionRecord, errorRecord, worthRecording } from './record.ts';
 import { buildCheckResponse } from './response.ts';
 
-/** The audit capability's public face, as ext_authz uses it (non-blocking enqueue). */
+/**
+ * The audit capability's public face, as ext_authz uses it. No answered decision without a record:
+ * `append` returns (true or nothing) once queued, a promise to await before answering when the
+ * queue is full (backpressure), false when the operator chose to answer without a record (drop),
+ * or throws (AUDIT_OVERLOADED: answered as an error, never as the decision).
+ */
 export interface AuditSink {
-  append(record: DecisionRecordV1, inputBytes?: InputBytes): void;
+  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean | Promise<void> | void;
+  /** While the audit queue is full (backpressure): a promise to await before taking a new request. */
+  readable?(): Promise<void> | undefined;
 }
+
+/** Undefined, or a promise transports await before reading a new request (see AuditSink.readable). */
+export type Admission = () => Promise<void> | undefined;
 
 export interface CheckDeps {
   pipeline(): CompiledPipeline | undefined;
@@ -79,26 +89,43 @@ export function createCheck(deps: CheckDeps): CheckFn {
     m.time.observe(seconds);
   };
 
-  const finish = (outcome: CheckOutcome, decisionId: string, t0: number, audited: boolean, wire: Uint8Array | undefined): CheckResult => {
+  const finish = (outcome: CheckOutcome, decisionId: string, t0: number, audited: boolean, wire: Uint8Array | undefined): CheckResult | Promise<CheckResult> => {
     const { decision, ctx } = outcome;
     const latency = performance.now() - t0;
     const response = buildCheckResponse(decision, ctx.mutations, decisionId);
     const record = decisionRecord(ctx, decision, { decisionId, time: ctx.now, latencyUs: Math.round(latency * 1000) });
+    let queued: boolean | Promise<void> | void = true;
+    if (audited && worthRecording(ctx, decision)) {
+      try {
+        queued = deps.audit()?.append(record, wire && { decoder: AUDIT_INPUT_DECODER, bytes: wire });
+      } catch (err) {
+        // The record cannot be taken (onOverload: fail, or stopping): answer an error, not the decision.
+        checks.inc({ decision: 'error' });
+        throw err;
+      }
+    }
     decided(decision.outcome, latency / 1000);
-    if (audited && worthRecording(ctx, decision)) deps.audit()?.append(record, wire && { decoder: AUDIT_INPUT_DECODER, bytes: wire });
-    return { response, outcome, record };
+    const result = { response, outcome, record };
+    // Backpressure: answered only once its record is queued.
+    return queued instanceof Promise ? queued.then(() => result) : result;
   };
 
-  /** Records and logs an internal failure, then rethrows it (Envoy's failure mode decides). */
-  const fail = (err: unknown, request: CheckRequestJson, pipeline: CompiledPipeline, call: { decisionId: string; now: number; t0: number; recordIt: boolean }): never => {
+  /** Records and logs an internal failure, then rethrows it (Envoy's failure mode decides), once its record is queued. */
+  const fail = (err: unknown, request: CheckRequestJson, pipeline: CompiledPipeline, call: { decisionId: string; now: number; t0: number; recordIt: boolean }): Promise<never> => {
     checks.inc({ decision: 'error' });
     const built = buildInput(request);
     const record = errorRecord({
       decisionId: call.decisionId, time: call.now, snapshot: pipeline.snapshot, input: built.input, facts: built.facts,
       destination: pipeline.workloads.resolve(built.input.attributes).display, latencyUs: Math.round((performance.now() - call.t0) * 1000),
     }, `${errorCodeOf(err)}: ${err instanceof Error ? err.message : String(err)}`);
-    if (call.recordIt) deps.audit()?.append(record);
+    let queued: boolean | Promise<void> | void = false;
+    try {
+      if (call.recordIt) queued = deps.audit()?.append(record);
+    } catch {
+      // Refused by the audit log (counted and logged there); the answer is an error either way.
+    }
     deps.logger.error({ err: { code: errorCodeOf(err), message: (err as Error).message }, decisionId: call.decisionId }, 'ext_authz check failed; Envoy failure mode applies');
+    if (queued instanceof Promise) return queued.then(() => { throw err; }, () => { throw err; });
     throw err;
   };
 
@@ -132,9 +159,12 @@ function toServiceError(err: unknown): Partial<ServiceError> {
   return { code: failure.code, details: failure.message, metadata };
 }
 
-/** The grpc-js unary handler around a CheckFn. */
-export function checkHandler(check: CheckFn) {
-  return (call: ServerUnaryCall<CheckRequestJson, unknown>, callback: sendUnaryData<unknown>): void => {
+/**
+ * The grpc-js unary handler around a CheckFn. While `admission` holds (the audit queue is full),
+ * new calls are parked before the pipeline runs.
+ */
+export function checkHandler(check: CheckFn, admission?: Admission) {
+  const run = (call: ServerUnaryCall<CheckRequestJson, unknown>, callback: sendUnaryData<unknown>): void => {
     let result: CheckResult | Promise<CheckResult>;
     try {
       result = check(call.request);
@@ -144,6 +174,11 @@ export function checkHandler(check: CheckFn) {
     }
     if (result instanceof Promise) result.then((r) => callback(null, r.response), (err: unknown) => callback(toServiceError(err)));
     else callback(null, result.response);
+  };
+  return (call: ServerUnaryCall<CheckRequestJson, unknown>, callback: sendUnaryData<unknown>): void => {
+    const wait = admission?.();
+    if (wait === undefined) run(call, callback);
+    else void wait.then(() => { if (!call.cancelled) run(call, callback); });
   };
 }
 
@@ -156,18 +191,35 @@ function grpcFailure(err: unknown): GrpcFailure {
  * call machinery; same protos, same statuses and trailers as `checkHandler`, which stays
  * registered as the fallback.
  */
-export function checkStreamHandler(check: CheckFn): StreamHandler {
+export function checkStreamHandler(check: CheckFn, admission?: Admission): StreamHandler {
   const method: UnaryMethod<CheckRequestJson, Record<string, unknown>> = {
     // The hand-written codec (codec.ts): proven equal to proto-loader's by test, 2.4–3.3× faster.
     deserialize: tolerantDecoder(decodeCheckRequest),
     serialize: encodeCheckResponse,
     handle: (request, message) => {
+      // Streams read before the queue filled are held here, before the pipeline makes a record.
+      const wait = admission?.();
+      if (wait !== undefined) return wait.then(() => check(request, { wire: message })).then(responseOf);
       const result = check(request, { wire: message });
       return result instanceof Promise ? result.then(responseOf) : result.response;
     },
     failure: grpcFailure,
   };
-  return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => serveUnary(method, stream, headers);
+  return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    const wait = admission?.();
+    if (wait === undefined) {
+      serveUnary(method, stream, headers);
+      return;
+    }
+    // Reading pauses: the stream is parked unread (HTTP/2 flow control holds its data) until the
+    // audit queue has room again; a client that gives up meanwhile resets it.
+    stream.on('error', ignoreParkedStreamError);
+    void wait.then(() => { if (!stream.destroyed && !stream.closed) serveUnary(method, stream, headers); });
+  };
+}
+
+function ignoreParkedStreamError(): void {
+  // Reset while parked: nothing to answer.
 }
 
 function responseOf(result: CheckResult): Record<string, unknown> {

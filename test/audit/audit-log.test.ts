@@ -111,20 +111,86 @@ describe('audit log (batched writer)', () => {
     expect(await metric(registry, 'meshward_audit_records_total', { result: 'skipped' })).toBe(1);
   });
 
-  it('refuses records when the queue is full, counting and logging them, then accepts again once drained', async () => {
+  it('keeps a record that finds the queue full waiting until there is room, in append order, and pauses reading meanwhile (backpressure)', async () => {
+    const c = controllable(sqlite);
+    c.hold();
+    const log = makeLog(c.store, { maxQueue: 3, batchSize: 2 });
+    expect(log.readable()).toBeUndefined();
+    const records = Array.from({ length: 5 }, () => decision());
+    const results = records.map((r) => log.append(r));
+    expect(results.slice(0, 3)).toEqual([true, true, true]);
+    expect(results[3]).toBeInstanceOf(Promise);
+    expect(results[4]).toBeInstanceOf(Promise);
+    let queuedLate = 0;
+    for (const r of results.slice(3)) void (r as Promise<void>).then(() => queuedLate++);
+    const reader = log.readable();
+    expect(reader).toBeInstanceOf(Promise);
+    let readerReleased = false;
+    void reader!.then(() => { readerReleased = true; });
+    clock.advance(10);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(queuedLate).toBe(0);
+    expect(readerReleased).toBe(false);
+    expect(log.stats()).toMatchObject({ queued: 3, waiting: 2, paused: true, rejected: 0, dropped: 0 });
+    expect(await metric(registry, 'meshward_audit_reading_paused')).toBe(1);
+    expect(await metric(registry, 'meshward_audit_backpressure_waits_total')).toBe(2);
+    expect(logLines.filter((l) => l.includes('onOverload: backpressure'))).toHaveLength(1);
+    c.release();
+    await Promise.all(results);
+    await log.flush();
+    await vi.waitFor(() => expect(readerReleased).toBe(true));
+    expect(log.stats()).toMatchObject({ queued: 0, written: 5, waiting: 0, paused: false, rejected: 0 });
+    expect((await sqlite.scan(0, 10)).map((r) => r.decisionId)).toEqual(records.map((r) => r.decisionId));
+    expect(await metric(registry, 'meshward_audit_records_total', { result: 'rejected' })).toBe(0);
+    expect(log.readable()).toBeUndefined();
+    expect(log.append(decision())).toBe(true);
+  });
+
+  it('refuses a record that finds the queue full with AUDIT_OVERLOADED when onOverload is fail, counting it', async () => {
+    settings = { maskPaths: [], recordAllows: true, onOverload: 'fail' };
+    const c = controllable(sqlite);
+    c.hold();
+    const log = makeLog(c.store, { maxQueue: 2 });
+    expect([log.append(decision()), log.append(decision())]).toEqual([true, true]);
+    expect(() => log.append(decision())).toThrow(expect.objectContaining({ code: 'AUDIT_OVERLOADED' }));
+    expect(log.readable()).toBeUndefined();
+    expect(log.stats()).toMatchObject({ queued: 2, refused: 1, waiting: 0, rejected: 0 });
+    expect(await metric(registry, 'meshward_audit_records_total', { result: 'refused' })).toBe(1);
+    expect(logLines.filter((l) => l.includes('onOverload: fail'))).toHaveLength(1);
+    c.release();
+    await log.flush();
+    expect(log.append(decision())).toBe(true);
+  });
+
+  it('answers false for a record that finds the queue full when onOverload is drop, counting and logging the drops', async () => {
+    settings = { maskPaths: [], recordAllows: true, onOverload: 'drop' };
     const c = controllable(sqlite);
     c.hold();
     const log = makeLog(c.store, { maxQueue: 3, batchSize: 2 });
     expect([log.append(decision()), log.append(decision()), log.append(decision())]).toEqual([true, true, true]);
     expect(log.append(decision())).toBe(false);
     expect(log.append(decision())).toBe(false);
-    expect(log.stats()).toMatchObject({ queued: 3, rejected: 2 });
-    expect(await metric(registry, 'meshward_audit_records_total', { result: 'rejected' })).toBe(2);
-    expect(logLines.filter((l) => l.includes('refused decision records'))).toHaveLength(1);
+    expect(log.stats()).toMatchObject({ queued: 3, dropped: 2, rejected: 0 });
+    expect(await metric(registry, 'meshward_audit_records_total', { result: 'dropped' })).toBe(2);
+    expect(logLines.filter((l) => l.includes('WITHOUT a record'))).toHaveLength(1);
     c.release();
     await log.flush();
     expect(log.stats()).toMatchObject({ queued: 0, written: 3 });
     expect(log.append(decision())).toBe(true);
+  });
+
+  it('close writes the records still waiting for room too, and releases parked readers', async () => {
+    const c = controllable(sqlite);
+    c.hold();
+    const log = makeLog(c.store, { maxQueue: 2, batchSize: 2 });
+    const results = Array.from({ length: 5 }, () => log.append(decision()));
+    const reader = log.readable();
+    const closed = log.close();
+    c.release();
+    await closed;
+    await Promise.all(results);
+    await reader;
+    expect(log.stats()).toMatchObject({ written: 5, waiting: 0, rejected: 0 });
   });
 
   it('refuses a record it cannot serialize, counting and logging it, and writes the rest of its batch', async () => {
@@ -209,6 +275,8 @@ describe('audit log (batched writer)', () => {
     const log = makeLog(inner);
     for (let i = 0; i < 5; i++) log.append(decision());
     await log.close();
+    expect(() => log.append(decision())).toThrow(expect.objectContaining({ code: 'AUDIT_OVERLOADED' }));
+    settings = { ...settings, onOverload: 'drop' };
     expect(log.append(decision())).toBe(false);
     const reopened = new SqliteAuditStore({ file: path.join(dir, 'close.db') });
     expect((await reopened.head()).seq).toBe(5);

@@ -51,13 +51,19 @@ export const AuditSettings = Obj({
   recordAllows: Type.Boolean({ default: true }),
   /** SQLite durability: `normal` survives a killed process; `full` also a power loss (one fsync per batch). */
   sync: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' }),
-  /** Decision records held in memory before new ones are refused (backpressure, counted and logged). */
+  /** Decision records held in memory before `onOverload` applies. */
   maxQueue: Type.Integer({ minimum: 1000, maximum: 10_000_000, default: 100_000 }),
   /** SPIFFE IDs whose client certificates may use the auditor API (HTTPS with client certificates). */
   auditorSpiffeIds: Type.Array(Type.String({ pattern: '^spiffe://' }), { default: [] }),
 });
 
 export const LimitsSettings = Obj({
+  /**
+   * When the queue is full (a slow or failing store): `backpressure` holds checks until their
+   * record is queued and pauses reading (nothing lost, throughput falls to the store's); `fail`
+   * answers UNAVAILABLE (Envoy's failure mode decides); `drop` answers without a record (counted).
+   */
+  onOverload: Type.Union([Type.Literal('backpressure'), Type.Literal('fail'), Type.Literal('drop')], { default: 'backpressure' }),
   backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory' }),
   failureMode: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   timeout: Duration({ default: '20ms' }),

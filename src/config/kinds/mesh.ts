@@ -51,23 +51,26 @@ export const AuditSettings = Obj({
   recordAllows: Type.Boolean({ default: true }),
   /** SQLite durability: `normal` survives a killed process; `full` also a power loss (one fsync per batch). */
   sync: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' }),
-  /** Decision records held in memory before `onOverload` applies. */
+  /** Decision records held in memory before new ones are refused (backpressure, counted and logged). */
   maxQueue: Type.Integer({ minimum: 1000, maximum: 10_000_000, default: 100_000 }),
   /** SPIFFE IDs whose client certificates may use the auditor API (HTTPS with client certificates). */
   auditorSpiffeIds: Type.Array(Type.String({ pattern: '^spiffe://' }), { default: [] }),
 });
 
 export const LimitsSettings = Obj({
-  /**
-   * When the queue is full (a slow or failing store): `backpressure` holds checks until their
-   * record is queued and pauses reading (nothing lost, throughput falls to the store's); `fail`
-   * answers UNAVAILABLE (Envoy's failure mode decides); `drop` answers without a record (counted).
-   */
-  onOverload: Type.Union([Type.Literal('backpressure'), Type.Literal('fail'), Type.Literal('drop')], { default: 'backpressure' }),
   backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory' }),
   failureMode: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   timeout: Duration({ default: '20ms' }),
 });
+
+/**
+ * Istio's `MeshConfig.pathNormalization`: how Envoy rewrites request paths before routing and
+ * authorization, and how meshward reads them before matching (the two always agree).
+ */
+export const PathNormalizationSettings = Obj({
+  /** NONE: as sent; BASE: RFC 3986 (dot segments, backslash → `/`, unreserved escapes); MERGE_SLASHES: BASE + `//` → `/`; DECODE_AND_MERGE_SLASHES: also `%2F`/`%5C` decoded first. */
+  normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
+}, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
 
 export const MeshSpec = Obj({
   trustDomain: Type.String({ pattern: '^[a-z0-9._-]+$', maxLength: 255, default: 'cluster.local' }),
@@ -78,6 +81,7 @@ export const MeshSpec = Obj({
   extAuthz: Type.Optional(ExtAuthzSettings),
   audit: Type.Optional(AuditSettings),
   limits: Type.Optional(LimitsSettings),
+  pathNormalization: Type.Optional(PathNormalizationSettings),
 });
 
 export type MeshSpec = Static<typeof MeshSpec>;
@@ -94,6 +98,7 @@ export const PathNormalizationSettings = Obj({
 }, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
 
 export type LimitsSettings = Static<typeof LimitsSettings>;
+export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
 export type IdentitySettings = Static<typeof IdentitySettings>;
 
 /** Every sub-object filled with its defaults, so consumers never test for absence. */
@@ -106,6 +111,7 @@ export interface ResolvedMeshSpec {
   extAuthz: ExtAuthzSettings;
   audit: AuditSettings;
   limits: LimitsSettings;
+  pathNormalization: PathNormalizationSettings;
 }
 
 export const meshKind: KindDefinition<typeof MeshSpec> = {

@@ -9,6 +9,9 @@ import type { AuditSettings } from '../config/kinds/mesh.ts';
 import type { Capability, CapabilityContext } from '../server/capability.ts';
 import { AuditLog, type AuditLogStats } from './audit-log.ts';
 import type { VerifyReport } from './chain.ts';
+import type { SignedCheckpoint } from './checkpoint.ts';
+import { checkpointDir, loadOrCreateCheckpointKey } from './checkpoint-key.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { clientCertificateVerifier } from './client-cert.ts';
 import { openAuditStore } from './open.ts';
 import type { AuditQuery } from './query.ts';
@@ -22,14 +25,11 @@ import type { AuditStore } from './store.ts';
 export interface AuditCapability extends Capability {
   readonly name: 'audit';
   /**
-   * Enqueues a decision (microseconds; masking and writing happen in the background batch): true.
-   * When the queue is full, `audit.onOverload` decides (AuditLog.append): a promise to await
-   * before answering (backpressure), false (drop, counted) or a thrown AUDIT_OVERLOADED (fail).
-   * Do not mutate the record after.
+   * Enqueues a decision (microseconds; masking and writing happen in the background batch).
+   * Returns false when the record was refused (queue full or stopped): counted in
+   * `meshward_audit_records_total{result="rejected"}` and logged. Do not mutate the record after.
    */
-  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean | Promise<void>;
-  /** Undefined, or while the queue is full (backpressure) a promise to await before taking a new request. */
-  readable(): Promise<void> | undefined;
+  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean;
   /** Resolves when everything appended so far is durable. */
   flush(): Promise<void>;
   query(q: AuditQuery): Promise<DecisionPage>;
@@ -38,6 +38,8 @@ export interface AuditCapability extends Capability {
   /** Applies retention now; returns how many records were deleted. */
   applyRetention(): Promise<number>;
   stats(): AuditLogStats;
+  /** Signs and publishes a checkpoint of the head now (unless unchanged); the timer does this every N records / T seconds. */
+  checkpoint(): Promise<SignedCheckpoint | undefined>;
   /** The underlying store (CLI-style readers, tests). */
   readonly store: AuditStore;
 }
@@ -52,8 +54,6 @@ export interface AuditCapabilityOptions {
 /**
  * @example
  * // src/capabilities.ts
-  /** Wraps the store the log writes to (tests: a store made slow or blocked). */
-  wrapStore?: (store: AuditStore) => AuditStore;
  * export const CAPABILITIES = [createAuditCapability, createAuthzCapability];
  */
 export async function createAuditCapability(ctx: CapabilityContext, options: AuditCapabilityOptions = {}): Promise<AuditCapability> {
@@ -67,7 +67,7 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
     synchronous: initial.sync,
   });
   const log = new AuditLog({
-    store: options.wrapStore?.(store) ?? store, logger: ctx.logger, registry: ctx.registry, clock: ctx.clock, settings, maxQueue: initial.maxQueue,
+    store, logger: ctx.logger, registry: ctx.registry, clock: ctx.clock, settings, maxQueue: initial.maxQueue,
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.flushIntervalMs ? { flushIntervalMs: options.flushIntervalMs } : {}),
   });
@@ -82,7 +82,14 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
   let stopRetention: (() => void) | undefined;
   const applyRetention = async () => (await store.deleteBefore(ctx.clock.now() - retentionMs(), ctx.clock.now())).deleted;
 
-  logger.info({ store: store.kind, dataDir: store.kind === 'sqlite' ? ctx.options.dataDir : undefined }, 'audit store opened');
+  const checkpointKey = loadOrCreateCheckpointKey(ctx.options.dataDir);
+  const checkpointer = new Checkpointer({
+    store, key: checkpointKey, dir: checkpointDir(ctx.options.dataDir), logger: ctx.logger, registry: ctx.registry, clock: ctx.clock,
+    settings: () => ({ everyRecords: settings().checkpointEveryRecords, intervalMs: parseDuration(settings().checkpointInterval) }),
+    written: () => log.stats().written,
+  });
+
+  logger.info({ store: store.kind, dataDir: store.kind === 'sqlite' ? ctx.options.dataDir : undefined, checkpointKeyId: checkpointKey.keyId }, 'audit store opened');
   return {
     name: 'audit',
     store,
@@ -93,16 +100,21 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
     verify: () => verifyChain(store),
     applyRetention,
     stats: () => log.stats(),
+    checkpoint: () => checkpointer.checkpoint(),
     registerHttp(app: FastifyInstance) {
-      auditRoutes(app, { store: () => store, requireAuditor: ctx.apiAuth.require('auditor'), now: () => ctx.clock.now() });
+      auditRoutes(app, { store: () => store, requireAuditor: ctx.apiAuth.require('auditor'), now: () => ctx.clock.now(),
+        checkpoints: () => ({ keyId: checkpointKey.keyId, publicKey: checkpointKey.publicKeyPem, checkpoints: checkpointer.recent() }) });
     },
     async start() {
+      await checkpointer.start();
       stopRetention = startRetention({ apply: applyRetention, retentionMs, clock: ctx.clock, logger, registry: ctx.registry });
     },
-    readable: () => log.readable(),
     async stop() {
       stopRetention?.();
       unsubscribe();
+      // The last checkpoint covers everything appended before the stop (servers have drained).
+      await log.flush().catch(() => {});
+      await checkpointer.stop();
       await log.close();
     },
     ready: () => true,

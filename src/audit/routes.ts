@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
 import { parseDuration } from '../config/index.ts';
+import type { SignedCheckpoint } from './checkpoint.ts';
 import { AuditInvalidQueryError } from './errors.ts';
 import { EXPORT_CONTENT_TYPES, type ExportFormat, formatExport } from './export.ts';
 import { type AuditQueryParams, DECISION_OUTCOMES, MAX_PAGE_SIZE, parseQuery } from './query.ts';
@@ -17,6 +18,8 @@ export interface AuditRoutesDeps {
   store: () => AuditStore;
   requireAuditor: preHandlerAsyncHookHandler;
   now: () => number;
+  /** The signed checkpoints published by this process (newest first) and the key that signs them. */
+  checkpoints?: () => { keyId: string; publicKey: string; checkpoints: readonly SignedCheckpoint[] };
 }
 
 const Opt = <T extends TSchema>(t: T) => Type.Optional(t);
@@ -170,6 +173,18 @@ export function auditRoutes(app: FastifyInstance, deps: AuditRoutesDeps): void {
       },
     },
   }, async () => verifyChain(deps.store()));
+
+  const checkpoints = deps.checkpoints;
+  if (checkpoints) {
+    const CheckpointSchema = Type.Object({ v: Type.Literal(1), seq: Type.Integer(), hash: Type.String(), time: Type.Integer(), keyId: Type.String(), signature: Type.String() });
+    app.get('/v1/audit/checkpoints', {
+      ...common,
+      schema: {
+        tags: ['audit'], summary: 'Signed checkpoints of the audit chain head (newest first, this replica, last 100) and the Ed25519 public key that signs them.', security,
+        response: { 200: Type.Object({ keyId: Type.String(), publicKey: Type.String(), checkpoints: Type.Array(CheckpointSchema) }), ...AUTH_ERRORS },
+      },
+    }, async () => checkpoints());
+  }
 
   app.get<{ Params: { id: string } }>('/v1/decisions/:id', {
     ...common,

@@ -3,12 +3,14 @@
  * `--data`, or PostgreSQL with `--database-url`), so they work with the server stopped and need no
  * API token: file-system or database access is the credential. SQLite is opened read-only.
  */
-import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { closeSync, existsSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import {
   type AuditQueryParams, type AuditStore, exportPages, formatExport, openAuditStore, parseQuery, queryDecisions, type StoredDecisionV1, verifyChain,
+  checkpointDir, checkpointPublicKeyFile, type CheckpointReport, type LocatedCheckpoint, publishedCheckpointFiles, readCheckpointFile, readTrustedKeys, verifyCheckpoints,
 } from '../../audit/index.ts';
-import { AuditInvalidQueryError } from '../../audit/errors.ts';
+import { AuditCheckpointInvalidError, AuditInvalidQueryError } from '../../audit/errors.ts';
 import { MeshwardError, toExitCode } from '../../lib/errors.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
 import { SERVE_DEFAULTS } from '../options.ts';
@@ -36,9 +38,13 @@ function str(values: CliValues, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+function dataDirOf(values: CliValues, io: CliIo): string {
+  return path.resolve(io.cwd, str(values, 'data') ?? io.env.MESHWARD_DATA_DIR ?? SERVE_DEFAULTS.dataDir);
+}
+
 async function openStore(values: CliValues, io: CliIo): Promise<AuditStore> {
   const databaseUrl = str(values, 'database-url') ?? io.env.MESHWARD_DATABASE_URL;
-  const dataDir = path.resolve(io.cwd, str(values, 'data') ?? io.env.MESHWARD_DATA_DIR ?? SERVE_DEFAULTS.dataDir);
+  const dataDir = dataDirOf(values, io);
   const tablePrefix = str(values, 'table-prefix');
   return openAuditStore({ dataDir, readonly: true, ...(databaseUrl ? { databaseUrl } : {}), ...(tablePrefix ? { tablePrefix } : {}) });
 }
@@ -127,25 +133,63 @@ async function* countPages(pages: AsyncIterable<StoredDecisionV1[]>, add: (n: nu
   }
 }
 
+/** Checkpoints to verify and the keys trusted to sign them: the flags, else what the data dir publishes. */
+function checkpointSources(values: CliValues, io: CliIo): { checkpoints: LocatedCheckpoint[]; trusted: Map<string, KeyObject> } | undefined {
+  const list = (name: string) => ((values[name] ?? []) as string[]).map((f) => path.resolve(io.cwd, f));
+  const dir = checkpointDir(dataDirOf(values, io));
+  const explicit = list('checkpoint');
+  const files = explicit.length > 0 ? explicit : publishedCheckpointFiles(dir);
+  if (files.length === 0) return undefined;
+  const checkpoints = files.flatMap((f) => readCheckpointFile(f));
+  if (checkpoints.length === 0) throw new AuditCheckpointInvalidError(`${files.join(', ')}: no checkpoint in ${files.length === 1 ? 'this file' : 'these files'}`);
+  const keyFiles = list('public-key');
+  if (keyFiles.length === 0) {
+    const published = checkpointPublicKeyFile(dataDirOf(values, io));
+    if (!existsSync(published)) throw new AuditCheckpointInvalidError(`no trusted checkpoint key: pass --public-key FILE (meshward publishes it as ${published})`);
+    keyFiles.push(published);
+  }
+  return { checkpoints, trusted: readTrustedKeys(keyFiles) };
+}
+
+function printCheckpoints(report: CheckpointReport, io: CliIo): void {
+  for (const n of report.newest) {
+    if (n.result === 'match') io.stdout(`checkpoint ok: seq ${n.seq} (key ${n.keyId}, signed ${new Date(n.time).toISOString()}) matches the store\n`);
+    if (n.result === 'retained') io.stdout(`checkpoint at seq ${n.seq} (key ${n.keyId}) is older than the retention anchor: nothing to compare\n`);
+  }
+  for (const f of report.findings) io.stdout(`missing\tseq ${f.fromSeq}-${f.toSeq}\t${f.message}\n`);
+}
+
 const verifyCommand: CliCommand = {
   name: 'audit verify',
-  summary: 'Re-compute the audit hash chain; report edited, inserted and deleted records (exit 65 if any).',
-  options: { ...STORE_OPTIONS, json: { type: 'boolean' } },
+  summary: 'Re-compute the audit hash chain and compare it with the signed checkpoints (--checkpoint FILE, default: those published in the data dir); exit 65 if a record was edited, inserted or deleted, 66 if records after a checkpoint are missing.',
+  options: { ...STORE_OPTIONS, json: { type: 'boolean' }, checkpoint: { type: 'string', multiple: true }, 'public-key': { type: 'string', multiple: true } },
   async run({ values }, io) {
-    const report = await withStore(values, io, (store) => verifyChain(store));
+    const sources = checkpointSources(values, io);
+    const { report, checkpoints } = await withStore(values, io, async (store) => ({
+      report: await verifyChain(store),
+      checkpoints: sources ? await verifyCheckpoints(store, sources.checkpoints, sources.trusted) : undefined,
+    }));
     const broken = toExitCode(new MeshwardError('AUDIT_CHAIN_BROKEN', 'audit chain broken'));
+    const missing = toExitCode(new MeshwardError('AUDIT_RECORDS_MISSING', 'audit records missing'));
+    const exit = !report.ok ? broken : checkpoints && !checkpoints.ok ? missing : 0;
     if (values.json) {
-      io.stdout(`${JSON.stringify(report)}\n`);
-      return report.ok ? 0 : broken;
+      io.stdout(`${JSON.stringify({ ...report, ok: exit === 0, chainOk: report.ok, ...(checkpoints ? { checkpoints } : {}) })}\n`);
+      return exit;
     }
     const range = report.firstSeq === undefined ? 'no records' : `records ${report.firstSeq}-${report.lastSeq}`;
     if (report.ok) {
       io.stdout(`audit chain ok: ${report.checked} ${range === 'no records' ? 'records' : range} verified from anchor ${report.anchor.seq}; head ${report.headHash}\n`);
-      return 0;
+    } else {
+      for (const f of report.findings) io.stdout(`${f.kind}\tseq ${f.seq}\t${f.message}\n`);
+      io.stderr(`audit chain BROKEN: ${report.findings.length}${report.truncated ? '+' : ''} finding${report.findings.length === 1 ? '' : 's'} in ${report.checked} records\n`);
     }
-    for (const f of report.findings) io.stdout(`${f.kind}\tseq ${f.seq}\t${f.message}\n`);
-    io.stderr(`audit chain BROKEN: ${report.findings.length}${report.truncated ? '+' : ''} finding${report.findings.length === 1 ? '' : 's'} in ${report.checked} records\n`);
-    return broken;
+    if (checkpoints) printCheckpoints(checkpoints, io);
+    else io.stderr('note: no signed checkpoints to compare with (--checkpoint FILE): a truncated tail would go unnoticed\n');
+    if (checkpoints && !checkpoints.ok) {
+      const ranges = checkpoints.findings.map((f) => `${f.fromSeq}-${f.toSeq}`).join(', ');
+      io.stderr(`audit records MISSING after a signed checkpoint: seq ${ranges}\n`);
+    }
+    return exit;
   },
 };
 

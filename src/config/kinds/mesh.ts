@@ -55,6 +55,10 @@ export const AuditSettings = Obj({
   maxQueue: Type.Integer({ minimum: 1000, maximum: 10_000_000, default: 100_000 }),
   /** SPIFFE IDs whose client certificates may use the auditor API (HTTPS with client certificates). */
   auditorSpiffeIds: Type.Array(Type.String({ pattern: '^spiffe://' }), { default: [] }),
+  /** A signed checkpoint of the chain head after this many records written (checked once a second). */
+  checkpointEveryRecords: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 1000 }),
+  /** ... and at least this often when the head moved (and once at graceful stop). */
+  checkpointInterval: Duration({ default: '60s' }),
 });
 
 export const LimitsSettings = Obj({
@@ -62,15 +66,6 @@ export const LimitsSettings = Obj({
   failureMode: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   timeout: Duration({ default: '20ms' }),
 });
-
-/**
- * Istio's `MeshConfig.pathNormalization`: how Envoy rewrites request paths before routing and
- * authorization, and how meshward reads them before matching (the two always agree).
- */
-export const PathNormalizationSettings = Obj({
-  /** NONE: as sent; BASE: RFC 3986 (dot segments, backslash → `/`, unreserved escapes); MERGE_SLASHES: BASE + `//` → `/`; DECODE_AND_MERGE_SLASHES: also `%2F`/`%5C` decoded first. */
-  normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
-}, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
 
 export const MeshSpec = Obj({
   trustDomain: Type.String({ pattern: '^[a-z0-9._-]+$', maxLength: 255, default: 'cluster.local' }),
@@ -81,13 +76,8 @@ export const MeshSpec = Obj({
   extAuthz: Type.Optional(ExtAuthzSettings),
   audit: Type.Optional(AuditSettings),
   limits: Type.Optional(LimitsSettings),
-  pathNormalization: Type.Optional(PathNormalizationSettings),
 });
 
-export type MeshSpec = Static<typeof MeshSpec>;
-export type CaSettings = Static<typeof CaSettings>;
-export type ExtAuthzSettings = Static<typeof ExtAuthzSettings>;
-export type AuditSettings = Static<typeof AuditSettings>;
 /**
  * Istio's `MeshConfig.pathNormalization`: how Envoy rewrites request paths before routing and
  * authorization, and how meshward reads them before matching (the two always agree).
@@ -97,26 +87,28 @@ export const PathNormalizationSettings = Obj({
   normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
 }, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
 
+export type MeshSpec = Static<typeof MeshSpec>;
+export type CaSettings = Static<typeof CaSettings>;
+export type ExtAuthzSettings = Static<typeof ExtAuthzSettings>;
+export type AuditSettings = Static<typeof AuditSettings>;
 export type LimitsSettings = Static<typeof LimitsSettings>;
-export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
 export type IdentitySettings = Static<typeof IdentitySettings>;
 
 /** Every sub-object filled with its defaults, so consumers never test for absence. */
 export interface ResolvedMeshSpec {
+  pathNormalization: Type.Optional(PathNormalizationSettings),
   trustDomain: string;
   rootNamespace: string;
   ca: CaSettings;
   identity: IdentitySettings;
-  pathNormalization: Type.Optional(PathNormalizationSettings),
   extAuthz: ExtAuthzSettings;
   audit: AuditSettings;
   limits: LimitsSettings;
-  pathNormalization: PathNormalizationSettings;
+export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
 }
 
 export const meshKind: KindDefinition<typeof MeshSpec> = {
   kind: 'Mesh',
-export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
   spec: MeshSpec,
   description: 'Mesh-wide settings: trust domain, CA, ext_authz, audit and limits. At most one.',
   check(doc, ctx) {
@@ -124,6 +116,6 @@ export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>
     return others.length > 0 && others[0]!.source.file + others[0]!.source.line < doc.source.file + doc.source.line
       ? [{ path: ['kind'], message: `only one Mesh document is allowed (another is at ${others[0]!.source.file}:${others[0]!.source.line})` }]
       : [];
+  pathNormalization: PathNormalizationSettings;
   },
 };
-  pathNormalization: PathNormalizationSettings;

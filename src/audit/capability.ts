@@ -25,11 +25,14 @@ import type { AuditStore } from './store.ts';
 export interface AuditCapability extends Capability {
   readonly name: 'audit';
   /**
-   * Enqueues a decision (microseconds; masking and writing happen in the background batch).
-   * Returns false when the record was refused (queue full or stopped): counted in
-   * `meshward_audit_records_total{result="rejected"}` and logged. Do not mutate the record after.
+   * Enqueues a decision (microseconds; masking and writing happen in the background batch): true.
+   * When the queue is full, `audit.onOverload` decides (AuditLog.append): a promise to await
+   * before answering (backpressure), false (drop, counted) or a thrown AUDIT_OVERLOADED (fail).
+   * Do not mutate the record after.
    */
-  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean;
+  append(record: DecisionRecordV1, inputBytes?: InputBytes): boolean | Promise<void>;
+  /** Undefined, or while the queue is full (backpressure) a promise to await before taking a new request. */
+  readable(): Promise<void> | undefined;
   /** Resolves when everything appended so far is durable. */
   flush(): Promise<void>;
   query(q: AuditQuery): Promise<DecisionPage>;
@@ -54,6 +57,8 @@ export interface AuditCapabilityOptions {
 /**
  * @example
  * // src/capabilities.ts
+  /** Wraps the store the log writes to (tests: a store made slow or blocked). */
+  wrapStore?: (store: AuditStore) => AuditStore;
  * export const CAPABILITIES = [createAuditCapability, createAuthzCapability];
  */
 export async function createAuditCapability(ctx: CapabilityContext, options: AuditCapabilityOptions = {}): Promise<AuditCapability> {
@@ -67,7 +72,7 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
     synchronous: initial.sync,
   });
   const log = new AuditLog({
-    store, logger: ctx.logger, registry: ctx.registry, clock: ctx.clock, settings, maxQueue: initial.maxQueue,
+    store: options.wrapStore?.(store) ?? store, logger: ctx.logger, registry: ctx.registry, clock: ctx.clock, settings, maxQueue: initial.maxQueue,
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.flushIntervalMs ? { flushIntervalMs: options.flushIntervalMs } : {}),
   });
@@ -109,6 +114,7 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
       await checkpointer.start();
       stopRetention = startRetention({ apply: applyRetention, retentionMs, clock: ctx.clock, logger, registry: ctx.registry });
     },
+    readable: () => log.readable(),
     async stop() {
       stopRetention?.();
       unsubscribe();

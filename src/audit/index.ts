@@ -6,7 +6,7 @@
 export type { DecisionOutcome, DecisionRecordV1, InputBytes, MatchedPolicy } from './record.ts';
 export type { StoredDecisionV1 } from './row.ts';
 export { createAuditCapability, type AuditCapability, type AuditCapabilityOptions } from './capability.ts';
-export { AuditLog, type AuditLogOptions, type AuditLogSettings, type AuditLogStats } from './audit-log.ts';
+export { AuditLog, type AuditLogOptions, type AuditLogSettings, type AuditLogStats, type OverloadMode } from './audit-log.ts';
 export { createMasker, REDACTED, REDACTED_JWT, type Masker } from './mask.ts';
 export { ChainVerifier, chainHash, GENESIS_HASH, type ChainAnchor, type VerifyFinding, type VerifyReport } from './chain.ts';
 export { openAuditStore, sqliteFile, type OpenStoreOptions } from './open.ts';

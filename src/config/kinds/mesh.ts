@@ -67,6 +67,15 @@ export const LimitsSettings = Obj({
   timeout: Duration({ default: '20ms' }),
 });
 
+/**
+ * Istio's `MeshConfig.pathNormalization`: how Envoy rewrites request paths before routing and
+ * authorization, and how meshward reads them before matching (the two always agree).
+ */
+export const PathNormalizationSettings = Obj({
+  /** NONE: as sent; BASE: RFC 3986 (dot segments, backslash → `/`, unreserved escapes); MERGE_SLASHES: BASE + `//` → `/`; DECODE_AND_MERGE_SLASHES: also `%2F`/`%5C` decoded first. */
+  normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
+}, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
+
 export const MeshSpec = Obj({
   trustDomain: Type.String({ pattern: '^[a-z0-9._-]+$', maxLength: 255, default: 'cluster.local' }),
   /** Namespace whose AuthorizationPolicies apply mesh-wide (Istio's root namespace). */
@@ -76,8 +85,13 @@ export const MeshSpec = Obj({
   extAuthz: Type.Optional(ExtAuthzSettings),
   audit: Type.Optional(AuditSettings),
   limits: Type.Optional(LimitsSettings),
+  pathNormalization: Type.Optional(PathNormalizationSettings),
 });
 
+export type MeshSpec = Static<typeof MeshSpec>;
+export type CaSettings = Static<typeof CaSettings>;
+export type ExtAuthzSettings = Static<typeof ExtAuthzSettings>;
+export type AuditSettings = Static<typeof AuditSettings>;
 /**
  * Istio's `MeshConfig.pathNormalization`: how Envoy rewrites request paths before routing and
  * authorization, and how meshward reads them before matching (the two always agree).
@@ -87,28 +101,26 @@ export const PathNormalizationSettings = Obj({
   normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
 }, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
 
-export type MeshSpec = Static<typeof MeshSpec>;
-export type CaSettings = Static<typeof CaSettings>;
-export type ExtAuthzSettings = Static<typeof ExtAuthzSettings>;
-export type AuditSettings = Static<typeof AuditSettings>;
 export type LimitsSettings = Static<typeof LimitsSettings>;
+export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
 export type IdentitySettings = Static<typeof IdentitySettings>;
 
 /** Every sub-object filled with its defaults, so consumers never test for absence. */
 export interface ResolvedMeshSpec {
-  pathNormalization: Type.Optional(PathNormalizationSettings),
   trustDomain: string;
   rootNamespace: string;
   ca: CaSettings;
   identity: IdentitySettings;
+  pathNormalization: Type.Optional(PathNormalizationSettings),
   extAuthz: ExtAuthzSettings;
   audit: AuditSettings;
   limits: LimitsSettings;
-export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
+  pathNormalization: PathNormalizationSettings;
 }
 
 export const meshKind: KindDefinition<typeof MeshSpec> = {
   kind: 'Mesh',
+export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
   spec: MeshSpec,
   description: 'Mesh-wide settings: trust domain, CA, ext_authz, audit and limits. At most one.',
   check(doc, ctx) {
@@ -116,6 +128,6 @@ export const meshKind: KindDefinition<typeof MeshSpec> = {
     return others.length > 0 && others[0]!.source.file + others[0]!.source.line < doc.source.file + doc.source.line
       ? [{ path: ['kind'], message: `only one Mesh document is allowed (another is at ${others[0]!.source.file}:${others[0]!.source.line})` }]
       : [];
-  pathNormalization: PathNormalizationSettings;
   },
 };
+  pathNormalization: PathNormalizationSettings;

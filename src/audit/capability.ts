@@ -52,13 +52,13 @@ export interface AuditCapabilityOptions {
   tablePrefix?: string;
   batchSize?: number;
   flushIntervalMs?: number;
+  /** Wraps the store the log writes to (tests: a store made slow or blocked). */
+  wrapStore?: (store: AuditStore) => AuditStore;
 }
 
 /**
  * @example
  * // src/capabilities.ts
-  /** Wraps the store the log writes to (tests: a store made slow or blocked). */
-  wrapStore?: (store: AuditStore) => AuditStore;
  * export const CAPABILITIES = [createAuditCapability, createAuthzCapability];
  */
 export async function createAuditCapability(ctx: CapabilityContext, options: AuditCapabilityOptions = {}): Promise<AuditCapability> {
@@ -99,6 +99,7 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
     name: 'audit',
     store,
     append: (record, inputBytes) => log.append(record, inputBytes),
+    readable: () => log.readable(),
     flush: () => log.flush(),
     query: (q) => queryDecisions(store, q),
     get: (id) => getDecision(store, id),
@@ -114,7 +115,6 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
       await checkpointer.start();
       stopRetention = startRetention({ apply: applyRetention, retentionMs, clock: ctx.clock, logger, registry: ctx.registry });
     },
-    readable: () => log.readable(),
     async stop() {
       stopRetention?.();
       unsubscribe();

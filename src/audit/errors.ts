@@ -25,8 +25,6 @@ export class AuditStoreMisconfiguredError extends MeshwardError {
   }
 }
 
-/** A malformed filter; `parameter` names the offending query parameter or CLI flag. */
-export class AuditInvalidQueryError extends MeshwardError {
 /** A decision record the audit log cannot take: the check must not be answered with its decision. */
 export class AuditOverloadedError extends MeshwardError {
   constructor(message: string) {
@@ -34,6 +32,8 @@ export class AuditOverloadedError extends MeshwardError {
   }
 }
 
+/** A malformed filter; `parameter` names the offending query parameter or CLI flag. */
+export class AuditInvalidQueryError extends MeshwardError {
   readonly parameter: string;
   constructor(parameter: string, message: string) {
     super('AUDIT_INVALID_QUERY', `${parameter}: ${message}`, { details: { parameter } });

@@ -51,8 +51,14 @@ export const AuditSettings = Obj({
   recordAllows: Type.Boolean({ default: true }),
   /** SQLite durability: `normal` survives a killed process; `full` also a power loss (one fsync per batch). */
   sync: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' }),
-  /** Decision records held in memory before new ones are refused (backpressure, counted and logged). */
+  /** Decision records held in memory before `onOverload` applies. */
   maxQueue: Type.Integer({ minimum: 1000, maximum: 10_000_000, default: 100_000 }),
+  /**
+   * When the queue is full (a slow or failing store): `backpressure` holds checks until their
+   * record is queued and pauses reading (nothing lost, throughput falls to the store's); `fail`
+   * answers UNAVAILABLE (Envoy's failure mode decides); `drop` answers without a record (counted).
+   */
+  onOverload: Type.Union([Type.Literal('backpressure'), Type.Literal('fail'), Type.Literal('drop')], { default: 'backpressure' }),
   /** SPIFFE IDs whose client certificates may use the auditor API (HTTPS with client certificates). */
   auditorSpiffeIds: Type.Array(Type.String({ pattern: '^spiffe://' }), { default: [] }),
   /** A signed checkpoint of the chain head after this many records written (checked once a second). */
@@ -72,7 +78,7 @@ export const LimitsSettings = Obj({
  * authorization, and how meshward reads them before matching (the two always agree).
  */
 export const PathNormalizationSettings = Obj({
-  /** NONE: as sent; BASE: RFC 3986 (dot segments, backslash → `/`, unreserved escapes); MERGE_SLASHES: BASE + `//` → `/`; DECODE_AND_MERGE_SLASHES: also `%2F`/`%5C` decoded first. */
+  /** NONE: as sent; BASE: RFC 3986 (dot segments, `\\` → `/`, unreserved escapes); MERGE_SLASHES: BASE + `//` → `/`; DECODE_AND_MERGE_SLASHES: also `%2F`/`%5C` decoded first. */
   normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
 }, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
 
@@ -92,15 +98,6 @@ export type MeshSpec = Static<typeof MeshSpec>;
 export type CaSettings = Static<typeof CaSettings>;
 export type ExtAuthzSettings = Static<typeof ExtAuthzSettings>;
 export type AuditSettings = Static<typeof AuditSettings>;
-/**
- * Istio's `MeshConfig.pathNormalization`: how Envoy rewrites request paths before routing and
- * authorization, and how meshward reads them before matching (the two always agree).
- */
-export const PathNormalizationSettings = Obj({
-  /** NONE: as sent; BASE: RFC 3986 (dot segments, `\\` → `/`, unreserved escapes); MERGE_SLASHES: BASE + `//` → `/`; DECODE_AND_MERGE_SLASHES: also `%2F`/`%5C` decoded first. */
-  normalization: Type.Union([Type.Literal('NONE'), Type.Literal('BASE'), Type.Literal('MERGE_SLASHES'), Type.Literal('DECODE_AND_MERGE_SLASHES')], { default: 'BASE' }),
-}, { description: 'Request path normalization (Istio MeshConfig.pathNormalization).' });
-
 export type LimitsSettings = Static<typeof LimitsSettings>;
 export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
 export type IdentitySettings = Static<typeof IdentitySettings>;
@@ -111,7 +108,6 @@ export interface ResolvedMeshSpec {
   rootNamespace: string;
   ca: CaSettings;
   identity: IdentitySettings;
-  pathNormalization: Type.Optional(PathNormalizationSettings),
   extAuthz: ExtAuthzSettings;
   audit: AuditSettings;
   limits: LimitsSettings;
@@ -120,7 +116,6 @@ export interface ResolvedMeshSpec {
 
 export const meshKind: KindDefinition<typeof MeshSpec> = {
   kind: 'Mesh',
-export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>;
   spec: MeshSpec,
   description: 'Mesh-wide settings: trust domain, CA, ext_authz, audit and limits. At most one.',
   check(doc, ctx) {
@@ -130,4 +125,3 @@ export type PathNormalizationSettings = Static<typeof PathNormalizationSettings>
       : [];
   },
 };
-  pathNormalization: PathNormalizationSettings;

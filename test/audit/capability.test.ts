@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AuditCapability, createAuditCapability, openAuditStore, verifyChain } from '../../src/audit/index.ts';
+import { type AuditCapability, createAuditCapability, openAuditStore, sqliteFile, verifyChain } from '../../src/audit/index.ts';
 import { PostgresAuditStore } from '../../src/audit/postgres.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
@@ -99,7 +99,8 @@ describeWithPostgres('audit capability on PostgreSQL', () => {
       audit.append(decision());
       await audit.flush();
       expect((await audit.query({})).records).toHaveLength(1);
-      expect(fs.existsSync(path.join(paths.dataDir, 'audit'))).toBe(false);
+      // No SQLite file (the data dir holds only the checkpoint key and checkpoints).
+      expect(fs.existsSync(sqliteFile(paths.dataDir))).toBe(false);
     } finally {
       await mw.stop();
       const cleanup = await PostgresAuditStore.open({ connectionString: DATABASE_URL!, tablePrefix });

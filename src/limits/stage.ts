@@ -28,7 +28,10 @@ function applies(p: Scoped, ctx: CheckContext, rootNamespace: string): boolean {
 
 export function attributesOf(ctx: CheckContext): LimitRequestAttributes {
   const r = ctx.request;
-  const attrs: LimitRequestAttributes = { headers: r.headers, path: r.path, method: r.method, destinationService: ctx.workload.display };
+  // Path prefixes see the strictest reading of an ambiguous path, as DENY rules do: `//admin`,
+  // `/;/admin` or `/x/..%2fadmin` cannot slip past a limit on `/admin/` (authz/path-normalization.ts).
+  const path = r.alternatePaths?.[0] ?? r.path;
+  const attrs: LimitRequestAttributes = { headers: r.headers, path, method: r.method, destinationService: ctx.workload.display };
   if (r.sourcePrincipal) attrs.sourcePrincipal = r.sourcePrincipal;
   if (ctx.auth) attrs.requestPrincipal = ctx.auth.principal;
   return attrs;

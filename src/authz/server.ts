@@ -113,7 +113,7 @@ export function createCheck(deps: CheckDeps): CheckFn {
   /** Records and logs an internal failure, then rethrows it (Envoy's failure mode decides), once its record is queued. */
   const fail = (err: unknown, request: CheckRequestJson, pipeline: CompiledPipeline, call: { decisionId: string; now: number; t0: number; recordIt: boolean }): Promise<never> => {
     checks.inc({ decision: 'error' });
-    const built = buildInput(request);
+    const built = buildInput(request, { pathNormalization: pipeline.snapshot.mesh.pathNormalization.normalization });
     const record = errorRecord({
       decisionId: call.decisionId, time: call.now, snapshot: pipeline.snapshot, input: built.input, facts: built.facts,
       destination: pipeline.workloads.resolve(built.input.attributes).display, latencyUs: Math.round((performance.now() - call.t0) * 1000),

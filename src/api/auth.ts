@@ -89,15 +89,35 @@ export class ApiAuth {
     return undefined;
   }
 
-  /** A fastify preHandler requiring `role` (admin always passes). 401 without credentials, 403 with the wrong role. */
+  /**
+   * A fastify preHandler requiring `role` (admin always passes). 401 without credentials, 403 with
+   * the wrong role. It is an authentication hook: buildApi runs it at onRequest, before the body.
+   */
   require(role: ApiRole) {
-    return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    return authenticationHook(async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
       const principal = this.authenticate(req);
       if (!principal) throw new MeshwardError('UNAUTHENTICATED', 'a bearer token is required (Authorization: Bearer <token>)');
       if (!ROLE_GRANTS[principal.role].has(role)) throw new MeshwardError('PERMISSION_DENIED', `role ${principal.role} may not do this (needs ${role})`);
       (req as FastifyRequest & { principal?: ApiPrincipal }).principal = principal;
-    };
+    });
   }
+}
+
+const AUTHENTICATION_HOOK = Symbol('meshward.authenticationHook');
+
+type Hook = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+/**
+ * Marks a route preHandler as one that only reads the headers and the TLS peer (credentials):
+ * buildApi moves it to onRequest so a request without valid credentials is refused before its
+ * body is read. Hooks built on `ApiAuth.require` are marked already.
+ */
+export function authenticationHook<H extends Hook>(hook: H): H {
+  return Object.assign(hook, { [AUTHENTICATION_HOOK]: true });
+}
+
+export function isAuthenticationHook(hook: unknown): hook is Hook {
+  return typeof hook === 'function' && (hook as { [AUTHENTICATION_HOOK]?: boolean })[AUTHENTICATION_HOOK] === true;
 }
 
 /** The authenticated principal of a request that passed `require`. */

@@ -5,11 +5,12 @@ import type { ConfigStore } from '../config/index.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { ApiAuth } from './auth.ts';
+import { authenticateBeforeBody } from './auth-first.ts';
 import { installErrorMapper } from './errors.ts';
 import { configRoutes } from './routes/config.ts';
 import { healthRoutes } from './routes/health.ts';
 
-export { ApiAuth, principalOf, type ApiPrincipal, type ApiRole } from './auth.ts';
+export { ApiAuth, authenticationHook, principalOf, type ApiPrincipal, type ApiRole } from './auth.ts';
 export type { ErrorV1 } from './errors.ts';
 
 export interface ApiDeps {
@@ -22,14 +23,24 @@ export interface ApiDeps {
   notReady(): string[];
 }
 
+export const REQUEST_TIMEOUT_MS = 30_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
+
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
-  const common = { loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 };
+  // A request (headers and body) must arrive within 30 s, its headers within 10 s: slow clients
+  // cannot hold connections for node's defaults (300 s / 60 s). Responses (exports) are not bounded.
+  const common = {
+    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+  };
   // Client certificates are requested but not required: token-authenticated clients still connect;
   // routes decide (ApiAuth verifiers read the verified peer certificate).
   const app = (deps.tls
     ? Fastify({ ...common, https: { cert: deps.tls.cert, key: deps.tls.key, ...(deps.tls.clientCa ? { ca: deps.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) } })
     : Fastify(common)) as unknown as FastifyInstance;
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   installErrorMapper(app);
+  authenticateBeforeBody(app);
   await app.register(swagger, {
     openapi: {
       info: { title: 'meshward API', version: '1' },

@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ApiAuth, principalOf } from '../api/auth.ts';
+import { type ApiAuth, authenticationHook, principalOf } from '../api/auth.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import type { QuotaAdjustment } from './quota/store.ts';
 import type { QuotaService } from './quota/service.ts';
@@ -47,11 +47,11 @@ function toAdjustment(body: AdjustBody): QuotaAdjustment {
 
 /** Any authenticated principal (admin, operator or auditor). */
 function requireAny(auth: ApiAuth) {
-  return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+  return authenticationHook(async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const p = auth.authenticate(req);
     if (!p) throw new MeshwardError('UNAUTHENTICATED', 'a bearer token is required (Authorization: Bearer <token>)');
     (req as FastifyRequest & { principal?: unknown }).principal = p;
-  };
+  });
 }
 
 export function quotaRoutes(app: FastifyInstance, deps: { auth: ApiAuth; quotas: () => QuotaService }): void {

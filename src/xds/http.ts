@@ -1,7 +1,7 @@
 /** `GET /v1/proxies`: connected proxies and their sync state per type, like `istioctl proxy-status`. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiAuth } from '../api/index.ts';
+import { type ApiAuth, authenticationHook } from '../api/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import { envoyMessageType } from '../lib/protos.ts';
 import type { XdsSnapshot } from './resources.ts';
@@ -43,14 +43,14 @@ export interface ProxiesResponseV1 {
 function operatorOrAuditor(auth: ApiAuth) {
   const asOperator = auth.require('operator');
   const asAuditor = auth.require('auditor');
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return authenticationHook(async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     try {
       await asOperator(req, reply);
     } catch (err) {
       if (!(err instanceof MeshwardError) || err.code !== 'PERMISSION_DENIED') throw err;
       await asAuditor(req, reply);
     }
-  };
+  });
 }
 
 const SHORT = { cluster: 'clusters', endpoint: 'endpoints', listener: 'listeners', route: 'routes' } as const;

@@ -1,4 +1,4 @@
-import { createMeshward } from '../../meshward.ts';
+import { createMeshward, type Meshward } from '../../meshward.ts';
 import type { CliCommand } from '../command.ts';
 import { resolveServeOptions } from '../options.ts';
 
@@ -22,8 +22,14 @@ export const command: CliCommand = {
   },
   async run({ values }, io) {
     const options = resolveServeOptions(values, io.env);
-    const meshward = await createMeshward(options);
-    await meshward.start();
+    let meshward: Meshward;
+    try {
+      meshward = await createMeshward(options);
+      await meshward.start();
+    } catch (err) {
+      exitSoon(); // start() released what it took; a handle something else leaked must not keep us alive
+      throw err;
+    }
     // Graceful shutdown: SIGTERM/SIGINT stop accepting, drain, flush, exit 0. A second signal forces exit.
     return new Promise<number>((resolve) => {
       let signalled = false;
@@ -34,10 +40,21 @@ export const command: CliCommand = {
         meshward.stop().then(() => resolve(0), (err) => {
           meshward.logger.error({ err }, 'shutdown failed');
           resolve(1);
-        });
+        }).finally(exitSoon);
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
     });
   },
 };
+
+/**
+ * Once serve has nothing left to do (stopped, or failed to start), the process exits within a
+ * second with the exit code already set, even if a leaked handle (a timer, a worker) would keep
+ * the event loop alive: an orchestrator must see the exit, not a process bound to nothing.
+ */
+function exitSoon(): void {
+  setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
+}
+
+const EXIT_GRACE_MS = 1000;

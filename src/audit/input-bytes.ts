@@ -32,7 +32,8 @@ export function loadInputDecoder(url: string): Promise<InputDecoder> {
  * `maskAndSerialize` + `prepareRecord` produce for the whole record, up to key order.
  */
 export function completeBody(bodyWithoutInput: string, input: unknown, masker: Masker): string {
-  const { masked, json } = masker.maskAndSerialize({ input } as DecisionRecordV1);
+  // The rest of the record counts against the size cap too.
+  const { masked, json } = masker.maskAndSerialize({ input } as DecisionRecordV1, bodyWithoutInput.length);
   const parts: string[] = [];
   const head = bodyWithoutInput.slice(1, -1);
   if (head) parts.push(head);

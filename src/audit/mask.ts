@@ -9,6 +9,7 @@
  * mutated.
  */
 import type { DecisionRecordV1 } from './record.ts';
+import { capDepth, MAX_RECORD_CHARS, shrinkTo } from './record-cap.ts';
 
 export const REDACTED = '[REDACTED]';
 export const REDACTED_JWT = '[REDACTED-JWT]';
@@ -37,9 +38,11 @@ export interface Masker {
   /**
    * Same result, serialized, at a fraction of the cost for ordinary records: redacts the request
    * headers directly, serializes, and checks the JSON text for any other credential key or JWT;
-   * only then does it fall back to the full walk.
+   * only then does it fall back to the full walk. Both apply the record caps (record-cap.ts):
+   * depth before masking, size on the result; `reservedChars` is what the caller adds to the JSON
+   * (the writer thread's rest of the record).
    */
-  maskAndSerialize(record: DecisionRecordV1): SerializedMaskResult;
+  maskAndSerialize(record: DecisionRecordV1, reservedChars?: number): SerializedMaskResult;
 }
 
 /** `"<credential key>":` in any letter case. */
@@ -186,7 +189,8 @@ function removeAt(value: Json, tokens: readonly string[], depth: number): Json {
 export function createMasker(maskPaths: readonly string[] = []): Masker {
   const removals = maskPaths.map((p) => ({ pointer: p, tokens: parsePointer(p) })).filter((r) => r.tokens.length > 0);
 
-  const mask = (record: DecisionRecordV1): MaskResult => {
+  const mask = (original: DecisionRecordV1): MaskResult => {
+    const record = withCappedDepth(original);
     const masked: string[] = [];
     let input = record.input === undefined ? undefined : maskTree(record.input, ['input'], masked);
     input = applyRemovals(input, masked);
@@ -211,7 +215,9 @@ export function createMasker(maskPaths: readonly string[] = []): Masker {
 
   return {
     mask,
-    maskAndSerialize(record) {
+    maskAndSerialize(original, reservedChars = 0) {
+      // Before masking: the walks below recurse, and a 100,000-level body would overflow the stack.
+      const record = withCappedDepth(original);
       const masked: string[] = [];
       let input = redactRequestHeaders(record.input, masked);
       input = applyRemovals(input, masked);
@@ -222,12 +228,27 @@ export function createMasker(maskPaths: readonly string[] = []): Masker {
       if (hasUnredactedCredential(json) || credentialEntry || (json.includes('eyJ') && JWT_IN_TEXT.test(json))) {
         // Secrets elsewhere than the request headers: take the full walk.
         const full = mask(record);
-        return { ...full, json: JSON.stringify(full.record) };
+        return capSize({ ...full, json: JSON.stringify(full.record) }, reservedChars);
       }
       masked.sort();
-      return { record: out, masked, json };
+      return capSize({ record: out, masked, json }, reservedChars);
     },
   };
+}
+
+/** The record with its input cut at MAX_INPUT_DEPTH; the same record when nothing is that deep. */
+function withCappedDepth(record: DecisionRecordV1): DecisionRecordV1 {
+  const input = capDepth(record.input);
+  return input === record.input ? record : { ...record, input };
+}
+
+/** After masking (so kept prefixes are masked): a record over MAX_RECORD_CHARS gets its input cut to fit. */
+function capSize(result: SerializedMaskResult, reservedChars: number): SerializedMaskResult {
+  const excess = result.json.length + reservedChars - MAX_RECORD_CHARS;
+  if (excess <= 0 || result.record.input === undefined) return result;
+  const inputChars = JSON.stringify(result.record.input)?.length ?? 0;
+  const record = { ...result.record, input: shrinkTo(result.record.input, Math.max(0, inputChars - excess)) };
+  return { record, masked: result.masked, json: JSON.stringify(record) };
 }
 
 const HEADERS_PATH = ['attributes', 'request', 'http', 'headers'] as const;

@@ -49,6 +49,7 @@ export const StoredDecisionSchema = Type.Object({
   latencyUs: Type.Number(),
   input: Opt(Type.Unknown({ description: 'The policy input, masked.' })),
   masked: Opt(Type.Array(Type.String(), { description: 'JSON pointers of redacted or removed values.' })),
+  unreadable: Opt(Type.String({ description: 'Present when the stored body could not be read as a record: what was wrong (fields then come from the columns).' })),
   hash: Type.String(),
   prevHash: Type.String(),
 });

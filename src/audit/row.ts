@@ -4,6 +4,7 @@
  * re-derives the columns from the body, so editing a column alone is detected too.
  */
 import type { DecisionOutcome, DecisionRecordV1 } from './record.ts';
+import { readStoredDecision } from './stored-decision.ts';
 
 /** A record as the store returns it: the decision plus its place in the chain. */
 export interface StoredDecisionV1 extends DecisionRecordV1 {
@@ -14,6 +15,8 @@ export interface StoredDecisionV1 extends DecisionRecordV1 {
   prevHash: string;
   /** JSON pointers of what masking redacted or removed before storage. */
   masked?: string[];
+  /** Present when the stored body could not be read as a record: what was wrong (fields then come from the columns). */
+  unreadable?: string;
 }
 
 /** Columns derived from a record, used by filters and checked by `verify`. */
@@ -101,9 +104,9 @@ export function prepareRecord(record: DecisionRecordV1, masked: readonly string[
   return prepared;
 }
 
+/** The row as a decision every reader can answer with, whatever it holds (stored-decision.ts). */
 export function storedDecision(row: AuditRow): StoredDecisionV1 {
-  const record = JSON.parse(row.body) as DecisionRecordV1 & { masked?: string[] };
-  return { ...record, seq: row.seq, hash: row.hash, prevHash: row.prevHash };
+  return readStoredDecision(row);
 }
 
 /** Names of the columns whose stored value differs from the one derived from the body. */

@@ -47,9 +47,8 @@ export function checkpointSignedBytes(keyId: string, body: CheckpointBody): Buff
   return Buffer.from(`meshward audit checkpoint v1\n${keyId}\n${body.seq}\n${body.hash}\n${body.time}\n`);
 }
 
-/** Signs with an Ed25519 private key. */
-export function signCheckpoint(privateKey: KeyObject, body: CheckpointBody): SignedCheckpoint {
-  const keyId = checkpointKeyId(createPublicKey(privateKey));
+/** Signs with an Ed25519 private key (`keyId` is derived from it unless given). */
+export function signCheckpoint(privateKey: KeyObject, body: CheckpointBody, keyId = checkpointKeyId(createPublicKey(privateKey))): SignedCheckpoint {
   const signature = sign(null, checkpointSignedBytes(keyId, body), privateKey).toString('base64');
   return { v: 1, seq: body.seq, hash: body.hash, time: body.time, keyId, signature };
 }

@@ -112,7 +112,7 @@ export class Checkpointer {
       this.#writtenAtLast = written;
       this.#lastAt = now;
       if (this.#last && this.#last.seq === head.seq && this.#last.hash === head.hash) return undefined;
-      const cp = signCheckpoint(this.#o.key.privateKey, { seq: head.seq, hash: head.hash, time: now });
+      const cp = signCheckpoint(this.#o.key.privateKey, { seq: head.seq, hash: head.hash, time: now }, this.#o.key.keyId);
       await publishCheckpointFiles(this.#o.dir, cp);
       this.#last = head;
       this.#recent.push(cp);

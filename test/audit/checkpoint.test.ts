@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   type AuditCapability, checkpointKeyId, createAuditCapability, encodeCheckpoint, type LocatedCheckpoint, parseCheckpoints, type SignedCheckpoint, signCheckpoint, sqliteFile,
 } from '../../src/audit/index.ts';
-import { verifyCheckpointSignature } from '../../src/audit/checkpoint.ts';
+import { matchCheckpoint, verifyCheckpointSignature } from '../../src/audit/checkpoint.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { createLogger } from '../../src/lib/logger.ts';
@@ -56,6 +56,24 @@ describe('checkpoint signatures (pure)', () => {
     const text = `${encodeCheckpoint(cp)}{"v":1,"seq":-1}\n`;
     expect(() => parseCheckpoints(text, 'cp.ndjson')).toThrow(expect.objectContaining({ code: 'AUDIT_CHECKPOINT_INVALID', message: 'cp.ndjson:2: seq must be a non-negative integer' }));
     expect(() => parseCheckpoints('nope\n', 'cp.ndjson')).toThrow('cp.ndjson:1: not JSON');
+  });
+});
+
+describe('checkpoint against the store (pure)', () => {
+  const cp = { seq: 500, hash: HASH, time: T0 };
+  const at = (seq: number, hash: string) => ({ seq, hash });
+
+  it('matches the record at its seq, and names the range when the head is older', () => {
+    expect(matchCheckpoint(cp, { head: at(600, 'x'), anchor: at(0, 'g'), atSeq: at(500, HASH) })).toEqual({ kind: 'match' });
+    expect(matchCheckpoint(cp, { head: at(200, 'x'), anchor: at(0, 'g') })).toEqual({ kind: 'missing', fromSeq: 201, toSeq: 500 });
+    expect(matchCheckpoint(cp, { head: at(600, 'x'), anchor: at(0, 'g'), atSeq: at(500, 'other') })).toEqual({ kind: 'replaced', seq: 500, storedHash: 'other' });
+    expect(matchCheckpoint(cp, { head: at(600, 'x'), anchor: at(0, 'g') })).toEqual({ kind: 'replaced', seq: 500 });
+  });
+
+  it('does not flag a checkpoint retention has passed, but compares one at the anchor', () => {
+    expect(matchCheckpoint(cp, { head: at(900, 'x'), anchor: at(700, 'a') })).toEqual({ kind: 'retained' });
+    expect(matchCheckpoint(cp, { head: at(900, 'x'), anchor: at(500, HASH) })).toEqual({ kind: 'match' });
+    expect(matchCheckpoint(cp, { head: at(900, 'x'), anchor: at(500, 'other') })).toMatchObject({ kind: 'replaced' });
   });
 });
 

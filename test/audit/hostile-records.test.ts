@@ -25,7 +25,8 @@ import { fromJSON, toJSON } from '../../src/policy/rego/value.ts';
 import type { CapabilityContext } from '../../src/server/capability.ts';
 import { type CheckResponse, checkRequest, SERVICES, yamlDoc } from '../authz/helpers.ts';
 
-const POLICY = 'package envoy.authz\nimport rego.v1\ndefault allow := false\nallow if input.parsed_body.ok == true\n';
+// `conflict` makes the evaluation fail (two values for one complete rule): an INTERNAL answer.
+const POLICY = 'package envoy.authz\nimport rego.v1\ndefault allow := false\nallow if input.parsed_body.ok == true\nallow := "other" if input.parsed_body.conflict\n';
 
 /** A JSON body `levels` objects deep with `ok` at the top. */
 const deepBody = (levels: number, ok: boolean) => `{"ok":${ok},"d":${'{"a":'.repeat(levels - 1)}1${'}'.repeat(levels - 1)}}`;
@@ -103,6 +104,15 @@ describe('deep and huge bodies, and hostile rows, against every audit reader', (
     expect(stored.decision).toBe('allow');
     expect(JSON.stringify(stored).length).toBeLessThan(MAX_RECORD_CHARS + 2000);
     expect(stored.input.parsed_body).toEqual({ ok: true, blob: { $truncated: { reason: 'size', chars: blob.length, prefix: 'z'.repeat(256) } } });
+  });
+
+  it('records a failed check (INTERNAL) too, with its 1 MiB body cut to the size cap', async () => {
+    const answer = await check(`{"ok":true,"conflict":true,"blob":"${'q'.repeat(1024 * 1024)}"}`);
+    expect(answer.code).toBe(status.INTERNAL);
+    await mw.capability<AuditCapability>('audit')!.flush();
+    const errors = (await get('/v1/decisions?decision=error')).json().records;
+    expect(errors).toHaveLength(1);
+    expect(errors[0].input.parsed_body).toMatchObject({ ok: true, conflict: true, blob: { $truncated: { reason: 'size', chars: 1024 * 1024 } } });
   });
 
   it('answers every reader whatever rows the database holds (older versions, hand edits)', async () => {

@@ -5,7 +5,7 @@
  */
 import { AuthzBadRequestError } from './errors.ts';
 import { nestedDeeperThan } from '../lib/json-depth.ts';
-import { normalizeRequestPath, otherReadings, type PathNormalization } from './path-normalization.ts';
+import { isPlainPath, normalizeRequestPath, otherReadings, type PathNormalization } from './path-normalization.ts';
 
 /** A `config.core.v3.Address` as protojson. */
 export interface AddressJson {
@@ -139,10 +139,11 @@ export function buildInput(request: CheckRequestJson, options: { pathNormalizati
   if (body !== undefined) input.parsed_body = body;
   if (attributes.source?.principal) input.source_principal = attributes.source.principal;
   const pathOnly = withoutFragment(pathPart);
-  const path = guarded(bad, () => normalizeRequestPath(pathOnly, options.pathNormalization), pathOnly);
+  const plain = isPlainPath(pathOnly);
+  const path = plain ? pathOnly : guarded(bad, () => normalizeRequestPath(pathOnly, options.pathNormalization), pathOnly);
   if (http.method && !METHOD.test(http.method)) bad.message ??= `the request method ${JSON.stringify(http.method.slice(0, 32))} is not an upper-case HTTP token`;
   const facts = factsOf(attributes, http, headers, path);
-  const readings = bad.message === undefined ? otherReadings(pathOnly, path) : undefined;
+  const readings = plain || bad.message !== undefined ? undefined : otherReadings(pathOnly, path);
   if (readings) facts.alternatePaths = readings;
   return bad.message === undefined ? { input, facts } : { input, facts, badRequest: bad.message };
 }

@@ -14,8 +14,16 @@ import { AuthzBadRequestError } from './errors.ts';
 export type PathNormalization = ResolvedMeshSpec['pathNormalization']['normalization'];
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
-/** Characters whose presence can make two readings of a path differ. */
-const AMBIGUOUS = /[;%\\]|\/\/|\/\./;
+/** What normalization or another reading could change (`%`, `;`, `\\`, `//`, `/.`), or a raw NUL. */
+const SPECIAL = /[;%\\\0]|\/[/.]/;
+
+/**
+ * True when no option changes `path` and no other reading exists: the common case, decided with
+ * one regular expression test so ordinary requests pay nothing more.
+ */
+export function isPlainPath(path: string): boolean {
+  return path.startsWith('/') && !SPECIAL.test(path);
+}
 
 /** `%2F`/`%5C` in any case → `/` and `\` (Envoy's UNESCAPE_AND_FORWARD). */
 function unescapeSlashes(p: string): string {
@@ -87,7 +95,7 @@ function assertNoNul(path: string): void {
 export function normalizeRequestPath(path: string, mode: PathNormalization = 'BASE'): string {
   assertNoNul(path);
   const p = path.startsWith('/') ? path : `/${path}`;
-  if (mode === 'NONE' || !AMBIGUOUS.test(p)) return p;
+  if (mode === 'NONE' || !SPECIAL.test(p)) return p;
   const canonical = canonicalize(mode === 'DECODE_AND_MERGE_SLASHES' ? unescapeSlashes(p) : p);
   return mode === 'BASE' ? canonical : mergeSlashes(canonical);
 }
@@ -107,7 +115,7 @@ export function strictestReading(path: string): string {
  * any reading is denied); undefined for the common path with nothing ambiguous in it.
  */
 export function otherReadings(path: string, normalized: string): string[] | undefined {
-  if (!AMBIGUOUS.test(path)) return undefined;
+  if (!SPECIAL.test(path)) return undefined;
   const strict = strictestReading(path);
   return strict === normalized ? undefined : [strict];
 }

@@ -14,7 +14,7 @@ import { selectorMatches } from '../config/selector.ts';
 import type { Logger } from '../lib/logger.ts';
 import { WorkloadCache } from '../lib/workload-cache.ts';
 import {
-  type AuthorizationPolicySet, type CompiledPolicy, compileAuthorizationPolicies, PolicyCompileError, PolicyEngineMissingError,
+  type AuthorizationPolicySet, type CompiledPolicy, compileAuthorizationPolicies, PolicyBudgetExceededError, PolicyCompileError, PolicyEngineMissingError,
   type PolicyEngines, PolicyEvaluationError, type PolicyMatch, type PolicyResult, toPolicyResult, type YamlVerdict,
 } from '../policy/index.ts';
 import type { Decision } from './decision.ts';
@@ -93,9 +93,9 @@ function evaluateDocument(p: DocumentPolicy, ctx: CheckContext): PolicyResult | 
   try {
     raw = p.compiled.evaluate(ctx.input, ctx);
   } catch (err) {
-    throw err instanceof PolicyEngineMissingError ? err : new PolicyEvaluationError(p.id, err);
+    throw err instanceof PolicyEngineMissingError || err instanceof PolicyBudgetExceededError ? err : new PolicyEvaluationError(p.id, err);
   }
-  if (raw instanceof Promise) return raw.then((r) => toPolicyResult(r, p.id), (err: unknown) => { throw new PolicyEvaluationError(p.id, err); });
+  if (raw instanceof Promise) return raw.then((r) => toPolicyResult(r, p.id), (err: unknown) => { throw err instanceof PolicyBudgetExceededError || err instanceof PolicyEvaluationError ? err : new PolicyEvaluationError(p.id, err); });
   return toPolicyResult(raw, p.id);
 }
 

@@ -6,6 +6,7 @@ registerErrorCodes({
   POLICY_COMPILE_FAILED: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 422, exit: 65, description: 'A policy could not be compiled (bad pattern, CIDR, template or module).' },
   POLICY_EVALUATION_FAILED: { grpc: GrpcStatus.INTERNAL, http: 500, exit: 70, description: 'A policy engine failed while evaluating a request.' },
   POLICY_UNDEFINED_DECISION: { grpc: GrpcStatus.INTERNAL, http: 500, exit: 70, description: 'A policy produced no decision (undefined) or one that is neither a boolean nor an object with "allowed".' },
+  POLICY_BUDGET_EXCEEDED: { grpc: GrpcStatus.INTERNAL, http: 500, exit: 70, description: 'A policy evaluation ran out of its time budget (RegoPolicy evaluationBudget, Mesh extAuthz.policyEvaluationBudget) and was stopped.' },
   POLICY_ENGINE_MISSING: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 422, exit: 65, description: 'No policy engine is registered for a document kind the configuration uses.' },
 });
 
@@ -49,5 +50,14 @@ export class PolicyUndefinedDecisionError extends MeshwardError {
 export class PolicyEngineMissingError extends MeshwardError {
   constructor(kind: string) {
     super('POLICY_ENGINE_MISSING', `no policy engine is registered for ${kind} documents`, { details: { kind } });
+  }
+}
+
+/** An evaluation ran out of its time budget and was stopped (in-thread, or by terminating its worker). */
+export class PolicyBudgetExceededError extends MeshwardError {
+  readonly budgetMs: number;
+  constructor(policy: string, budgetMs: number, how: string) {
+    super('POLICY_BUDGET_EXCEEDED', `${policy}: evaluation exceeded its budget of ${budgetMs} ms (${how})`, { details: { policy, budgetMs } });
+    this.budgetMs = budgetMs;
   }
 }

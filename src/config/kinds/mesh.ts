@@ -40,6 +40,11 @@ export const ExtAuthzSettings = Obj({
   allowPartialMessage: Type.Boolean({ default: false }),
   timeout: Duration({ default: '200ms' }),
   statusOnError: Type.Integer({ minimum: 400, maximum: 599, default: 403 }),
+  /**
+   * Time one RegoPolicy evaluation (modules or wasm bundle) may take before it is stopped with
+   * POLICY_BUDGET_EXCEEDED (Envoy's failure mode decides); a RegoPolicy's `evaluationBudget` overrides it.
+   */
+  policyEvaluationBudget: Duration({ default: '50ms' }),
 });
 
 export const AuditSettings = Obj({

@@ -1,5 +1,6 @@
 /** `RegoPolicy`: Rego modules (or an OPA wasm bundle) and the entrypoint ext_authz evaluates. */
 import { Type, type Static } from '@sinclair/typebox';
+import { Duration } from '../duration.ts';
 import { Obj, Opt, WorkloadSelector } from './common.ts';
 import type { KindDefinition, KindIssue } from './types.ts';
 
@@ -15,6 +16,8 @@ export const RegoPolicySpec = Obj({
   dryRun: Type.Boolean({ default: false }),
   /** When true the policy is only consulted by CUSTOM AuthorizationPolicies naming it as provider. */
   providerOnly: Type.Boolean({ default: false }),
+  /** Time one evaluation may take (default: Mesh `extAuthz.policyEvaluationBudget`, 50ms). */
+  evaluationBudget: Opt(Duration()),
 });
 
 export type RegoPolicySpec = Static<typeof RegoPolicySpec>;

@@ -7,6 +7,7 @@ import type { Expr, Module, Rule, Term, With } from './ast.ts';
 import { forClosures, isConstant, isPatternTerm, refString } from './ast.ts';
 import { type NameResolver, WILDCARD, evaluable, planExpr, planUnify, reorder } from './analysis.ts';
 import { parseAnnotation } from './annotations.ts';
+import { builtinCost, charge, checkWorstCase, isBudgetSignal, tick } from './budget.ts';
 import { BUILTINS, type BuiltinDefinition, BuiltinError, BuiltinTypeError, mayAccept } from './builtins/index.ts';
 import { type ArgSpec, type BuiltinInvoker, COMPARISON_OPS, type Cond, argValue, compareOp, compileConds } from './conds.ts';
 import { ENGINE_BUILTINS } from './engine-builtins.ts';
@@ -118,6 +119,7 @@ function someInLoop(domain: Val, slot: number, rest: Step, general: Step): Step 
     const s = f.s;
     // `undefined` members (input built in JavaScript) are absent, as in iterate().
     for (let i = 0; i < d.length; i++) {
+      tick();
       const v = d[i];
       if (v === undefined) continue;
       s[slot] = v;
@@ -1584,10 +1586,13 @@ export class Program implements NameResolver {
   };
 
   #invokeBuiltin(def: BuiltinDefinition, name: string, args: Value[], c: EvalCtx, loc: RegoLocation): Value | undefined {
+    // Charged before it runs: a built-in over a huge input is refused by the budget, not cut after.
+    charge(builtinCost(args));
+    checkWorstCase(name, args);
     try {
       return def.fn(args, c.bctx);
     } catch (err) {
-      if (err instanceof RegoError) throw err;
+      if (err instanceof RegoError || isBudgetSignal(err)) throw err;
       if (!c.strict) return undefined;
       const code = err instanceof BuiltinTypeError ? 'eval_type_error' : 'eval_builtin_error';
       const msg = err instanceof Error ? err.message : String(err);

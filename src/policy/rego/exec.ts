@@ -2,6 +2,7 @@
  * Runtime helpers of compiled bodies. They are module-level functions, not closures created per
  * call: nothing to allocate, and under tsx's keepNames transform no defineProperty per closure.
  */
+import { tick } from './budget.ts';
 import type { BuiltinDefinition } from './builtins/index.ts';
 import { type Frame, type Gen, type K, type Step, type Val, indexValue, iterate } from './runtime.ts';
 import { type PlainObject, type RegoObject, RegoSet, type Value, isObject, keyOf, makeObject, objectEntries, objectGet } from './value.ts';
@@ -114,6 +115,7 @@ export const WALK: BuiltinDefinition = {
 
 /** Pre-order walk calling k([path, value]) for every node. */
 export function walkValue(x: Value, path: Value[], k: (v: Value) => boolean): boolean {
+  tick();
   if (k([path.slice(), x])) return true;
   return iterate(x, (key, v) => {
     path.push(key);

@@ -6,6 +6,7 @@
  */
 import type { BuiltinContext } from './builtins/index.ts';
 import type { Loc } from './ast.ts';
+import { charge, tick } from './budget.ts';
 import { RegoEvalError } from './errors.ts';
 import {
   RegoSet,
@@ -303,23 +304,34 @@ export function indexValue(x: Value | undefined, key: Value): Value | undefined 
 export function iterate(x: Value | undefined, k: (key: Value, value: Value) => boolean): boolean {
   if (x === undefined || x === null || typeof x !== 'object') return false;
   // `undefined` members (input built in JavaScript rather than parsed) are absent, not values.
+  // Each element is a unit of the evaluation budget (budget.ts): loops and comprehensions end here.
   if (Array.isArray(x)) {
     for (let i = 0; i < x.length; i++) {
+      tick();
       const v = x[i];
       if (v !== undefined && k(i, v)) return true;
     }
     return false;
   }
   if (x instanceof RegoSet) {
-    for (const v of x.values()) if (k(v, v)) return true;
+    for (const v of x.values()) {
+      tick();
+      if (k(v, v)) return true;
+    }
     return false;
   }
   if (x instanceof RegoObject) {
-    for (const [key, v] of x.entries()) if (k(key, v)) return true;
+    for (const [key, v] of x.entries()) {
+      tick();
+      if (k(key, v)) return true;
+    }
     return false;
   }
   // OPA's order: keys sorted by code point.
-  for (const key of Object.keys(x).sort(compareStrings)) {
+  const keys = Object.keys(x);
+  charge(keys.length);
+  for (const key of keys.sort(compareStrings)) {
+    tick();
     const v = (x as PlainObject)[key];
     if (v !== undefined && k(key, v)) return true;
   }

@@ -4,6 +4,7 @@
  */
 import type { RegoLocation } from './errors.ts';
 import { RegoEvalError } from './errors.ts';
+import { tick } from './budget.ts';
 import { compileConds } from './conds.ts';
 import { IN_PROGRESS, mergeBaseWins } from './exec.ts';
 import { candidates } from './indexing.ts';
@@ -170,6 +171,8 @@ export class RuleTree {
   }
 
   callFunction(node: RuleNode, args: Value[], c: EvalCtx, _loc: RegoLocation): Value | undefined {
+    // A unit of the evaluation budget: deep chains of function calls are loops too.
+    tick();
     let result: Value | undefined;
     for (const def of node.functions) {
       def.eval(c, args, (_keys, v) => {

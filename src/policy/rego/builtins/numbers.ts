@@ -1,4 +1,5 @@
 /** Number built-ins: rounding, ranges, bit operations, rand.intn. */
+import { charge, tick } from '../budget.ts';
 import { isInteger, numberFromText, type Value } from '../value.ts';
 import { fail, numberArg, operandError, stringArg } from './args.ts';
 import { builtin, type BuiltinDefinition } from './definition.ts';
@@ -30,15 +31,30 @@ function toValue(n: bigint): number | bigint {
   return numberFromText(n.toString());
 }
 
+/** Budget units per number of a range (allocating and boxing one costs more than one step). */
+const RANGE_UNITS_PER_NUMBER = 20;
+
 /** Upper bound of a range's length: a policy must not be able to exhaust the server's memory. */
 export const MAX_RANGE_LENGTH = 10_000_000n;
 
 function range(from: bigint, to: bigint, step: bigint): Value[] {
   const span = from <= to ? to - from : from - to;
   if (span / step + 1n > MAX_RANGE_LENGTH) fail(`range of ${span / step + 1n} numbers exceeds the limit of ${MAX_RANGE_LENGTH}`);
+  // Charged before the array is built: a range the evaluation budget cannot afford is refused here.
+  charge(Number(span / step + 1n) * RANGE_UNITS_PER_NUMBER);
   const out: Value[] = [];
-  if (from <= to) for (let i = from; i <= to; i += step) out.push(toValue(i));
-  else for (let i = from; i >= to; i -= step) out.push(toValue(i));
+  // Each number is a unit too: building a large range is work the budget must be able to stop.
+  if (from <= to) {
+    for (let i = from; i <= to; i += step) {
+      tick();
+      out.push(toValue(i));
+    }
+  } else {
+    for (let i = from; i >= to; i -= step) {
+      tick();
+      out.push(toValue(i));
+    }
+  }
   return out;
 }
 

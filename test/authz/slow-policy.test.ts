@@ -1,0 +1,139 @@
+/**
+ * A slow policy through ext_authz with meshward's Rego engine: it is stopped at its budget, the
+ * check fails as policy errors do (gRPC error: Envoy's failure mode decides) and is audited, the
+ * event loop stays responsive while it runs (its evaluation moves to a worker after a 1 ms slice),
+ * and fast policies keep deciding. A wasm bundle stuck in a loop is cut by terminating its worker.
+ * Timings are bounded with generous margins (a loaded shared box), never tight.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuthzCapability } from '../../src/authz/index.ts';
+import { createRegoPolicyEngine } from '../../src/policy/engines.ts';
+import { EvaluationPool } from '../../src/policy/pool/index.ts';
+import { compileWat, packBundle, POLICY_WAT } from '../policy/wasm/fixture.ts';
+import { checkRequest, type Harness, SERVICES, startAuthz, yamlDoc } from './helpers.ts';
+
+const BUDGET_MS = 50;
+const MARGIN_MS = 500;
+
+const SLOW_REGO = `package envoy.authz
+import rego.v1
+default allow := false
+# About a second per evaluation without a budget.
+allow if count([x | some i in numbers.range(1, 8000000); x := i * 2; x > 0]) > 100
+`;
+
+const FAST_REGO = `package envoy.authz
+import rego.v1
+default allow := false
+allow if input.attributes.request.http.method == "GET"
+`;
+
+/** The fixture policy with entrypoint 2 (`authz/undefined`) turned into a loop that never ends. */
+const SPIN_WAT = POLICY_WAT.replace(
+  '(local $out i32) (local $p i32)\n',
+  '(local $out i32) (local $p i32)\n    local.get $ep\n    i32.const 2\n    i32.eq\n    if\n      loop $spin\n        br $spin\n      end\n    end\n',
+);
+
+const TO_WEB = { destination: 'spiffe://cluster.local/ns/shop/sa/web' };
+
+function regoPolicy(name: string, app: string, extra = ''): string {
+  return yamlDoc('RegoPolicy', name, 'shop', `selector: { matchLabels: { app: ${app} } }\nmodules: [rego/${name}.rego]\nevaluationBudget: ${BUDGET_MS}ms${extra}`);
+}
+
+async function timed<T>(p: Promise<T>): Promise<{ result?: T; error?: unknown; ms: number }> {
+  const t0 = performance.now();
+  try {
+    const result = await p;
+    return { result, ms: performance.now() - t0 };
+  } catch (error) {
+    return { error, ms: performance.now() - t0 };
+  }
+}
+
+describe('a slow RegoPolicy', () => {
+  let h: Harness;
+  const pool = new EvaluationPool({ size: 2 });
+  beforeAll(async () => {
+    h = await startAuthz({
+      'services.yaml': SERVICES,
+      'rego/slow.rego': SLOW_REGO,
+      'rego/fast.rego': FAST_REGO,
+      'slow.yaml': regoPolicy('slow', 'orders'),
+      'fast.yaml': regoPolicy('fast', 'web'),
+    }, { configure: (authz: AuthzCapability) => authz.engines.register(createRegoPolicyEngine({ pool })) });
+    await pool.ready();
+  }, 60_000);
+  afterAll(async () => {
+    await h.close();
+    await pool.close();
+  });
+
+  it('is stopped at its budget: the check fails (Envoy failure mode decides) with POLICY_BUDGET_EXCEEDED, and is audited', async () => {
+    const { error, ms } = await timed(h.check(checkRequest()));
+    expect(error).toMatchObject({ code: status.INTERNAL, details: expect.stringMatching(/shop\/slow: evaluation exceeded its budget of 50 ms/) });
+    expect(ms).toBeLessThan(BUDGET_MS + MARGIN_MS);
+    const record = h.records.at(-1)!;
+    expect(record).toMatchObject({ decision: 'error', status: 403 });
+    expect(record.reason).toMatch(/exceeded its budget of 50 ms/);
+  });
+
+  it('leaves a fast policy deciding inline: allow and deny', async () => {
+    expect((await h.check(checkRequest({ ...TO_WEB, method: 'GET' }))).status.code).toBe(status.OK);
+    expect((await h.check(checkRequest({ ...TO_WEB, method: 'POST' }))).status.code).toBe(status.PERMISSION_DENIED);
+    expect(h.records.at(-1)).toMatchObject({ decision: 'deny', matchedPolicies: [expect.objectContaining({ kind: 'RegoPolicy', name: 'fast', effect: 'deny' })] });
+  });
+
+  it('does not block the event loop while it runs (each evaluation costs the loop one slice)', async () => {
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
+    const slow = Array.from({ length: 6 }, () => h.check(checkRequest()).catch((err: unknown) => err));
+    const fast: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) {
+      fast.push(h.check(checkRequest({ ...TO_WEB, method: 'GET' })));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const results = await Promise.all(slow);
+    await Promise.all(fast);
+    delay.disable();
+    for (const r of results) expect(r).toMatchObject({ code: status.INTERNAL, details: expect.stringMatching(/exceeded its budget/) });
+    // Without the worker, each evaluation would hold the loop for its whole budget (and without a budget, ~1 s).
+    expect(delay.max / 1e6).toBeLessThan(50);
+  });
+});
+
+describe('a wasm bundle stuck in a loop', () => {
+  let h: Harness;
+  const pool = new EvaluationPool({ size: 2 });
+  beforeAll(async () => {
+    const bundle = await packBundle({ '/policy.wasm': await compileWat(SPIN_WAT), '/data.json': '{}' });
+    h = await startAuthz({ 'services.yaml': SERVICES }, { configure: (authz: AuthzCapability) => authz.engines.register(createRegoPolicyEngine({ pool })) });
+    writeFileSync(path.join(h.configDir, 'bundle.tar.gz'), bundle);
+    h.writeConfig({
+      'spin.yaml': yamlDoc('RegoPolicy', 'spin', 'shop', `selector: { matchLabels: { app: orders } }\nwasmBundle: bundle.tar.gz\nentrypoint: authz/undefined\nevaluationBudget: ${BUDGET_MS}ms`),
+      'admins.yaml': yamlDoc('RegoPolicy', 'admins', 'shop', 'selector: { matchLabels: { app: web } }\nwasmBundle: bundle.tar.gz\nentrypoint: authz/allow'),
+    });
+    expect((await h.mw.config.reload()).changed).toBe(true);
+    await h.authz.recompile();
+    await pool.ready();
+  }, 60_000);
+  afterAll(async () => {
+    await h.close();
+    await pool.close();
+  });
+
+  it('is cut by terminating its worker, answered as a budget error and audited; other wasm policies keep deciding', async () => {
+    const { error, ms } = await timed(h.check(checkRequest()));
+    expect(error).toMatchObject({ code: status.INTERNAL, details: expect.stringMatching(/shop\/spin: evaluation exceeded its budget of 50 ms \(its worker was terminated\)/) });
+    expect(ms).toBeLessThan(BUDGET_MS + MARGIN_MS);
+    expect(pool.terminated).toBe(1);
+    expect(h.records.at(-1)).toMatchObject({ decision: 'error' });
+    expect(h.records.at(-1)!.reason).toMatch(/exceeded its budget of 50 ms/);
+    await pool.ready();
+    expect((await h.check(checkRequest({ ...TO_WEB, headers: { role: 'admin' } }))).status.code).toBe(status.OK);
+    expect((await h.check(checkRequest({ ...TO_WEB, headers: { role: 'viewer' } }))).status.code).toBe(status.PERMISSION_DENIED);
+  });
+});

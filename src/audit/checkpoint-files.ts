@@ -36,7 +36,7 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-export async function publishCheckpointFiles(dir: string, cp: SignedCheckpoint): Promise<void> {
+export async function publishCheckpointFiles(dir: string, cp: SignedCheckpoint, rotateBytes = ROTATE_BYTES): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const line = encodeCheckpoint(cp);
   const log = path.join(dir, CHECKPOINTS_FILE);
@@ -45,7 +45,7 @@ export async function publishCheckpointFiles(dir: string, cp: SignedCheckpoint):
   const tmp = `${latest}.${randomBytes(4).toString('hex')}.tmp`;
   await writeDurably(tmp, 'wx', line);
   await rename(tmp, latest);
-  if (size > ROTATE_BYTES) await rename(log, path.join(dir, ROTATED_CHECKPOINTS_FILE));
+  if (size > rotateBytes) await rename(log, path.join(dir, ROTATED_CHECKPOINTS_FILE));
   await syncDir(dir);
 }
 

@@ -139,6 +139,8 @@ export class Checkpointer {
       }
       const report = await verifyCheckpoints(this.#o.store, [latest], new Map([[this.#o.key.keyId, this.#o.key.publicKey]]));
       this.#last = { seq: latest.checkpoint.seq, hash: latest.checkpoint.hash };
+      // The API serves it until this process signs its own (the signature was just checked).
+      this.#recent.push(latest.checkpoint);
       for (const f of report.findings) this.#logger.error({ fromSeq: f.fromSeq, toSeq: f.toSeq, checkpoint: f.checkpoint }, `audit records missing since the last checkpoint: ${f.message}`);
     } catch (err) {
       this.#logger.error({ err }, 'the last published audit checkpoint could not be checked');

@@ -9,6 +9,7 @@ import {
   type AuditCapability, checkpointKeyId, createAuditCapability, encodeCheckpoint, type LocatedCheckpoint, parseCheckpoints, type SignedCheckpoint, signCheckpoint, sqliteFile,
 } from '../../src/audit/index.ts';
 import { matchCheckpoint, verifyCheckpointSignature } from '../../src/audit/checkpoint.ts';
+import { publishCheckpointFiles, publishedCheckpointFiles, readCheckpointFile } from '../../src/audit/checkpoint-files.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { createLogger } from '../../src/lib/logger.ts';
@@ -74,6 +75,23 @@ describe('checkpoint against the store (pure)', () => {
     expect(matchCheckpoint(cp, { head: at(900, 'x'), anchor: at(700, 'a') })).toEqual({ kind: 'retained' });
     expect(matchCheckpoint(cp, { head: at(900, 'x'), anchor: at(500, HASH) })).toEqual({ kind: 'match' });
     expect(matchCheckpoint(cp, { head: at(900, 'x'), anchor: at(500, 'other') })).toMatchObject({ kind: 'replaced' });
+  });
+});
+
+describe('published checkpoint files', () => {
+  it('keeps the previous generation when checkpoints.ndjson grows past its limit, and reads both', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-cpf-'));
+    try {
+      const { privateKey } = ed25519();
+      for (let seq = 1; seq <= 5; seq++) await publishCheckpointFiles(dir, signCheckpoint(privateKey, { seq, hash: HASH, time: T0 }), 500);
+      const files = publishedCheckpointFiles(dir).map((f) => path.basename(f));
+      expect(files).toEqual(['checkpoints.1.ndjson', 'checkpoints.ndjson', 'checkpoint-latest.json']);
+      const seqs = publishedCheckpointFiles(dir).flatMap((f) => readCheckpointFile(f)).map((c) => c.checkpoint.seq);
+      expect(seqs.at(-1)).toBe(5);
+      expect(new Set(seqs).size).toBeGreaterThanOrEqual(3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -250,6 +268,15 @@ describe('signed checkpoints of a real SQLite audit log', () => {
     const { mw } = await serve();
     running.push(mw);
     expect(logLines.some((l) => l.includes('audit records missing since the last checkpoint') && l.includes('records 251-300 are missing'))).toBe(true);
+  });
+
+  it('serves the last published checkpoint after a restart, before signing a new one', async () => {
+    await writeAndStop(20);
+    const latest = JSON.parse(fs.readFileSync(path.join(dataDir, 'audit', 'checkpoint-latest.json'), 'utf8'));
+    const { mw } = await serve();
+    running.push(mw);
+    const res = await mw.http.inject({ method: 'GET', url: '/v1/audit/checkpoints', headers: { authorization: `Bearer ${mw.apiAuth.createToken('alice', 'auditor')}` } });
+    expect(res.json().checkpoints).toEqual([latest]);
   });
 
   it('serves the checkpoints and public key to auditors only (401 without a token, 403 for an operator)', async () => {

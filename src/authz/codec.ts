@@ -296,10 +296,50 @@ function mapEntry(map: Record<string, string> | undefined, end: number, depth: n
   return target;
 }
 
+/**
+ * Request header limits, checked while decoding (`headers` entries and `header_map` values count
+ * alike): headers past either limit are skipped, not decoded, so a request with 100,000 headers
+ * costs the event loop a scan of its bytes, not a map of them. Such a request is denied with 431
+ * (see headerOverflow). Envoy's own default `max_headers_count` is 100.
+ */
+export const MAX_REQUEST_HEADERS = 1000;
+export const MAX_REQUEST_HEADER_BYTES = 256 * 1024;
+
+/** What a request over the header limits carried (all of it, counted while skipping). */
+export interface HeaderOverflow {
+  count: number;
+  bytes: number;
+}
+
+let headerCount = 0;
+let headerBytes = 0;
+const overflows = new WeakMap<CheckRequestJson, HeaderOverflow>();
+
+/** The header totals of a decoded request whose headers exceeded the limits (the decoded request holds those within them). */
+export function headerOverflow(request: CheckRequestJson): HeaderOverflow | undefined {
+  return overflows.get(request);
+}
+
+/** Counts the header entry at `pos` (delimited); false when it is over the limits (then skipped). */
+function admitHeader(end: number): boolean {
+  const start = pos;
+  const stop = delimited(end);
+  headerCount++;
+  headerBytes += stop - start;
+  if (headerCount <= MAX_REQUEST_HEADERS && headerBytes <= MAX_REQUEST_HEADER_BYTES) {
+    pos = start;
+    return true;
+  }
+  pos = stop;
+  return false;
+}
+
 /** `CheckRequest` bytes → exactly what proto-loader's `requestDeserialize` returns. */
 export function decodeCheckRequest(message: Buffer): CheckRequestJson {
   buf = message;
   pos = 0;
+  headerCount = 0;
+  headerBytes = 0;
   const end = message.length;
   let attributes: AttributeContextJson | undefined;
   try {
@@ -311,7 +351,9 @@ export function decodeCheckRequest(message: Buffer): CheckRequestJson {
   } finally {
     buf = EMPTY;
   }
-  return attributes === undefined ? {} : { attributes };
+  const request: CheckRequestJson = attributes === undefined ? {} : { attributes };
+  if (headerCount > MAX_REQUEST_HEADERS || headerBytes > MAX_REQUEST_HEADER_BYTES) overflows.set(request, { count: headerCount, bytes: headerBytes });
+  return request;
 }
 
 function attributeContext(end: number, depth: number): AttributeContextJson {
@@ -506,7 +548,7 @@ function httpRequest(end: number, depth: number): HttpRequestJson {
     switch (tag) {
       case 0x0a: id = string(end); break;
       case 0x12: method = string(end); break;
-      case 0x1a: headers = mapEntry(headers, end, depth); break;
+      case 0x1a: if (admitHeader(end)) headers = mapEntry(headers, end, depth); break;
       case 0x22: path = string(end); break;
       case 0x2a: host = string(end); break;
       case 0x32: scheme = string(end); break;
@@ -541,8 +583,9 @@ function headerMap(end: number, depth: number): Json {
   let headers: Json[] | undefined;
   while (pos < end) {
     const tag = varint32(end);
-    if (tag === 0x0a) (headers ??= []).push(headerValue(delimited(end), depth + 1));
-    else skip(tag, KNOWN_ONE_FIELD, end, depth);
+    if (tag === 0x0a) {
+      if (admitHeader(end)) (headers ??= []).push(headerValue(delimited(end), depth + 1));
+    } else skip(tag, KNOWN_ONE_FIELD, end, depth);
   }
   return headers === undefined ? {} : { headers };
 }

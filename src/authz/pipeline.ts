@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ConfigSnapshot } from '../config/index.ts';
+import { type HeaderOverflow, headerOverflow, MAX_REQUEST_HEADER_BYTES, MAX_REQUEST_HEADERS } from './codec.ts';
 import { type Decision, emptyMutations } from './decision.ts';
 import { AuthzStageError } from './errors.ts';
 import { buildInput, type CheckRequestJson } from './input.ts';
@@ -53,6 +54,11 @@ function finalAllow(ctx: CheckContext): Decision {
   return decided ? { outcome: 'allow', reason: `allowed by ${decided.kind} ${decided.namespace}/${decided.name}` } : ALLOW;
 }
 
+/** A request over the decoder's header limits (codec.ts) is denied with 431, and audited as any denial. */
+function headersTooLarge(o: HeaderOverflow): Decision {
+  return { outcome: 'deny', status: 431, reason: `request headers exceed the limits (${o.count} headers, ${o.bytes} bytes; at most ${MAX_REQUEST_HEADERS} headers and ${MAX_REQUEST_HEADER_BYTES} bytes)` };
+}
+
 export function runPipeline(
   pipeline: CompiledPipeline,
   request: CheckRequestJson,
@@ -70,6 +76,8 @@ export function runPipeline(
     mutations: emptyMutations(),
   };
   if (built.badRequest !== undefined) return { decision: { outcome: 'bad_request', reason: built.badRequest }, ctx };
+  const overflow = headerOverflow(request);
+  if (overflow !== undefined) return { decision: headersTooLarge(overflow), ctx };
   return continueFrom(pipeline.stages, 0, ctx, run.observe);
 }
 

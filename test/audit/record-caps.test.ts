@@ -47,6 +47,13 @@ describe('record caps', () => {
     expect(json).toContain('"$truncated":{"reason":"depth"');
   });
 
+  it('records an input holding a cycle (a custom producer\'s) cut at the depth cap instead of refusing it', () => {
+    const loop: Record<string, unknown> = { name: 'loop' };
+    loop.self = loop;
+    const { json } = createMasker().maskAndSerialize(withBody(loop));
+    expect(json).toContain(`"self":{"$truncated":{"reason":"depth","limit":${MAX_INPUT_DEPTH}}}`);
+  });
+
   it('keeps an input within the caps exactly as it was', () => {
     const record = withBody(nested(MAX_INPUT_DEPTH - 2, '1'));
     const { json, record: out } = createMasker().maskAndSerialize(record);

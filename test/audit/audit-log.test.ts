@@ -146,6 +146,28 @@ describe('audit log (batched writer)', () => {
     expect(log.append(decision())).toBe(true);
   });
 
+  it('holds records while a failing store has filled the queue and writes every one once it recovers (backpressure)', async () => {
+    const c = controllable(sqlite);
+    c.failNext(3);
+    const log = makeLog(c.store, { maxQueue: 2, batchSize: 2 });
+    const records = Array.from({ length: 4 }, () => decision());
+    const results = records.map((r) => log.append(r));
+    expect(results.slice(2).every((r) => r instanceof Promise)).toBe(true);
+    let answered = 0;
+    for (const r of results.slice(2)) void (r as Promise<void>).then(() => answered++);
+    await vi.waitFor(() => expect(log.stats().writeFailures).toBe(1));
+    for (const ms of [100, 200]) {
+      clock.advance(ms);
+      await vi.waitFor(() => expect(log.stats().writeFailures).toBeGreaterThanOrEqual(ms === 100 ? 2 : 3));
+    }
+    expect(answered).toBe(0);
+    expect(log.stats()).toMatchObject({ queued: 2, waiting: 2, written: 0, rejected: 0 });
+    clock.advance(400);
+    await Promise.all(results);
+    await log.flush();
+    expect((await sqlite.scan(0, 10)).map((r) => r.decisionId)).toEqual(records.map((r) => r.decisionId));
+  });
+
   it('refuses a record that finds the queue full with AUDIT_OVERLOADED when onOverload is fail, counting it', async () => {
     settings = { maskPaths: [], recordAllows: true, onOverload: 'fail' };
     const c = controllable(sqlite);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AuditCapability, type AuditStore, createAuditCapability } from '../../src/audit/index.ts';
+import { type AuditCapability, type AuditStore, createAuditCapability, openAuditStore } from '../../src/audit/index.ts';
 import { createAuthzCapability } from '../../src/authz/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry, type Registry } from '../../src/lib/metrics.ts';
@@ -56,6 +56,7 @@ interface Served {
   audit: AuditCapability;
   registry: Registry;
   gate: ReturnType<typeof gated>;
+  dataDir: string;
   check(): Promise<CheckResponse>;
 }
 
@@ -92,7 +93,7 @@ async function serve(onOverload: string, grpcFastPath: boolean): Promise<Served>
   const check = () => new Promise<CheckResponse>((resolve, reject) => {
     (client as unknown as { Check(r: object, cb: (err: ServiceError | null, res: CheckResponse) => void): void }).Check(checkRequest(), (err, res) => (err ? reject(err) : resolve(res)));
   });
-  return { mw, audit: mw.capability<AuditCapability>('audit')!, registry, gate: gate!, check };
+  return { mw, audit: mw.capability<AuditCapability>('audit')!, registry, gate: gate!, dataDir: path.join(root, 'data'), check };
 }
 
 interface Tally {
@@ -154,6 +155,28 @@ describe('ext_authz under audit overload', () => {
       expect(s.audit.stats()).toMatchObject({ rejected: 0, dropped: 0, waiting: 0, paused: false });
     });
   }
+
+  it('writes the record of every check answered, including those still waiting, when stopped gracefully under backpressure', async () => {
+    const s = await serve('backpressure', true);
+    s.gate.hold();
+    const n = 1500;
+    const tally = burst(s, n);
+    await expect.poll(() => s.audit.stats().paused, { timeout: 10_000 }).toBe(true);
+    const stopped = s.mw.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    s.gate.release();
+    await stopped;
+    await tally.done;
+    const store = await openAuditStore({ dataDir: s.dataDir, readonly: true });
+    try {
+      const stored = new Set((await store.scan(0, 100_000)).map((r) => r.decisionId));
+      expect(tally.allowed.size).toBeGreaterThan(MAX_QUEUE);
+      expect([...tally.allowed].filter((id) => !stored.has(id))).toEqual([]);
+      expect(tally.allowed.size + tally.errors.length).toBe(n);
+    } finally {
+      await store.close();
+    }
+  });
 
   it('answers UNAVAILABLE (AUDIT_OVERLOADED), never allow, to checks whose record does not fit (fail)', async () => {
     const s = await serve('fail', true);

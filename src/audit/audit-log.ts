@@ -316,9 +316,9 @@ export class AuditLog {
     if (this.#prepareRaw()) this.#kick(false);
   };
 
-  /** Resolves when every record appended before the call is durable; rejects if the store fails. */
+  /** Resolves when every record appended before the call (waiting ones too) is durable; rejects if the store fails. */
   async flush(): Promise<void> {
-    const target = this.#accepted;
+    const target = this.#accepted + this.#waiting();
     while (this.#written < target && this.#queued > 0) {
       this.#partialDue = true;
       await this.#drain();

@@ -135,9 +135,12 @@ describe('audit log (batched writer)', () => {
     expect(await metric(registry, 'meshward_audit_reading_paused')).toBe(1);
     expect(await metric(registry, 'meshward_audit_backpressure_waits_total')).toBe(2);
     expect(logLines.filter((l) => l.includes('onOverload: backpressure'))).toHaveLength(1);
+    // flush covers the waiting records too.
+    const flushed = log.flush();
     c.release();
+    await flushed;
+    expect(log.stats().written).toBe(5);
     await Promise.all(results);
-    await log.flush();
     await vi.waitFor(() => expect(readerReleased).toBe(true));
     expect(log.stats()).toMatchObject({ queued: 0, written: 5, waiting: 0, paused: false, rejected: 0 });
     expect((await sqlite.scan(0, 10)).map((r) => r.decisionId)).toEqual(records.map((r) => r.decisionId));

@@ -8,6 +8,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { HealthImplementation } from 'grpc-health-check';
 import { ApiAuth, buildApi } from './api/index.ts';
+import { openSharedApiAuth, type SharedApiAuth } from './api/shared-tokens.ts';
 import { CAPABILITIES } from './capabilities.ts';
 import { ConfigStore } from './config/index.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
@@ -18,6 +19,7 @@ import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } f
 import { routeGrpcJsLogs } from './server/grpc-log.ts';
 import { listenError } from './server/listen-errors.ts';
 import { grpcServerCredentials, TlsFilesWatcher } from './server/tls-files.ts';
+import { PostgresStateStore } from './state/index.ts';
 
 export type { ServeOptions } from './server/capability.ts';
 
@@ -59,7 +61,16 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   routeGrpcJsLogs(logger);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const config = new ConfigStore({ dir: options.configDir, logger, registry });
-  const apiAuth = ApiAuth.fromDataDir(options.dataDir);
+  // With a database URL and a KEK, replicas share API tokens, the bootstrap key and the CA (src/state).
+  const state = options.databaseUrl && options.kek
+    ? await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: options.kek, ...(options.stateSchema ? { schema: options.stateSchema } : {}) })
+    : undefined;
+  let sharedAuth: SharedApiAuth | undefined;
+  if (state) {
+    logger.info({ store: state.location }, 'shared state (CA, bootstrap-token key, API tokens, certificate records) in PostgreSQL');
+    sharedAuth = await openSharedApiAuth({ dataDir: options.dataDir, store: state, logger, ...(process.env.MESHWARD_ADMIN_TOKEN ? { env: process.env.MESHWARD_ADMIN_TOKEN } : {}) });
+  }
+  const apiAuth = sharedAuth?.auth ?? ApiAuth.fromDataDir(options.dataDir);
 
   // Serving certificates are checked now (a bad pair fails startup) and re-read for rotation.
   // Checked before any capability is built, so a bad pair fails before anything is opened.
@@ -76,7 +87,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
 
   const built = new Map<string, Capability>();
   const ctx: CapabilityContext = {
-    options, config, logger, registry, clock, apiAuth,
+    options, config, logger, registry, clock, apiAuth, ...(state ? { state } : {}),
     get<T extends Capability>(name: string): T {
       const c = built.get(name);
       if (!c) throw new Error(`capability ${name} is not built (check the order in capabilities.ts)`);
@@ -168,6 +179,8 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
             logger.error({ err, capability: c.name }, 'capability failed to stop cleanly');
           }
         }
+        sharedAuth?.stop();
+        await state?.close();
         logger.info('meshward stopped');
       })();
       return stopping;

@@ -16,7 +16,7 @@ export interface ApiPrincipal {
   role: ApiRole;
 }
 
-interface StoredToken {
+export interface StoredToken {
   name: string;
   role: ApiRole;
   sha256: string;
@@ -38,6 +38,10 @@ export class ApiAuth {
   readonly #file: string | undefined;
   /** Extra verifiers (e.g. client certificates with an auditor SPIFFE ID), tried after tokens. */
   #extra: ((req: FastifyRequest) => ApiPrincipal | undefined)[] = [];
+  /** Tokens from a store shared by replicas (shared-tokens.ts), replaced on every refresh. */
+  #shared: StoredToken[] = [];
+  /** Persists a created token to the shared store (instead of the file). */
+  #persistShared?: (token: StoredToken) => void;
 
   constructor(tokens: StoredToken[] = [], file?: string) {
     this.#tokens = tokens;
@@ -62,9 +66,23 @@ export class ApiAuth {
   /** Creates a token for `role`; returns the secret (shown once, never stored). */
   createToken(name: string, role: ApiRole): string {
     const token = `mw_${randomBytes(32).toString('base64url')}`;
-    this.#tokens.push({ name, role, sha256: sha256(token).toString('hex') });
+    const stored: StoredToken = { name, role, sha256: sha256(token).toString('hex') };
+    this.#tokens.push(stored);
+    this.#persistShared?.(stored);
     if (this.#file) writeFileSync(this.#file, JSON.stringify(this.#tokens.filter((t) => t.name !== 'env-admin'), null, 2), { mode: 0o600 });
     return token;
+  }
+
+  /**
+   * Keeps tokens in a store shared by replicas: `persist` saves each created token there, and
+   * `replaceShared` installs the store's current list (see shared-tokens.ts).
+   */
+  useSharedStore(persist: (token: StoredToken) => void): void {
+    this.#persistShared = persist;
+  }
+
+  replaceShared(tokens: readonly StoredToken[]): void {
+    this.#shared = [...tokens];
   }
 
   addVerifier(verify: (req: FastifyRequest) => ApiPrincipal | undefined): void {
@@ -76,6 +94,7 @@ export class ApiAuth {
     const digest = sha256(token);
     let found: StoredToken | undefined;
     for (const t of this.#tokens) if (timingSafeEqual(digest, Buffer.from(t.sha256, 'hex'))) found = t;
+    for (const t of this.#shared) if (!found && timingSafeEqual(digest, Buffer.from(t.sha256, 'hex'))) found = t;
     return found ? { name: found.name, role: found.role } : undefined;
   }
 

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { Server } from '@grpc/grpc-js';
-import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, type WorkloadAuthenticator } from '../identity/index.ts';
+import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, loadOrCreateSharedBootstrapKey, type WorkloadAuthenticator } from '../identity/index.ts';
 import { counter, gauge } from '../lib/metrics.ts';
 import type { Capability, CapabilityContext } from '../server/capability.ts';
 import { Authority, type BundleListener, type TrustBundle } from './authority.ts';
@@ -42,7 +42,8 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   if (authority.trustDomain !== mesh().trustDomain) {
     logger.warn({ ca: authority.trustDomain, config: mesh().trustDomain }, 'the CA was created for another trust domain; workload IDs follow the configuration, CA certificates keep the old one (create a new CA to change it)');
   }
-  const bootstrapKey = await loadOrCreateBootstrapKey(ctx.options.dataDir);
+  // Replicas sharing a database share the key, so a token minted for one is accepted by all.
+  const bootstrapKey = ctx.state ? await loadOrCreateSharedBootstrapKey(ctx.state) : await loadOrCreateBootstrapKey(ctx.options.dataDir);
   const authenticator = createWorkloadAuthenticator({ settings: mesh, bootstrapPublicKey: bootstrapKey.publicKey, clock: ctx.clock });
   const records = new CertificateRecords(path.join(caDir, 'certificates.db'));
   const issued = counter(ctx.registry, 'meshward_ca_certificates_issued_total', 'X509-SVIDs issued, by method (sds, csr, api).', ['method']);

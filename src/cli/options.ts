@@ -1,6 +1,8 @@
+import { parseDuration } from '../config/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
 /** Server options from flags, then environment, then defaults. */
 import type { ServeOptions } from '../server/capability.ts';
+import { loadKek } from '../state/index.ts';
 
 export const SERVE_DEFAULTS = {
   configDir: 'policies',
@@ -18,10 +20,12 @@ export function resolveServeOptions(flags: Record<string, unknown>, env: Readonl
     httpAddress: pick('http-addr', 'MESHWARD_HTTP_ADDR', SERVE_DEFAULTS.httpAddress),
     databaseUrl: (flags['database-url'] as string | undefined) ?? env.MESHWARD_DATABASE_URL,
     redisUrl: (flags['redis-url'] as string | undefined) ?? env.MESHWARD_REDIS_URL,
+    ...kekOf(flags, env),
     watchConfig: !(flags['no-watch'] as boolean | undefined) && env.MESHWARD_WATCH_CONFIG !== 'false',
     grpcFastPath: !(flags['no-grpc-fast-path'] as boolean | undefined) && env.MESHWARD_GRPC_FAST_PATH !== 'false',
     ...httpTls(flags, env),
     ...grpcTls(flags, env),
+    ...grpcLimits(flags, env),
   };
 }
 
@@ -40,4 +44,31 @@ function httpTls(flags: Record<string, unknown>, env: Readonly<Record<string, st
   if (!certFile && !keyFile) return {};
   if (!certFile || !keyFile) throw new MeshwardError('INVALID_ARGUMENT', 'HTTPS needs both --http-tls-cert and --http-tls-key');
   return { httpTls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } };
+}
+
+/** The key-encryption key of shared state: --kek-file / MESHWARD_KEK_FILE, or MESHWARD_KEK (base64). */
+function kekOf(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'kek'> {
+  const kek = loadKek({ file: (flags['kek-file'] as string | undefined) ?? env.MESHWARD_KEK_FILE, env: env.MESHWARD_KEK });
+  return kek ? { kek } : {};
+}
+
+/** --grpc-max-streams (streams per connection) and --grpc-idle-timeout (a duration: 5m, 30s). */
+function grpcLimits(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'grpcMaxConcurrentStreams' | 'grpcIdleTimeoutMs'> {
+  const streams = (flags['grpc-max-streams'] as string | undefined) ?? env.MESHWARD_GRPC_MAX_STREAMS;
+  const idle = (flags['grpc-idle-timeout'] as string | undefined) ?? env.MESHWARD_GRPC_IDLE_TIMEOUT;
+  const out: Pick<ServeOptions, 'grpcMaxConcurrentStreams' | 'grpcIdleTimeoutMs'> = {};
+  if (streams !== undefined) {
+    const n = Number(streams);
+    if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new MeshwardError('INVALID_ARGUMENT', `--grpc-max-streams: "${streams}" is not a positive integer`);
+    out.grpcMaxConcurrentStreams = n;
+  }
+  if (idle !== undefined) {
+    try {
+      out.grpcIdleTimeoutMs = parseDuration(idle);
+    } catch {
+      throw new MeshwardError('INVALID_ARGUMENT', `--grpc-idle-timeout: "${idle}" is not a duration (e.g. 5m, 30s)`);
+    }
+    if (out.grpcIdleTimeoutMs < 1) throw new MeshwardError('INVALID_ARGUMENT', '--grpc-idle-timeout must be positive');
+  }
+  return out;
 }

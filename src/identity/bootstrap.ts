@@ -37,6 +37,22 @@ export async function loadOrCreateBootstrapKey(dataDir: string): Promise<Bootstr
   return withKid(privateKey);
 }
 
+/** Where replicas keep secrets they share (the PostgreSQL state store): first creator wins. */
+export interface SharedSecrets {
+  secret(name: string, create: () => Buffer): Promise<Buffer>;
+}
+
+export const SHARED_BOOTSTRAP_KEY_NAME = 'bootstrap-token.key';
+
+/** The bootstrap signing key every replica shares (sealed in the store), created by the first to ask. */
+export async function loadOrCreateSharedBootstrapKey(store: SharedSecrets): Promise<BootstrapKey> {
+  const pem = await store.secret(SHARED_BOOTSTRAP_KEY_NAME, () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+  });
+  return withKid(createPrivateKey(pem));
+}
+
 export interface BootstrapTokenRequest {
   namespace: string;
   serviceAccount: string;

@@ -11,6 +11,7 @@ import type { Clock } from '../lib/clock.ts';
 import type { StreamHandler } from '../lib/grpc-unary-stream.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
+import type { SharedStateStore } from '../state/index.ts';
 
 export interface ServeOptions {
   configDir: string;
@@ -21,6 +22,14 @@ export interface ServeOptions {
   databaseUrl?: string;
   /** Redis for shared limits when set. */
   redisUrl?: string;
+  /**
+   * Key-encryption key (32 bytes). With `databaseUrl`, replicas share their CA, bootstrap-token
+   * key and API tokens in PostgreSQL, secrets sealed under it (src/state). `serve` refuses a
+   * database URL without one; without it here, that state stays in the data dir.
+   */
+  kek?: Buffer;
+  /** PostgreSQL schema of the shared state (default `meshward_state`). */
+  stateSchema?: string;
   /** Watch the config directory for changes. */
   watchConfig: boolean;
   /**
@@ -50,6 +59,8 @@ export interface CapabilityContext {
   readonly registry: Registry;
   readonly clock: Clock;
   readonly apiAuth: ApiAuth;
+  /** State shared by replicas (PostgreSQL), when `databaseUrl` and `kek` are set. */
+  readonly state?: SharedStateStore;
   /** A capability built earlier in the list, by name. Throws if absent. */
   get<T extends Capability>(name: string): T;
   /** Like get, but undefined when that capability is not built. */

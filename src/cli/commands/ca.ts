@@ -6,10 +6,11 @@ import { Authority, caDirOf, type SlotSummary } from '../../ca/index.ts';
 import { createSnapshot, loadConfigDir, parseDuration } from '../../config/index.ts';
 import type { CaSettings } from '../../config/kinds/mesh.ts';
 import { resolveMesh } from '../../config/mesh-defaults.ts';
-import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../identity/index.ts';
+import { type BootstrapKey, loadOrCreateBootstrapKey, loadOrCreateSharedBootstrapKey, signBootstrapToken } from '../../identity/index.ts';
 import { systemClock } from '../../lib/clock.ts';
 import { errorCatalog, MeshwardError } from '../../lib/errors.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
+import { PostgresStateStore, requireKek } from '../../state/index.ts';
 import { resolveServeOptions } from '../options.ts';
 
 const COMMON = {
@@ -85,7 +86,7 @@ export const commands: CliCommand[] = [
   {
     name: 'ca token',
     summary: 'Print a bootstrap token that authenticates a sidecar as NAMESPACE/SERVICE-ACCOUNT to SDS, ADS and the CA API.',
-    options: { ...COMMON, namespace: { type: 'string', short: 'n' }, 'service-account': { type: 'string', short: 's' }, ttl: { type: 'string' } },
+    options: { ...COMMON, namespace: { type: 'string', short: 'n' }, 'service-account': { type: 'string', short: 's' }, ttl: { type: 'string' }, 'database-url': { type: 'string' }, 'kek-file': { type: 'string' } },
     async run({ values }, io) {
       const c = caContext(values, io);
       const namespace = values.namespace as string | undefined;
@@ -97,7 +98,7 @@ export const commands: CliCommand[] = [
       } catch (err) {
         throw new MeshwardError('INVALID_ARGUMENT', `--ttl: ${(err as Error).message}`);
       }
-      const key = await loadOrCreateBootstrapKey(c.dataDir);
+      const key = await bootstrapKeyFor(values, io, c.dataDir);
       const token = await signBootstrapToken(key, { namespace, serviceAccount, ttlMs, nowMs: Date.now() });
       io.stdout(values.json ? JSON.stringify({ token, spiffeId: `spiffe://${c.trustDomain}/ns/${namespace}/sa/${serviceAccount}` }) + '\n' : token + '\n');
       return 0;
@@ -151,6 +152,18 @@ export const commands: CliCommand[] = [
     },
   },
 ];
+
+/** The key replicas share (PostgreSQL, with --database-url) or this data dir's own. */
+async function bootstrapKeyFor(values: CliValues, io: CliIo, dataDir: string): Promise<BootstrapKey> {
+  const options = resolveServeOptions(values, io.env);
+  if (!options.databaseUrl) return loadOrCreateBootstrapKey(dataDir);
+  const store = await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: requireKek(options.kek) });
+  try {
+    return await loadOrCreateSharedBootstrapKey(store);
+  } finally {
+    await store.close();
+  }
+}
 
 function readAdminToken(dataDir: string): string | undefined {
   try {

@@ -1,5 +1,6 @@
 import { createMeshward, type Meshward } from '../../meshward.ts';
 import type { CliCommand } from '../command.ts';
+import { requireKek } from '../../state/index.ts';
 import { resolveServeOptions } from '../options.ts';
 
 export const command: CliCommand = {
@@ -12,8 +13,11 @@ export const command: CliCommand = {
     'http-addr': { type: 'string' },
     'database-url': { type: 'string' },
     'redis-url': { type: 'string' },
+    'kek-file': { type: 'string' },
     'no-watch': { type: 'boolean' },
     'no-grpc-fast-path': { type: 'boolean' },
+    'grpc-max-streams': { type: 'string' },
+    'grpc-idle-timeout': { type: 'string' },
     'http-tls-cert': { type: 'string' },
     'http-tls-key': { type: 'string' },
     'http-client-ca': { type: 'string' },
@@ -22,6 +26,7 @@ export const command: CliCommand = {
   },
   async run({ values }, io) {
     const options = resolveServeOptions(values, io.env);
+    if (options.databaseUrl) requireKek(options.kek); // shared secrets are never stored in clear
     let meshward: Meshward;
     try {
       meshward = await createMeshward(options);

@@ -1,0 +1,41 @@
+/**
+ * The key-encryption key (KEK) that wraps every secret meshward keeps in a shared store: 32 bytes,
+ * base64, from `--kek-file FILE` (or `MESHWARD_KEK_FILE`) or `MESHWARD_KEK`. Every replica must
+ * be given the same one.
+ */
+import { readFileSync } from 'node:fs';
+import { StateError } from './errors.ts';
+
+export const KEK_BYTES = 32;
+
+function decode(text: string, where: string): Buffer {
+  const trimmed = text.trim();
+  const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed) ? Buffer.from(trimmed, 'base64') : Buffer.alloc(0);
+  if (key.length !== KEK_BYTES) {
+    throw new StateError('STATE_KEK_INVALID', `${where}: the key-encryption key must be ${KEK_BYTES} bytes in base64 (got ${key.length} bytes; create one with \`openssl rand -base64 32\`)`);
+  }
+  return key;
+}
+
+/** The KEK from a file or the environment; undefined when neither is given. */
+export function loadKek(source: { file?: string; env?: string }): Buffer | undefined {
+  if (source.file) {
+    let text: string;
+    try {
+      text = readFileSync(source.file, 'utf8');
+    } catch (err) {
+      throw new StateError('STATE_KEK_INVALID', `--kek-file ${source.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    return decode(text, source.file);
+  }
+  if (source.env) return decode(source.env, 'MESHWARD_KEK');
+  return undefined;
+}
+
+/** Refuses shared state without a KEK: secrets would otherwise sit in the database in clear. */
+export function requireKek(kek: Buffer | undefined): Buffer {
+  if (!kek) {
+    throw new StateError('STATE_KEK_MISSING', 'with --database-url meshward keeps its CA keys and bootstrap-token key in PostgreSQL, encrypted: give every replica the same key-encryption key with --kek-file FILE or MESHWARD_KEK (base64 of 32 random bytes: `openssl rand -base64 32`)');
+  }
+  return kek;
+}

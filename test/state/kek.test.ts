@@ -1,0 +1,81 @@
+/** The KEK envelope and the refusal to share secrets without one. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/index.ts';
+import { loadKek, openSealed, seal, StateError } from '../../src/state/index.ts';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as StateError).code;
+  }
+  return undefined;
+}
+
+describe('KEK envelope', () => {
+  const kek = randomBytes(32);
+  const secret = Buffer.from('-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----\n');
+
+  it('opens what it sealed, and the sealed text holds no plaintext', () => {
+    const sealed = seal(kek, 'bootstrap-token.key', secret);
+    expect(sealed).not.toContain('secret-key-material');
+    expect(sealed).not.toContain(Buffer.from('secret-key-material').toString('base64'));
+    expect(openSealed(kek, 'bootstrap-token.key', sealed).equals(secret)).toBe(true);
+  });
+
+  it('seals the same secret differently each time (a fresh data key and IV)', () => {
+    expect(seal(kek, 'n', secret)).not.toBe(seal(kek, 'n', secret));
+  });
+
+  it('refuses another KEK, another name, and an altered value', () => {
+    const sealed = seal(kek, 'keys/root.key.pem', secret);
+    expect(codeOf(() => openSealed(randomBytes(32), 'keys/root.key.pem', sealed))).toBe('STATE_KEK_INVALID');
+    expect(codeOf(() => openSealed(kek, 'keys/slot.key.pem', sealed))).toBe('STATE_KEK_INVALID');
+    const parsed = JSON.parse(sealed) as { data: [string, string, string] };
+    const ct = Buffer.from(parsed.data[1], 'base64');
+    ct[0] = ct[0]! ^ 1;
+    parsed.data[1] = ct.toString('base64');
+    expect(codeOf(() => openSealed(kek, 'keys/root.key.pem', JSON.stringify(parsed)))).toBe('STATE_KEK_INVALID');
+  });
+});
+
+describe('loadKek', () => {
+  it('reads 32 base64 bytes from a file or the environment', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mw-kek-'));
+    dirs.push(dir);
+    const key = randomBytes(32);
+    writeFileSync(path.join(dir, 'kek'), key.toString('base64') + '\n');
+    expect(loadKek({ file: path.join(dir, 'kek') })?.equals(key)).toBe(true);
+    expect(loadKek({ env: key.toString('base64') })?.equals(key)).toBe(true);
+    expect(loadKek({})).toBeUndefined();
+  });
+
+  it('refuses a key of the wrong length, text that is not base64, and a missing file', () => {
+    expect(codeOf(() => loadKek({ env: randomBytes(16).toString('base64') }))).toBe('STATE_KEK_INVALID');
+    expect(codeOf(() => loadKek({ env: 'not base64 at all!' }))).toBe('STATE_KEK_INVALID');
+    expect(codeOf(() => loadKek({ file: '/nonexistent/kek' }))).toBe('STATE_KEK_INVALID');
+  });
+});
+
+describe('serve with a database URL', () => {
+  it('refuses to start without a key-encryption key, saying how to give one (exit 78)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mw-kek-serve-'));
+    dirs.push(dir);
+    const err: string[] = [];
+    const code = await runCli(['serve', '--config', 'policies', '--data', path.join(dir, 'data'), '--database-url', 'postgres://nobody@127.0.0.1:1/none', '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0'], { stdout: () => {}, stderr: (t) => err.push(t), env: {}, cwd: process.cwd() });
+    expect(code).toBe(78);
+    expect(err.join('')).toMatch(/--kek-file FILE or MESHWARD_KEK/);
+  });
+
+  it('refuses a KEK of the wrong length given to serve (exit 78)', async () => {
+    const code = await runCli(['serve', '--database-url', 'postgres://nobody@127.0.0.1:1/none'], { stdout: () => {}, stderr: () => {}, env: { MESHWARD_KEK: 'c2hvcnQ=' }, cwd: process.cwd() });
+    expect(code).toBe(78);
+  });
+});

@@ -14,7 +14,7 @@ import { parseDuration } from '../config/duration.ts';
 import type { ConfigDocument, ConfigSnapshot } from '../config/index.ts';
 import type { RegoPolicySpec } from '../config/kinds/rego-policy.ts';
 import { type CompiledPolicy, type PolicyCallContext, PolicyBudgetExceededError, type PolicyEngine, regoPolicyEngine } from './index.ts';
-import { EvaluationPool, type PolicySource, type PooledPolicy, pooledPolicy, sharedEvaluationPool } from './pool/index.ts';
+import { type EvaluationPool, type PolicySource, type PooledPolicy, pooledPolicy, sharedEvaluationPool } from './pool/index.ts';
 import { compileRego, fromJSON, isSliceExhausted, RegoBudgetExceededError, toJSON, withBudget } from './rego/index.ts';
 import { loadWasmBundle } from './wasm/index.ts';
 

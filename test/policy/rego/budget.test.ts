@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { compileRego, isSliceExhausted, RegoBudgetExceededError, RegoError, withBudget } from '../../../src/policy/rego/index.ts';
+import { compileRego, isSliceExhausted, RegoBudgetExceededError, type RegoError, withBudget } from '../../../src/policy/rego/index.ts';
 
 const BUDGET_MS = 50;
 /** Allowed past the budget: scheduling on a shared box, not work done after the budget ran out. */

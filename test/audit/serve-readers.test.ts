@@ -48,7 +48,7 @@ describe('meshward serve with a second reader of audit.db', () => {
     const dataDir = path.join(dir, 'data');
     const file = sqliteFile(dataDir);
     const grpc = `127.0.0.1:${await freePort()}`;
-    const child = spawn(process.execPath, ['bin/meshward.js', 'serve', '--config', 'policies', '--data', dataDir, '--no-watch', '--grpc-addr', grpc, '--http-addr', `127.0.0.1:${await freePort()}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/meshward-dev.js', 'serve', '--config', 'policies', '--data', dataDir, '--no-watch', '--grpc-addr', grpc, '--http-addr', `127.0.0.1:${await freePort()}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise((r) => child.on('exit', r));
     const Client = envoyService('envoy.service.auth.v3.Authorization');
     const client = new Client(grpc, credentials.createInsecure()) as unknown as { Check(r: object, cb: (err: ServiceError | null) => void): void; close(): void };

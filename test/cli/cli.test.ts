@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { doc, removeDir, SERVICE_ORDERS, tempDir, writeConfigDir } from '../helpers/config.ts';
 
-const BIN = 'bin/meshward.js';
+const BIN = 'bin/meshward-dev.js'; // the sources through tsx, never a stale dist/
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach(removeDir));
 

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { removeDir, tempDir } from '../helpers/config.ts';
 import { createTestCa } from '../helpers/tls.ts';
 
-const BIN = 'bin/meshward.js';
+const BIN = 'bin/meshward-dev.js'; // the sources through tsx, never a stale dist/
 const dirs: string[] = [];
 const servers: net.Server[] = [];
 afterEach(async () => {

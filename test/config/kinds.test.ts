@@ -35,8 +35,8 @@ const CASES: Record<string, { valid: unknown[]; invalid: [spec: unknown, field: 
     invalid: [[{ jwtRules: [] }, 'spec.jwtRules'], [{ jwtRules: [{ jwksUri: 'https://i' }] }, 'spec.jwtRules.0.issuer'], [{ jwtRules: [{ issuer: 'i', fromHeaders: [{ prefix: 'Bearer ' }] }] }, 'spec.jwtRules.0.fromHeaders.0.name']],
   },
   RegoPolicy: {
-    valid: [{ modules: ['a.rego'], entrypoint: 'envoy/authz/allow' }],
-    invalid: [[{ modules: 'a.rego' }, 'spec.modules'], [{ modules: ['a.rego'], dryRun: 'yes' }, 'spec.dryRun']],
+    valid: [{ modules: ['a.rego'], entrypoint: 'envoy/authz/allow' }, { modules: ['a.rego'], evaluationBudget: '20ms' }],
+    invalid: [[{ modules: 'a.rego' }, 'spec.modules'], [{ modules: ['a.rego'], dryRun: 'yes' }, 'spec.dryRun'], [{ modules: ['a.rego'], evaluationBudget: 'soon' }, 'spec.evaluationBudget']],
   },
   RateLimitPolicy: {
     valid: [{ domain: 'd', descriptors: [{ key: 'k', descriptors: [{ key: 'k2', value: 'v', rate_limit: { unit: 'second', requests_per_unit: 5 } }] }] }],
@@ -68,4 +68,17 @@ describe('kind schemas', () => {
       });
     });
   }
+});
+
+describe('RegoPolicy evaluationBudget', () => {
+  it('refuses a budget below 1ms or above 60s, and accepts one between', async () => {
+    const { regoPolicyKind } = await import('../../src/config/kinds/rego-policy.ts');
+    const issues = (budget: string) => regoPolicyKind.check!(
+      { apiVersion: 'meshward.io/v1', kind: 'RegoPolicy', metadata: { name: 'x', namespace: 'ns' }, spec: { modules: ['a.rego'], entrypoint: 'envoy/authz/allow', dryRun: false, providerOnly: false, evaluationBudget: budget }, source: { file: 't.yaml', line: 1 } } as never,
+      { fileExists: () => true, documents: [] } as never,
+    ).map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues('0ms')).toEqual(['spec.evaluationBudget: evaluationBudget must be between 1ms and 60s (got 0ms)']);
+    expect(issues('2m')).toEqual(['spec.evaluationBudget: evaluationBudget must be between 1ms and 60s (got 2m)']);
+    expect(issues('20ms')).toEqual([]);
+  });
 });

@@ -1,6 +1,6 @@
 /** `RegoPolicy`: Rego modules (or an OPA wasm bundle) and the entrypoint ext_authz evaluates. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration } from '../duration.ts';
+import { Duration, parseDuration } from '../duration.ts';
 import { Obj, Opt, WorkloadSelector } from './common.ts';
 import type { KindDefinition, KindIssue } from './types.ts';
 
@@ -35,6 +35,10 @@ export const regoPolicyKind: KindDefinition<typeof RegoPolicySpec> = {
     spec.modules.forEach((m, i) => {
       if (!ctx.fileExists(doc.source.file, m)) issues.push({ path: ['spec', 'modules', i], message: `module file "${m}" not found` });
     });
+    if (spec.evaluationBudget !== undefined) {
+      const ms = parseDuration(spec.evaluationBudget);
+      if (ms < 1 || ms > 60_000) issues.push({ path: ['spec', 'evaluationBudget'], message: `evaluationBudget must be between 1ms and 60s (got ${spec.evaluationBudget})` });
+    }
     if (spec.wasmBundle && !ctx.fileExists(doc.source.file, spec.wasmBundle)) issues.push({ path: ['spec', 'wasmBundle'], message: `bundle file "${spec.wasmBundle}" not found` });
     return issues;
   },

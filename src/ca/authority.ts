@@ -4,7 +4,6 @@
  * 0600 key files under `<dataDir>/ca/`; every transition is written before it takes effect.
  */
 import { createHash, createPublicKey, type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
-import path from 'node:path';
 import type { CaSettings } from '../config/kinds/mesh.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -12,10 +11,10 @@ import type { Logger } from '../lib/logger.ts';
 import { certPem, createIntermediateCertificate, createRootCertificate, generateCaKey, signingAuthorityOf } from './ca-certs.ts';
 import { derToPem, pemToDer } from './der.ts';
 import { CaError, caInvalid } from './errors.ts';
-import { ensurePrivateDir, readKey, removeKey, writeKey } from './files.ts';
-import { type Journal, readJournal, type RootEntry, type SlotEntry, writeJournal } from './journal.ts';
+import type { Journal, RootEntry, SlotEntry } from './journal.ts';
 import { readPluggedInCa } from './plugged-in.ts';
 import { activatePoint, needsNewRoot, preparePoint } from './rotation.ts';
+import { type CaStorage, FileCaStorage } from './storage.ts';
 import { createLeafTemplate, type LeafTemplate } from './template.ts';
 import { validateLeafTemplate } from './validate.ts';
 
@@ -26,7 +25,11 @@ export interface AuthorityOptions {
   settings: () => CaSettings;
   clock: Clock;
   logger?: Logger;
+  /** Where the journal and keys live (default: files in `caDir`; shared.ts keeps them in PostgreSQL). */
+  storage?: CaStorage;
 }
+
+const storageOf = (o: AuthorityOptions): CaStorage => o.storage ?? new FileCaStorage(o.caDir);
 
 /** Everything needed to sign with one CA slot. */
 export interface Signer {
@@ -76,6 +79,7 @@ function kidOf(key: KeyObject): string {
 
 export class Authority {
   readonly #o: AuthorityOptions;
+  readonly #store: CaStorage;
   #journal: Journal;
   readonly #signers = new Map<string, Signer>();
   #bundle?: TrustBundle;
@@ -83,29 +87,31 @@ export class Authority {
 
   private constructor(o: AuthorityOptions, journal: Journal) {
     this.#o = o;
+    this.#store = storageOf(o);
     this.#journal = journal;
   }
 
   static exists(caDir: string): boolean {
-    return readJournal(caDir) !== undefined;
+    return new FileCaStorage(caDir).readJournal() !== undefined;
   }
 
   /** Opens the CA in `caDir`; with `createIfMissing`, first creates a self-signed development CA. */
   static open(o: AuthorityOptions, createIfMissing = false): Authority {
-    const journal = readJournal(o.caDir);
+    const journal = storageOf(o).readJournal();
     if (journal) {
       const authority = new Authority(o, journal);
       authority.active(); // loads and checks the active keys now, not on the first request
       return authority;
     }
-    if (!createIfMissing) throw new CaError('CA_NOT_INITIALIZED', `no CA in ${o.caDir} (run \`meshward ca init\`)`);
+    if (!createIfMissing) throw new CaError('CA_NOT_INITIALIZED', `no CA in ${storageOf(o).describe()} (run \`meshward ca init\`)`);
     return Authority.initialize(o);
   }
 
   /** Creates a self-signed root and an intermediate signing CA (refuses to overwrite an existing CA). */
   static initialize(o: AuthorityOptions): Authority {
-    if (readJournal(o.caDir)) throw caInvalid(`${o.caDir} already holds a CA (use \`meshward ca rotate\` to replace it)`);
-    ensurePrivateDir(o.caDir);
+    const store = storageOf(o);
+    if (store.readJournal()) throw caInvalid(`${store.describe()} already holds a CA (use \`meshward ca rotate\` to replace it)`);
+    store.prepare();
     const now = o.clock.now();
     const authority = new Authority(o, { version: 1, mode: 'meshward', trustDomain: o.trustDomain, bundleSequence: 0, roots: [], slots: [] });
     const root = authority.#newRoot(now);
@@ -121,10 +127,11 @@ export class Authority {
 
   /** Uses the operator's CA (Istio `cacerts` layout in `fromDir`); meshward cannot rotate it. */
   static importPluggedIn(o: AuthorityOptions, fromDir: string): Authority {
-    if (readJournal(o.caDir)) throw caInvalid(`${o.caDir} already holds a CA`);
+    const store = storageOf(o);
+    if (store.readJournal()) throw caInvalid(`${store.describe()} already holds a CA`);
     const now = o.clock.now();
     const plugged = readPluggedInCa(fromDir, now);
-    ensurePrivateDir(o.caDir);
+    store.prepare();
     const roots: RootEntry[] = plugged.roots.map((der, i) => ({ id: `plugged-root-${i}`, certPem: certPem(der) }));
     const signingRoot = roots.find((r) => {
       const chainTop = new X509Certificate(plugged.intermediates.at(-1) ?? plugged.caCert);
@@ -135,7 +142,7 @@ export class Authority {
     const slot: SlotEntry = {
       id: slotId, state: 'active', rootId: signingRoot.id, certPem: certPem(plugged.caCert),
       chainPem: plugged.intermediates.map(certPem).join(''),
-      keyFile: writeKey(o.caDir, slotId, plugged.caKey), jwtKeyFile: writeKey(o.caDir, `${slotId}-jwt`, jwtKey), jwtKid: kidOf(jwtKey),
+      keyFile: store.writeKey(slotId, plugged.caKey), jwtKeyFile: store.writeKey(`${slotId}-jwt`, jwtKey), jwtKid: kidOf(jwtKey),
       notBefore: notBeforeOf(plugged.caCert), notAfter: notAfterOf(plugged.caCert), preparedAt: now, activatedAt: now,
     };
     const authority = new Authority(o, { version: 1, mode: 'plugged-in', trustDomain: o.trustDomain, bundleSequence: 0, roots, slots: [slot] });
@@ -161,7 +168,7 @@ export class Authority {
     const id = newId('root', now);
     const key = generateCaKey();
     const der = createRootCertificate(key, { trustDomain: this.#o.trustDomain, now, ttlMs: this.#ttl('rootCertTTL'), skewMs: this.#ttl('clockSkew'), label: id });
-    return { id, certPem: certPem(der), keyFile: writeKey(this.#o.caDir, id, key) };
+    return { id, certPem: certPem(der), keyFile: this.#store.writeKey(id, key) };
   }
 
   #newSlot(root: RootEntry, now: number): SlotEntry {
@@ -169,20 +176,20 @@ export class Authority {
     const id = newId('slot', now);
     const key = generateCaKey();
     const rootDer = pemToDer(root.certPem, 'CERTIFICATE')[0]!;
-    const der = createIntermediateCertificate(key, { der: rootDer, key: readKey(this.#o.caDir, root.keyFile) }, {
+    const der = createIntermediateCertificate(key, { der: rootDer, key: this.#store.readKey(root.keyFile) }, {
       trustDomain: this.#o.trustDomain, now, ttlMs: this.#ttl('intermediateCertTTL'), skewMs: this.#ttl('clockSkew'), label: id,
     });
     const jwtKey = generateCaKey();
     return {
       id, state: 'prepared', rootId: root.id, certPem: certPem(der), chainPem: '',
-      keyFile: writeKey(this.#o.caDir, id, key), jwtKeyFile: writeKey(this.#o.caDir, `${id}-jwt`, jwtKey), jwtKid: kidOf(jwtKey),
+      keyFile: this.#store.writeKey(id, key), jwtKeyFile: this.#store.writeKey(`${id}-jwt`, jwtKey), jwtKid: kidOf(jwtKey),
       notBefore: notBeforeOf(der), notAfter: notAfterOf(der), preparedAt: now,
     };
   }
 
   #commit(bundleChanged = true): void {
     if (bundleChanged) this.#journal.bundleSequence++;
-    writeJournal(this.#o.caDir, this.#journal);
+    this.#store.writeJournal(this.#journal);
     if (bundleChanged) {
       this.#bundle = undefined;
       const bundle = this.bundle();
@@ -200,8 +207,8 @@ export class Authority {
     let signer = this.#signers.get(slot.id);
     if (!signer) {
       const cert = pemToDer(slot.certPem, 'CERTIFICATE')[0]!;
-      const key = readKey(this.#o.caDir, slot.keyFile);
-      if (!new X509Certificate(cert).checkPrivateKey(key)) throw caInvalid(`${path.join(this.#o.caDir, slot.keyFile)} does not match the certificate of CA slot ${slot.id}`);
+      const key = this.#store.readKey(slot.keyFile);
+      if (!new X509Certificate(cert).checkPrivateKey(key)) throw caInvalid(`${this.#store.describe(slot.keyFile)} does not match the certificate of CA slot ${slot.id}`);
       const chain = [cert, ...pemToDer(slot.chainPem, 'CERTIFICATE')];
       const root = pemToDer(this.#root(slot.rootId).certPem, 'CERTIFICATE')[0]!;
       const template = createLeafTemplate(signingAuthorityOf(cert, key));
@@ -209,7 +216,7 @@ export class Authority {
       signer = Object.freeze({
         slotId: slot.id, template, chain, chainPem: chain.map(certPem).join(''),
         root, rootPem: derToPem(root, 'CERTIFICATE'), notAfter: slot.notAfter,
-        jwtKey: readKey(this.#o.caDir, slot.jwtKeyFile), jwtKid: slot.jwtKid,
+        jwtKey: this.#store.readKey(slot.jwtKeyFile), jwtKid: slot.jwtKid,
       });
       this.#signers.set(slot.id, signer);
     }
@@ -230,10 +237,28 @@ export class Authority {
         sequence: this.#journal.bundleSequence,
         roots,
         rootsPem: roots.map(certPem).join(''),
-        jwtKeys: this.#journal.slots.map((s) => ({ kid: s.jwtKid, publicKey: createPublicKey(readKey(this.#o.caDir, s.jwtKeyFile)) })),
+        jwtKeys: this.#journal.slots.map((s) => ({ kid: s.jwtKid, publicKey: createPublicKey(this.#store.readKey(s.jwtKeyFile)) })),
       });
     }
     return this.#bundle;
+  }
+
+  /**
+   * Adopts a journal another replica wrote (shared.ts, after re-reading the storage): signers and
+   * the bundle are rebuilt from it, and bundle listeners hear of a new bundle sequence.
+   */
+  reload(): void {
+    const journal = this.#store.readJournal();
+    if (!journal) throw caInvalid(`${this.#store.describe()} holds no CA journal`);
+    const sequenceChanged = journal.bundleSequence !== this.#journal.bundleSequence;
+    this.#journal = journal;
+    this.#signers.clear();
+    this.#bundle = undefined;
+    this.active(); // checks the active keys now
+    if (sequenceChanged) {
+      const bundle = this.bundle();
+      for (const listener of this.#listeners) listener(bundle);
+    }
   }
 
   onBundleChange(listener: BundleListener): () => void {
@@ -307,14 +332,14 @@ export class Authority {
     for (const slot of this.#journal.slots.filter((s) => s.state === 'retired' && s.dropAt !== undefined && s.dropAt <= now)) {
       this.#journal.slots = this.#journal.slots.filter((s) => s !== slot);
       this.#signers.delete(slot.id);
-      removeKey(this.#o.caDir, slot.keyFile);
-      removeKey(this.#o.caDir, slot.jwtKeyFile);
+      this.#store.removeKey(slot.keyFile);
+      this.#store.removeKey(slot.jwtKeyFile);
       bundleChanged = true;
     }
     for (const root of this.#journal.roots.filter((r) => r.dropAt !== undefined && r.dropAt <= now)) {
       if (this.#journal.slots.some((s) => s.rootId === root.id)) continue;
       this.#journal.roots = this.#journal.roots.filter((r) => r !== root);
-      if (root.keyFile) removeKey(this.#o.caDir, root.keyFile);
+      if (root.keyFile) this.#store.removeKey(root.keyFile);
       bundleChanged = true;
     }
     if (bundleChanged) {

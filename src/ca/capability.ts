@@ -10,9 +10,11 @@ import type { Capability, CapabilityContext } from '../server/capability.ts';
 import { Authority, type BundleListener, type TrustBundle } from './authority.ts';
 import { registerIstioCaService } from './istio-api.ts';
 import { type IssueRequest, Issuer, type X509Svid } from './issuer.ts';
-import { CertificateRecords } from './records.ts';
+import { CertificateRecords, type CertificateRecordStore } from './records.ts';
+import { PostgresCertificateRecords } from './records-postgres.ts';
 import { Rotator } from './rotator.ts';
 import { caRoutes } from './routes.ts';
+import { pluggedCaPresent, SharedCa } from './shared.ts';
 import { type SvidListener, SvidCache, type WorkloadSvid } from './svids.ts';
 
 export interface CaCapability extends Capability {
@@ -38,14 +40,20 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   const logger = ctx.logger.child({ component: 'ca' });
   const mesh = () => ctx.config.current().mesh;
   const caDir = caDirOf(ctx.options.dataDir);
-  const authority = Authority.open({ caDir, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger }, true);
+  // Replicas sharing a database share one generated CA (shared.ts); a plugged-in CA still wins.
+  const sharedCa = ctx.state && !pluggedCaPresent(caDir, undefined)
+    ? await SharedCa.open({ store: ctx.state, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger, onFollow: () => followed() })
+    : undefined;
+  const authority = sharedCa?.authority ?? Authority.open({ caDir, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger }, true);
   if (authority.trustDomain !== mesh().trustDomain) {
     logger.warn({ ca: authority.trustDomain, config: mesh().trustDomain }, 'the CA was created for another trust domain; workload IDs follow the configuration, CA certificates keep the old one (create a new CA to change it)');
   }
   // Replicas sharing a database share the key, so a token minted for one is accepted by all.
   const bootstrapKey = ctx.state ? await loadOrCreateSharedBootstrapKey(ctx.state) : await loadOrCreateBootstrapKey(ctx.options.dataDir);
   const authenticator = createWorkloadAuthenticator({ settings: mesh, bootstrapPublicKey: bootstrapKey.publicKey, clock: ctx.clock });
-  const records = new CertificateRecords(path.join(caDir, 'certificates.db'));
+  const records: CertificateRecordStore = ctx.state
+    ? new PostgresCertificateRecords({ db: ctx.state, schema: ctx.state.schema, logger })
+    : new CertificateRecords(path.join(caDir, 'certificates.db'));
   const issued = counter(ctx.registry, 'meshward_ca_certificates_issued_total', 'X509-SVIDs issued, by method (sds, csr, api).', ['method']);
   const bundleSequence = gauge(ctx.registry, 'meshward_ca_bundle_sequence', 'Sequence number of the trust bundle.');
   const activeNotAfter = gauge(ctx.registry, 'meshward_ca_active_not_after_seconds', 'notAfter of the active signing CA (Unix seconds).');
@@ -58,7 +66,12 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
     bundleSequence.set(authority.bundle().sequence);
     activeNotAfter.set(Math.floor(authority.active().notAfter / 1000));
   };
-  const rotator = new Rotator({ authority, clock: ctx.clock, logger, onChange: observe });
+  // Another replica changed the shared CA: re-arm the rotator on the new journal.
+  const followed = () => {
+    observe();
+    rotator.tick();
+  };
+  const rotator = new Rotator({ authority, clock: ctx.clock, logger, onChange: observe, ...(sharedCa ? { advance: () => sharedCa.mutate((a) => a.advance()) } : {}) });
   authority.onBundleChange(observe);
   observe();
 
@@ -80,15 +93,18 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
       caRoutes(app, {
         auth: ctx.apiAuth, authority, issuer, records, authenticator, clock: ctx.clock,
         trustDomain: () => mesh().trustDomain, afterRotate: () => rotator.tick(),
+        ...(sharedCa ? { mutate: <T>(fn: (a: Authority) => T) => sharedCa.mutate(fn) } : {}),
       });
     },
     async start() {
+      await sharedCa?.follow();
       rotator.start();
     },
     async stop() {
       rotator.stop();
+      await sharedCa?.stop();
       svids.close();
-      records.close();
+      await records.close();
     },
     ready: () => true,
   };

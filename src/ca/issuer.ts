@@ -15,7 +15,7 @@ import type { Authority } from './authority.ts';
 import { certPem } from './ca-certs.ts';
 import { keyKindOf, parseCsr } from './csr.ts';
 import { generateP256 } from './p256.ts';
-import type { CertificateRecords, IssuanceMethod } from './records.ts';
+import type { CertificateRecordStore, IssuanceMethod } from './records.ts';
 import { type LeafKeyKind, signLeaf } from './template.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -51,7 +51,7 @@ export interface IssuerDeps {
   trustDomain: () => string;
   settings: () => CaSettings;
   clock: Clock;
-  records?: CertificateRecords;
+  records?: CertificateRecordStore;
   /** Called after each issuance (metrics). */
   onIssued?: (svid: X509Svid, method: IssuanceMethod) => void;
 }

@@ -53,7 +53,19 @@ export function decodeCursor(cursor: string): [number, string] | undefined {
   }
 }
 
-export class CertificateRecords {
+export interface CertificateRecordPage {
+  records: CertificateRecord[];
+  nextCursor?: string;
+}
+
+/** Where issued certificates are recorded: SQLite in the data dir, or PostgreSQL shared by replicas (records-postgres.ts). */
+export interface CertificateRecordStore {
+  add(record: CertificateRecord): void;
+  list(q: CertificateQuery): CertificateRecordPage | Promise<CertificateRecordPage>;
+  close(): void | Promise<void>;
+}
+
+export class CertificateRecords implements CertificateRecordStore {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
   #pending: CertificateRecord[] = [];

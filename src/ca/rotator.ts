@@ -12,11 +12,14 @@ export class Rotator {
   readonly #clock: Clock;
   readonly #logger?: Logger;
   readonly #onChange: () => void;
+  /** A shared CA advances under its lock in PostgreSQL (shared.ts): asynchronously. */
+  readonly #advance?: () => Promise<boolean>;
   #cancel?: () => void;
   #running = false;
 
-  constructor(deps: { authority: Authority; clock: Clock; logger?: Logger; onChange?: () => void }) {
+  constructor(deps: { authority: Authority; clock: Clock; logger?: Logger; onChange?: () => void; advance?: () => Promise<boolean> }) {
     this.#authority = deps.authority;
+    this.#advance = deps.advance;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#onChange = deps.onChange ?? (() => {});
@@ -32,6 +35,16 @@ export class Rotator {
     this.#cancel?.();
     this.#cancel = undefined;
     if (!this.#running) return;
+    if (this.#advance) {
+      this.#advance().then((changed) => {
+        if (changed) this.#onChange();
+        this.#arm(Math.min(MAX_SLEEP_MS, Math.max(1000, this.#authority.nextEventAt() - this.#clock.now())));
+      }, (err: unknown) => {
+        this.#logger?.error({ err }, 'CA rotation step failed; retrying');
+        this.#arm(RETRY_MS);
+      });
+      return;
+    }
     let delay: number;
     try {
       if (this.#authority.advance()) this.#onChange();
@@ -41,6 +54,11 @@ export class Rotator {
       delay = RETRY_MS;
     }
     this.#cancel = this.#clock.setTimer(delay, () => this.tick());
+  }
+
+  #arm(delay: number): void {
+    this.#cancel?.();
+    this.#cancel = this.#running ? this.#clock.setTimer(delay, () => this.tick()) : undefined;
   }
 
   stop(): void {

@@ -10,18 +10,20 @@ import { MeshwardError } from '../lib/errors.ts';
 import type { Authority } from './authority.ts';
 import { spiffeBundle } from './bundle.ts';
 import type { Issuer } from './issuer.ts';
-import type { CertificateRecords } from './records.ts';
+import type { CertificateRecordStore } from './records.ts';
 
 export interface CaRouteDeps {
   auth: ApiAuth;
   authority: Authority;
   issuer: Issuer;
-  records: CertificateRecords;
+  records: CertificateRecordStore;
   authenticator: WorkloadAuthenticator;
   clock: Clock;
   trustDomain: () => string;
   /** Applies a forced rotation at once (re-arms the rotator). */
   afterRotate: () => void;
+  /** Runs a change of the authority: under the shared CA's lock when replicas share it (shared.ts). */
+  mutate?: <T>(fn: (authority: Authority) => T) => Promise<T>;
 }
 
 const REFRESH_HINT_S = 300;
@@ -75,7 +77,7 @@ export function caRoutes(app: FastifyInstance, d: CaRouteDeps): void {
   }, async (req) => {
     const q = req.query as typeof CertificatesQuery.static;
     const now = d.clock.now();
-    const { records, nextCursor } = d.records.list({
+    const { records, nextCursor } = await d.records.list({
       spiffeId: q.spiffeId, namespace: q.namespace, serviceAccount: q.serviceAccount, serial: q.serial,
       validAt: time(q.validAt, now, 'validAt'), issuedAfter: time(q.issuedAfter, now, 'issuedAfter'), issuedBefore: time(q.issuedBefore, now, 'issuedBefore'),
       limit: q.limit, cursor: q.cursor,
@@ -99,7 +101,8 @@ export function caRoutes(app: FastifyInstance, d: CaRouteDeps): void {
     },
   }, async (req) => {
     const body = (req.body ?? {}) as { newRoot?: boolean; activateAfter?: string };
-    const slot = d.authority.rotate({ newRoot: body.newRoot, activateAfterMs: body.activateAfter ? parseDuration(body.activateAfter) : undefined });
+    const rotate = (authority: Authority) => authority.rotate({ newRoot: body.newRoot, activateAfterMs: body.activateAfter ? parseDuration(body.activateAfter) : undefined });
+    const slot = d.mutate ? await d.mutate(rotate) : rotate(d.authority);
     d.afterRotate();
     return { prepared: slot, slots: d.authority.slots() };
   });

@@ -1,0 +1,153 @@
+/**
+ * A CA shared by replicas through PostgreSQL (with --database-url and a KEK). The journal and the
+ * keys (sealed under the KEK, never in clear) are one versioned document. The first replica to
+ * start creates the CA under the CA lock; the others load it. Every change (rotation steps, forced
+ * rotations) runs under that lock on the newest document, so replicas never fork it; each replica
+ * follows the document (LISTEN/NOTIFY, and polling in case a notification is lost) and re-publishes
+ * its bundle to its SDS/ADS streams.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { CaSettings } from '../config/kinds/mesh.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import type { CaDocument, SharedStateStore } from '../state/index.ts';
+import { Authority } from './authority.ts';
+import { PLUGGED_IN_FILES } from './plugged-in.ts';
+import { MemoryCaStorage } from './storage.ts';
+
+export const SHARED_CA_POLL_MS = 2000;
+
+export interface SharedCaOptions {
+  store: SharedStateStore;
+  trustDomain: string;
+  settings: () => CaSettings;
+  clock: Clock;
+  logger: Logger;
+  pollMs?: number;
+  /** After adopting a CA another replica changed (re-arm the rotator, update metrics). */
+  onFollow?: () => void;
+}
+
+export class SharedCa {
+  readonly authority: Authority;
+  readonly #o: SharedCaOptions;
+  readonly #storage: MemoryCaStorage;
+  #version: number;
+  /** Memory may hold a change PostgreSQL refused: reload on the next sync. */
+  #stale = false;
+  #failing = false;
+  #timer?: NodeJS.Timeout;
+  #unlisten?: () => Promise<void>;
+
+  private constructor(o: SharedCaOptions, storage: MemoryCaStorage, authority: Authority, version: number) {
+    this.#o = o;
+    this.#storage = storage;
+    this.authority = authority;
+    this.#version = version;
+  }
+
+  /** Loads the shared CA, or creates it when this replica is the first. */
+  static async open(o: SharedCaOptions): Promise<SharedCa> {
+    const storage = new MemoryCaStorage(`the shared CA (${o.store.location})`);
+    const options = { caDir: o.store.location, trustDomain: o.trustDomain, settings: o.settings, clock: o.clock, logger: o.logger, storage };
+    return o.store.withCaLock(async (tx) => {
+      const doc = await tx.read();
+      if (doc) {
+        storage.import(doc, (name, sealed) => o.store.open(name, sealed));
+        o.logger.info({ version: doc.version }, 'loaded the shared CA from PostgreSQL');
+        return new SharedCa(o, storage, Authority.open(options), doc.version);
+      }
+      const authority = Authority.initialize(options);
+      await tx.write({ version: 1, ...storage.export((name, plain) => o.store.seal(name, plain)) });
+      storage.dirty = false;
+      return new SharedCa(o, storage, authority, 1);
+    });
+  }
+
+  /** The stored document version this replica holds. */
+  get version(): number {
+    return this.#version;
+  }
+
+  #adopt(doc: CaDocument): void {
+    this.#storage.import(doc, (name, sealed) => this.#o.store.open(name, sealed));
+    this.#version = doc.version;
+    this.#stale = false;
+    this.authority.reload();
+  }
+
+  /**
+   * Runs a change of the authority (`advance`, `rotate`) holding the CA lock, on the newest stored
+   * CA, and stores the result before the lock is released.
+   */
+  async mutate<T>(fn: (authority: Authority) => T): Promise<T> {
+    try {
+      return await this.#o.store.withCaLock(async (tx) => {
+        const doc = await tx.read();
+        if (doc && (doc.version !== this.#version || this.#stale)) this.#adopt(doc);
+        this.#storage.dirty = false;
+        const out = fn(this.authority);
+        if (this.#storage.dirty) {
+          this.#stale = true; // until the write commits
+          const next = (doc?.version ?? 0) + 1;
+          await tx.write({ version: next, ...this.#storage.export((name, plain) => this.#o.store.seal(name, plain)) });
+          this.#version = next;
+          this.#storage.dirty = false;
+        }
+        return out;
+      }).then((out) => {
+        this.#stale = false;
+        return out;
+      });
+    } catch (err) {
+      this.#stale = true;
+      throw err;
+    }
+  }
+
+  /** Re-reads the stored CA when another replica changed it; true when it did. */
+  async sync(): Promise<boolean> {
+    const doc = await this.#o.store.readCa();
+    if (!doc || (doc.version === this.#version && !this.#stale)) return false;
+    this.#adopt(doc);
+    this.#o.logger.info({ version: doc.version, bundleSequence: this.authority.bundle().sequence }, 'following the shared CA');
+    this.#o.onFollow?.();
+    return true;
+  }
+
+  #syncQuietly = (): void => {
+    this.sync().then(() => {
+      if (this.#failing) this.#o.logger.info('the shared CA is readable again');
+      this.#failing = false;
+    }, (err: unknown) => {
+      if (!this.#failing) this.#o.logger.warn({ err }, 'cannot read the shared CA; keeping the one loaded');
+      this.#failing = true;
+    });
+  };
+
+  /** Follows changes: notifications at once, polling as a fallback. */
+  async follow(): Promise<void> {
+    this.#timer = setInterval(this.#syncQuietly, this.#o.pollMs ?? SHARED_CA_POLL_MS);
+    this.#timer.unref();
+    try {
+      this.#unlisten = await this.#o.store.onCaChange((version) => {
+        if (version !== this.#version) this.#syncQuietly();
+      });
+    } catch (err) {
+      this.#o.logger.warn({ err }, 'cannot LISTEN for CA changes; polling only');
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#unlisten?.();
+  }
+}
+
+/** True when a plugged-in CA is configured (`--ca-dir`) or present in `<caDir>/plugged`: it wins over a shared generated CA. */
+export function pluggedCaPresent(caDir: string, pluggedDir: string | undefined): boolean {
+  if (pluggedDir) return true;
+  const dir = path.join(caDir, 'plugged');
+  return Object.values(PLUGGED_IN_FILES).some((f) => existsSync(path.join(dir, f)));
+}

@@ -10,16 +10,23 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ConfigDocument } from './document.ts';
 import { ConfigInvalidError, type ConfigIssue } from './errors.ts';
+import { deepFreeze } from './snapshot.ts';
 import type { StableLoad, StableLoadOptions } from './stable-load.ts';
 
 export interface LoadRequest extends StableLoadOptions {
+  type: 'load';
   id: number;
 }
 
+/** Main thread → load thread. */
+export type ThreadMessage = LoadRequest | { type: 'ack'; id: number };
+
+/** Load thread → main thread. */
 export type LoadReply =
-  | { id: number; ok: true; root: string; version: string; documents: ConfigDocument[]; files: [string, Uint8Array][] }
-  | { id: number; ok: false; issues: ConfigIssue[] }
-  | { id: number; ok: false; failure: string };
+  | { id: number; type: 'documents'; documents: ConfigDocument[] }
+  | { id: number; type: 'done'; root: string; version: string; files: [string, Uint8Array][] }
+  | { id: number; type: 'invalid'; issues: ConfigIssue[] }
+  | { id: number; type: 'failed'; failure: string };
 
 /** URL of tsx's ESM loader API: loaders of the parent thread do not reach workers. */
 function tsxEsmApi(): string {
@@ -40,6 +47,7 @@ function spawnWorker(): Worker {
 interface Pending {
   resolve(load: StableLoad): void;
   reject(err: Error): void;
+  documents: ConfigDocument[];
 }
 
 export class ConfigLoadThread {
@@ -51,9 +59,9 @@ export class ConfigLoadThread {
     const worker = this.#ensureWorker();
     const id = ++this.#nextId;
     return new Promise<StableLoad>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve, reject, documents: [] });
       worker.ref();
-      worker.postMessage({ ...options, id } satisfies LoadRequest);
+      worker.postMessage({ ...options, type: 'load', id } satisfies ThreadMessage);
     });
   }
 
@@ -77,14 +85,21 @@ export class ConfigLoadThread {
 
   #settle(reply: LoadReply): void {
     const pending = this.#pending.get(reply.id);
+    if (!pending) return;
+    if (reply.type === 'documents') {
+      // Frozen as they arrive, so the snapshot has little left to do in one go.
+      for (const d of reply.documents) pending.documents.push(deepFreeze(d));
+      // The next chunk once timers and I/O have had their turn.
+      setImmediate(() => this.#worker?.postMessage({ type: 'ack', id: reply.id } satisfies ThreadMessage));
+      return;
+    }
     this.#pending.delete(reply.id);
     if (this.#pending.size === 0) this.#worker?.unref();
-    if (!pending) return;
-    if (reply.ok) {
+    if (reply.type === 'done') {
       // Buffers arrive as plain Uint8Arrays: view them as Buffers again, without copying.
       const files = new Map(reply.files.map(([name, bytes]) => [name, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)] as const));
-      pending.resolve({ root: reply.root, version: reply.version, documents: reply.documents, files });
-    } else if ('issues' in reply) {
+      pending.resolve({ root: reply.root, version: reply.version, documents: pending.documents, files });
+    } else if (reply.type === 'invalid') {
       pending.reject(new ConfigInvalidError(reply.issues));
     } else {
       pending.reject(new Error(`configuration load thread failed: ${reply.failure}`));

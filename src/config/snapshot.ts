@@ -44,7 +44,8 @@ export function contentVersion(documents: readonly ConfigDocument[], files: Read
   return hash.digest('hex').slice(0, 16);
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes a value and everything below it; already frozen objects are taken as frozen throughout. */
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value) && !Buffer.isBuffer(value)) {
     Object.freeze(value);
     for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
@@ -52,15 +53,20 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export function createSnapshot(input: { root: string; documents: ConfigDocument[]; files: Map<string, Buffer>; now?: number }): ConfigSnapshot {
+/** `version`, when given, is the content version computed where the documents were loaded (the load thread). */
+export function createSnapshot(input: { root: string; documents: ConfigDocument[]; files: Map<string, Buffer>; version?: string; now?: number }): ConfigSnapshot {
   const documents = deepFreeze([...input.documents]);
   const byKind = new Map<string, ConfigDocument[]>();
-  for (const d of documents) byKind.set(d.kind, [...(byKind.get(d.kind) ?? []), d]);
+  for (const d of documents) {
+    const list = byKind.get(d.kind);
+    if (list) list.push(d);
+    else byKind.set(d.kind, [d]);
+  }
   for (const list of byKind.values()) Object.freeze(list);
   const files = new Map(input.files);
   const meshDoc = byKind.get('Mesh')?.[0];
   const snapshot: ConfigSnapshot = {
-    version: contentVersion(documents, files),
+    version: input.version ?? contentVersion(documents, files),
     documents,
     mesh: deepFreeze(resolveMesh(meshDoc?.spec)),
     files,

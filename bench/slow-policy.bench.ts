@@ -5,7 +5,7 @@
  * with its Rego engine and evaluation budgets, no audit) runs in this process; both load
  * generators are h2load child processes with timing scripts. Prints p50/p99 and the ratio.
  *
- *   npm run bench slow-policy        (ROUNDS=5 SECONDS=4 by default: the box is shared, so medians of rounds)
+ *   npm run bench slow-policy        (ROUNDS=7 SECONDS=3 by default: the box is shared, so medians of rounds)
  */
 import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,10 +23,12 @@ import type { CapabilityFactory } from '../src/server/capability.ts';
 import { grpcFrame } from './authz-servers.ts';
 import { CHECK_PATH, h2load, loadGeneratorCpu, median, percentile, warmUp } from './h2load.ts';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 5);
-const SECONDS = Number(process.env.SECONDS ?? 4);
+const ROUNDS = Number(process.env.ROUNDS ?? 7);
+const SECONDS = Number(process.env.SECONDS ?? 3);
 const UNRELATED_RPS = 500;
 const SLOW_RPS = 5;
+/** The slow policy's evaluationBudget (BUDGET=20ms to compare): the Mesh default when unset. */
+const BUDGET = process.env.BUDGET;
 
 const SLOW_REGO = `package envoy.authz
 import rego.v1
@@ -48,7 +50,7 @@ function writeConfig(dir: string): void {
   writeFileSync(path.join(dir, 'bench.yaml'), [
     doc('Service', 'orders', { serviceAccount: 'orders', labels: { app: 'orders' }, ports: [{ name: 'http', port: 8080 }] }),
     doc('Service', 'web', { serviceAccount: 'web', labels: { app: 'web' }, ports: [{ name: 'http', port: 8080 }] }),
-    doc('RegoPolicy', 'slow', { selector: { matchLabels: { app: 'orders' } }, modules: ['rego/slow.rego'] }),
+    doc('RegoPolicy', 'slow', { selector: { matchLabels: { app: 'orders' } }, modules: ['rego/slow.rego'], ...(BUDGET ? { evaluationBudget: BUDGET } : {}) }),
     doc('RegoPolicy', 'fast', { selector: { matchLabels: { app: 'web' } }, modules: ['rego/fast.rego'] }),
   ].join('\n---\n'));
 }
@@ -115,17 +117,21 @@ async function main(): Promise<void> {
   const pin = loadGeneratorCpu();
   try {
     await warmUp({ port }, fastBody, 20_000);
-    console.log(`unrelated checks paced at ${UNRELATED_RPS} req/s for ${SECONDS} s; slow policy (9M iterations, seconds per evaluation unbudgeted; 50 ms budget) hit ${SLOW_RPS}/s; ${ROUNDS} rounds, medians\n`);
+    console.log(`unrelated checks paced at ${UNRELATED_RPS} req/s for ${SECONDS} s; slow policy (9M iterations, seconds per evaluation unbudgeted; ${BUDGET ?? '50ms'} budget) hit ${SLOW_RPS}/s; ${ROUNDS} rounds, medians\n`);
     const base: Run[] = [];
     const loaded: Run[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       base.push(await unrelatedLatency(work, port, fastBody, undefined, pin));
       loaded.push(await unrelatedLatency(work, port, fastBody, slowBody, pin));
-      console.log(`round ${r + 1}: without the slow policy ${describeRun(base[r]!)}\n         with it ${describeRun(loaded[r]!)}`);
+      console.log(`round ${r + 1}: without the slow policy ${describeRun(base[r]!)}\n         with it ${describeRun(loaded[r]!)}; workers terminated so far: ${sharedEvaluationPool().terminated}`);
     }
     const p99Base = median(base.map((x) => x.p99));
     const p99Loaded = median(loaded.map((x) => x.p99));
-    console.log(`\nunrelated checks p99: ${p99Base.toFixed(2)} ms without, ${p99Loaded.toFixed(2)} ms with the slow policy hit ${SLOW_RPS}/s = ${(p99Loaded / p99Base).toFixed(2)}× (target: under 5 ms)`);
+    // The box is shared: a round disturbed by other jobs inflates either column. The best round of
+    // each is the least disturbed estimate; the median is the typical one.
+    const best = (xs: Run[]) => Math.min(...xs.map((x) => x.p99));
+    console.log(`\nunrelated checks p99 (median of rounds): ${p99Base.toFixed(2)} ms without, ${p99Loaded.toFixed(2)} ms with the slow policy hit ${SLOW_RPS}/s = ${(p99Loaded / p99Base).toFixed(2)}× (target: under 5 ms)`);
+    console.log(`unrelated checks p99 (best round): ${best(base).toFixed(2)} ms without, ${best(loaded).toFixed(2)} ms with = ${(best(loaded) / best(base)).toFixed(2)}×; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
     await mw.stop();
     await sharedEvaluationPool().close();

@@ -3,7 +3,7 @@
  * out of their inline slice, and every OPA wasm evaluation (a wasm loop cannot be interrupted
  * in-thread). Workers compile a policy from the same sources the main thread compiled, on first
  * use (by content key, so a snapshot change that keeps a policy's sources reuses it); each keeps at
- * most `maxLoaded` policies. A worker that has not answered `budget + graceMs` after an evaluation
+ * most `maxLoaded` policies. A worker that has not answered `budget + grace` after an evaluation
  * started is terminated and replaced; the evaluation fails with PolicyBudgetExceededError.
  *
  * Thread-safety: used from the main thread only. Workers are unref'd: an idle pool never keeps the
@@ -37,8 +37,14 @@ export function pooledPolicy(id: string, source: PolicySource): PooledPolicy {
 export interface EvaluationPoolOptions {
   /** Worker threads (default: cores - 1, at least 2, at most 4). */
   size?: number;
-  /** Time past the budget before a silent worker is terminated (default 20 ms). */
+  /** Time past the budget before a worker evaluating a wasm bundle is terminated (default 20 ms). */
   graceMs?: number;
+  /**
+   * The same for Rego (default 100 ms): Rego stops itself at its budget, so its worker is only
+   * terminated when something cannot be interrupted (one long built-in call) or the thread got no
+   * CPU; terminating costs a restart, which a loaded box pays in event-loop time too.
+   */
+  regoGraceMs?: number;
   /** An evaluation waiting longer than this for a free worker fails with the budget error (default 1 s). */
   queueTimeoutMs?: number;
   /** Evaluations waiting for a worker beyond which new ones fail at once (default 1,000). */
@@ -74,6 +80,7 @@ interface Slot {
 export class EvaluationPool {
   readonly #size: number;
   readonly #graceMs: number;
+  readonly #regoGraceMs: number;
   readonly #queueTimeoutMs: number;
   readonly #maxQueue: number;
   readonly #maxLoaded: number;
@@ -89,6 +96,7 @@ export class EvaluationPool {
   constructor(options: EvaluationPoolOptions = {}) {
     this.#size = options.size ?? Math.max(2, Math.min(4, availableParallelism() - 1));
     this.#graceMs = options.graceMs ?? 20;
+    this.#regoGraceMs = options.regoGraceMs ?? 100;
     this.#queueTimeoutMs = options.queueTimeoutMs ?? 1000;
     this.#maxQueue = options.maxQueue ?? 1000;
     this.#maxLoaded = options.maxLoaded ?? 32;
@@ -184,7 +192,8 @@ export class EvaluationPool {
 
   #startTimer(slot: Slot, job: Job): void {
     slot.awaitingLoad = undefined;
-    slot.timer = setTimeout(() => this.#overrun(slot), job.budgetMs + this.#graceMs);
+    const grace = job.policy.source.kind === 'wasm' ? this.#graceMs : this.#regoGraceMs;
+    slot.timer = setTimeout(() => this.#overrun(slot), job.budgetMs + grace);
   }
 
   /** The worker did not stop by itself (a wasm loop, a single long built-in): terminate and replace it. */

@@ -4,20 +4,12 @@
  * evaluation cannot be interrupted in-thread, so the pool terminates this thread when it overruns.
  */
 import { parentPort } from 'node:worker_threads';
-import { lowerThreadPriority } from '../../lib/thread-priority.ts';
 import { withBudget, RegoBudgetExceededError } from '../rego/budget.ts';
 import { compileRego, fromJSON, toJSON } from '../rego/index.ts';
 import { loadWasmBundle } from '../wasm/index.ts';
 import type { FromWorker, PolicySource, ToWorker } from './protocol.ts';
 
 type Run = (input: unknown, nowMs: number | undefined) => unknown;
-
-/**
- * Slow evaluations are background work next to the event loop answering every other check: on a
- * box with few cores the scheduler runs the loop first (they share its CPU, not its time).
- */
-export const EVALUATION_WORKER_NICE = 10;
-lowerThreadPriority(EVALUATION_WORKER_NICE);
 
 const port = parentPort!;
 const loaded = new Map<string, Run>();

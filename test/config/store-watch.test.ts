@@ -112,6 +112,21 @@ describe('ConfigStore under live edits', () => {
     }
   });
 
+  it('notices an edit the directory watches cannot see (a Rego module outside the directory) by the periodic rescan', async () => {
+    const root = tempDir('mw-rescan-');
+    dirs.push(root);
+    const module = (limit: number) => `package envoy.authz\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.parsed_body.amount < ${limit}\n`;
+    const dir = writeConfigDir({ 'rego.yaml': doc('RegoPolicy', 'limits', 'modules: [../shared/limits.rego]', 'shop') }, path.join(root, 'config'));
+    writeConfigDir({ 'limits.rego': module(100) }, path.join(root, 'shared'));
+    const { store } = open(dir, { settleMs: 50, rescanMs: 200 });
+    const moduleText = () => store.current().readFile(store.current().byKind('RegoPolicy')[0]!, '../shared/limits.rego')?.toString('utf8');
+    expect(moduleText()).toContain('< 100');
+    store.watch();
+    await sleep(300);
+    writeFileSync(path.join(root, 'shared', 'limits.rego'), module(200));
+    await expect.poll(moduleText, { timeout: 5_000 }).toContain('< 200');
+  });
+
   it('keeps the event loop responsive while a 10,000-document reload is parsed and validated', async () => {
     const dir = writeConfigDir({ 's.yaml': SERVICE_ORDERS });
     dirs.push(dir);

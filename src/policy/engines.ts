@@ -35,8 +35,11 @@ async function loadWasmPolicy(bundle: Buffer, entrypoint: string): Promise<Compi
   };
 }
 
+/** Mesh `extAuthz.policyEvaluationBudget`'s default, for snapshots built without a resolved Mesh (tests, tools). */
+const DEFAULT_BUDGET = '50ms';
+
 function budgetOf(spec: RegoPolicySpec, snapshot: ConfigSnapshot): number {
-  return parseDuration(spec.evaluationBudget ?? snapshot.mesh.extAuthz.policyEvaluationBudget);
+  return parseDuration(spec.evaluationBudget ?? snapshot.mesh?.extAuthz?.policyEvaluationBudget ?? DEFAULT_BUDGET);
 }
 
 /** The sources a worker compiles: the same files the snapshot holds. */

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
-import { loadKek, openSealed, seal, StateError } from '../../src/state/index.ts';
+import { loadKek, openSealed, seal, type StateError } from '../../src/state/index.ts';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -77,6 +77,7 @@ export class ConfigStore {
   #queue: Promise<unknown> = Promise.resolve();
   #watchReloadQueued = false;
   #thread?: ConfigLoadThread;
+  #closed = false;
   readonly #options: ConfigStoreOptions;
   readonly #reloads;
   readonly #versionInfo;
@@ -226,10 +227,13 @@ export class ConfigStore {
       this.#watchReloadQueued = false;
       return this.#reloadNow(this.#options.settleMs ?? DEFAULT_SETTLE_MS);
     });
-    this.#queue = run.catch((err) => this.#options.logger.error({ err }, 'configuration reload failed'));
+    this.#queue = run.catch((err) => {
+      if (!this.#closed) this.#options.logger.error({ err }, 'configuration reload failed');
+    });
   }
 
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#timer);
     this.#watcher?.close();
     this.#watcher = undefined;

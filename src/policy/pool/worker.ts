@@ -58,7 +58,9 @@ async function handle(m: ToWorker): Promise<void> {
     post({ t: 'result', id: m.id, value: withBudget({ ms: m.budgetMs }, () => run(m.input, m.nowMs)) });
   } catch (err) {
     const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
-    post({ t: 'error', id: m.id, budget: err instanceof RegoBudgetExceededError, code, message: messageOf(err) });
+    // A wasm host built-in (numbers.range…) can run out of budget too: opa-wasm wraps its error.
+    const budget = err instanceof RegoBudgetExceededError || (err as { cause?: unknown }).cause instanceof RegoBudgetExceededError;
+    post({ t: 'error', id: m.id, budget, code, message: messageOf(err) });
   }
 }
 

@@ -5,30 +5,17 @@
  * volume's items) passes `meshward config validate`, rego/ included (no flattening).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { filesUnder, findOne, hasKubectl, type K8sObject, KUSTOMIZE_DIR, materializeProjected, render, type Volume } from './render.ts';
 
-const KUSTOMIZE_DIR = 'deploy/kubernetes';
-const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
-const hasKubectl = !kubectl.error && kubectl.status === 0;
 if (!hasKubectl) console.warn('test/deploy/kustomize.test.ts: skipped, kubectl is absent (apt-get install -y kubernetes-client)');
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'meshward-kustomize-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-// Loosely typed views of rendered objects: the schemas are checked by kubernetes-models below.
-// biome-ignore lint/suspicious/noExplicitAny: a rendered spec is walked by path; its shape is what the tests check
-interface K8sObject { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> }
-interface Volume { name: string; projected?: { sources: { configMap?: { name: string; items?: { key: string; path: string }[] } }[] }; secret?: { secretName: string }; persistentVolumeClaim?: { claimName: string }; emptyDir?: object }
-
-function render(overlay: string): K8sObject[] {
-  const out = spawnSync('kubectl', ['kustomize', path.join(KUSTOMIZE_DIR, 'overlays', overlay)], { encoding: 'utf8', timeout: 60_000 });
-  expect(out.status, out.stderr).toBe(0);
-  return parseAllDocuments(out.stdout).map((d) => d.toJS() as K8sObject).filter(Boolean);
-}
 
 /** kubernetes-models class of a built-in apiVersion/kind (core `v1` lives at the package root). */
 async function modelOf(o: K8sObject): Promise<{ validate(): void } | undefined> {
@@ -37,38 +24,14 @@ async function modelOf(o: K8sObject): Promise<{ validate(): void } | undefined> 
   return Model && new Model(o);
 }
 
-const one = (objs: K8sObject[], kind: string, name?: string) => {
-  const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-  expect(found, `${kind}${name ? ` ${name}` : ''}`).toHaveLength(1);
-  return found[0]!;
-};
+const one = findOne;
 const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
-
-/** Writes the files the projected `config` volume shows the pod, and lists them. */
-function materializeConfig(objs: K8sObject[], volume: Volume, into: string): string[] {
-  const written: string[] = [];
-  for (const source of volume.projected?.sources ?? []) {
-    const cm = one(objs, 'ConfigMap', source.configMap!.name);
-    const entries = source.configMap!.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
-    for (const { key, path: rel } of entries) {
-      expect(cm.data?.[key], `ConfigMap ${cm.metadata.name} has key ${key}`).toBeTypeOf('string');
-      mkdirSync(path.dirname(path.join(into, rel)), { recursive: true });
-      writeFileSync(path.join(into, rel), cm.data![key]!);
-      written.push(rel);
-    }
-  }
-  return written.sort();
-}
 
 /** spec.audit.store and spec.limits.backend of the rendered mesh.yaml. */
 function meshBackends(objs: K8sObject[]): { store: string; backend: string } {
   const cm = objs.find((o) => o.kind === 'ConfigMap' && o.data?.['mesh.yaml'])!;
   const spec = parseAllDocuments(cm.data!['mesh.yaml']!)[0]!.toJS().spec as { audit: { store: string }; limits: { backend: string } };
   return { store: spec.audit.store, backend: spec.limits.backend };
-}
-
-function filesUnder(dir: string, prefix = ''): string[] {
-  return readdirSync(dir).flatMap((f) => (statSync(path.join(dir, f)).isDirectory() ? filesUnder(path.join(dir, f), `${prefix}${f}/`) : [`${prefix}${f}`])).sort();
 }
 
 describe.skipIf(!hasKubectl).each(['single', 'ha'])('deploy/kubernetes/overlays/%s', (overlay) => {
@@ -94,7 +57,7 @@ describe.skipIf(!hasKubectl).each(['single', 'ha'])('deploy/kubernetes/overlays/
     const mount = container.volumeMounts.find((m: { name: string }) => m.name === 'config');
     expect(container.args).toEqual(expect.arrayContaining(['--config', mount.mountPath]));
     const dir = path.join(scratch, overlay, 'config');
-    const written = materializeConfig(objs, volume, dir);
+    const written = materializeProjected(objs, volume, dir);
     expect(written).toContain('rego/payments.rego');
     expect(written).toEqual(filesUnder(path.join(KUSTOMIZE_DIR, 'base', 'config'))); // nothing left out
     const out = spawnSync(process.execPath, ['bin/meshward-dev.js', 'config', 'validate', dir], { encoding: 'utf8', timeout: 60_000 });

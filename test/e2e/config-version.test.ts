@@ -1,7 +1,13 @@
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { appendFileSync, closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuthzCapability } from '../../src/authz/index.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { createRegistry } from '../../src/lib/metrics.ts';
+import { envoyService } from '../../src/lib/protos.ts';
+import { createMeshward, type Meshward } from '../../src/meshward.ts';
 import type { XdsCapability } from '../../src/xds/index.ts';
 import { checkRequest } from '../authz/helpers.ts';
 import { AdsClient, node, TYPE } from '../xds/ads-client.ts';
@@ -131,6 +137,71 @@ describe('one truth about the configuration being served', () => {
     expect(after.rejected).toBeUndefined();
     expect(after.lastError).toBeUndefined();
     expect(await metricLines(f, 'meshward_config_rejected_info')).toEqual([]);
+  });
+});
+
+const ORDERS_DELETE = (methods: string) => `apiVersion: meshward.io/v1
+kind: AuthorizationPolicy
+metadata: { name: orders-writes-from-web, namespace: shop }
+spec:
+  selector: { matchLabels: { app: orders } }
+  action: ALLOW
+  rules:
+    - from: [{ source: { principals: ["cluster.local/ns/shop/sa/web"] } }]
+      to: [{ operation: { methods: [${methods}], paths: ["/api/orders/*"] } }]
+`;
+const DENY_DELETE_ONE = `apiVersion: meshward.io/v1
+kind: AuthorizationPolicy
+metadata: { name: deny-delete-order-1, namespace: shop }
+spec:
+  selector: { matchLabels: { app: orders } }
+  action: DENY
+  rules:
+    - to: [{ operation: { methods: [DELETE], paths: ["/api/orders/1"] } }]
+`;
+
+describe('a policy file written in two chunks while meshward serve watches it', () => {
+  let mw: Meshward | undefined;
+  let root: string | undefined;
+  afterEach(async () => {
+    await mw?.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+    mw = root = undefined;
+  });
+
+  it('never serves the first chunk: DELETE /api/orders/1 stays denied throughout', async () => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'mw-e2e-chunks-'));
+    const configDir = path.join(root, 'config');
+    cpSync('policies', configDir, { recursive: true });
+    const file = path.join(configDir, 'orders-writes.yaml');
+    writeFileSync(file, `${ORDERS_DELETE('DELETE')}---\n${DENY_DELETE_ONE}`);
+    mw = await createMeshward({ configDir, dataDir: path.join(root, 'data'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: true }, { logger: silentLogger(), registry: createRegistry() });
+    await mw.start();
+    const Client = envoyService('envoy.service.auth.v3.Authorization');
+    const client = new Client(mw.addresses.grpc, credentials.createInsecure()) as unknown as { Check(r: object, cb: (err: ServiceError | null, res: { status: { code: number } }) => void): void; close(): void };
+    const check = (method: string, p: string) => new Promise<number>((resolve, reject) => client.Check(checkRequest({ method, path: p }), (err, res) => (err ? reject(err) : resolve(res.status.code))));
+    try {
+      expect(await check('DELETE', '/api/orders/1')).toBe(7);
+      const first = mw.config.current().version;
+      // Non-atomic rewrite: a first chunk that parses (PUT added, no DENY), a pause longer than the
+      // watch debounce, then the DENY.
+      const fd = openSync(file, 'w');
+      writeSync(fd, ORDERS_DELETE('DELETE, PUT'));
+      const answers: number[] = [];
+      const until = Date.now() + 700;
+      while (Date.now() < until) {
+        answers.push(await check('DELETE', '/api/orders/1'));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      writeSync(fd, `---\n${DENY_DELETE_ONE}`);
+      closeSync(fd);
+      await expect.poll(() => mw!.config.current().version, { timeout: 10_000 }).not.toBe(first);
+      expect(await check('PUT', '/api/orders/1')).toBe(0);
+      answers.push(await check('DELETE', '/api/orders/1'));
+      expect(answers.filter((code) => code !== 7)).toEqual([]);
+    } finally {
+      client.close();
+    }
   });
 });
 

@@ -324,8 +324,12 @@ export class Authority {
     this.#o.logger?.info({ slot: slot.id, retired: previous?.id }, 'CA slot activated');
   }
 
-  /** Applies every transition due at `now`; returns true when the active signer or bundle changed. */
-  advance(): boolean {
+  /**
+   * Applies every transition due at `now`; returns true when the active signer or bundle changed.
+   * `mayActivate(sequence)` holds back a due activation until it says yes (replicas sharing the CA:
+   * until every live replica publishes the bundle with that sequence, shared.ts).
+   */
+  advance(gate?: { mayActivate(bundleSequence: number): boolean }): boolean {
     const now = this.#o.clock.now();
     let changed = false;
     let bundleChanged = false;
@@ -355,7 +359,7 @@ export class Authority {
         this.#commit(true);
         changed = true;
       }
-      if (prepared && prepared.activateAt !== undefined && prepared.activateAt <= now) {
+      if (prepared && prepared.activateAt !== undefined && prepared.activateAt <= now && (gate?.mayActivate(this.#journal.bundleSequence) ?? true)) {
         this.#activate(prepared, now);
         changed = true;
       }

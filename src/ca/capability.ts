@@ -42,7 +42,12 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   const caDir = caDirOf(ctx.options.dataDir);
   // Replicas sharing a database share one generated CA (shared.ts); a plugged-in CA still wins.
   const sharedCa = ctx.state && !pluggedCaPresent(caDir, undefined)
-    ? await SharedCa.open({ store: ctx.state, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger, onFollow: () => followed() })
+    ? await SharedCa.open({
+      store: ctx.state, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger,
+      onFollow: () => followed(),
+      // Only the leader runs timed rotation steps; forced rotations run on any replica (under the CA lock).
+      onLeadership: (leader) => (leader ? rotator.start() : rotator.stop()),
+    })
     : undefined;
   const authority = sharedCa?.authority ?? Authority.open({ caDir, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger }, true);
   if (authority.trustDomain !== mesh().trustDomain) {
@@ -62,7 +67,13 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
     onIssued: (_svid, method) => issued.inc({ method }),
   });
   const svids = new SvidCache({ issuer, clock: ctx.clock, settings: () => mesh().ca, logger });
+  let activeSlot = authority.active().slotId;
   const observe = () => {
+    // A new active CA (here, or on another replica sharing it): subscribed sidecars move to it now.
+    if (authority.active().slotId !== activeSlot) {
+      activeSlot = authority.active().slotId;
+      svids.renewAll();
+    }
     bundleSequence.set(authority.bundle().sequence);
     activeNotAfter.set(Math.floor(authority.active().notAfter / 1000));
   };
@@ -71,7 +82,7 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
     observe();
     rotator.tick();
   };
-  const rotator = new Rotator({ authority, clock: ctx.clock, logger, onChange: observe, ...(sharedCa ? { advance: () => sharedCa.mutate((a) => a.advance()) } : {}) });
+  const rotator = new Rotator({ authority, clock: ctx.clock, logger, onChange: observe, ...(sharedCa ? { advance: () => sharedCa.advance() } : {}) });
   authority.onBundleChange(observe);
   observe();
 
@@ -93,12 +104,12 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
       caRoutes(app, {
         auth: ctx.apiAuth, authority, issuer, records, authenticator, clock: ctx.clock,
         trustDomain: () => mesh().trustDomain, afterRotate: () => rotator.tick(),
-        ...(sharedCa ? { mutate: <T>(fn: (a: Authority) => T) => sharedCa.mutate(fn) } : {}),
+        ...(sharedCa ? { mutate: <T>(fn: (a: Authority) => T) => sharedCa.mutate(fn), replica: () => ({ id: sharedCa.replicaId, leader: sharedCa.leader }) } : {}),
       });
     },
     async start() {
-      await sharedCa?.follow();
-      rotator.start();
+      if (sharedCa) await sharedCa.follow();
+      else rotator.start();
     },
     async stop() {
       rotator.stop();

@@ -24,6 +24,8 @@ export interface CaRouteDeps {
   afterRotate: () => void;
   /** Runs a change of the authority: under the shared CA's lock when replicas share it (shared.ts). */
   mutate?: <T>(fn: (authority: Authority) => T) => Promise<T>;
+  /** This replica among those sharing the CA: its id and whether it leads rotations. */
+  replica?: () => { id: string; leader: boolean };
 }
 
 const REFRESH_HINT_S = 300;
@@ -91,7 +93,7 @@ export function caRoutes(app: FastifyInstance, d: CaRouteDeps): void {
   app.get('/v1/ca', {
     preHandler: d.auth.require('operator'),
     schema: { tags: ['ca'], summary: 'CA mode, bundle sequence and slots with their rotation phase (operator or admin token).', security: [{ bearer: [] }] },
-  }, async () => ({ mode: d.authority.mode, trustDomain: d.trustDomain(), bundleSequence: d.authority.bundle().sequence, slots: d.authority.slots() }));
+  }, async () => ({ mode: d.authority.mode, trustDomain: d.trustDomain(), bundleSequence: d.authority.bundle().sequence, slots: d.authority.slots(), ...(d.replica ? { replica: d.replica() } : {}) }));
 
   app.post('/v1/ca/rotate', {
     preHandler: d.auth.require('admin'),

@@ -5,18 +5,27 @@
  * rotations) runs under that lock on the newest document, so replicas never fork it; each replica
  * follows the document (LISTEN/NOTIFY, and polling in case a notification is lost) and re-publishes
  * its bundle to its SDS/ADS streams.
+ *
+ * Timed rotation steps are run by one leader (a PostgreSQL advisory lock, state/leader.ts). Each
+ * replica writes a heartbeat with the bundle sequence it publishes; the leader activates a prepared
+ * CA only once every live replica (heartbeat within `liveMs`) publishes the bundle that holds it.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CaSettings } from '../config/kinds/mesh.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { CaDocument, SharedStateStore } from '../state/index.ts';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { type CaDocument, Leadership, type SharedStateStore } from '../state/index.ts';
 import { Authority } from './authority.ts';
 import { PLUGGED_IN_FILES } from './plugged-in.ts';
 import { MemoryCaStorage } from './storage.ts';
 
 export const SHARED_CA_POLL_MS = 2000;
+export const HEARTBEAT_MS = 1000;
+/** A replica whose heartbeat is older than this no longer holds back an activation. */
+export const LIVE_MS = 10_000;
 
 export interface SharedCaOptions {
   store: SharedStateStore;
@@ -27,6 +36,11 @@ export interface SharedCaOptions {
   pollMs?: number;
   /** After adopting a CA another replica changed (re-arm the rotator, update metrics). */
   onFollow?: () => void;
+  /** This replica became (true) or stopped being (false) the rotation leader. */
+  onLeadership?: (leader: boolean) => void;
+  heartbeatMs?: number;
+  liveMs?: number;
+  leaderPollMs?: number;
 }
 
 export class SharedCa {
@@ -38,7 +52,12 @@ export class SharedCa {
   #stale = false;
   #failing = false;
   #timer?: NodeJS.Timeout;
+  #heartbeat?: NodeJS.Timeout;
   #unlisten?: () => Promise<void>;
+  #leadership?: Leadership;
+  #waitingFor?: number;
+  /** Names this process in the replicas table. */
+  readonly replicaId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
 
   private constructor(o: SharedCaOptions, storage: MemoryCaStorage, authority: Authority, version: number) {
     this.#o = o;
@@ -112,6 +131,7 @@ export class SharedCa {
     if (!doc || (doc.version === this.#version && !this.#stale)) return false;
     this.#adopt(doc);
     this.#o.logger.info({ version: doc.version, bundleSequence: this.authority.bundle().sequence }, 'following the shared CA');
+    this.#beat();
     this.#o.onFollow?.();
     return true;
   }
@@ -126,8 +146,41 @@ export class SharedCa {
     });
   };
 
-  /** Follows changes: notifications at once, polling as a fallback. */
+  get leader(): boolean {
+    return this.#leadership?.leader ?? false;
+  }
+
+  /**
+   * One timed rotation step (the leader's rotator): due transitions under the CA lock, an
+   * activation only once every live replica publishes the current bundle.
+   */
+  async advance(): Promise<boolean> {
+    const now = this.#o.clock.now();
+    const live = await this.#o.store.liveReplicas(Date.now(), this.#o.liveMs ?? LIVE_MS);
+    const published = (seq: number) => live.every((r) => r.bundleSequence >= seq || r.id === this.replicaId);
+    return this.mutate((a) => a.advance({
+      mayActivate: (seq) => {
+        if (published(seq) && this.authority.bundle().sequence >= seq) return true;
+        if (this.#waitingFor !== seq) {
+          this.#waitingFor = seq;
+          this.#o.logger.info({ bundleSequence: seq, behind: live.filter((r) => r.bundleSequence < seq).map((r) => r.id), at: new Date(now).toISOString() }, 'CA activation waits until every live replica publishes the bundle');
+        }
+        return false;
+      },
+    }));
+  }
+
+  #beat = (): void => {
+    this.#o.store.heartbeat({ id: this.replicaId, bundleSequence: this.authority.bundle().sequence, seenAt: Date.now() }).catch(() => {
+      // PostgreSQL away: the sync loop logs it; a missing heartbeat only makes others wait less.
+    });
+  };
+
+  /** Follows changes (notifications at once, polling as a fallback), beats, and competes for leadership. */
   async follow(): Promise<void> {
+    this.#beat();
+    this.#heartbeat = setInterval(this.#beat, this.#o.heartbeatMs ?? HEARTBEAT_MS);
+    this.#heartbeat.unref();
     this.#timer = setInterval(this.#syncQuietly, this.#o.pollMs ?? SHARED_CA_POLL_MS);
     this.#timer.unref();
     try {
@@ -137,11 +190,20 @@ export class SharedCa {
     } catch (err) {
       this.#o.logger.warn({ err }, 'cannot LISTEN for CA changes; polling only');
     }
+    const store = this.#o.store;
+    this.#leadership = new Leadership({
+      connect: () => store.dedicatedClient(), name: `meshward:ca-leader:${store.schema}`, logger: this.#o.logger,
+      intervalMs: this.#o.leaderPollMs ?? SHARED_CA_POLL_MS, onChange: (leader) => this.#o.onLeadership?.(leader),
+    });
+    await this.#leadership.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    clearInterval(this.#heartbeat);
+    await this.#leadership?.stop();
     await this.#unlisten?.();
+    await this.#o.store.removeHeartbeat(this.replicaId).catch(() => {});
   }
 }
 

@@ -102,6 +102,20 @@ export class SvidCache {
     });
   }
 
+  /**
+   * Re-issues now every SVID someone subscribes to and pushes it (a new CA became active: sidecars
+   * move to it at once instead of at their renewal point).
+   */
+  renewAll(): void {
+    for (const [spiffeId, e] of this.#entries) {
+      if (e.listeners.size === 0) continue;
+      e.cancelTimer?.();
+      e.cancelTimer = undefined;
+      e.current = undefined;
+      this.#schedule(spiffeId, e, 0);
+    }
+  }
+
   /** Identities currently held (metrics). */
   size(): number {
     return this.#entries.size;

@@ -204,9 +204,14 @@ export class PostgresStateStore implements SharedStateStore {
     return r.rows.map((row) => ({ id: String(row.id), bundleSequence: Number(row.bundle_seq), seenAt: Number(row.seen_at) }));
   }
 
+  async removeHeartbeat(id: string): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.schema}.replicas WHERE id = $1`, [id]);
+  }
+
   /** A dedicated connection for a session-level lock (leadership): the caller ends it to let go. */
   async dedicatedClient(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.#connectionString });
+    const client = new pg.Client({ connectionString: this.#connectionString, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => {}); // the owner listens too; an unhandled 'error' must not crash the process
     await client.connect();
     return client;
   }

@@ -4,6 +4,8 @@
  * replica keeps the same things in files under its data dir (identity/bootstrap.ts,
  * api/auth.ts, ca/journal.ts), as a single process always has.
  */
+import type pg from 'pg';
+
 export interface StoredApiToken {
   name: string;
   role: 'admin' | 'auditor' | 'operator';
@@ -55,6 +57,10 @@ export interface SharedStateStore {
   heartbeat(beat: ReplicaHeartbeat): Promise<void>;
   /** Replicas seen within `sinceMs` of `now`. */
   liveReplicas(now: number, sinceMs: number): Promise<ReplicaHeartbeat[]>;
+  /** A dedicated connection (leadership's session-level advisory lock); the caller ends it. */
+  dedicatedClient(): Promise<pg.Client>;
+  /** Forgets a replica's heartbeat (a graceful stop). */
+  removeHeartbeat(id: string): Promise<void>;
   /** Runs SQL on the shared pool (tables of other modules live in the same schema). */
   query: Queryable['query'];
   readonly schema: string;

@@ -9,6 +9,7 @@ import { type CaCapability, createCaCapability } from '../../src/ca/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
 import { createMeshward, type Meshward } from '../../src/meshward.ts';
+import { PostgresStateStore } from '../../src/state/index.ts';
 import { doc, tempDir, writeConfigDir } from '../helpers/config.ts';
 import { DATABASE_URL, describeWithPostgres } from '../helpers/services.ts';
 
@@ -103,4 +104,61 @@ describeWithPostgres('a CA shared through PostgreSQL', () => {
     expect(res.statusCode).toBe(200);
     expect((res.json() as { certificates: { serial: string }[] }).certificates.map((c) => c.serial)).toContain(svid.svid.serial);
   });
+
+  const caView = async (r: { mw: Meshward }, admin: string) => (await r.mw.http.inject({ url: '/v1/ca', headers: { authorization: `Bearer ${admin}` } })).json() as {
+    bundleSequence: number; slots: { id: string; state: string }[]; replica: { id: string; leader: boolean };
+  };
+
+  it('has one rotation leader at a time, and another replica takes over when it stops', async () => {
+    const schema = freshSchema();
+    const kek = randomBytes(32);
+    const [a, b] = await Promise.all([replica(schema, kek), replica(schema, kek)]);
+    const admin = a.mw.apiAuth.createToken('ops', 'admin');
+    await until(() => a.mw.apiAuth.verifyToken(admin) !== undefined && b.mw.apiAuth.verifyToken(admin) !== undefined);
+    let views = await Promise.all([a, b].map((r) => caView(r, admin)));
+    for (const end = Date.now() + 8000; views.filter((v) => v.replica.leader).length !== 1 && Date.now() < end;) {
+      await new Promise((r) => setTimeout(r, 100));
+      views = await Promise.all([a, b].map((r) => caView(r, admin)));
+    }
+    expect(views.filter((v) => v.replica.leader)).toHaveLength(1);
+    const [leader, other] = views[0]!.replica.leader ? [a, b] : [b, a];
+    await leader.mw.stop();
+    let view = await caView(other, admin);
+    for (const end = Date.now() + 8000; !view.replica.leader && Date.now() < end;) {
+      await new Promise((r) => setTimeout(r, 100));
+      view = await caView(other, admin);
+    }
+    expect(view.replica.leader).toBe(true);
+  });
+
+  it('activates a prepared CA only once every live replica publishes its bundle', async () => {
+    const schema = freshSchema();
+    const kek = randomBytes(32);
+    const a = await replica(schema, kek);
+    const admin = a.mw.apiAuth.createToken('ops', 'admin');
+    await until(() => a.ca.authority.slots().length > 0 && a.mw.capability<CaCapability>('ca') !== undefined);
+    // A second replica, seen alive, that still publishes the bundle from before the rotation.
+    const store = await PostgresStateStore.open({ connectionString: DATABASE_URL!, kek, schema });
+    cleanups.push(() => store.close());
+    const lagging = { id: 'lagging-replica', bundleSequence: a.ca.trustBundle().sequence };
+    const beat = () => store.heartbeat({ ...lagging, seenAt: Date.now() });
+    await beat();
+    const beating = setInterval(() => void beat(), 200);
+    cleanups.push(async () => clearInterval(beating));
+    let view = await caView(a, admin);
+    for (const end = Date.now() + 8000; !view.replica.leader && Date.now() < end;) {
+      await new Promise((r) => setTimeout(r, 100));
+      view = await caView(a, admin);
+    }
+    const before = a.ca.authority.active().slotId;
+    const res = await a.mw.http.inject({ method: 'POST', url: '/v1/ca/rotate', headers: { authorization: `Bearer ${admin}` }, payload: { activateAfter: '0s' } });
+    expect(res.statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(a.ca.authority.active().slotId).toBe(before);
+    expect((await caView(a, admin)).slots.filter((s) => s.state === 'prepared')).toHaveLength(1);
+    lagging.bundleSequence = a.ca.trustBundle().sequence;
+    await beat();
+    await until(() => a.ca.authority.active().slotId !== before);
+  });
 });
+

@@ -178,4 +178,81 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
     const codes = await Promise.all(Array.from({ length: 3 * RATE_LIMIT }, (_, i) => check(cs[i % 3]!, checkRequest({ headers: { 'x-replica-test': key } }))));
     expect(codes.filter((c) => c === 0)).toHaveLength(RATE_LIMIT);
   });
+
+  const caView = async (r: Replica) => (await (await fetch(`http://${r.http}/v1/ca`, { headers: { authorization: `Bearer ${env.MESHWARD_ADMIN_TOKEN}` } })).json()) as {
+    bundleSequence: number; slots: { id: string; state: string }[]; replica: { id: string; leader: boolean };
+  };
+  const rotate = async (r: Replica, body: object) => {
+    const res = await fetch(`http://${r.http}/v1/ca/rotate`, { method: 'POST', headers: { authorization: `Bearer ${env.MESHWARD_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { prepared: { id: string } }).prepared.id;
+  };
+  const waitFor = async <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> => {
+    for (const end = Date.now() + ms; ;) {
+      const v = await get();
+      if (ok(v)) return v;
+      if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms (last: ${JSON.stringify(v)})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const leaderOf = async (among: Replica[]) => {
+    const views = await waitFor('one leader', () => Promise.all(among.map(caView)), (vs) => vs.filter((v) => v.replica.leader).length === 1);
+    return among[views.findIndex((v) => v.replica.leader)]!;
+  };
+
+  /** An SDS stream (default + ROOTCA) on a replica, recording in order what it receives. */
+  const sdsStream = async (r: Replica) => {
+    const token = (await cli(['ca', 'token', '--database-url', db!.url, '-n', 'shop', '-s', 'orders', '--data', path.join(root, 'cli-data')])).out.trim();
+    const Sds = envoyService('envoy.service.secret.v3.SecretDiscoveryService');
+    const client = new Sds(r.grpc, credentials.createInsecure()) as unknown as SdsClient;
+    clients.push(client);
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${token}`);
+    const stream = client.StreamSecrets(md);
+    const events: { kind: 'roots' | 'leaf'; pems: string[] }[] = [];
+    const split = (pem: string) => pem.split(/(?<=-----END CERTIFICATE-----\n)/).filter((p) => p.includes('BEGIN'));
+    stream.on('data', (res: DiscoveryResponseMsg) => {
+      for (const secret of res.resources) {
+        if (secret.validation_context) events.push({ kind: 'roots', pems: split(secret.validation_context.trusted_ca.inline_bytes.toString()) });
+        if (secret.tls_certificate) events.push({ kind: 'leaf', pems: split(secret.tls_certificate.certificate_chain.inline_bytes.toString()) });
+      }
+      stream.write({ type_url: SECRET_TYPE, resource_names: ['default', 'ROOTCA'], version_info: res.version_info, response_nonce: res.nonce });
+    });
+    stream.on('error', () => {});
+    stream.write({ type_url: SECRET_TYPE, resource_names: ['default', 'ROOTCA'] });
+    await waitFor(`first SDS answer from ${r.name}`, async () => events.length, (n) => n >= 2);
+    return { replica: r, events, close: () => stream.cancel() };
+  };
+
+  it('publishes a rotation started on one replica on all three before it activates, every SDS stream gets the new certificate, and a SIGKILLed leader is replaced mid-rotation', async () => {
+    const streams = await Promise.all(replicas.map(sdsStream));
+    const oldRoot = new X509Certificate(await (await fetch(`http://${replicas[0]!.http}/v1/bundle.pem`)).text());
+    const leader = await leaderOf(replicas);
+    const follower = replicas.find((r) => r !== leader)!;
+    const prepared = await rotate(follower, { newRoot: true, activateAfter: '3s' });
+    const underNewRoot = (pems: string[]) => !new X509Certificate(pems.at(-1)!).verify(oldRoot.publicKey);
+    for (const s of streams) {
+      await waitFor(`new certificate on ${s.replica.name}'s stream`, async () => s.events, (ev) => ev.some((e) => e.kind === 'leaf' && underNewRoot(e.pems)));
+      const firstNewLeaf = s.events.findIndex((e) => e.kind === 'leaf' && underNewRoot(e.pems));
+      const firstNewRoots = s.events.findIndex((e) => e.kind === 'roots' && e.pems.length === 2);
+      // The new root reached this sidecar before any certificate under it.
+      expect(firstNewRoots, `replica ${s.replica.name}`).toBeGreaterThanOrEqual(0);
+      expect(firstNewRoots, `replica ${s.replica.name}`).toBeLessThan(firstNewLeaf);
+    }
+    const views = await Promise.all(replicas.map(caView));
+    for (const v of views) expect(v.slots.find((x) => x.state === 'active')?.id).toBe(prepared);
+    for (const s of streams) s.close();
+
+    // Again, and the leader is killed while the next CA waits to activate.
+    const current = await leaderOf(replicas);
+    const survivors = replicas.filter((r) => r !== current);
+    const next = await rotate(survivors[0]!, { activateAfter: '4s' });
+    current.child.kill('SIGKILL');
+    await current.exited;
+    const final = await waitFor('the survivors activate the prepared CA', () => Promise.all(survivors.map(caView)), (vs) => vs.every((v) => v.slots.find((x) => x.state === 'active')?.id === next), 60_000);
+    expect(new Set(final.map((v) => v.slots.find((x) => x.state === 'active')?.id))).toEqual(new Set([next]));
+    expect(new Set(final.map((v) => v.bundleSequence)).size).toBe(1);
+    expect((await leaderOf(survivors)).name).not.toBe(current.name);
+  }, 120_000);
 });
+

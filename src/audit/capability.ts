@@ -64,6 +64,11 @@ export interface AuditCapabilityOptions {
 export async function createAuditCapability(ctx: CapabilityContext, options: AuditCapabilityOptions = {}): Promise<AuditCapability> {
   const settings = (): AuditSettings => ctx.config.current().mesh.audit;
   const initial = settings();
+  const logger = ctx.logger.child({ component: 'audit' });
+  if (initial.store === 'sqlite' && ctx.options.databaseUrl) {
+    // An explicit setting wins over the URL; say so, since the URL alone would have meant PostgreSQL.
+    logger.warn({ configured: 'sqlite', databaseUrl: 'set' }, 'Mesh audit.store is sqlite: the audit log stays in SQLite under the data dir although a database URL is given (--database-url / MESHWARD_DATABASE_URL); set audit.store: auto or postgres to use PostgreSQL');
+  }
   const store = await openAuditStore({
     store: initial.store,
     dataDir: ctx.options.dataDir,
@@ -77,7 +82,6 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
     ...(options.flushIntervalMs ? { flushIntervalMs: options.flushIntervalMs } : {}),
   });
   ctx.apiAuth.addVerifier(clientCertificateVerifier(() => settings().auditorSpiffeIds));
-  const logger = ctx.logger.child({ component: 'audit' });
   const unsubscribe = ctx.config.subscribe((next, previous) => {
     const a = next.mesh.audit;
     const b = previous.mesh.audit;
@@ -94,7 +98,7 @@ export async function createAuditCapability(ctx: CapabilityContext, options: Aud
     written: () => log.stats().written,
   });
 
-  logger.info({ store: store.kind, dataDir: store.kind === 'sqlite' ? ctx.options.dataDir : undefined, checkpointKeyId: checkpointKey.keyId }, 'audit store opened');
+  logger.info({ store: store.kind, configured: initial.store, dataDir: store.kind === 'sqlite' ? ctx.options.dataDir : undefined, checkpointKeyId: checkpointKey.keyId }, 'audit store opened');
   return {
     name: 'audit',
     store,

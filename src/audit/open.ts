@@ -1,4 +1,7 @@
-/** Chooses and opens the audit store: PostgreSQL when a database URL or `store: postgres` says so, else SQLite under the data dir. */
+/**
+ * Chooses and opens the audit store. An explicit `store` wins; `auto` (or none) follows the
+ * database URL: PostgreSQL when one is given, else SQLite under the data dir.
+ */
 import path from 'node:path';
 import { AuditStoreMisconfiguredError } from './errors.ts';
 import { PostgresAuditStore } from './postgres.ts';
@@ -7,8 +10,8 @@ import { WorkerSqliteAuditStore } from './sqlite-worker-store.ts';
 import type { AuditStore } from './store.ts';
 
 export interface OpenStoreOptions {
-  /** `store` from `Mesh.spec.audit` (default sqlite). */
-  store?: 'sqlite' | 'postgres';
+  /** `store` from `Mesh.spec.audit` (default auto). */
+  store?: 'auto' | 'sqlite' | 'postgres';
   dataDir?: string;
   databaseUrl?: string;
   tablePrefix?: string;
@@ -23,8 +26,14 @@ export function sqliteFile(dataDir: string): string {
   return path.join(dataDir, 'audit', 'audit.db');
 }
 
+/** The store `openAuditStore` opens: an explicit `sqlite`/`postgres` wins over the database URL. */
+export function auditStoreKind(store: OpenStoreOptions['store'], databaseUrl: string | undefined): 'sqlite' | 'postgres' {
+  if (store === 'sqlite' || store === 'postgres') return store;
+  return databaseUrl ? 'postgres' : 'sqlite';
+}
+
 export async function openAuditStore(options: OpenStoreOptions): Promise<AuditStore> {
-  if (options.databaseUrl || options.store === 'postgres') {
+  if (auditStoreKind(options.store, options.databaseUrl) === 'postgres') {
     if (!options.databaseUrl) throw new AuditStoreMisconfiguredError('Mesh.spec.audit.store is postgres but no database URL is set (--database-url or MESHWARD_DATABASE_URL)');
     return PostgresAuditStore.open({ connectionString: options.databaseUrl, ...(options.tablePrefix ? { tablePrefix: options.tablePrefix } : {}) });
   }

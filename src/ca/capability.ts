@@ -7,12 +7,13 @@ import type { Server } from '@grpc/grpc-js';
 import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, loadOrCreateSharedBootstrapKey, type WorkloadAuthenticator } from '../identity/index.ts';
 import { counter, gauge } from '../lib/metrics.ts';
 import type { Capability, CapabilityContext } from '../server/capability.ts';
-import { Authority, type BundleListener, type TrustBundle } from './authority.ts';
+import type { Authority, BundleListener, TrustBundle } from './authority.ts';
 import { registerIstioCaService } from './istio-api.ts';
 import { type IssueRequest, Issuer, type X509Svid } from './issuer.ts';
 import { CertificateRecords, type CertificateRecordStore } from './records.ts';
 import { PostgresCertificateRecords } from './records-postgres.ts';
 import { Rotator } from './rotator.ts';
+import { describeCa, openCaSource, watchPluggedFiles } from './source.ts';
 import { caRoutes } from './routes.ts';
 import { pluggedCaPresent, SharedCa } from './shared.ts';
 import { type SvidListener, SvidCache, type WorkloadSvid } from './svids.ts';
@@ -40,8 +41,9 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   const logger = ctx.logger.child({ component: 'ca' });
   const mesh = () => ctx.config.current().mesh;
   const caDir = caDirOf(ctx.options.dataDir);
+  // A plugged-in CA (--ca-dir, or files in <data>/ca/plugged) wins over the data dir's own: source.ts.
   // Replicas sharing a database share one generated CA (shared.ts); a plugged-in CA still wins.
-  const sharedCa = ctx.state && !pluggedCaPresent(caDir, undefined)
+  const sharedCa = ctx.state && !pluggedCaPresent(caDir, ctx.options.pluggedCaDir)
     ? await SharedCa.open({
       store: ctx.state, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger,
       onFollow: () => followed(),
@@ -49,7 +51,12 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
       onLeadership: (leader) => (leader ? rotator.start() : rotator.stop()),
     })
     : undefined;
-  const authority = sharedCa?.authority ?? Authority.open({ caDir, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger }, true);
+  const caSource = sharedCa ? { authority: sharedCa.authority, mode: 'generated' as const, source: ctx.state!.location } : openCaSource({
+    dataDir: ctx.options.dataDir, caDir, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger,
+    ...(ctx.options.pluggedCaDir ? { pluggedDir: ctx.options.pluggedCaDir } : {}),
+  });
+  const authority = caSource.authority;
+  logger.info(describeCa(caSource), `CA in use: ${caSource.mode} (${caSource.source})`);
   if (authority.trustDomain !== mesh().trustDomain) {
     logger.warn({ ca: authority.trustDomain, config: mesh().trustDomain }, 'the CA was created for another trust domain; workload IDs follow the configuration, CA certificates keep the old one (create a new CA to change it)');
   }
@@ -85,6 +92,7 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   const rotator = new Rotator({ authority, clock: ctx.clock, logger, onChange: observe, ...(sharedCa ? { advance: () => sharedCa.advance() } : {}) });
   authority.onBundleChange(observe);
   observe();
+  let stopWatchingFiles: (() => void) | undefined;
 
   return {
     name: 'ca',
@@ -110,8 +118,10 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
     async start() {
       if (sharedCa) await sharedCa.follow();
       else rotator.start();
+      if (caSource.filesDigest) stopWatchingFiles = watchPluggedFiles(caSource.source, caSource.filesDigest, { clock: ctx.clock, logger });
     },
     async stop() {
+      stopWatchingFiles?.();
       rotator.stop();
       await sharedCa?.stop();
       svids.close();

@@ -19,12 +19,18 @@ export function resolveServeOptions(flags: Record<string, unknown>, env: Readonl
     httpAddress: pick('http-addr', 'MESHWARD_HTTP_ADDR', SERVE_DEFAULTS.httpAddress),
     databaseUrl: (flags['database-url'] as string | undefined) ?? env.MESHWARD_DATABASE_URL,
     redisUrl: (flags['redis-url'] as string | undefined) ?? env.MESHWARD_REDIS_URL,
+    ...pluggedCaDir(flags, env),
     ...kekOf(flags, env),
     watchConfig: !(flags['no-watch'] as boolean | undefined) && env.MESHWARD_WATCH_CONFIG !== 'false',
     grpcFastPath: !(flags['no-grpc-fast-path'] as boolean | undefined) && env.MESHWARD_GRPC_FAST_PATH !== 'false',
     ...httpTls(flags, env),
     ...grpcTls(flags, env),
   };
+}
+
+function pluggedCaDir(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'pluggedCaDir'> {
+  const dir = (flags['ca-dir'] as string | undefined) ?? env.MESHWARD_CA_DIR;
+  return dir ? { pluggedCaDir: dir } : {};
 }
 
 function grpcTls(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'grpcTls'> {

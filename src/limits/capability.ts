@@ -11,6 +11,7 @@ import type { DecisionRecordV1 } from '../audit/record.ts';
 import type { StageRegistry } from '../authz/stage.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
 import { parseDuration } from '../config/index.ts';
+import type { LimitsSettings } from '../config/kinds/mesh.ts';
 import type { Capability, CapabilityContext } from '../server/capability.ts';
 import type { LimitBackend } from './backend.ts';
 import { RateLimitEngine } from './engine.ts';
@@ -29,6 +30,15 @@ import { RedisBackend } from './redis.ts';
 import { createLimitsRedis, loadRedisClass } from './redis-client.ts';
 import { registerRls } from './rls.ts';
 import { type LimitsStageDeps, limitsStageFactory } from './stage.ts';
+
+/**
+ * Where rate-limit counters live: an explicit `memory`/`redis` wins; `auto` follows the Redis URL
+ * (shared counters when replicas are given one Redis, in-process otherwise).
+ */
+export function limitBackendKind(configured: LimitsSettings['backend'], redisUrl: string | undefined): LimitBackend['kind'] {
+  if (configured !== 'auto') return configured;
+  return redisUrl ? 'redis' : 'memory';
+}
 
 /** Quota stores talk to PostgreSQL/Redis with a looser timeout than per-request rate limits. */
 const MIN_QUOTA_TIMEOUT_MS = 100;
@@ -60,7 +70,7 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
   };
 
   let backend: LimitBackend;
-  if (settings.backend === 'redis') {
+  if (limitBackendKind(settings.backend, ctx.options.redisUrl) === 'redis') {
     const client = redisClient();
     if (!client) throw new LimitsStoreUnconfiguredError('Mesh limits.backend is "redis" but no Redis is configured (--redis-url / MESHWARD_REDIS_URL)');
     backend = new RedisBackend(client);
@@ -76,7 +86,8 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
     return postgres;
   };
   let redisQuota: RedisQuotaStore | undefined;
-  const stores = (kind: 'sqlite' | 'redis' | 'postgres'): QuotaStore | undefined => {
+  const stores = (kind: 'auto' | 'sqlite' | 'redis' | 'postgres'): QuotaStore | undefined => {
+    if (kind === 'auto') return postgresStore() ?? sqlite;
     if (kind === 'sqlite') return sqlite;
     if (kind === 'postgres') return postgresStore();
     const client = redisClient();
@@ -102,11 +113,15 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
     engine.setPolicies(compileRateLimits(snapshot));
     engine.setFailureMode(snapshot.mesh.limits.failureMode);
     quotas.setFailureMode(snapshot.mesh.limits.failureMode);
-    if (snapshot.mesh.limits.backend !== backend.kind) {
+    if (limitBackendKind(snapshot.mesh.limits.backend, ctx.options.redisUrl) !== backend.kind) {
       log.warn({ configured: snapshot.mesh.limits.backend, running: backend.kind }, 'limits.backend changed: takes effect on restart');
     }
   };
   apply(initial);
+  log.info({
+    backend: backend.kind, configured: settings.backend, redis: ctx.options.redisUrl ? 'set' : 'unset',
+    quotaAutoStore: ctx.options.databaseUrl ? 'postgres' : 'sqlite', adjustmentLog: postgres ? 'postgres' : 'sqlite',
+  }, 'limits backends chosen (rate-limit counters; QuotaPolicy store auto)');
   const unsubscribe = ctx.config.subscribe((snapshot) => {
     try {
       apply(snapshot);

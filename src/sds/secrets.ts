@@ -53,7 +53,9 @@ const bundleCache = new Map<string, SecretResource>();
 
 /** `validation_context.trusted_ca`: every trusted root (old and new during a rotation). */
 export function validationContextSecret(name: string, bundle: { sequence: number; rootsPem: string }): SecretResource {
-  const key = `${name}\n${bundle.sequence}`;
+  // Keyed by content too: a sequence number alone does not name one bundle (another CA, e.g. a
+  // plugged-in one replacing a generated one, or another meshward in the same process, restarts at 1).
+  const key = `${name}\n${bundle.sequence}\n${bundle.rootsPem}`;
   let resource = bundleCache.get(key);
   if (!resource) {
     if (bundleCache.size > 64) bundleCache.clear();

@@ -23,6 +23,11 @@ export interface ServeOptions {
   /** Redis for shared limits when set. */
   redisUrl?: string;
   /**
+   * A plugged-in CA in Istio's `cacerts` layout (`--ca-dir`); it must be valid. Without it, serve
+   * uses `<dataDir>/ca/plugged` when that holds the files, else the data dir's own CA.
+   */
+  pluggedCaDir?: string;
+  /**
    * Key-encryption key (32 bytes). With `databaseUrl`, replicas share their CA, bootstrap-token
    * key and API tokens in PostgreSQL, secrets sealed under it (src/state). `serve` refuses a
    * database URL without one; without it here, that state stays in the data dir.

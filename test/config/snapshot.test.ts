@@ -47,7 +47,7 @@ describe('configuration snapshots', () => {
     expect(snap.mesh.trustDomain).toBe('cluster.local');
     expect(snap.mesh.ca.workloadCertTTL).toBe('1h');
     expect(snap.mesh.ca.keyAlgorithm).toBe('ECDSA_P256');
-    expect(snap.mesh.audit.store).toBe('sqlite');
+    expect(snap.mesh.audit.store).toBe('auto');
   });
 
   it('reads referenced files relative to the referencing document', () => {

@@ -60,7 +60,7 @@ spec:
 `;
 
 function service(store: QuotaStore, clock: FakeClock, log = sqliteStore(), failureMode: 'open' | 'closed' = 'open'): QuotaService {
-  const s = new QuotaService({ stores: (k) => (k === 'sqlite' ? store : undefined), log, clock, logger: silentLogger(), registry: createRegistry(), failureMode });
+  const s = new QuotaService({ stores: (k) => (k === 'sqlite' || k === 'auto' ? store : undefined), log, clock, logger: silentLogger(), registry: createRegistry(), failureMode });
   s.setPolicies(compileQuotaPolicies(snapshotOf(QUOTAS)));
   return s;
 }

@@ -197,7 +197,7 @@ describe('ext_authz limits stage', () => {
     const clock = new FakeClock();
     const registry = createRegistry();
     const engine = new RateLimitEngine({ backend: new MemoryBackend(), clock, logger: silentLogger(), registry, failureMode: 'open' });
-    const quotas = new QuotaService({ stores: (k) => (k === 'sqlite' ? stores[0] : undefined), log: stores[0]!, clock, logger: silentLogger(), registry, failureMode: 'open' });
+    const quotas = new QuotaService({ stores: (k) => (k === 'sqlite' || k === 'auto' ? stores[0] : undefined), log: stores[0]!, clock, logger: silentLogger(), registry, failureMode: 'open' });
     expect(() => createLimitsStage(snapshotOf(CONFIG + '---\n' + QUOTA_ON_POSTGRES), { engine, quotas })).toThrow(expect.objectContaining({ code: 'LIMITS_STORE_UNCONFIGURED' }));
   });
 

@@ -13,6 +13,7 @@ export const command: CliCommand = {
     'http-addr': { type: 'string' },
     'database-url': { type: 'string' },
     'redis-url': { type: 'string' },
+    'ca-dir': { type: 'string' },
     'kek-file': { type: 'string' },
     'no-watch': { type: 'boolean' },
     'no-grpc-fast-path': { type: 'boolean' },

@@ -48,7 +48,8 @@ export const ExtAuthzSettings = Obj({
 });
 
 export const AuditSettings = Obj({
-  store: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], { default: 'sqlite' }),
+  /** `auto`: PostgreSQL when a database URL is given (--database-url), else SQLite. An explicit `sqlite` stays SQLite. */
+  store: Type.Union([Type.Literal('auto'), Type.Literal('sqlite'), Type.Literal('postgres')], { default: 'auto' }),
   retention: Duration({ default: '720h' }),
   /** JSON pointers into the policy input removed from stored records (authorization and cookies always are). */
   maskPaths: Type.Array(Type.String({ pattern: '^/' }), { default: [] }),
@@ -73,7 +74,8 @@ export const AuditSettings = Obj({
 });
 
 export const LimitsSettings = Obj({
-  backend: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory' }),
+  /** `auto`: Redis when a Redis URL is given (--redis-url), else memory. An explicit `memory` stays in memory. */
+  backend: Type.Union([Type.Literal('auto'), Type.Literal('memory'), Type.Literal('redis')], { default: 'auto' }),
   failureMode: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'open' }),
   timeout: Duration({ default: '20ms' }),
 });

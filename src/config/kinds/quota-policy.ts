@@ -14,7 +14,8 @@ export const QuotaPolicySpec = Obj({
   period: Type.Union([Type.Literal('day'), Type.Literal('month')]),
   /** Requests counted (all if absent). */
   match: Opt(Obj({ pathPrefix: Opt(Type.String()), methods: Opt(Type.Array(Type.String())) })),
-  store: Type.Union([Type.Literal('sqlite'), Type.Literal('redis'), Type.Literal('postgres')], { default: 'sqlite' }),
+  /** `auto`: PostgreSQL when a database URL is given (shared by replicas), else SQLite. */
+  store: Type.Union([Type.Literal('auto'), Type.Literal('sqlite'), Type.Literal('redis'), Type.Literal('postgres')], { default: 'auto' }),
   shadowMode: Type.Boolean({ default: false }),
   /** Send IETF RateLimit headers describing the quota on allowed responses too. */
   responseHeaders: Type.Boolean({ default: false }),

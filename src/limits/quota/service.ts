@@ -26,7 +26,7 @@ export interface QuotaStatusV1 {
   remaining: number;
   /** End of the current period (ms since the epoch). */
   resetAt: number;
-  store: CompiledQuotaPolicy['store'];
+  store: QuotaStore['kind'];
   shadowMode: boolean;
 }
 
@@ -151,7 +151,7 @@ export class QuotaService {
       const subject = subjectId(p, key);
       const ref = this.#ref(p, subject, now);
       const used = await this.#store(p).used(ref);
-      return { policy: p.id, subject, period: p.period, periodId: ref.period, limit: p.limit, used, remaining: Math.max(0, p.limit - used), resetAt: ref.expiresAt, store: p.store, shadowMode: p.shadowMode };
+      return { policy: p.id, subject, period: p.period, periodId: ref.period, limit: p.limit, used, remaining: Math.max(0, p.limit - used), resetAt: ref.expiresAt, store: this.#store(p).kind, shadowMode: p.shadowMode };
     }));
   }
 

@@ -8,7 +8,7 @@ export { Issuer, type IssueRequest, type X509Svid } from './issuer.ts';
 export { SvidCache, type SvidListener, type WorkloadSvid } from './svids.ts';
 export { CertificateRecords, type CertificateRecord, type CertificateQuery, type IssuanceMethod } from './records.ts';
 export { parseCsr, type ParsedCsr } from './csr.ts';
-export { spiffeBundle, type SpiffeBundle } from './bundle.ts';
+export { bundleVersion, spiffeBundle, type SpiffeBundle } from './bundle.ts';
 export { PLUGGED_IN_FILES, readPluggedInCa } from './plugged-in.ts';
 export { grpcError } from './grpc-status.ts';
 export { istioCaServiceDefinition } from './istio-api.ts';

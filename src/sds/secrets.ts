@@ -3,7 +3,7 @@
  * secret is encoded once into a packed Any and cached, so a push to 10,000 streams encodes it once.
  */
 import { createHash } from 'node:crypto';
-import type { WorkloadSvid } from '../ca/index.ts';
+import { bundleVersion, type WorkloadSvid } from '../ca/index.ts';
 import { envoyMessageType } from '../lib/protos.ts';
 
 export const SECRET_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
@@ -61,7 +61,7 @@ export function validationContextSecret(name: string, bundle: { sequence: number
     if (bundleCache.size > 64) bundleCache.clear();
     resource = {
       name,
-      version: `bundle-${bundle.sequence}`,
+      version: bundleVersion(bundle),
       any: encodeSecret({ name, validation_context: { trusted_ca: { inline_bytes: Buffer.from(bundle.rootsPem) } } }),
     };
     bundleCache.set(key, resource);

@@ -3,6 +3,7 @@
  * the CA, encoded as Envoy Secrets and re-pushed when the CA rotates them. Key material lives only
  * in the encoded resource; nothing here is ever logged.
  */
+import { bundleVersion } from '../ca/index.ts';
 import { envoyMessageType } from '../lib/protos.ts';
 import { SDS_CERT, SDS_ROOT } from './generate/common.ts';
 import type { EncodedResource } from './resources.ts';
@@ -38,7 +39,7 @@ function bundleSecret(bundle: BundleLike): EncodedResource {
   let r = bundleCache.get(key);
   if (!r) {
     if (bundleCache.size > 16) bundleCache.clear();
-    r = encode(SDS_ROOT, `bundle-${bundle.sequence}`, { validation_context: { trusted_ca: { inline_bytes: Buffer.from(bundle.rootsPem) } } });
+    r = encode(SDS_ROOT, bundleVersion(bundle), { validation_context: { trusted_ca: { inline_bytes: Buffer.from(bundle.rootsPem) } } });
     bundleCache.set(key, r);
   }
   return r;

@@ -94,6 +94,25 @@ async function sdsSecrets(mw: Meshward, dataDir: string): Promise<{ chainPem: st
   };
 }
 
+/** One DeltaSecrets exchange for default + ROOTCA, announcing `held` versions; what came back. */
+async function deltaSecrets(mw: Meshward, dataDir: string, held: Record<string, string>): Promise<{ versions: Record<string, string>; rootsPem?: string }> {
+  const key = await loadOrCreateBootstrapKey(dataDir);
+  const token = await signBootstrapToken(key, { namespace: 'shop', serviceAccount: 'orders', ttlMs: 3_600_000, nowMs: Date.now() });
+  const Ctor = envoyService('envoy.service.secret.v3.SecretDiscoveryService');
+  const client = new Ctor(mw.addresses.grpc, credentials.createInsecure()) as unknown as SdsClient;
+  const stream = client.DeltaSecrets(bearer(token));
+  const r = reader(stream);
+  stream.write({ type_url: SECRET_TYPE, resource_names_subscribe: ['default', 'ROOTCA'], initial_resource_versions: held, node: { id: 'sidecar~10.0.0.1~orders-1.shop~shop.svc.cluster.local' } });
+  const first = await r.next();
+  stream.end();
+  client.close();
+  const root = first.resources.find((x) => x.name === 'ROOTCA');
+  return {
+    versions: Object.fromEntries(first.resources.map((x) => [x.name, x.version])),
+    ...(root ? { rootsPem: root.resource.validation_context!.trusted_ca.inline_bytes.toString() } : {}),
+  };
+}
+
 /** openssl's own verdict on a chain against root-cert.pem. */
 function opensslVerify(chainPem: string, rootFile: string): string {
   const work = track(tempDir('mw-verify-'));
@@ -147,6 +166,20 @@ describe('serve with a plugged-in CA', () => {
     expect(pemCerts(rootsPem).map((c) => c.fingerprint256)).toEqual([new X509Certificate(readFileSync(path.join(mounted, 'root-cert.pem'))).fingerprint256]);
   });
 
+  it('sends the new ROOTCA to a sidecar resuming a delta SDS stream with the version it held under the previous CA', async () => {
+    const dataDir = track(tempDir('mw-plugged-data-'));
+    const first = await serve(dataDir);
+    const held = await deltaSecrets(first.mw, dataDir, {});
+    await first.mw.stop();
+    const mounted = path.join(dataDir, 'ca', 'plugged');
+    opensslCacerts(mounted);
+    const second = await serve(dataDir);
+    // Envoy reconnects announcing what it holds (initial_resource_versions).
+    const resumed = await deltaSecrets(second.mw, dataDir, held.versions);
+    expect(resumed.versions.ROOTCA).toBeDefined();
+    expect(pemCerts(resumed.rootsPem!).map((c) => c.fingerprint256)).toEqual([new X509Certificate(readFileSync(path.join(mounted, 'root-cert.pem'))).fingerprint256]);
+  });
+
   it('keeps the generated CA when <data>/ca/plugged is empty (an optional Secret not created), with a warning', async () => {
     const dataDir = track(tempDir('mw-plugged-data-'));
     mkdirSync(path.join(dataDir, 'ca', 'plugged'), { recursive: true });
@@ -194,7 +227,8 @@ describe('meshward serve (process) with a broken plugged-in CA', () => {
     const other = track(tempDir('mw-cacerts-'));
     opensslCacerts(other, 'Other');
     writeFileSync(path.join(cacerts, 'ca-key.pem'), readFileSync(path.join(other, 'ca-key.pem')));
-    const r = spawnSync(process.execPath, ['bin/meshward.js', 'serve', '--config', 'policies', '--data', dataDir, '--no-watch'], {
+    // The sources through tsx (bin/meshward-dev.js), never a possibly stale dist/.
+    const r = spawnSync(process.execPath, ['bin/meshward-dev.js', 'serve', '--config', 'policies', '--data', dataDir, '--no-watch'], {
       encoding: 'utf8', timeout: 60_000,
       env: { ...process.env, MESHWARD_GRPC_ADDR: '127.0.0.1:0', MESHWARD_HTTP_ADDR: '127.0.0.1:0' },
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TrustBundle, WorkloadSvid } from '../../src/ca/index.ts';
+import { bundleVersion, type TrustBundle, type WorkloadSvid } from '../../src/ca/index.ts';
 import type { WorkloadIdentity } from '../../src/identity/index.ts';
 import { DeltaStream, type DeltaDiscoveryResponse } from '../../src/sds/delta.ts';
 import { SecretSession } from '../../src/sds/session.ts';
@@ -119,10 +119,10 @@ describe('incremental SDS protocol', () => {
     const fake = fakeSource();
     const sent: DeltaDiscoveryResponse[] = [];
     const stream = new DeltaStream(new SecretSession(IDENTITY, fake.source, () => stream.onChange()), { send: (r) => sent.push(r), nack: () => {} });
-    await stream.onRequest({ resource_names_subscribe: ['default', 'ROOTCA'], initial_resource_versions: { ROOTCA: 'bundle-1' } });
+    await stream.onRequest({ resource_names_subscribe: ['default', 'ROOTCA'], initial_resource_versions: { ROOTCA: bundleVersion({ sequence: 1, rootsPem: 'roots-1' }) } });
     expect(sent.map((r) => r.resources.map((x) => x.name))).toEqual([['default']]);
     fake.rotateBundle();
-    expect(sent[1]!.resources.map((x) => [x.name, x.version])).toEqual([['ROOTCA', 'bundle-2']]);
+    expect(sent[1]!.resources.map((x) => [x.name, x.version])).toEqual([['ROOTCA', bundleVersion({ sequence: 2, rootsPem: 'roots-2' })]]);
     await stream.onRequest({ resource_names_unsubscribe: ['ROOTCA'] });
     fake.rotateBundle();
     expect(sent).toHaveLength(2);

@@ -11,7 +11,7 @@ import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createAuthzCapability } from '../src/authz/index.ts';
 import { authorizationServiceDefinition } from '../src/authz/proto.ts';
 import { silentLogger } from '../src/lib/logger.ts';
@@ -77,9 +77,9 @@ function schedule(work: string, name: string, port: number, rps: number, seconds
   return file;
 }
 
-interface Run { p50: number; p99: number; loopP99: number; loopMax: number }
+interface Run { p50: number; p99: number; loopP99: number; loopMax: number; gcMax: number }
 
-const describeRun = (x: Run) => `p50 ${x.p50.toFixed(2)} ms p99 ${x.p99.toFixed(2)} ms (event loop delay p99 ${x.loopP99.toFixed(1)} ms, max ${x.loopMax.toFixed(1)} ms)`;
+const describeRun = (x: Run) => `p50 ${x.p50.toFixed(2)} ms p99 ${x.p99.toFixed(2)} ms (event loop delay p99 ${x.loopP99.toFixed(1)} ms, max ${x.loopMax.toFixed(1)} ms; longest main-thread GC ${x.gcMax.toFixed(1)} ms)`;
 
 /** p50/p99 (ms) of the unrelated checks; the first 10 % are dropped as warm-up. */
 async function unrelatedLatency(work: string, port: number, fastBody: string, slowBody: string | undefined, pin: string | undefined): Promise<Run> {
@@ -88,12 +88,18 @@ async function unrelatedLatency(work: string, port: number, fastBody: string, sl
   const unrelated = h2load(['-c', '1', '-m', '100', `--timing-script-file=${schedule(work, 'unrelated', port, UNRELATED_RPS, SECONDS)}`, '--log-file', log], fastBody, pin ? { pin } : {});
   const slow = slowBody ? h2load(['-c', '1', '-m', '100', `--timing-script-file=${schedule(work, 'slow', port, SLOW_RPS, SECONDS)}`], slowBody, pin ? { pin } : {}) : undefined;
   const loop = monitorEventLoopDelay({ resolution: 1 });
+  let gcMax = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMax = Math.max(gcMax, e.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
   loop.enable();
   await Promise.all([unrelated, slow]);
   loop.disable();
+  gc.disconnect();
   const us = readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2])).filter(Number.isFinite);
   const warm = us.slice(Math.floor(us.length * 0.1)).sort((a, b) => a - b);
-  return { p50: percentile(warm, 50) / 1000, p99: percentile(warm, 99) / 1000, loopP99: loop.percentile(99) / 1e6, loopMax: loop.max / 1e6 };
+  return { p50: percentile(warm, 50) / 1000, p99: percentile(warm, 99) / 1000, loopP99: loop.percentile(99) / 1e6, loopMax: loop.max / 1e6, gcMax };
 }
 
 async function main(): Promise<void> {

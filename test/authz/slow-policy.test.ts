@@ -90,6 +90,7 @@ describe('a slow RegoPolicy', () => {
   it('does not block the event loop while it runs (each evaluation costs the loop one slice)', async () => {
     const delay = monitorEventLoopDelay({ resolution: 5 });
     delay.enable();
+    const elu = performance.eventLoopUtilization();
     const slow = Array.from({ length: 6 }, () => h.check(checkRequest()).catch((err: unknown) => err));
     const fast: Promise<unknown>[] = [];
     for (let i = 0; i < 20; i++) {
@@ -100,8 +101,13 @@ describe('a slow RegoPolicy', () => {
     await Promise.all(fast);
     delay.disable();
     for (const r of results) expect(r).toMatchObject({ code: status.INTERNAL, details: expect.stringMatching(/exceeded its budget/) });
-    // Without the worker, each evaluation would hold the loop for its whole budget (and without a budget, ~1 s).
-    expect(delay.max / 1e6).toBeLessThan(50);
+    const busy = performance.eventLoopUtilization(elu).utilization;
+    // Unbudgeted, each evaluation would hold the loop for seconds (the delay); budgeted but inline,
+    // for its whole 50 ms budget: most of this test's time (the utilization). Here the loop is held
+    // ~1 ms per evaluation. Bounds are generous: other test files and jobs share the box, and their
+    // pauses show in the delay (not in the utilization, which counts only this loop's own work).
+    expect(delay.max / 1e6).toBeLessThan(500);
+    expect(busy).toBeLessThan(0.4);
   });
 });
 

@@ -3,8 +3,11 @@
  * out of their inline slice, and every OPA wasm evaluation (a wasm loop cannot be interrupted
  * in-thread). Workers compile a policy from the same sources the main thread compiled, on first
  * use (by content key, so a snapshot change that keeps a policy's sources reuses it); each keeps at
- * most `maxLoaded` policies. A worker that has not answered `budget + grace` after an evaluation
- * started is terminated and replaced; the evaluation fails with PolicyBudgetExceededError.
+ * most `maxLoaded` policies. An evaluation not answered `budget + grace` after it started fails
+ * with PolicyBudgetExceededError at once. Its worker is terminated and replaced right away for
+ * wasm (which never stops by itself); a Rego worker, which stops itself at its budget, is given
+ * `killAfterMs` more to come back (it was starved of CPU, or in one long built-in call) before it
+ * is terminated: a restart costs far more CPU than waiting.
  *
  * Thread-safety: used from the main thread only. Workers are unref'd: an idle pool never keeps the
  * process alive.
@@ -45,6 +48,8 @@ export interface EvaluationPoolOptions {
    * CPU; terminating costs a restart, which a loaded box pays in event-loop time too.
    */
   regoGraceMs?: number;
+  /** How long a Rego worker past its grace may take to come back before it is terminated (default 1 s). */
+  killAfterMs?: number;
   /** An evaluation waiting longer than this for a free worker fails with the budget error (default 1 s). */
   queueTimeoutMs?: number;
   /** Evaluations waiting for a worker beyond which new ones fail at once (default 1,000). */
@@ -72,6 +77,8 @@ interface Slot {
   loaded: Map<string, true>;
   job?: Job;
   jobId: number;
+  /** Its job was answered (overrun), the worker has not come back yet: not available. */
+  stalled?: boolean;
   /** Key whose load must be acknowledged before the job's timer starts. */
   awaitingLoad?: string;
   timer?: NodeJS.Timeout;
@@ -81,6 +88,7 @@ export class EvaluationPool {
   readonly #size: number;
   readonly #graceMs: number;
   readonly #regoGraceMs: number;
+  readonly #killAfterMs: number;
   readonly #queueTimeoutMs: number;
   readonly #maxQueue: number;
   readonly #maxLoaded: number;
@@ -97,6 +105,7 @@ export class EvaluationPool {
     this.#size = options.size ?? Math.max(2, Math.min(4, availableParallelism() - 1));
     this.#graceMs = options.graceMs ?? 20;
     this.#regoGraceMs = options.regoGraceMs ?? 100;
+    this.#killAfterMs = options.killAfterMs ?? 1000;
     this.#queueTimeoutMs = options.queueTimeoutMs ?? 1000;
     this.#maxQueue = options.maxQueue ?? 1000;
     this.#maxLoaded = options.maxLoaded ?? 32;
@@ -157,6 +166,11 @@ export class EvaluationPool {
       if (this.#slots.every((s) => s.ready)) for (const w of this.#readyWaiters.splice(0)) w();
     } else if (m.t === 'loaded') {
       if (slot.awaitingLoad === m.key && slot.job) this.#startTimer(slot, slot.job);
+    } else if (m.id === slot.jobId && slot.stalled) {
+      // Back after its job was answered: the late answer is dropped, the worker is free again.
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      slot.stalled = false;
     } else if (m.id === slot.jobId && slot.job) {
       const job = this.#finish(slot);
       if (m.t === 'result') job.resolve(m.value);
@@ -196,24 +210,37 @@ export class EvaluationPool {
     slot.timer = setTimeout(() => this.#overrun(slot), job.budgetMs + grace);
   }
 
-  /** The worker did not stop by itself (a wasm loop, a single long built-in): terminate and replace it. */
+  /** The evaluation overran: answer it now; wasm workers are replaced, Rego ones get killAfterMs to come back. */
   #overrun(slot: Slot): void {
-    const i = this.#slots.indexOf(slot);
-    if (i < 0 || !slot.job) return;
+    if (this.#slots.indexOf(slot) < 0 || !slot.job) return;
     const job = this.#finish(slot);
+    const wasm = job.policy.source.kind === 'wasm';
+    job.reject(new PolicyBudgetExceededError(job.policy.id, job.budgetMs, wasm ? 'its worker was terminated' : 'its worker did not answer in time'));
+    if (wasm) this.#kill(slot);
+    else {
+      slot.stalled = true;
+      slot.timer = setTimeout(() => this.#kill(slot), this.#killAfterMs);
+    }
+    this.#pump();
+  }
+
+  /** Terminates a worker that cannot finish and puts a fresh one in its place. */
+  #kill(slot: Slot): void {
+    const i = this.#slots.indexOf(slot);
+    if (i < 0) return;
+    clearTimeout(slot.timer);
     this.terminated++;
     this.#slots[i] = this.#spawn();
     slot.worker.removeAllListeners('exit');
     slot.worker.removeAllListeners('error');
     slot.worker.on('error', () => {});
     void slot.worker.terminate();
-    job.reject(new PolicyBudgetExceededError(job.policy.id, job.budgetMs, 'its worker was terminated'));
     this.#pump();
   }
 
   #pump(): void {
     while (this.#queue.length > 0) {
-      const slot = this.#slots.find((s) => s.ready && !s.job);
+      const slot = this.#slots.find((s) => s.ready && !s.job && !s.stalled);
       if (!slot) return;
       const job = this.#queue.shift()!;
       const waited = performance.now() - job.enqueuedAt;

@@ -1,0 +1,51 @@
+/**
+ * The evaluation pool: Rego that stops itself at its budget keeps its worker; a built-in call that
+ * cannot be interrupted (catastrophic regular expression backtracking) is answered with the budget
+ * error at budget + grace and its worker replaced; the pool keeps answering afterwards. Timings
+ * are bounded with generous margins, never tight.
+ */
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PolicyBudgetExceededError } from '../../src/policy/errors.ts';
+import { EvaluationPool, pooledPolicy } from '../../src/policy/pool/index.ts';
+
+const rego = (id: string, body: string) => pooledPolicy(id, { kind: 'rego', modules: { 'p.rego': `package envoy.authz\nimport rego.v1\ndefault allow := false\n${body}\n` }, entrypoint: 'envoy/authz/allow' });
+
+const FAST = rego('ns/fast', 'allow if input.role == "admin"');
+const LOOP = rego('ns/loop', 'allow if { some i in numbers.range(1, 3000); some j in numbers.range(1, 3000); i * j < 0 }');
+// Exponential backtracking in one regex.match call: nothing inside the call can check the budget.
+const REGEX = rego('ns/regex', 'allow if regex.match("^(a+)+$", input.s)');
+
+describe('evaluation pool', () => {
+  const pool = new EvaluationPool({ size: 1, regoGraceMs: 50, killAfterMs: 200 });
+  beforeAll(async () => {
+    await pool.ready();
+  }, 60_000);
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  it('evaluates a policy in a worker: allow and deny', async () => {
+    expect(await pool.evaluate(FAST, { role: 'admin' }, undefined, 50)).toBe(true);
+    expect(await pool.evaluate(FAST, { role: 'dev' }, undefined, 50)).toBe(false);
+  });
+
+  it('stops a Rego loop at its budget inside the worker, without terminating it', async () => {
+    const err = await pool.evaluate(LOOP, {}, undefined, 50).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PolicyBudgetExceededError);
+    expect((err as Error).message).toMatch(/ns\/loop: evaluation exceeded its budget of 50 ms/);
+    expect(pool.terminated).toBe(0);
+    expect(await pool.evaluate(FAST, { role: 'admin' }, undefined, 50)).toBe(true);
+  });
+
+  it('answers a built-in call that cannot be interrupted at budget + grace, then replaces its worker', async () => {
+    const t0 = performance.now();
+    const err = await pool.evaluate(REGEX, { s: `${'a'.repeat(40)}b` }, undefined, 50).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PolicyBudgetExceededError);
+    expect((err as Error).message).toMatch(/ns\/regex: evaluation exceeded its budget of 50 ms \(its worker did not answer in time\)/);
+    expect(performance.now() - t0).toBeLessThan(50 + 50 + 500);
+    await expect.poll(() => pool.terminated, { timeout: 10_000 }).toBe(1);
+    await pool.ready();
+    expect(await pool.evaluate(FAST, { role: 'admin' }, undefined, 50)).toBe(true);
+  });
+});

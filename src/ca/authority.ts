@@ -281,7 +281,7 @@ export class Authority {
    */
   rotate(options: { newRoot?: boolean; activateAfterMs?: number } = {}): SlotSummary {
     if (this.#journal.mode === 'plugged-in') {
-      throw new CaError('CA_ROTATION_UNSUPPORTED', 'a plugged-in CA is rotated by the operator: import the new cacerts with `meshward ca init --from DIR` on a fresh data dir');
+      throw new CaError('CA_ROTATION_UNSUPPORTED', 'a plugged-in CA is rotated by the operator: replace its cacerts files (--ca-dir or <data>/ca/plugged, e.g. update the Secret) and restart meshward');
     }
     const now = this.#o.clock.now();
     const existing = this.#journal.slots.find((s) => s.state === 'prepared');

@@ -97,6 +97,12 @@ export class PostgresAuditStore implements AuditStore {
 
   async #transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
+    // A checked-out client has no 'error' listener (pg-pool): a lost connection would crash the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -106,7 +112,8 @@ export class PostgresAuditStore implements AuditStore {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(lost);
     }
   }
 

@@ -3,6 +3,7 @@
  * rows and queries as the SQLite store. Inserts are batched per event-loop turn into one statement;
  * `list` and `close` wait for what is queued.
  */
+import { MeshwardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Queryable } from '../state/index.ts';
 import { type CertificateQuery, type CertificateRecord, type CertificateRecordPage, type CertificateRecordStore, decodeCursor, encodeCursor } from './records.ts';
@@ -73,7 +74,9 @@ export class PostgresCertificateRecords implements CertificateRecordStore {
     }
     values.push(q.limit + 1);
     const r = await this.#db.query(`SELECT serial, spiffe_id, not_before, not_after, issued_at, requested_by, method, ca_slot FROM ${this.#table}
-      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY issued_at DESC, serial DESC LIMIT $${values.length}`, values);
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY issued_at DESC, serial DESC LIMIT $${values.length}`, values).catch((err: unknown) => {
+      throw new MeshwardError('UNAVAILABLE', `issued-certificate records in PostgreSQL are unreachable: ${(err as Error).message}`, { cause: err });
+    });
     const records = r.rows.slice(0, q.limit).map((row) => ({
       serial: String(row.serial), spiffeId: String(row.spiffe_id), notBefore: Number(row.not_before), notAfter: Number(row.not_after),
       issuedAt: Number(row.issued_at), requestedBy: String(row.requested_by), method: row.method as CertificateRecord['method'], caSlot: String(row.ca_slot),

@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CaSettings } from '../config/kinds/mesh.ts';
 import type { Clock } from '../lib/clock.ts';
+import { MeshwardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -121,7 +122,8 @@ export class SharedCa {
       });
     } catch (err) {
       this.#stale = true;
-      throw err;
+      if (err instanceof MeshwardError) throw err;
+      throw new MeshwardError('UNAVAILABLE', `the shared CA in PostgreSQL cannot be changed now: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -138,7 +140,10 @@ export class SharedCa {
 
   #syncQuietly = (): void => {
     this.sync().then(() => {
-      if (this.#failing) this.#o.logger.info('the shared CA is readable again');
+      if (this.#failing) {
+        this.#o.logger.info('the shared CA is readable again');
+        void this.#listen(); // the LISTEN connection did not survive the outage
+      }
       this.#failing = false;
     }, (err: unknown) => {
       if (!this.#failing) this.#o.logger.warn({ err }, 'cannot read the shared CA; keeping the one loaded');
@@ -183,6 +188,18 @@ export class SharedCa {
     this.#heartbeat.unref();
     this.#timer = setInterval(this.#syncQuietly, this.#o.pollMs ?? SHARED_CA_POLL_MS);
     this.#timer.unref();
+    await this.#listen();
+    const store = this.#o.store;
+    this.#leadership = new Leadership({
+      connect: () => store.dedicatedClient(), name: `meshward:ca-leader:${store.schema}`, logger: this.#o.logger,
+      intervalMs: this.#o.leaderPollMs ?? SHARED_CA_POLL_MS, onChange: (leader) => this.#o.onLeadership?.(leader),
+    });
+    await this.#leadership.start();
+  }
+
+  async #listen(): Promise<void> {
+    await this.#unlisten?.();
+    this.#unlisten = undefined;
     try {
       this.#unlisten = await this.#o.store.onCaChange((version) => {
         if (version !== this.#version) this.#syncQuietly();
@@ -190,12 +207,6 @@ export class SharedCa {
     } catch (err) {
       this.#o.logger.warn({ err }, 'cannot LISTEN for CA changes; polling only');
     }
-    const store = this.#o.store;
-    this.#leadership = new Leadership({
-      connect: () => store.dedicatedClient(), name: `meshward:ca-leader:${store.schema}`, logger: this.#o.logger,
-      intervalMs: this.#o.leaderPollMs ?? SHARED_CA_POLL_MS, onChange: (leader) => this.#o.onLeadership?.(leader),
-    });
-    await this.#leadership.start();
   }
 
   async stop(): Promise<void> {

@@ -90,6 +90,12 @@ export class PostgresStateStore implements SharedStateStore {
 
   async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
+    // A checked-out client has no 'error' listener (pg-pool): a lost connection would crash the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -99,7 +105,8 @@ export class PostgresStateStore implements SharedStateStore {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(lost);
     }
   }
 

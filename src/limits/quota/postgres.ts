@@ -72,6 +72,12 @@ export class PostgresQuotaStore implements QuotaStore, AdjustmentLog {
   async adjust(ref: QuotaCounterRef, adjustment: QuotaAdjustment): Promise<{ before: number; after: number }> {
     await this.init();
     const client = await this.#pool.connect();
+    // A checked-out client has no 'error' listener (pg-pool): a lost connection would crash the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query(`INSERT INTO meshward_quota_usage (policy, subject, period, used, expires_at) VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING`, [ref.policy, ref.subject, ref.period, ref.expiresAt]);
@@ -85,7 +91,8 @@ export class PostgresQuotaStore implements QuotaStore, AdjustmentLog {
       await client.query('ROLLBACK').catch(() => {});
       throw new LimitsBackendUnavailableError(`postgres quota adjustment failed: ${(err as Error).message}`, { cause: err });
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(lost);
     }
   }
 

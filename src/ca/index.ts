@@ -10,6 +10,7 @@ export { CertificateRecords, type CertificateRecord, type CertificateQuery, type
 export { parseCsr, type ParsedCsr } from './csr.ts';
 export { bundleVersion, spiffeBundle, type SpiffeBundle } from './bundle.ts';
 export { PLUGGED_IN_FILES, readPluggedInCa } from './plugged-in.ts';
+export { openCaSource, pluggedCaConfigured, type CaSource } from './source.ts';
 export { grpcError } from './grpc-status.ts';
 export { istioCaServiceDefinition } from './istio-api.ts';
 export { CaError } from './errors.ts';

@@ -56,9 +56,14 @@ export function pluggedFilesDigest(dir: string): string {
   return hash.digest('hex');
 }
 
+/** True when serve would sign with a plugged-in CA: `--ca-dir` given, or files in `<caDir>/plugged`. */
+export function pluggedCaConfigured(caDir: string, pluggedDir: string | undefined): boolean {
+  return pluggedDir !== undefined || presentFiles(defaultPluggedDir(caDir)).length > 0;
+}
+
 export function openCaSource(o: CaSourceOptions): CaSource {
   const pluggedDir = o.pluggedDir ?? defaultPluggedDir(o.caDir);
-  if (!o.pluggedDir && presentFiles(pluggedDir).length === 0) {
+  if (!pluggedCaConfigured(o.caDir, o.pluggedDir)) {
     if (fileExists(pluggedDir)) o.logger.warn({ dir: pluggedDir }, `${pluggedDir} holds none of the plugged-in CA files (${Object.values(PLUGGED_IN_FILES).join(', ')}); using the data dir's CA`);
     const authority = Authority.open({ caDir: o.caDir, trustDomain: o.trustDomain, settings: o.settings, clock: o.clock, logger: o.logger }, true);
     return { authority, mode: authority.mode === 'plugged-in' ? 'plugged' : 'generated', source: o.caDir };

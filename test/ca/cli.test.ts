@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -59,6 +59,31 @@ describe('meshward ca', () => {
     const ok = await cli(['ca', 'init', '-d', data, '-c', config, '--from', from, '--json']);
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).mode).toBe('plugged-in');
+  });
+
+  it('status and rotate --offline act on the plugged-in CA serve would use (<data>/ca/plugged or --ca-dir), not on a generated one', async () => {
+    const { data, config } = setup();
+    expect((await cli(['ca', 'init', '-d', data, '-c', config])).code).toBe(0);
+    const mounted = path.join(data, 'ca', 'plugged');
+    mkdirSync(mounted, { recursive: true });
+    const rootKey = generateCaKey();
+    const root = createRootCertificate(rootKey, { trustDomain: 'corp.example', now: Date.now(), ttlMs: 365 * 86_400_000, skewMs: 0, label: 'corp' });
+    const key = generateCaKey();
+    const ca = createIntermediateCertificate(key, { der: root, key: rootKey }, { trustDomain: 'corp.example', now: Date.now(), ttlMs: 90 * 86_400_000, skewMs: 0, label: 'int' });
+    writeFileSync(path.join(mounted, 'ca-cert.pem'), certPem(ca));
+    writeFileSync(path.join(mounted, 'ca-key.pem'), key.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(path.join(mounted, 'cert-chain.pem'), certPem(ca) + certPem(root));
+    writeFileSync(path.join(mounted, 'root-cert.pem'), certPem(root));
+    const status = await cli(['ca', 'status', '-d', data, '-c', config, '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).mode).toBe('plugged-in');
+    const rotate = await cli(['ca', 'rotate', '--offline', '-d', data, '-c', config]);
+    expect(rotate.code).toBe(78);
+    expect(rotate.stderr).toMatch(/replace its cacerts files/);
+    const elsewhere = tempDir();
+    dirs.push(elsewhere);
+    const viaFlag = await cli(['ca', 'status', '-d', elsewhere, '-c', config, '--ca-dir', mounted, '--json']);
+    expect(JSON.parse(viaFlag.stdout).mode).toBe('plugged-in');
   });
 
   it('token prints a bootstrap token for the service account', async () => {

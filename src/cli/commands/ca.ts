@@ -2,12 +2,13 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Authority, caDirOf, type SlotSummary } from '../../ca/index.ts';
+import { Authority, caDirOf, openCaSource, pluggedCaConfigured, type SlotSummary } from '../../ca/index.ts';
 import { createSnapshot, loadConfigDir, parseDuration } from '../../config/index.ts';
 import type { CaSettings } from '../../config/kinds/mesh.ts';
 import { resolveMesh } from '../../config/mesh-defaults.ts';
 import { type BootstrapKey, loadOrCreateBootstrapKey, loadOrCreateSharedBootstrapKey, signBootstrapToken } from '../../identity/index.ts';
 import { systemClock } from '../../lib/clock.ts';
+import { silentLogger } from '../../lib/logger.ts';
 import { errorCatalog, MeshwardError } from '../../lib/errors.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
 import { PostgresStateStore, requireKek } from '../../state/index.ts';
@@ -18,6 +19,7 @@ const COMMON = {
   config: { type: 'string', short: 'c' },
   'trust-domain': { type: 'string' },
   json: { type: 'boolean' },
+  'ca-dir': { type: 'string' },
 } as const;
 
 interface CaContext {
@@ -26,6 +28,8 @@ interface CaContext {
   httpAddress: string;
   trustDomain: string;
   settings: CaSettings;
+  /** `--ca-dir` / MESHWARD_CA_DIR: the plugged-in CA serve uses. */
+  pluggedDir?: string;
 }
 
 /** Data dir, trust domain and CA settings from flags, env and the configuration directory. */
@@ -42,11 +46,17 @@ function caContext(values: CliValues, io: CliIo): CaContext {
   return {
     dataDir, caDir: caDirOf(dataDir), httpAddress: options.httpAddress,
     trustDomain: (values['trust-domain'] as string | undefined) ?? mesh.trustDomain, settings: mesh.ca,
+    ...(options.pluggedCaDir ? { pluggedDir: path.resolve(io.cwd, options.pluggedCaDir) } : {}),
   };
 }
 
 function openAuthority(c: CaContext, create = false): Authority {
-  return Authority.open({ caDir: c.caDir, trustDomain: c.trustDomain, settings: () => c.settings, clock: systemClock }, create);
+  const o = { caDir: c.caDir, trustDomain: c.trustDomain, settings: () => c.settings, clock: systemClock };
+  // The CA serve signs with: a plugged-in one (--ca-dir, or files in <data>/ca/plugged) wins.
+  if (!create && pluggedCaConfigured(c.caDir, c.pluggedDir)) {
+    return openCaSource({ ...o, dataDir: c.dataDir, logger: silentLogger(), ...(c.pluggedDir ? { pluggedDir: c.pluggedDir } : {}) }).authority;
+  }
+  return Authority.open(o, create);
 }
 
 function describeCert(pem: string): string {

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
@@ -254,5 +254,15 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
     expect(new Set(final.map((v) => v.bundleSequence)).size).toBe(1);
     expect((await leaderOf(survivors)).name).not.toBe(current.name);
   }, 120_000);
+
+  it('writes to its data dir only what the docs list (the admin token on the first replica, the audit checkpoint key and checkpoints)', async () => {
+    const files = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+    const written = replicas.map((r) => files(r.dataDir));
+    // The list in the README, "Operating several replicas": no CA, key or token file among them.
+    const documented = /^(admin\.token|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|limits\/quotas\.db(-shm|-wal)?)$/;
+    for (const list of written) for (const f of list) expect(f).toMatch(documented);
+    expect(written.filter((list) => list.includes('admin.token'))).toHaveLength(1);
+  });
 });
 

@@ -74,6 +74,16 @@ describe('serve with a database URL', () => {
     expect(err.join('')).toMatch(/--kek-file FILE or MESHWARD_KEK/);
   });
 
+  it('refuses to start while PostgreSQL is unreachable, saying where (exit 69)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mw-kek-serve-'));
+    dirs.push(dir);
+    const err: string[] = [];
+    const code = await runCli(['serve', '--config', 'policies', '--data', path.join(dir, 'data'), '--database-url', 'postgres://nobody:secret@127.0.0.1:1/none', '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0'], { stdout: () => {}, stderr: (t) => err.push(t), env: { MESHWARD_KEK: randomBytes(32).toString('base64') }, cwd: process.cwd() });
+    expect(code).toBe(69);
+    expect(err.join('')).toMatch(/cannot open the shared state in postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/);
+    expect(err.join('')).not.toContain('secret');
+  });
+
   it('refuses a KEK of the wrong length given to serve (exit 78)', async () => {
     const code = await runCli(['serve', '--database-url', 'postgres://nobody@127.0.0.1:1/none'], { stdout: () => {}, stderr: () => {}, env: { MESHWARD_KEK: 'c2hvcnQ=' }, cwd: process.cwd() });
     expect(code).toBe(78);

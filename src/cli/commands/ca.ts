@@ -19,8 +19,10 @@ const COMMON = {
   config: { type: 'string', short: 'c' },
   'trust-domain': { type: 'string' },
   json: { type: 'boolean' },
-  'ca-dir': { type: 'string' },
 } as const;
+
+/** The plugged-in CA serve uses (status and rotate look at the CA serve signs with). */
+const CA_DIR = { 'ca-dir': { type: 'string' } } as const;
 
 interface CaContext {
   dataDir: string;
@@ -117,7 +119,7 @@ export const commands: CliCommand[] = [
   {
     name: 'ca rotate',
     summary: 'Force a CA rotation: prepare the next CA now (published in the trust bundle), activate it after --activate-after (default 0). Uses the running server when reachable.',
-    options: { ...COMMON, 'new-root': { type: 'boolean' }, 'activate-after': { type: 'string' }, 'http-addr': { type: 'string' }, offline: { type: 'boolean' } },
+    options: { ...COMMON, ...CA_DIR, 'new-root': { type: 'boolean' }, 'activate-after': { type: 'string' }, 'http-addr': { type: 'string' }, offline: { type: 'boolean' } },
     async run({ values }, io) {
       const c = caContext(values, io);
       const newRoot = Boolean(values['new-root']);
@@ -145,8 +147,8 @@ export const commands: CliCommand[] = [
   },
   {
     name: 'ca status',
-    summary: 'Show the CA mode, trust bundle sequence and slots with their rotation phase (reads the data dir).',
-    options: COMMON,
+    summary: "Show the CA mode, trust bundle sequence and slots with their rotation phase (the CA serve signs with: a plugged-in one from --ca-dir or <data>/ca/plugged, else the data dir's own).",
+    options: { ...COMMON, ...CA_DIR },
     async run({ values }, io) {
       const c = caContext(values, io);
       const authority = openAuthority(c);

@@ -51,7 +51,7 @@ describe('ConfigStore under live edits', () => {
   it('never applies a half-written file whose first chunk parses (two writes with a pause)', async () => {
     const dir = writeConfigDir({ 's.yaml': SERVICE_ORDERS, 'authz.yaml': `${ALLOW_ORDERS}---\n${DENY_DELETE}` });
     dirs.push(dir);
-    const { store, published } = open(dir, { settleMs: 900 });
+    const { store, published } = open(dir, { settleMs: 1500 });
     store.watch();
     await sleep(300);
     // A non-atomic writer: truncate, write a first chunk that is valid YAML without the DENY rule,

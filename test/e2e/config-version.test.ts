@@ -188,7 +188,7 @@ describe('a policy file written in two chunks while meshward serve watches it', 
       const fd = openSync(file, 'w');
       writeSync(fd, ORDERS_DELETE('DELETE, PUT'));
       const answers: number[] = [];
-      const until = Date.now() + 700;
+      const until = Date.now() + 450;
       while (Date.now() < until) {
         answers.push(await check('DELETE', '/api/orders/1'));
         await new Promise((resolve) => setTimeout(resolve, 20));

@@ -6,7 +6,7 @@
  * non-recursive watch, re-synced on every event. A periodic rescan of sizes, mtimes and inodes
  * catches what events miss (network filesystems, dropped inotify events, a watch limit reached).
  */
-import { type Dirent, type FSWatcher, readdirSync, watch } from 'node:fs';
+import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
@@ -40,6 +40,14 @@ function configDirectories(root: string): string[] {
   return out;
 }
 
+function inodeOf(dir: string): number | undefined {
+  try {
+    return statSync(dir).ino;
+  } catch {
+    return undefined;
+  }
+}
+
 /** size, mtime and inode of every file a load reads, following symlinks. */
 async function signature(files: readonly string[]): Promise<string> {
   const parts = await Promise.all(files.map(async (f) => {
@@ -56,7 +64,8 @@ async function signature(files: readonly string[]): Promise<string> {
 export class ConfigWatcher {
   readonly #options: ConfigWatcherOptions;
   readonly #root: string;
-  readonly #watchers = new Map<string, FSWatcher>();
+  /** Per directory: its watch and the inode watched (a directory replaced by rename is watched anew). */
+  readonly #watchers = new Map<string, { watcher: FSWatcher; ino: number }>();
   #rescanTimer?: NodeJS.Timeout;
   #lastSignature?: string;
   #closed = false;
@@ -78,34 +87,34 @@ export class ConfigWatcher {
   close(): void {
     this.#closed = true;
     clearInterval(this.#rescanTimer);
-    for (const w of this.#watchers.values()) w.close();
+    for (const w of this.#watchers.values()) w.watcher.close();
     this.#watchers.clear();
   }
 
-  /** Watches every directory present, and stops watching the ones gone. */
+  /** Watches every directory present (anew when it was replaced), and stops watching the ones gone. */
   #sync(): void {
     if (this.#closed) return;
-    const dirs = new Set(configDirectories(this.#root));
+    const dirs = new Map(configDirectories(this.#root).map((d) => [d, inodeOf(d)] as const));
     for (const [dir, w] of this.#watchers) {
-      if (!dirs.has(dir)) {
-        w.close();
+      if (dirs.get(dir) !== w.ino) {
+        w.watcher.close();
         this.#watchers.delete(dir);
       }
     }
-    for (const dir of dirs) if (!this.#watchers.has(dir)) this.#watchDirectory(dir);
+    for (const [dir, ino] of dirs) if (ino !== undefined && !this.#watchers.has(dir)) this.#watchDirectory(dir, ino);
   }
 
-  #watchDirectory(dir: string): void {
+  #watchDirectory(dir: string, ino: number): void {
     try {
-      const w = watch(dir, { persistent: false }, () => this.#changed());
-      w.on('error', (err) => {
+      const watcher = watch(dir, { persistent: false }, () => this.#changed());
+      watcher.on('error', (err) => {
         // The directory went away or the watch broke: drop it; the next sync or rescan re-adds it.
-        w.close();
-        if (this.#watchers.get(dir) === w) this.#watchers.delete(dir);
+        watcher.close();
+        if (this.#watchers.get(dir)?.watcher === watcher) this.#watchers.delete(dir);
         this.#options.logger.debug({ err, dir }, 'configuration directory watch ended');
         this.#changed();
       });
-      this.#watchers.set(dir, w);
+      this.#watchers.set(dir, { watcher, ino });
     } catch (err) {
       this.#options.logger.warn({ err, dir }, 'cannot watch configuration directory; the periodic rescan covers it');
     }

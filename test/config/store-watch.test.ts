@@ -112,6 +112,24 @@ describe('ConfigStore under live edits', () => {
     }
   });
 
+  it('keeps following the directory when it is itself replaced by rename, replace after replace', async () => {
+    const root = tempDir('mw-dir-swap-');
+    dirs.push(root);
+    const dir = writeConfigDir({ 's.yaml': orders('10.0.3.1') }, path.join(root, 'config'));
+    const { store } = open(dir, { settleMs: 50, rescanMs: 300 });
+    store.watch();
+    await sleep(100);
+    for (const [i, address] of ['10.0.3.2', '10.0.3.3'].entries()) {
+      writeConfigDir({ 's.yaml': orders(address) }, path.join(root, `next-${i}`));
+      renameSync(dir, path.join(root, `old-${i}`));
+      renameSync(path.join(root, `next-${i}`), dir);
+      await expect.poll(() => addressOf(store.current()), { timeout: 5_000 }).toBe(address);
+    }
+    // And an in-place edit of the new directory is still seen.
+    writeFileSync(path.join(dir, 's.yaml'), orders('10.0.3.9'));
+    await expect.poll(() => addressOf(store.current()), { timeout: 5_000 }).toBe('10.0.3.9');
+  });
+
   it('notices an edit the directory watches cannot see (a Rego module outside the directory) by the periodic rescan', async () => {
     const root = tempDir('mw-rescan-');
     dirs.push(root);

@@ -40,9 +40,13 @@ const SPIN_WAT = POLICY_WAT.replace(
 
 const TO_WEB = { destination: 'spiffe://cluster.local/ns/shop/sa/web' };
 
-function regoPolicy(name: string, app: string, extra = ''): string {
-  return yamlDoc('RegoPolicy', name, 'shop', `selector: { matchLabels: { app: ${app} } }\nmodules: [rego/${name}.rego]\nevaluationBudget: ${BUDGET_MS}ms${extra}`);
+function regoPolicy(name: string, app: string, budgetMs = BUDGET_MS): string {
+  return yamlDoc('RegoPolicy', name, 'shop', `selector: { matchLabels: { app: ${app} } }\nmodules: [rego/${name}.rego]\nevaluationBudget: ${budgetMs}ms`);
 }
+
+/** A budget long enough that, spent on the event loop, it would stand out of a loaded box's noise (~120 ms pauses seen). */
+const HEAVY_BUDGET_MS = 400;
+const TO_REPORTS = { destination: 'spiffe://cluster.local/ns/shop/sa/reports' };
 
 async function timed<T>(p: Promise<T>): Promise<{ result?: T; error?: unknown; ms: number }> {
   const t0 = performance.now();
@@ -62,7 +66,10 @@ describe('a slow RegoPolicy', () => {
       'services.yaml': SERVICES,
       'rego/slow.rego': SLOW_REGO,
       'rego/fast.rego': FAST_REGO,
+      'rego/heavy.rego': SLOW_REGO,
+      'reports.yaml': yamlDoc('Service', 'reports', 'shop', 'serviceAccount: reports\nlabels: { app: reports }\nports:\n  - { name: http, port: 8080 }'),
       'slow.yaml': regoPolicy('slow', 'orders'),
+      'heavy.yaml': regoPolicy('heavy', 'reports', HEAVY_BUDGET_MS),
       'fast.yaml': regoPolicy('fast', 'web'),
     }, { configure: (authz: AuthzCapability) => authz.engines.register(createRegoPolicyEngine({ pool })) });
     await pool.ready();
@@ -87,27 +94,23 @@ describe('a slow RegoPolicy', () => {
     expect(h.records.at(-1)).toMatchObject({ decision: 'deny', matchedPolicies: [expect.objectContaining({ kind: 'RegoPolicy', name: 'fast', effect: 'deny' })] });
   });
 
-  it('does not block the event loop while it runs (each evaluation costs the loop one slice)', async () => {
+  it('does not block the event loop while it runs (each evaluation costs the loop a 1 ms slice, not its budget)', async () => {
     const delay = monitorEventLoopDelay({ resolution: 5 });
     delay.enable();
-    const elu = performance.eventLoopUtilization();
-    const slow = Array.from({ length: 6 }, () => h.check(checkRequest()).catch((err: unknown) => err));
+    const heavy = Array.from({ length: 4 }, () => h.check(checkRequest(TO_REPORTS)).catch((err: unknown) => err));
     const fast: Promise<unknown>[] = [];
     for (let i = 0; i < 20; i++) {
       fast.push(h.check(checkRequest({ ...TO_WEB, method: 'GET' })));
       await new Promise((r) => setTimeout(r, 10));
     }
-    const results = await Promise.all(slow);
+    const results = await Promise.all(heavy);
     await Promise.all(fast);
     delay.disable();
-    for (const r of results) expect(r).toMatchObject({ code: status.INTERNAL, details: expect.stringMatching(/exceeded its budget/) });
-    const busy = performance.eventLoopUtilization(elu).utilization;
-    // Unbudgeted, each evaluation would hold the loop for seconds (the delay); budgeted but inline,
-    // for its whole 50 ms budget: most of this test's time (the utilization). Here the loop is held
-    // ~1 ms per evaluation. Bounds are generous: other test files and jobs share the box, and their
-    // pauses show in the delay (not in the utilization, which counts only this loop's own work).
-    expect(delay.max / 1e6).toBeLessThan(500);
-    expect(busy).toBeLessThan(0.4);
+    for (const r of results) expect(r).toMatchObject({ code: status.INTERNAL, details: expect.stringMatching(/shop\/heavy: evaluation exceeded its budget of 400 ms/) });
+    // Unbudgeted, each evaluation would hold the loop for seconds; budgeted but on the event loop,
+    // for its 400 ms budget. Here each holds it ~1 ms: what remains is the box's own noise (other
+    // test files and jobs share 2 cores), hence the generous bound.
+    expect(delay.max / 1e6).toBeLessThan(HEAVY_BUDGET_MS * 0.75);
   });
 });
 

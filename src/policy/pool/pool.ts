@@ -84,6 +84,9 @@ interface Slot {
   timer?: NodeJS.Timeout;
 }
 
+/** Delay before replacing a worker that died while starting. */
+const RESTART_DELAY_MS = 1000;
+
 export class EvaluationPool {
   readonly #size: number;
   readonly #graceMs: number;
@@ -192,7 +195,16 @@ export class EvaluationPool {
       this.#slots.splice(i, 1);
       return;
     }
-    this.#slots[i] = this.#spawn();
+    if (slot.ready) {
+      this.#slots[i] = this.#spawn();
+      return;
+    }
+    // It died starting (a missing or broken worker file): no tight restart loop, and nothing waits forever.
+    for (const queued of this.#queue.splice(0)) queued.reject(new PolicyEvaluationError(queued.policy.id, `the evaluation worker failed to start: ${err.message}`));
+    this.#slots.splice(i, 1);
+    setTimeout(() => {
+      if (!this.#closed && this.#slots.length < this.#size) this.#slots.push(this.#spawn());
+    }, RESTART_DELAY_MS).unref();
   }
 
   #finish(slot: Slot): Job {

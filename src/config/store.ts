@@ -14,6 +14,7 @@ import { counter, gauge, type Registry } from '../lib/metrics.ts';
 import { ConfigInvalidError, type ConfigIssue, formatIssue } from './errors.ts';
 import { loadConfigDir } from './load.ts';
 import { ConfigLoadThread } from './load-thread.ts';
+import { loadWhenStable } from './stable-load.ts';
 import { type ConfigSnapshot, createSnapshot } from './snapshot.ts';
 import { ConfigWatcher } from './watcher.ts';
 
@@ -154,11 +155,17 @@ export class ConfigStore {
   }
 
   async #load(settleMs: number): Promise<ConfigSnapshot> {
-    const alsoRead = this.#referencedFiles();
-    if (this.#options.inThread) return createSnapshot(loadConfigDir(this.#options.dir));
+    const request = { dir: this.#options.dir, settleMs, alsoRead: this.#referencedFiles() };
+    if (this.#options.inThread) return createSnapshot(await loadWhenStable(request));
     this.#thread ??= new ConfigLoadThread();
-    const loaded = await this.#thread.load({ dir: this.#options.dir, settleMs, alsoRead });
-    return createSnapshot(loaded);
+    try {
+      return createSnapshot(await this.#thread.load(request));
+    } catch (err) {
+      if (err instanceof ConfigInvalidError || this.#closed) throw err;
+      // The thread could not run (or crashed): a stalled event loop beats not reloading at all.
+      this.#options.logger.warn({ err }, 'configuration load thread failed; loading on the event loop instead');
+      return createSnapshot(await loadWhenStable(request));
+    }
   }
 
   /** Absolute paths of the files the served snapshot references (Rego modules, bundles). */

@@ -13,9 +13,9 @@ import { type IssueRequest, Issuer, type X509Svid } from './issuer.ts';
 import { CertificateRecords, type CertificateRecordStore } from './records.ts';
 import { PostgresCertificateRecords } from './records-postgres.ts';
 import { Rotator } from './rotator.ts';
-import { describeCa, openCaSource, watchPluggedFiles } from './source.ts';
+import { describeCa, openCaSource, pluggedCaConfigured, watchPluggedFiles } from './source.ts';
 import { caRoutes } from './routes.ts';
-import { pluggedCaPresent, SharedCa } from './shared.ts';
+import { SharedCa } from './shared.ts';
 import { type SvidListener, SvidCache, type WorkloadSvid } from './svids.ts';
 
 export interface CaCapability extends Capability {
@@ -43,7 +43,7 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   const caDir = caDirOf(ctx.options.dataDir);
   // A plugged-in CA (--ca-dir, or files in <data>/ca/plugged) wins over the data dir's own: source.ts.
   // Replicas sharing a database share one generated CA (shared.ts); a plugged-in CA still wins.
-  const sharedCa = ctx.state && !pluggedCaPresent(caDir, ctx.options.pluggedCaDir)
+  const sharedCa = ctx.state && !pluggedCaConfigured(caDir, ctx.options.pluggedCaDir)
     ? await SharedCa.open({
       store: ctx.state, trustDomain: mesh().trustDomain, settings: () => mesh().ca, clock: ctx.clock, logger,
       onFollow: () => followed(),

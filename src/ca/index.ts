@@ -14,3 +14,4 @@ export { openCaSource, pluggedCaConfigured, type CaSource } from './source.ts';
 export { grpcError } from './grpc-status.ts';
 export { istioCaServiceDefinition } from './istio-api.ts';
 export { CaError } from './errors.ts';
+export { SharedCa, type SharedCaOptions } from './shared.ts';

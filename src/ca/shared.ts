@@ -10,8 +10,6 @@
  * replica writes a heartbeat with the bundle sequence it publishes; the leader activates a prepared
  * CA only once every live replica (heartbeat within `liveMs`) publishes the bundle that holds it.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import type { CaSettings } from '../config/kinds/mesh.ts';
 import type { Clock } from '../lib/clock.ts';
 import { MeshwardError } from '../lib/errors.ts';
@@ -20,13 +18,13 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { type CaDocument, Leadership, type SharedStateStore } from '../state/index.ts';
 import { Authority } from './authority.ts';
-import { PLUGGED_IN_FILES } from './plugged-in.ts';
 import { MemoryCaStorage } from './storage.ts';
 
 export const SHARED_CA_POLL_MS = 2000;
 export const HEARTBEAT_MS = 1000;
 /** A replica whose heartbeat is older than this no longer holds back an activation. */
 export const LIVE_MS = 10_000;
+const PRUNE_HEARTBEATS_MS = 3_600_000;
 
 export interface SharedCaOptions {
   store: SharedStateStore;
@@ -83,6 +81,15 @@ export class SharedCa {
       storage.dirty = false;
       return new SharedCa(o, storage, authority, 1);
     });
+  }
+
+  /** The stored CA, read only (`meshward ca status --database-url`); undefined when none is stored yet. */
+  static async read(o: Pick<SharedCaOptions, 'store' | 'trustDomain' | 'settings' | 'clock'>): Promise<Authority | undefined> {
+    const doc = await o.store.readCa();
+    if (!doc) return undefined;
+    const storage = new MemoryCaStorage(`the shared CA (${o.store.location})`);
+    storage.import(doc, (name, sealed) => o.store.open(name, sealed));
+    return Authority.open({ caDir: o.store.location, trustDomain: o.trustDomain, settings: o.settings, clock: o.clock, storage });
   }
 
   /** The stored document version this replica holds. */
@@ -162,6 +169,7 @@ export class SharedCa {
   async advance(): Promise<boolean> {
     const now = this.#o.clock.now();
     const live = await this.#o.store.liveReplicas(Date.now(), this.#o.liveMs ?? LIVE_MS);
+    await this.#o.store.pruneHeartbeats(Date.now() - PRUNE_HEARTBEATS_MS); // replicas killed long ago
     const published = (seq: number) => live.every((r) => r.bundleSequence >= seq || r.id === this.replicaId);
     return this.mutate((a) => a.advance({
       mayActivate: (seq) => {
@@ -216,11 +224,4 @@ export class SharedCa {
     await this.#unlisten?.();
     await this.#o.store.removeHeartbeat(this.replicaId).catch(() => {});
   }
-}
-
-/** True when a plugged-in CA is configured (`--ca-dir`) or present in `<caDir>/plugged`: it wins over a shared generated CA. */
-export function pluggedCaPresent(caDir: string, pluggedDir: string | undefined): boolean {
-  if (pluggedDir) return true;
-  const dir = path.join(caDir, 'plugged');
-  return Object.values(PLUGGED_IN_FILES).some((f) => existsSync(path.join(dir, f)));
 }

@@ -215,6 +215,10 @@ export class PostgresStateStore implements SharedStateStore {
     await this.#pool.query(`DELETE FROM ${this.schema}.replicas WHERE id = $1`, [id]);
   }
 
+  async pruneHeartbeats(before: number): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${this.schema}.replicas WHERE seen_at < $1`, [before]);
+  }
+
   /** A dedicated connection for a session-level lock (leadership): the caller ends it to let go. */
   async dedicatedClient(): Promise<pg.Client> {
     const client = new pg.Client({ connectionString: this.#connectionString, connectionTimeoutMillis: 10_000 });

@@ -61,6 +61,8 @@ export interface SharedStateStore {
   dedicatedClient(): Promise<pg.Client>;
   /** Forgets a replica's heartbeat (a graceful stop). */
   removeHeartbeat(id: string): Promise<void>;
+  /** Forgets heartbeats older than `before` (replicas killed without stopping). */
+  pruneHeartbeats(before: number): Promise<void>;
   /** Runs SQL on the shared pool (tables of other modules live in the same schema). */
   query: Queryable['query'];
   readonly schema: string;

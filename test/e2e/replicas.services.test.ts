@@ -224,6 +224,15 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
     return { replica: r, events, close: () => stream.cancel() };
   };
 
+  it('shows with `meshward ca status --database-url` the CA the replicas serve', async () => {
+    const status = await cli(['ca', 'status', '--json', '--database-url', db!.url, '--data', path.join(root, 'cli-data')]);
+    expect(status.code).toBe(0);
+    const shared = JSON.parse(status.out) as { bundleSequence: number; slots: { id: string; state: string }[] };
+    const served = await caView(replicas[2]!);
+    expect(shared.bundleSequence).toBe(served.bundleSequence);
+    expect(shared.slots.map((x) => [x.id, x.state])).toEqual(served.slots.map((x) => [x.id, x.state]));
+  });
+
   it('publishes a rotation started on one replica on all three before it activates, every SDS stream gets the new certificate, and a SIGKILLed leader is replaced mid-rotation', async () => {
     const streams = await Promise.all(replicas.map(sdsStream));
     const oldRoot = new X509Certificate(await (await fetch(`http://${replicas[0]!.http}/v1/bundle.pem`)).text());

@@ -2,7 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Authority, caDirOf, openCaSource, pluggedCaConfigured, type SlotSummary } from '../../ca/index.ts';
+import { Authority, CaError, caDirOf, openCaSource, pluggedCaConfigured, SharedCa, type SlotSummary } from '../../ca/index.ts';
 import { createSnapshot, loadConfigDir, parseDuration } from '../../config/index.ts';
 import type { CaSettings } from '../../config/kinds/mesh.ts';
 import { resolveMesh } from '../../config/mesh-defaults.ts';
@@ -147,11 +147,11 @@ export const commands: CliCommand[] = [
   },
   {
     name: 'ca status',
-    summary: "Show the CA mode, trust bundle sequence and slots with their rotation phase (the CA serve signs with: a plugged-in one from --ca-dir or <data>/ca/plugged, else the data dir's own).",
-    options: { ...COMMON, ...CA_DIR },
+    summary: "Show the CA mode, trust bundle sequence and slots with their rotation phase (the CA serve signs with: a plugged-in one from --ca-dir or <data>/ca/plugged, else with --database-url the CA replicas share, else the data dir's own).",
+    options: { ...COMMON, ...CA_DIR, 'database-url': { type: 'string' }, 'kek-file': { type: 'string' } },
     async run({ values }, io) {
       const c = caContext(values, io);
-      const authority = openAuthority(c);
+      const authority = await statusAuthority(values, io, c);
       const bundle = authority.bundle();
       if (values.json) {
         io.stdout(JSON.stringify({ mode: authority.mode, trustDomain: c.trustDomain, bundleSequence: bundle.sequence, roots: bundle.roots.length, slots: authority.slots() }) + '\n');
@@ -164,6 +164,20 @@ export const commands: CliCommand[] = [
     },
   },
 ];
+
+/** The CA replicas share (PostgreSQL, with --database-url and no plugged-in CA) or the one serve would use from files. */
+async function statusAuthority(values: CliValues, io: CliIo, c: CaContext): Promise<Authority> {
+  const options = resolveServeOptions(values, io.env);
+  if (!options.databaseUrl || pluggedCaConfigured(c.caDir, c.pluggedDir)) return openAuthority(c);
+  const store = await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: requireKek(options.kek) });
+  try {
+    const authority = await SharedCa.read({ store, trustDomain: c.trustDomain, settings: () => c.settings, clock: systemClock });
+    if (!authority) throw new CaError('CA_NOT_INITIALIZED', `no CA in ${store.location} yet (the first \`meshward serve --database-url\` creates it)`);
+    return authority;
+  } finally {
+    await store.close();
+  }
+}
 
 /** The key replicas share (PostgreSQL, with --database-url) or this data dir's own. */
 async function bootstrapKeyFor(values: CliValues, io: CliIo, dataDir: string): Promise<BootstrapKey> {

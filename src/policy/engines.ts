@@ -7,15 +7,17 @@
  * `extAuthz.policyEvaluationBudget`, 50 ms). A Rego evaluation first runs inline with a small slice
  * (INLINE_SLICE_MS): fast policies stay on the event loop, as fast as without a budget. One that
  * runs out of its slice is abandoned and re-run in a worker thread (./pool) with the full budget,
- * so a slow policy costs the event loop one slice, not its whole run. Wasm evaluations always run
+ * so a slow policy costs the event loop one slice, not its whole run (and after three in a row,
+ * nothing for a second: see sliced.ts). Wasm evaluations always run
  * in a worker: a wasm loop cannot be interrupted in-thread, only its thread terminated.
  */
 import { parseDuration } from '../config/duration.ts';
 import type { ConfigDocument, ConfigSnapshot } from '../config/index.ts';
 import type { RegoPolicySpec } from '../config/kinds/rego-policy.ts';
-import { type CompiledPolicy, type PolicyCallContext, PolicyBudgetExceededError, type PolicyEngine, regoPolicyEngine } from './index.ts';
+import { type CompiledPolicy, type PolicyEngine, regoPolicyEngine } from './index.ts';
 import { type EvaluationPool, type PolicySource, type PooledPolicy, pooledPolicy, sharedEvaluationPool } from './pool/index.ts';
-import { compileRego, fromJSON, isSliceExhausted, RegoBudgetExceededError, toJSON, withBudget } from './rego/index.ts';
+import { compileRego, fromJSON, toJSON } from './rego/index.ts';
+import { SlicedPolicy } from './sliced.ts';
 import { loadWasmBundle } from './wasm/index.ts';
 
 /**
@@ -58,32 +60,6 @@ function pooled(pool: EvaluationPool, policy: PooledPolicy, budgetMs: number): C
   return { evaluate: (input, context) => pool.evaluate(policy, input, context?.now, budgetMs) };
 }
 
-/** Inline within a slice; in a worker with the full budget when the slice runs out. */
-function sliced(inline: CompiledPolicy, pool: EvaluationPool, policy: PooledPolicy, budgetMs: number): CompiledPolicy {
-  if (budgetMs <= INLINE_SLICE_MS) {
-    // A budget no larger than a slice is spent inline.
-    return {
-      evaluate(input, context) {
-        try {
-          return withBudget({ ms: budgetMs }, () => inline.evaluate(input, context));
-        } catch (err) {
-          throw err instanceof RegoBudgetExceededError ? new PolicyBudgetExceededError(policy.id, budgetMs, 'stopped inline') : err;
-        }
-      },
-    };
-  }
-  return {
-    evaluate(input: unknown, context?: PolicyCallContext) {
-      try {
-        return withBudget({ ms: INLINE_SLICE_MS, slice: true }, () => inline.evaluate(input, context));
-      } catch (err) {
-        if (!isSliceExhausted(err)) throw err;
-      }
-      return pool.evaluate(policy, input, context?.now, budgetMs);
-    },
-  };
-}
-
 export interface RegoPolicyEngineOptions {
   /** Worker pool for evaluations off the event loop (default: the process-wide one). */
   pool?: EvaluationPool;
@@ -102,7 +78,7 @@ export function createRegoPolicyEngine(options: RegoPolicyEngineOptions = {}): P
       pool.warm();
       const policy = pooledPolicy(`${doc.metadata.namespace}/${doc.metadata.name}`, sourceOf(doc, snapshot, spec));
       const budgetMs = budgetOf(spec, snapshot);
-      return spec.wasmBundle ? pooled(pool, policy, budgetMs) : sliced(inline, pool, policy, budgetMs);
+      return spec.wasmBundle ? pooled(pool, policy, budgetMs) : new SlicedPolicy(inline, pool, policy, budgetMs, { sliceMs: INLINE_SLICE_MS });
     },
   };
 }

@@ -17,11 +17,17 @@ import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
 import { routeGrpcJsLogs } from './server/grpc-log.ts';
+import { guardGrpcStreams } from './server/grpc-port-guard.ts';
 import { listenError } from './server/listen-errors.ts';
 import { grpcServerCredentials, TlsFilesWatcher } from './server/tls-files.ts';
 import { PostgresStateStore } from './state/index.ts';
 
 export type { ServeOptions } from './server/capability.ts';
+
+/** Per gRPC connection; Envoy opens another connection when it needs more. */
+export const DEFAULT_GRPC_MAX_CONCURRENT_STREAMS = 1000;
+/** A gRPC connection with no open stream this long is closed (GOAWAY); Envoy reconnects on demand. */
+export const DEFAULT_GRPC_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 export interface MeshwardDeps {
   logger?: Logger;
@@ -102,8 +108,13 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   const capabilities = [...built.values()];
 
   // Channelz off: meshward exposes no channelz service, and its per-call bookkeeping measured
-  // ≈ 3 % of the event loop under ext_authz load.
-  const grpc = new GrpcServer({ 'grpc.max_concurrent_streams': 100_000, 'grpc.enable_channelz': 0 });
+  // ≈ 3 % of the event loop under ext_authz load. Streams per connection are capped and idle
+  // connections closed (grpc-port-guard.ts resets answered streams): see docs/xds.md, "Limits".
+  const grpc = new GrpcServer({
+    'grpc.max_concurrent_streams': options.grpcMaxConcurrentStreams ?? DEFAULT_GRPC_MAX_CONCURRENT_STREAMS,
+    'grpc.max_connection_idle_ms': options.grpcIdleTimeoutMs ?? DEFAULT_GRPC_IDLE_TIMEOUT_MS,
+    'grpc.enable_channelz': 0,
+  });
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   health.addToServer(grpc);
   for (const c of capabilities) c.registerGrpc?.(grpc);
@@ -132,6 +143,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
       grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, grpcTls ? grpcServerCredentials(grpcTls) : ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(err, 'gRPC', options.grpcAddress, '--grpc-addr')) : resolve(port))));
     addresses.grpc = `${g.host}:${grpcPort}`;
     routeFastPaths();
+    guardGrpcStreams(grpc, registry);
     const h = splitAddress(options.httpAddress);
     await http.listen({ host: h.host, port: h.port }).catch((err: unknown) => {
       throw listenError(err, 'HTTP', options.httpAddress, '--http-addr');

@@ -1,3 +1,4 @@
+import { parseDuration } from '../config/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
 /** Server options from flags, then environment, then defaults. */
 import type { ServeOptions } from '../server/capability.ts';
@@ -25,6 +26,7 @@ export function resolveServeOptions(flags: Record<string, unknown>, env: Readonl
     grpcFastPath: !(flags['no-grpc-fast-path'] as boolean | undefined) && env.MESHWARD_GRPC_FAST_PATH !== 'false',
     ...httpTls(flags, env),
     ...grpcTls(flags, env),
+    ...grpcLimits(flags, env),
   };
 }
 
@@ -54,4 +56,25 @@ function httpTls(flags: Record<string, unknown>, env: Readonly<Record<string, st
 function kekOf(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'kek'> {
   const kek = loadKek({ file: (flags['kek-file'] as string | undefined) ?? env.MESHWARD_KEK_FILE, env: env.MESHWARD_KEK });
   return kek ? { kek } : {};
+}
+
+/** --grpc-max-streams (streams per connection) and --grpc-idle-timeout (a duration: 5m, 30s). */
+function grpcLimits(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'grpcMaxConcurrentStreams' | 'grpcIdleTimeoutMs'> {
+  const streams = (flags['grpc-max-streams'] as string | undefined) ?? env.MESHWARD_GRPC_MAX_STREAMS;
+  const idle = (flags['grpc-idle-timeout'] as string | undefined) ?? env.MESHWARD_GRPC_IDLE_TIMEOUT;
+  const out: Pick<ServeOptions, 'grpcMaxConcurrentStreams' | 'grpcIdleTimeoutMs'> = {};
+  if (streams !== undefined) {
+    const n = Number(streams);
+    if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new MeshwardError('INVALID_ARGUMENT', `--grpc-max-streams: "${streams}" is not a positive integer`);
+    out.grpcMaxConcurrentStreams = n;
+  }
+  if (idle !== undefined) {
+    try {
+      out.grpcIdleTimeoutMs = parseDuration(idle);
+    } catch {
+      throw new MeshwardError('INVALID_ARGUMENT', `--grpc-idle-timeout: "${idle}" is not a duration (e.g. 5m, 30s)`);
+    }
+    if (out.grpcIdleTimeoutMs < 1) throw new MeshwardError('INVALID_ARGUMENT', '--grpc-idle-timeout must be positive');
+  }
+  return out;
 }

@@ -19,9 +19,11 @@ const ROUTED = Symbol('meshward.grpcStreamRoutes');
 
 type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
 type RoutableServer = EventEmitter & { [ROUTED]?: true };
+/** grpc-js counts a connection's open streams for its idle timeout (`grpc.max_connection_idle_ms`). */
+type StreamCounting = { onStreamOpened?: (stream: ServerHttp2Stream) => void };
 
 /** The HTTP/2 servers grpc-js listens with, if its internals are the expected shape. */
-function http2ServersOf(server: GrpcServer): RoutableServer[] | undefined {
+export function http2ServersOf(server: GrpcServer): RoutableServer[] | undefined {
   const map = (server as unknown as { http2Servers?: unknown }).http2Servers;
   if (!(map instanceof Map)) return undefined;
   return [...map.keys()].filter((s): s is RoutableServer => typeof (s as EventEmitter | null)?.listeners === 'function');
@@ -35,6 +37,10 @@ export function routeGrpcStreams(server: GrpcServer, routes: ReadonlyMap<string,
   if (routes.size === 0) return 0;
   const servers = http2ServersOf(server);
   if (!servers) return 0;
+  // Routed streams bypass grpc-js's handler, which counts open streams for the idle timeout:
+  // count them too, or a connection busy with routed calls only would be closed as idle.
+  const counting = server as unknown as StreamCounting;
+  const opened = typeof counting.onStreamOpened === 'function' ? counting.onStreamOpened.bind(server) : undefined;
   let routed = 0;
   for (const h2 of servers) {
     if (h2[ROUTED]) {
@@ -47,8 +53,10 @@ export function routeGrpcStreams(server: GrpcServer, routes: ReadonlyMap<string,
     h2.removeListener('stream', grpcJs);
     h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       const route = routes.get(headers[':path'] as string);
-      if (route) route(stream, headers);
-      else grpcJs(stream, headers, flags, rawHeaders);
+      if (route) {
+        opened?.(stream);
+        route(stream, headers);
+      } else grpcJs(stream, headers, flags, rawHeaders);
     });
     h2[ROUTED] = true;
     routed++;

@@ -8,6 +8,7 @@ import { grpcError } from '../ca/index.ts';
 import type { WorkloadIdentity } from '../identity/index.ts';
 import { type Clock, systemClock } from '../lib/clock.ts';
 import { MeshwardError } from '../lib/errors.ts';
+import { RateLimitedLog } from '../lib/rate-limited-log.ts';
 import { endWhenTokenExpires } from '../lib/token-expiry.ts';
 import type { Logger } from '../lib/logger.ts';
 import { counter, gauge, type Registry } from '../lib/metrics.ts';
@@ -56,6 +57,8 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
   const responses = counter(deps.registry, 'meshward_sds_responses_total', 'SDS responses sent.', ['kind']);
   const requests = counter(deps.registry, 'meshward_sds_requests_total', 'SDS requests by outcome (initial, ack, nack, stale, resubscribe).', ['outcome']);
   const refused = counter(deps.registry, 'meshward_sds_refused_total', 'SDS calls refused, by gRPC status name.', ['code']);
+  // Anyone can open a stream that is refused (no token): one line per interval with a count.
+  const refusals = new RateLimitedLog(logger, 'SDS call refused', { clock, level: 'info' });
 
   function checkType(typeUrl: string | undefined): void {
     if (typeUrl && typeUrl !== SECRET_TYPE_URL) throw new MeshwardError('INVALID_ARGUMENT', `type_url ${typeUrl} is not served here (SDS serves ${SECRET_TYPE_URL})`);
@@ -72,7 +75,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
     } else if (code === 'INTERNAL') {
       logger.error({ err, caller: identity?.spiffeId, peer }, 'SDS call failed');
     } else {
-      logger.info({ code, message: (err as Error).message, caller: identity?.spiffeId, peer }, 'SDS call refused');
+      refusals.note({ code, message: (err as Error).message, caller: identity?.spiffeId, peer });
     }
   }
 
@@ -192,6 +195,7 @@ export function createSdsService(deps: SdsServiceDeps): SdsService {
       enders.clear();
       for (const s of open) s.close();
       open.clear();
+      refusals.close();
     },
   };
 }

@@ -55,6 +55,13 @@ export interface ServeOptions {
    * grpc-js (default true). False is for comparison and troubleshooting; behaviour is the same.
    */
   grpcFastPath?: boolean;
+  /**
+   * Concurrent HTTP/2 streams a client may open on one gRPC connection (SETTINGS_MAX_CONCURRENT_STREAMS;
+   * default 1000). Streams beyond it are refused (REFUSED_STREAM); Envoy opens another connection.
+   */
+  grpcMaxConcurrentStreams?: number;
+  /** A gRPC connection with no open stream for this long is closed with GOAWAY (default 5 min). */
+  grpcIdleTimeoutMs?: number;
 }
 
 export interface CapabilityContext {

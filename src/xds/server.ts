@@ -12,6 +12,7 @@ import { errorCodeOf, MeshwardError, toGrpcStatus } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import { envoyServiceDefinition } from '../lib/protos.ts';
+import { RateLimitedLog } from '../lib/rate-limited-log.ts';
 import { endWhenTokenExpires } from '../lib/token-expiry.ts';
 import { GenerationCache } from './cache.ts';
 import { DEFAULT_DEBOUNCE, type DebounceOptions, Debouncer } from './debounce.ts';
@@ -86,6 +87,8 @@ export class XdsServer {
   #generation: GenerationCache;
   #pushing: Promise<void> = Promise.resolve();
   #nextStreamId = 0;
+  /** Anyone can open a stream that gets refused: one line per interval with a count, not one per stream. */
+  readonly #refusals: RateLimitedLog;
   /**
    * Nonces only have to differ from every earlier one (they are not secrets): a random prefix per
    * server, so a reconnecting proxy's old nonce never matches, then a counter. Cheaper than
@@ -98,6 +101,7 @@ export class XdsServer {
   constructor(options: XdsServerOptions) {
     this.#options = options;
     this.#metrics = xdsMetrics(options.registry);
+    this.#refusals = new RateLimitedLog(options.logger, 'xDS stream refused', { clock: options.clock });
     this.#generation = new GenerationCache(options.config.current());
     this.#debouncer = new Debouncer(options.clock, options.debounce ?? DEFAULT_DEBOUNCE, (first) => void this.push(first));
   }
@@ -154,6 +158,7 @@ export class XdsServer {
   close(): void {
     this.#debouncer.cancel();
     for (const s of [...this.#streams.values()]) s.fail(new MeshwardError('UNAVAILABLE', 'meshward is shutting down'));
+    this.#refusals.close();
   }
 
   async #pushAll(triggeredAt: number): Promise<void> {
@@ -212,7 +217,7 @@ export class XdsServer {
       if (closed) return;
       const code = errorCodeOf(err);
       this.#metrics.rejected.inc({ code });
-      this.#options.logger.warn({ code, message: (err as Error).message, streamId, peer: call.getPeer() }, 'xDS stream refused');
+      this.#refusals.note({ code, message: (err as Error).message, streamId, peer: call.getPeer() });
       cleanup();
       call.emit('error', grpcError(err));
     };

@@ -17,6 +17,8 @@ export const command: CliCommand = {
     'kek-file': { type: 'string' },
     'no-watch': { type: 'boolean' },
     'no-grpc-fast-path': { type: 'boolean' },
+    'grpc-max-streams': { type: 'string' },
+    'grpc-idle-timeout': { type: 'string' },
     'http-tls-cert': { type: 'string' },
     'http-tls-key': { type: 'string' },
     'http-client-ca': { type: 'string' },

@@ -12,6 +12,7 @@ import { certPem, createIntermediateCertificate, createRootCertificate, generate
 import { derToPem, pemToDer } from './der.ts';
 import { CaError, caInvalid } from './errors.ts';
 import type { Journal, RootEntry, SlotEntry } from './journal.ts';
+import { derivedJwtKey } from './jwt-key.ts';
 import { readPluggedInCa } from './plugged-in.ts';
 import { activatePoint, needsNewRoot, preparePoint } from './rotation.ts';
 import { type CaStorage, FileCaStorage } from './storage.ts';
@@ -138,7 +139,7 @@ export class Authority {
       return chainTop.verify(new X509Certificate(pemToDer(r.certPem, 'CERTIFICATE')[0]!).publicKey);
     }) ?? roots[0]!;
     const slotId = newId('plugged', now);
-    const jwtKey = generateCaKey();
+    const jwtKey = derivedJwtKey(plugged.caKey); // the same on every replica reading these files
     const slot: SlotEntry = {
       id: slotId, state: 'active', rootId: signingRoot.id, certPem: certPem(plugged.caCert),
       chainPem: plugged.intermediates.map(certPem).join(''),

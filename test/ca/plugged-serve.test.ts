@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { X509Certificate } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
+import { createLocalJWKSet, type JWK, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCaCapability } from '../../src/ca/index.ts';
 import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
@@ -178,6 +179,23 @@ describe('serve with a plugged-in CA', () => {
     const resumed = await deltaSecrets(second.mw, dataDir, held.versions);
     expect(resumed.versions.ROOTCA).toBeDefined();
     expect(pemCerts(resumed.rootsPem!).map((c) => c.fingerprint256)).toEqual([new X509Certificate(readFileSync(path.join(mounted, 'root-cert.pem'))).fingerprint256]);
+  });
+
+  it('gives every replica reading the same files the same JWT-SVID key: a JWT-SVID from one verifies with the bundle of another', async () => {
+    const cacerts = track(tempDir('mw-cacerts-'));
+    opensslCacerts(cacerts);
+    const dataA = track(tempDir('mw-plugged-data-'));
+    const a = await serve(dataA, { pluggedCaDir: cacerts });
+    const b = await serve(track(tempDir('mw-plugged-data-')), { pluggedCaDir: cacerts });
+    const key = await loadOrCreateBootstrapKey(dataA);
+    const token = await signBootstrapToken(key, { namespace: 'shop', serviceAccount: 'orders', ttlMs: 3_600_000, nowMs: Date.now() });
+    const minted = await a.mw.http.inject({ method: 'POST', url: '/v1/svids/jwt', headers: { authorization: `Bearer ${token}` }, payload: { audience: ['payments'] } });
+    expect(minted.statusCode).toBe(200);
+    const bundleB = (await b.mw.http.inject({ method: 'GET', url: '/v1/bundle' })).json() as { keys: (JWK & { use: string })[] };
+    // SPIFFE marks them `use: jwt-svid`; jose only picks keys without `use` or with `use: sig`.
+    const jwks = createLocalJWKSet({ keys: bundleB.keys.filter((k) => k.use === 'jwt-svid').map(({ use: _use, ...k }) => k) });
+    const { payload } = await jwtVerify(minted.json().token as string, jwks, { audience: 'payments' });
+    expect(payload.sub).toBe(`spiffe://${TRUST_DOMAIN}/ns/shop/sa/orders`);
   });
 
   it('keeps the generated CA when <data>/ca/plugged is empty (an optional Secret not created), with a warning', async () => {

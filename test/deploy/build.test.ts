@@ -5,7 +5,7 @@
  * skip with a message when it is absent, and the other CLI tests run the sources (bin/meshward-dev.js).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,17 @@ console.log(JSON.stringify([allow({ user: 'admin' }), allow({ user: 'guest' }) ?
     expect(await exited, log).toBe(0);
     expect(log).not.toMatch(/tsx|ENOTDIR|EACCES/);
   }, 60_000);
+});
+
+describe('bin/meshward.js without a build', () => {
+  it('refuses to start with exit 70 and says how to build, instead of a module-not-found trace', () => {
+    const tree = path.join(scratch, 'unbuilt');
+    spawnSync('mkdir', ['-p', path.join(tree, 'bin')]);
+    writeFileSync(path.join(tree, 'bin', 'meshward.js'), readFileSync('bin/meshward.js'));
+    const out = spawnSync(process.execPath, [path.join(tree, 'bin', 'meshward.js'), 'version'], { encoding: 'utf8', timeout: 30_000 });
+    expect(out.status).toBe(70);
+    expect(out.stderr).toMatch(/dist\/ is not built: run `npm run build`/);
+  });
 });
 
 describe('the npm package', () => {

@@ -61,10 +61,12 @@ export function parseTime(parameter: string, text: string, now: number): number 
 }
 
 /** PostgreSQL refuses NUL in text (the query failed as 503); no stored value contains one either. */
+export function refuseNulByte(parameter: string, value: string): void {
+  if (value.includes('\0')) throw new AuditInvalidQueryError(parameter, 'contains a NUL byte');
+}
+
 function refuseNul(params: AuditQueryParams): void {
-  for (const [name, value] of Object.entries(params)) {
-    if (typeof value === 'string' && value.includes('\0')) throw new AuditInvalidQueryError(name, 'contains a NUL byte');
-  }
+  for (const [name, value] of Object.entries(params)) if (typeof value === 'string') refuseNulByte(name, value);
 }
 
 export function encodeCursor(seq: number): string {

@@ -10,7 +10,7 @@ import { parseDuration } from '../config/index.ts';
 import type { SignedCheckpoint } from './checkpoint.ts';
 import { AuditInvalidQueryError } from './errors.ts';
 import { EXPORT_CONTENT_TYPES, type ExportFormat, formatExport } from './export.ts';
-import { type AuditQueryParams, DECISION_OUTCOMES, MAX_PAGE_SIZE, parseQuery } from './query.ts';
+import { type AuditQueryParams, DECISION_OUTCOMES, MAX_PAGE_SIZE, parseQuery, refuseNulByte } from './query.ts';
 import { decisionStats, exportPages, getDecision, queryDecisions, verifyChain } from './reader.ts';
 import type { AuditStore } from './store.ts';
 
@@ -194,5 +194,8 @@ export function auditRoutes(app: FastifyInstance, deps: AuditRoutesDeps): void {
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }),
       response: { 200: StoredDecisionSchema, 404: ErrorSchema, ...AUTH_ERRORS },
     },
-  }, async (req) => getDecision(deps.store(), req.params.id));
+  }, async (req) => {
+    refuseNulByte('id', req.params.id);
+    return getDecision(deps.store(), req.params.id);
+  });
 }

@@ -80,6 +80,12 @@ function filterSuite(databaseUrl?: string) {
     expect(exported.statusCode).toBe(400);
   });
 
+  it('refuses a NUL byte in a decision id with 400, not a store failure', async () => {
+    const res = await mw.http.inject({ method: 'GET', url: '/v1/decisions/feb%0029', headers: { authorization: `Bearer ${token}` } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ code: 'AUDIT_INVALID_QUERY', message: 'id: contains a NUL byte' });
+  });
+
   it('still filters by principal and path prefix without a NUL', async () => {
     expect(await ids('pathPrefix=/orders&order=asc')).toEqual(['feb-28', 'feb-29', 'mar-01']);
     expect(await ids('principal=nobody')).toEqual([]);

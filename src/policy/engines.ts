@@ -26,6 +26,9 @@ import { loadWasmBundle } from './wasm/index.ts';
  */
 export const INLINE_SLICE_MS = 1;
 
+/** How long compiling a wasm bundle's policy waits for the evaluation workers to start. */
+const WORKER_START_WAIT_MS = 10_000;
+
 async function loadWasmPolicy(bundle: Buffer, entrypoint: string): Promise<CompiledPolicy> {
   const policy = await loadWasmBundle(bundle);
   const run = policy.entrypoint(entrypoint);
@@ -78,7 +81,13 @@ export function createRegoPolicyEngine(options: RegoPolicyEngineOptions = {}): P
       pool.warm();
       const policy = pooledPolicy(`${doc.metadata.namespace}/${doc.metadata.name}`, sourceOf(doc, snapshot, spec));
       const budgetMs = budgetOf(spec, snapshot);
-      return spec.wasmBundle ? pooled(pool, policy, budgetMs) : new SlicedPolicy(inline, pool, policy, budgetMs, { sliceMs: INLINE_SLICE_MS });
+      if (spec.wasmBundle) {
+        // Every evaluation of a bundle runs in a worker: the snapshot is served once they run (or
+        // after WORKER_START_WAIT_MS, when they cannot start: its evaluations then fail with why).
+        await Promise.race([pool.ready(), new Promise((r) => setTimeout(r, WORKER_START_WAIT_MS).unref())]);
+        return pooled(pool, policy, budgetMs);
+      }
+      return new SlicedPolicy(inline, pool, policy, budgetMs, { sliceMs: INLINE_SLICE_MS });
     },
   };
 }

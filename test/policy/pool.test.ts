@@ -49,3 +49,15 @@ describe('evaluation pool', () => {
     expect(await pool.evaluate(FAST, { role: 'admin' }, undefined, 50)).toBe(true);
   });
 });
+
+describe('evaluation pool while its workers start', () => {
+  const pool = new EvaluationPool({ size: 1, queueTimeoutMs: 100 });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  it('does not count waiting for workers to start as saturation: an evaluation sent before they run is answered', async () => {
+    // Starting a worker takes far longer than queueTimeoutMs (hundreds of ms from sources).
+    expect(await pool.evaluate(FAST, { role: 'admin' }, undefined, 50)).toBe(true);
+  }, 60_000);
+});

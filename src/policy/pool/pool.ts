@@ -50,7 +50,7 @@ export interface EvaluationPoolOptions {
   regoGraceMs?: number;
   /** How long a Rego worker past its grace may take to come back before it is terminated (default 1 s). */
   killAfterMs?: number;
-  /** An evaluation waiting longer than this for a free worker fails with the budget error (default 1 s). */
+  /** An evaluation waiting longer than this for a free worker fails with the budget error (default 1 s; time spent waiting for workers to start does not count). */
   queueTimeoutMs?: number;
   /** Evaluations waiting for a worker beyond which new ones fail at once (default 1,000). */
   maxQueue?: number;
@@ -101,6 +101,8 @@ export class EvaluationPool {
   #nextId = 0;
   #closed = false;
   #readyWaiters: (() => void)[] = [];
+  /** When a worker last became ready while none was: waiting for workers to start is not saturation. */
+  #availableSince = 0;
   /** Workers terminated for overrunning their budget (tests and metrics). */
   terminated = 0;
 
@@ -165,6 +167,7 @@ export class EvaluationPool {
 
   #onMessage(slot: Slot, m: FromWorker): void {
     if (m.t === 'ready') {
+      if (!this.#slots.some((s) => s.ready)) this.#availableSince = performance.now();
       slot.ready = true;
       if (this.#slots.every((s) => s.ready)) for (const w of this.#readyWaiters.splice(0)) w();
     } else if (m.t === 'loaded') {
@@ -255,7 +258,7 @@ export class EvaluationPool {
       const slot = this.#slots.find((s) => s.ready && !s.job && !s.stalled);
       if (!slot) return;
       const job = this.#queue.shift()!;
-      const waited = performance.now() - job.enqueuedAt;
+      const waited = performance.now() - Math.max(job.enqueuedAt, this.#availableSince);
       if (waited > this.#queueTimeoutMs) {
         job.reject(new PolicyBudgetExceededError(job.policy.id, job.budgetMs, `waited ${Math.round(waited)} ms for an evaluation worker`));
         continue;

@@ -4,6 +4,7 @@
  * of refusals logs a bounded number of lines, and idle connections are closed.
  */
 import http2 from 'node:http2';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -146,6 +147,16 @@ describe('gRPC port limits', () => {
     const goaway = new Promise<number>((resolve) => session.on('goaway', (code) => resolve(code)));
     await new Promise((r) => session.once('remoteSettings', r));
     expect(await within(goaway, 5000, 'goaway')).toBe(http2.constants.NGHTTP2_NO_ERROR);
+  });
+
+  it('closes a TCP connection that never speaks HTTP/2 after the idle timeout', async () => {
+    const { mw } = await start({ grpcIdleTimeoutMs: 300 });
+    const [host, port] = mw.addresses.grpc.split(':');
+    const socket = net.connect(Number(port), host);
+    socket.on('error', () => {});
+    socket.on('data', () => {});
+    const closed = new Promise((r) => socket.once('close', r));
+    await within(closed, 5000, 'close');
   });
 
   it('keeps a connection busy with fast-path Checks open past the idle timeout', async () => {

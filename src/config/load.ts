@@ -2,7 +2,7 @@
  * Reads a configuration directory (the shell): every *.yaml / *.yml / *.json file, multi-document,
  * validated, cross-checked, with every problem located at file:line and field path.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { type Dirent, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
 import type { ConfigDocument } from './document.ts';
@@ -24,15 +24,52 @@ export interface LoadedConfig {
   files: Map<string, Buffer>;
 }
 
-/** Lists config files below dir, sorted, skipping dot-folders and node_modules. */
+/**
+ * A folder to walk: a directory, or a symlink to one. The kubelet mounts a ConfigMap or projected
+ * volume as symlinks into `..data`, so a folder given with items[].path (`team/authz.yaml`) is a
+ * symlink to a directory: skipping it would silently drop its documents.
+ */
+export function isConfigFolder(parent: string, entry: Dirent): boolean {
+  if (entry.name.startsWith('.') || entry.name === 'node_modules') return false;
+  if (entry.isDirectory()) return true;
+  if (!entry.isSymbolicLink()) return false;
+  try {
+    return statSync(path.join(parent, entry.name)).isDirectory();
+  } catch {
+    return false; // a dangling link
+  }
+}
+
+/** The real path, or the path itself when it cannot be resolved (dangling, or removed meanwhile: the read reports it). */
+function realPathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * Lists config files below dir, sorted, skipping dot-folders and node_modules, following symlinked
+ * folders. Each real folder is walked and each real file listed once, so a link back up the tree
+ * neither loops nor reads a document twice.
+ */
 export function listConfigFiles(dir: string): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
+  const firstVisit = (p: string): boolean => {
+    const real = realPathOr(p);
+    if (seen.has(real)) return false;
+    seen.add(real);
+    return true;
+  };
   const walk = (d: string): void => {
+    if (!firstVisit(d)) return;
     for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
       const full = path.join(d, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (CONFIG_EXTENSIONS.has(path.extname(entry.name))) out.push(full);
+      if (isConfigFolder(d, entry)) walk(full);
+      else if (CONFIG_EXTENSIONS.has(path.extname(entry.name)) && firstVisit(full)) out.push(full);
     }
   };
   walk(dir);

@@ -6,11 +6,11 @@
  * non-recursive watch, re-synced on every event. A periodic rescan of sizes, mtimes and inodes
  * catches what events miss (network filesystems, dropped inotify events, a watch limit reached).
  */
-import { type Dirent, type FSWatcher, readdirSync, statSync, watch } from 'node:fs';
+import { type Dirent, type FSWatcher, readdirSync, realpathSync, statSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../lib/logger.ts';
-import { listConfigFiles } from './load.ts';
+import { isConfigFolder, listConfigFiles } from './load.ts';
 
 export interface ConfigWatcherOptions {
   dir: string;
@@ -23,10 +23,21 @@ export interface ConfigWatcherOptions {
   rescanMs: number;
 }
 
-/** The directories below root a load reads from (the same skipping rules as listConfigFiles). */
+/** The directories below root a load reads from (the same rules as listConfigFiles: symlinked folders followed, each real one once). */
 function configDirectories(root: string): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
+  const realOr = (d: string): string => {
+    try {
+      return realpathSync(d);
+    } catch {
+      return d;
+    }
+  };
   const walk = (d: string): void => {
+    const real = realOr(d);
+    if (seen.has(real)) return;
+    seen.add(real);
     out.push(d);
     let entries: Dirent[];
     try {
@@ -34,7 +45,7 @@ function configDirectories(root: string): string[] {
     } catch {
       return;
     }
-    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') walk(path.join(d, e.name));
+    for (const e of entries) if (isConfigFolder(d, e)) walk(path.join(d, e.name));
   };
   walk(root);
   return out;

@@ -4,11 +4,11 @@
  * projected volume's items, the Secrets given here, empty dirs), paths and listen addresses remapped.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
-import { type K8sObject, materializeProjected, type Volume } from './render.ts';
+import { type K8sObject, materializeProjected, type Volume, writeKubeletVolume } from './render.ts';
 
 /** Secret name → key → content. */
 export type Secrets = Record<string, Record<string, string>>;
@@ -36,7 +36,7 @@ function fillVolume(objs: K8sObject[], volume: Volume, dir: string, secrets: Sec
   else if (volume.secret) {
     const data = secrets[volume.secret.secretName];
     if (!data && !volume.secret.optional) throw new Error(`the pod mounts Secret ${volume.secret.secretName}, which the test did not provide`);
-    for (const [key, value] of Object.entries(data ?? {})) writeFileSync(path.join(dir, key), value, { mode: 0o440 });
+    writeKubeletVolume(dir, data ?? {}, 0o440);
   }
 }
 

@@ -1,6 +1,6 @@
 /** Renders deploy/kubernetes overlays with `kubectl kustomize` and reads the objects back, for test/deploy. */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
@@ -26,21 +26,36 @@ export function findOne(objs: K8sObject[], kind: string, name?: string): K8sObje
   return found[0]!;
 }
 
-/** Writes the files a projected volume of ConfigMaps shows the pod under `into`, and lists them. */
+/**
+ * Writes files (relative path → content) as the kubelet's atomic writer lays out a ConfigMap,
+ * Secret or projected volume: the files in a timestamped `..<date>` folder, `..data` linking to
+ * it, and each top-level entry a symlink into `..data` (a folder from items[].path included).
+ */
+export function writeKubeletVolume(dir: string, files: Record<string, string>, mode = 0o644): void {
+  const payload = '..2026_12_07_08_00_00.000000001';
+  for (const [rel, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, payload, rel)), { recursive: true });
+    writeFileSync(path.join(dir, payload, rel), content, { mode });
+  }
+  symlinkSync(payload, path.join(dir, '..data'));
+  for (const top of new Set(Object.keys(files).map((rel) => rel.split('/')[0]!))) symlinkSync(path.join('..data', top), path.join(dir, top));
+}
+
+/** Writes the files a projected volume of ConfigMaps shows the pod under `into` (kubelet layout), and lists them. */
 export function materializeProjected(objs: K8sObject[], volume: Volume, into: string): string[] {
-  const written: string[] = [];
+  const files: Record<string, string> = {};
   for (const source of volume.projected?.sources ?? []) {
     const cm = findOne(objs, 'ConfigMap', source.configMap!.name);
     const entries = source.configMap!.items ?? Object.keys(cm.data ?? {}).map((key) => ({ key, path: key }));
     for (const { key, path: rel } of entries) {
       const content = cm.data?.[key];
       if (typeof content !== 'string') throw new Error(`ConfigMap ${cm.metadata.name} has no key ${key}`);
-      mkdirSync(path.dirname(path.join(into, rel)), { recursive: true });
-      writeFileSync(path.join(into, rel), content);
-      written.push(rel);
+      files[rel] = content;
     }
   }
-  return written.sort();
+  mkdirSync(into, { recursive: true });
+  writeKubeletVolume(into, files);
+  return Object.keys(files).sort();
 }
 
 export function filesUnder(dir: string, prefix = ''): string[] {

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { type CompiledPolicy, type PolicyCallContext, PolicyBudgetExceededError } from './index.ts';
 import type { EvaluationPool, PooledPolicy } from './pool/index.ts';
-import { isSliceExhausted, RegoBudgetExceededError, withBudget } from './rego/index.ts';
+import { type BudgetOptions, enterBudget, exitBudget, isSliceExhausted, RegoBudgetExceededError, withBudget } from './rego/index.ts';
 
 export interface SliceOptions {
   /** Inline slice (ms). */
@@ -24,6 +24,7 @@ export class SlicedPolicy implements CompiledPolicy {
   readonly #policy: PooledPolicy;
   readonly #budgetMs: number;
   readonly #sliceMs: number;
+  readonly #slice: BudgetOptions;
   readonly #maxStrikes: number;
   readonly #offloadMs: number;
   #strikes = 0;
@@ -35,6 +36,7 @@ export class SlicedPolicy implements CompiledPolicy {
     this.#policy = policy;
     this.#budgetMs = budgetMs;
     this.#sliceMs = options.sliceMs;
+    this.#slice = { ms: options.sliceMs, slice: true };
     this.#maxStrikes = options.strikes ?? 3;
     this.#offloadMs = options.offloadMs ?? 1000;
   }
@@ -47,12 +49,16 @@ export class SlicedPolicy implements CompiledPolicy {
   evaluate(input: unknown, context?: PolicyCallContext): unknown {
     if (this.#budgetMs <= this.#sliceMs) return this.#inlineOnly(input, context);
     if (this.#strikes >= this.#maxStrikes && performance.now() < this.#offloadUntil) return this.#inWorker(input, context);
+    // enterBudget/exitBudget rather than withBudget: no closure on the hot path of every decision.
+    const prev = enterBudget(this.#slice);
     try {
-      const value = withBudget({ ms: this.#sliceMs, slice: true }, () => this.#inline.evaluate(input, context));
+      const value = this.#inline.evaluate(input, context);
       this.#strikes = 0;
       return value;
     } catch (err) {
       if (!isSliceExhausted(err)) throw err;
+    } finally {
+      exitBudget(prev);
     }
     if (++this.#strikes >= this.#maxStrikes) this.#offloadUntil = performance.now() + this.#offloadMs;
     return this.#inWorker(input, context);

@@ -37,12 +37,12 @@ export class RegoBudgetExceededError extends RegoEvalError {
 /** Thrown when an inline slice runs out: the evaluation is to be re-run elsewhere with the full budget. */
 export const SLICE_EXHAUSTED: Error = Object.freeze(Object.assign(Object.create(Error.prototype) as Error, { name: 'SliceExhausted', message: 'inline evaluation slice exhausted' }));
 
-interface Budget {
-  readonly deadline: number;
-  readonly limitMs: number;
-  readonly slice: boolean;
+export interface Budget {
+  deadline: number;
+  limitMs: number;
+  slice: boolean;
   /** Largest single charge accepted. */
-  readonly maxCharge: number;
+  maxCharge: number;
   ops: number;
   nextCheck: number;
 }
@@ -135,6 +135,33 @@ export interface BudgetOptions {
   slice?: boolean;
 }
 
+/** A budget object kept for reuse: the common case (no nesting) allocates nothing per evaluation. */
+let spare: Budget | undefined;
+
+/**
+ * Starts a budget for the synchronous evaluation that follows; returns what `exitBudget` restores.
+ * For hot paths that cannot afford a closure per call (withBudget is the convenient form).
+ */
+export function enterBudget(options: BudgetOptions): Budget | undefined {
+  const prev = active;
+  const b = spare ?? { deadline: 0, limitMs: 0, slice: false, maxCharge: 0, ops: 0, nextCheck: CHECK_EVERY };
+  spare = undefined;
+  b.deadline = performance.now() + options.ms;
+  b.limitMs = options.ms;
+  b.slice = options.slice ?? false;
+  b.maxCharge = options.ms * UNITS_PER_MS;
+  b.ops = 0;
+  b.nextCheck = CHECK_EVERY;
+  active = b;
+  return prev;
+}
+
+/** Ends the budget enterBudget started (in a `finally`), restoring the one before it. */
+export function exitBudget(prev: Budget | undefined): void {
+  spare = active;
+  active = prev;
+}
+
 /**
  * Runs `fn` under a budget (synchronous). Throws RegoBudgetExceededError, or SLICE_EXHAUSTED for a
  * slice, when the evaluation inside runs out.
@@ -142,12 +169,10 @@ export interface BudgetOptions {
  * const value = withBudget({ ms: 50 }, () => run(input));
  */
 export function withBudget<T>(options: BudgetOptions, fn: () => T): T {
-  const prev = active;
-  const slice = options.slice ?? false;
-  active = { deadline: performance.now() + options.ms, limitMs: options.ms, slice, maxCharge: options.ms * UNITS_PER_MS, ops: 0, nextCheck: CHECK_EVERY };
+  const prev = enterBudget(options);
   try {
     return fn();
   } finally {
-    active = prev;
+    exitBudget(prev);
   }
 }

@@ -2,7 +2,7 @@
 export { compileRego, CompiledPolicy, toQuery } from './policy.ts';
 export type { CompileRegoOptions, EvaluateOptions, PreparedQuery, RegoResult } from './policy.ts';
 export { RegoError, RegoParseError } from './errors.ts';
-export { withBudget, isSliceExhausted, RegoBudgetExceededError, type BudgetOptions } from './budget.ts';
+export { withBudget, enterBudget, exitBudget, isSliceExhausted, RegoBudgetExceededError, type BudgetOptions } from './budget.ts';
 export type { RegoErrorCode, RegoLocation } from './errors.ts';
 export { parseModule, parseQuery } from './parser.ts';
 export type { Module } from './ast.ts';

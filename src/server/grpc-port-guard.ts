@@ -12,37 +12,46 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { http2ServersOf } from '../lib/grpc-stream-router.ts';
-import { counter, gauge, type Registry } from '../lib/metrics.ts';
+import { type Counter, counter, Gauge, type Registry } from '../lib/metrics.ts';
 
 const GUARDED = Symbol('meshward.grpcPortGuard');
 
-/** The server is done with the stream but the client is not: reset it once the status is out. */
-function resetWhenAnswered(stream: ServerHttp2Stream, onReset: () => void): void {
-  if (stream.readableEnded || stream.closed) return;
-  const reset = () => {
-    if (stream.closed || stream.readableEnded) return;
-    onReset();
-    stream.close(constants.NGHTTP2_NO_ERROR);
+/**
+ * A `finish` listener (the server is done with the stream; `this` is the stream, so no closure is
+ * made per stream): when the client is still sending, reset the stream once the status is out.
+ */
+function resetWhenAnswered(resets: Counter): (this: ServerHttp2Stream) => void {
+  return function (this: ServerHttp2Stream) {
+    if (this.readableEnded || this.closed) return;
+    const reset = () => {
+      if (this.closed || this.readableEnded) return;
+      resets.inc();
+      this.close(constants.NGHTTP2_NO_ERROR);
+    };
+    // grpc-js sends the status as trailers on 'wantTrailers' when messages preceded it: listeners
+    // run in order, so this one runs after the trailers were submitted (RST is queued behind them).
+    if (this.listenerCount('wantTrailers') > 0 && !(this as { sentTrailers?: unknown }).sentTrailers) this.once('wantTrailers', () => setImmediate(reset));
+    else reset();
   };
-  // grpc-js sends the status as trailers on 'wantTrailers' when messages preceded it: listeners run
-  // in order, so this one runs after the trailers were submitted (RST is queued behind them).
-  if (stream.listenerCount('wantTrailers') > 0 && !(stream as { sentTrailers?: unknown }).sentTrailers) stream.once('wantTrailers', () => setImmediate(reset));
-  else reset();
 }
 
 /** Installs the guard on every HTTP/2 server of `grpc` (after bind and after routeGrpcStreams). Returns how many. */
 export function guardGrpcStreams(grpc: GrpcServer, registry: Registry): number {
   const servers = http2ServersOf(grpc) ?? [];
-  const open = gauge(registry, 'meshward_grpc_open_streams', 'HTTP/2 streams open on the gRPC port (every method, both paths).');
-  const resets = counter(registry, 'meshward_grpc_answered_streams_reset_total', 'Streams answered while the client was still sending (e.g. refused SDS/ADS streams), then reset with NO_ERROR.');
-  const onReset = () => resets.inc();
+  // Counted in a plain number and read at scrape time: every Check passes here.
+  let openStreams = 0;
+  if (!registry.getSingleMetric('meshward_grpc_open_streams')) {
+    new Gauge({ name: 'meshward_grpc_open_streams', help: 'HTTP/2 streams open on the gRPC port (every method, both paths).', registers: [registry], collect() { this.set(openStreams); } });
+  }
+  const closed = () => openStreams--;
+  const onFinish = resetWhenAnswered(counter(registry, 'meshward_grpc_answered_streams_reset_total', 'Streams answered while the client was still sending (e.g. refused SDS/ADS streams), then reset with NO_ERROR.'));
   let guarded = 0;
   for (const h2 of servers as (typeof servers[number] & { [GUARDED]?: true })[]) {
     if (!h2[GUARDED]) {
       h2.prependListener('stream', (stream: ServerHttp2Stream) => {
-        open.inc();
-        stream.once('close', () => open.dec());
-        stream.once('finish', () => resetWhenAnswered(stream, onReset));
+        openStreams++;
+        stream.once('close', closed);
+        stream.once('finish', onFinish);
       });
       h2[GUARDED] = true;
     }

@@ -82,3 +82,16 @@ describe('RegoPolicy evaluationBudget', () => {
     expect(issues('20ms')).toEqual([]);
   });
 });
+
+describe('Mesh extAuthz.policyEvaluationBudget', () => {
+  it('refuses a budget below 1ms or above 60s, and accepts one between', async () => {
+    const { meshKind } = await import('../../src/config/kinds/mesh.ts');
+    const issues = (budget: string) => meshKind.check!(
+      { apiVersion: 'meshward.io/v1', kind: 'Mesh', metadata: { name: 'mesh', namespace: 'default' }, spec: { extAuthz: { policyEvaluationBudget: budget } }, source: { file: 't.yaml', line: 1 } } as never,
+      { fileExists: () => true, documents: [] } as never,
+    ).map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues('0ms')).toEqual(['spec.extAuthz.policyEvaluationBudget: policyEvaluationBudget must be between 1ms and 60s (got 0ms)']);
+    expect(issues('90s')).toEqual(['spec.extAuthz.policyEvaluationBudget: policyEvaluationBudget must be between 1ms and 60s (got 90s)']);
+    expect(issues('100ms')).toEqual([]);
+  });
+});

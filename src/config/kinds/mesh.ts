@@ -1,6 +1,6 @@
 /** `Mesh`: mesh-wide settings. At most one per configuration; absent ⇒ all defaults. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration } from '../duration.ts';
+import { Duration, parseDuration } from '../duration.ts';
 import { Obj, Opt, StringList } from './common.ts';
 import type { KindDefinition } from './types.ts';
 
@@ -127,8 +127,13 @@ export const meshKind: KindDefinition<typeof MeshSpec> = {
   description: 'Mesh-wide settings: trust domain, CA, ext_authz, audit and limits. At most one.',
   check(doc, ctx) {
     const others = ctx.documents.filter((d) => d.kind === 'Mesh' && d !== doc);
-    return others.length > 0 && others[0]!.source.file + others[0]!.source.line < doc.source.file + doc.source.line
+    const issues = others.length > 0 && others[0]!.source.file + others[0]!.source.line < doc.source.file + doc.source.line
       ? [{ path: ['kind'], message: `only one Mesh document is allowed (another is at ${others[0]!.source.file}:${others[0]!.source.line})` }]
       : [];
+    const budget = (doc.spec as MeshSpec).extAuthz?.policyEvaluationBudget;
+    if (budget !== undefined && (parseDuration(budget) < 1 || parseDuration(budget) > 60_000)) {
+      issues.push({ path: ['spec', 'extAuthz', 'policyEvaluationBudget'], message: `policyEvaluationBudget must be between 1ms and 60s (got ${budget})` });
+    }
+    return issues;
   },
 };

@@ -14,7 +14,7 @@ import { selectorMatches } from '../config/selector.ts';
 import type { Logger } from '../lib/logger.ts';
 import { WorkloadCache } from '../lib/workload-cache.ts';
 import {
-  type AuthorizationPolicySet, type CompiledPolicy, compileAuthorizationPolicies, PolicyBudgetExceededError, PolicyCompileError, PolicyEngineMissingError,
+  type AuthorizationPolicySet, type CompiledPolicy, compileAuthorizationPoliciesSliced, PolicyBudgetExceededError, PolicyCompileError, PolicyEngineMissingError,
   type PolicyEngines, PolicyEvaluationError, type PolicyMatch, type PolicyResult, toPolicyResult, type YamlVerdict,
 } from '../policy/index.ts';
 import type { Decision } from './decision.ts';
@@ -164,7 +164,8 @@ export function authorizeStage(deps: { engines: PolicyEngines; logger: Logger })
   return {
     name: 'authorize',
     async compile(snapshot) {
-      const yaml = compileAuthorizationPolicies(snapshot.byKind('AuthorizationPolicy'), snapshot.mesh.rootNamespace);
+      // Sliced: a reload of thousands of policies must not stall the checks being answered.
+      const yaml = await compileAuthorizationPoliciesSliced(snapshot.byKind('AuthorizationPolicy'), snapshot.mesh.rootNamespace);
       const kinds = new Set([...deps.engines.kinds(), 'RegoPolicy']);
       const docs = snapshot.documents.filter((d) => kinds.has(d.kind));
       const documents = await Promise.all(docs.map((d) => compileDocument(d, snapshot, deps.engines, deps.logger)));

@@ -16,7 +16,7 @@ import type { RegoPolicySpec } from '../config/kinds/rego-policy.ts';
 import { PolicyCompileError, PolicyEngineMissingError, PolicyUndefinedDecisionError } from './errors.ts';
 
 export * from './errors.ts';
-export { compileAuthorizationPolicies, AuthorizationPolicySet, type YamlVerdict, type YamlPolicy, type PolicyMatch } from './yaml/index.ts';
+export { compileAuthorizationPolicies, compileAuthorizationPoliciesSliced, AuthorizationPolicySet, type YamlVerdict, type YamlPolicy, type PolicyMatch } from './yaml/index.ts';
 
 /** Header values in an OPA-Envoy result: a string, or several (sent as separate headers). */
 export type HeaderValues = Record<string, string | string[]>;

@@ -24,3 +24,8 @@ export interface AgentIdentitySource {
   /** JWKS JSON bytes of the trust domain's JWT-SVID keys. */
   jwtBundle(): Promise<{ trustDomain: string; jwks: Uint8Array }>;
 }
+
+export { type Agent, type AgentOptions, startAgent } from './agent.ts';
+export { AgentError } from './errors.ts';
+export { type AgentBundle, type AgentHealth, AgentIdentity, type AgentState } from './identity.ts';
+export { bindUnixSocket, parseSocketMode } from './socket.ts';

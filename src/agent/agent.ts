@@ -1,0 +1,82 @@
+/** Wires the agent: identity from meshward, SDS on a Unix socket, health, optional files. */
+import { Server } from '@grpc/grpc-js';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import { createRegistry, type Registry } from '../lib/metrics.ts';
+import { writeSvidFiles } from './files.ts';
+import { type HealthServer, startHealthServer } from './health.ts';
+import { AgentIdentity, type AgentIdentityOptions } from './identity.ts';
+import { createAgentSdsService } from './sds.ts';
+import { bindUnixSocket } from './socket.ts';
+import { Upstream, type UpstreamOptions } from './upstream.ts';
+
+export interface AgentOptions extends UpstreamOptions {
+  /** Unix socket for Envoy SDS; not served when absent. */
+  sdsSocket?: string;
+  /** 0o600 (default) or 0o660. */
+  socketMode?: number;
+  /** host:port of /healthz and /metrics; not served when absent. */
+  healthAddress?: string;
+  /** Writes svid.pem, svid_key.pem, bundle.pem here on every change. */
+  svidDir?: string;
+  logger: Logger;
+  registry?: Registry;
+  clock?: Clock;
+  identity?: Partial<Pick<AgentIdentityOptions, 'random' | 'renewRatio' | 'renewJitter' | 'backoffInitialMs' | 'backoffMaxMs' | 'bundleRefreshMs'>>;
+}
+
+export interface Agent {
+  readonly identity: AgentIdentity;
+  readonly registry: Registry;
+  /** host:port of the health server, when started. */
+  readonly healthAddress?: string;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(o: AgentOptions): Promise<Agent> {
+  const registry = o.registry ?? createRegistry();
+  const upstream = new Upstream(o);
+  const identity = new AgentIdentity({ upstream, logger: o.logger, registry, ...(o.clock ? { clock: o.clock } : {}), ...o.identity });
+  const unsubscribe = o.svidDir ? identity.subscribe((svid) => writeFiles(o, svid)) : undefined;
+  let grpc: Server | undefined;
+  let removeSocket: (() => void) | undefined;
+  let sds: ReturnType<typeof createAgentSdsService> | undefined;
+  let health: HealthServer | undefined;
+  try {
+    if (o.sdsSocket) {
+      grpc = new Server();
+      sds = createAgentSdsService(identity, { logger: o.logger.child({ component: 'agent-sds' }), registry });
+      sds.register(grpc);
+      removeSocket = await bindUnixSocket(grpc, o.sdsSocket, o.socketMode ?? 0o600);
+    }
+    if (o.healthAddress) health = await startHealthServer(o.healthAddress, () => identity.health(), registry);
+  } catch (err) {
+    grpc?.forceShutdown();
+    removeSocket?.();
+    upstream.close();
+    throw err;
+  }
+  identity.start();
+  return {
+    identity,
+    registry,
+    ...(health ? { healthAddress: health.address } : {}),
+    async stop() {
+      unsubscribe?.();
+      identity.stop();
+      sds?.close();
+      if (grpc) await new Promise<void>((resolve) => grpc!.tryShutdown(() => resolve()));
+      removeSocket?.();
+      await health?.close();
+      upstream.close();
+    },
+  };
+}
+
+function writeFiles(o: AgentOptions, svid: Parameters<typeof writeSvidFiles>[1]): void {
+  try {
+    writeSvidFiles(o.svidDir!, svid);
+  } catch (err) {
+    o.logger.error({ err: (err as Error).message, dir: o.svidDir }, 'writing the SVID files failed');
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * A real meshward (ca, sds, xds capabilities on loopback, fake clock) that can be stopped and
+ * started again on the same ports and data, and a real agent pointed at it over sockets.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { type Agent, startAgent } from '../../src/agent/index.ts';
+import { createCaCapability } from '../../src/ca/index.ts';
+import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
+import { FakeClock } from '../../src/lib/clock.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { createRegistry } from '../../src/lib/metrics.ts';
+import { envoyService } from '../../src/lib/protos.ts';
+import { createMeshward, type Meshward } from '../../src/meshward.ts';
+import { createSdsCapability } from '../../src/sds/index.ts';
+import { createXdsCapability } from '../../src/xds/index.ts';
+import { doc, removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
+import type { SdsClient } from '../sds/harness.ts';
+
+export const TRUST_DOMAIN = 'example.org';
+export const ORDERS = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/orders`;
+
+export class MeshwardProcess {
+  readonly clock: FakeClock;
+  readonly dataDir = tempDir('mw-agent-data-');
+  readonly configDir: string;
+  meshward?: Meshward;
+  grpcAddress = '127.0.0.1:0';
+  httpAddress = '127.0.0.1:0';
+
+  constructor(meshSpec: string, clock = new FakeClock()) {
+    this.clock = clock;
+    this.configDir = writeConfigDir({ 'mesh.yaml': doc('Mesh', 'mesh', `trustDomain: ${TRUST_DOMAIN}\n${meshSpec}`) });
+  }
+
+  /** Starts meshward; after the first start, on the same ports. */
+  async start(): Promise<void> {
+    const m = await createMeshward(
+      { configDir: this.configDir, dataDir: this.dataDir, grpcAddress: this.grpcAddress, httpAddress: this.httpAddress, watchConfig: false },
+      { clock: this.clock, logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, createSdsCapability, (ctx) => createXdsCapability(ctx)] },
+    );
+    await m.start();
+    this.meshward = m;
+    this.grpcAddress = m.addresses.grpc;
+    this.httpAddress = m.addresses.http;
+  }
+
+  async stop(): Promise<void> {
+    await this.meshward?.stop();
+    this.meshward = undefined;
+  }
+
+  get apiUrl(): string {
+    return `http://${this.httpAddress}`;
+  }
+
+  async token(namespace: string, serviceAccount: string, ttlMs = 24 * 3_600_000): Promise<string> {
+    const key = await loadOrCreateBootstrapKey(this.dataDir);
+    return signBootstrapToken(key, { namespace, serviceAccount, ttlMs, nowMs: this.clock.now() });
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    removeDir(this.dataDir);
+    removeDir(this.configDir);
+  }
+}
+
+/** Replaces a file by rename, as kubelet does with a projected token. */
+export function replaceFile(file: string, content: string): void {
+  const temp = `${file}.new`;
+  writeFileSync(temp, content);
+  renameSync(temp, file);
+}
+
+export interface AgentUnderTest {
+  agent: Agent;
+  dir: string;
+  socket: string;
+  tokenFile: string;
+  sdsClient(): SdsClient;
+  close(): Promise<void>;
+}
+
+export async function startTestAgent(mw: MeshwardProcess, token: string, extra: { healthAddress?: string; svidDir?: string } = {}): Promise<AgentUnderTest> {
+  const dir = tempDir('mw-agent-');
+  const socket = path.join(dir, 'sds.sock');
+  const tokenFile = path.join(dir, 'token');
+  writeFileSync(tokenFile, token);
+  const agent = await startAgent({
+    grpcAddress: mw.grpcAddress, apiUrl: mw.apiUrl, tokenFile, plaintext: true, sdsSocket: socket, logger: silentLogger(), clock: mw.clock,
+    identity: { random: () => 0, backoffInitialMs: 1000, backoffMaxMs: 8000 },
+    ...extra,
+  });
+  const clients: SdsClient[] = [];
+  return {
+    agent, dir, socket, tokenFile,
+    sdsClient() {
+      const Ctor = envoyService('envoy.service.secret.v3.SecretDiscoveryService');
+      const c = new Ctor(`unix:${socket}`, credentials.createInsecure()) as unknown as SdsClient;
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await agent.stop();
+      removeDir(dir);
+    },
+  };
+}
+
+export const noMetadata = () => new Metadata();

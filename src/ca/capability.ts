@@ -14,6 +14,7 @@ import { CertificateRecords, type CertificateRecordStore } from './records.ts';
 import { PostgresCertificateRecords } from './records-postgres.ts';
 import { Rotator } from './rotator.ts';
 import { describeCa, openCaSource, pluggedCaConfigured, watchPluggedFiles } from './source.ts';
+import { CaError } from './errors.ts';
 import { caRoutes } from './routes.ts';
 import { SharedCa } from './shared.ts';
 import { type SvidListener, SvidCache, type WorkloadSvid } from './svids.ts';
@@ -93,6 +94,12 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   authority.onBundleChange(observe);
   observe();
   let stopWatchingFiles: (() => void) | undefined;
+  // With Mesh.spec.identity.serverKeys: false no private key is made here (SDS and ADS read through these).
+  const refuseServerKeys = (spiffeId: string) => {
+    if (mesh().identity.serverKeys === false) {
+      throw new CaError('SERVER_KEYS_DISABLED', `meshward does not serve private keys (Mesh.spec.identity.serverKeys: false); ${spiffeId} gets its certificate from a meshward agent next to it`);
+    }
+  };
 
   return {
     name: 'ca',
@@ -103,8 +110,17 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
     trustBundle: () => authority.bundle(),
     onBundleChange: (listener) => authority.onBundleChange(listener),
     issue: (req) => issuer.issue(req),
-    currentSvid: (spiffeId) => svids.get(spiffeId),
-    subscribe: (spiffeId, listener) => svids.subscribe(spiffeId, listener),
+    currentSvid: async (spiffeId) => {
+      refuseServerKeys(spiffeId);
+      return svids.get(spiffeId);
+    },
+    subscribe: (spiffeId, listener) => {
+      refuseServerKeys(spiffeId);
+      // Turned off while a stream is open: its renewals stop carrying keys (the stream keeps the last one).
+      return svids.subscribe(spiffeId, (svid) => {
+        if (mesh().identity.serverKeys !== false) listener(svid);
+      });
+    },
     registerGrpc(server: Server) {
       registerIstioCaService(server, { authenticator, issuer, logger });
     },

@@ -60,7 +60,8 @@ export function createXdsCapability(ctx: CapabilityContext, overrides: XdsCapabi
     // The CA capability (src/identity) authenticates workloads for SDS; ADS nodes are proven the same way.
     authenticator: () => overrides.authenticator ?? (ctx.find('ca') as (Capability & { authenticator?: WorkloadAuthenticator }) | undefined)?.authenticator,
     // The CA capability also hands out each workload's SVID and the trust bundle: served as SDS over ADS.
-    secrets: () => overrides.secrets ?? (ctx.find('ca') as (Capability & SecretProvider) | undefined),
+    // Not with Mesh.spec.identity.serverKeys: false: keys then come from the agent next to the proxy, never from here.
+    secrets: () => overrides.secrets ?? (ctx.config.current().mesh.identity.serverKeys === false ? undefined : ctx.find('ca') as (Capability & SecretProvider) | undefined),
     logger: ctx.logger.child({ component: 'xds' }),
     registry: ctx.registry,
     clock: ctx.clock,

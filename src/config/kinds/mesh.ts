@@ -31,6 +31,11 @@ export const IdentitySettings = Obj({
   tokenIssuers: Type.Array(TokenIssuer, { default: [] }),
   /** Accept meshward-signed bootstrap tokens (`meshward ca token`). */
   bootstrapTokens: Type.Boolean({ default: true }),
+  /**
+   * meshward generates workloads' private keys and serves them over SDS/ADS. `false`: keys are made
+   * only by agents next to the workloads (`meshward agent`, CSR); meshward refuses to serve a key.
+   */
+  serverKeys: Type.Boolean({ default: true }),
 });
 
 export const ExtAuthzSettings = Obj({

@@ -147,6 +147,10 @@ export class TestIdentitySource implements AgentIdentitySource {
   #svid: AgentSvid | undefined;
   readonly #listeners = new Set<(svid: AgentSvid) => void>();
   signers: JwtSigner[];
+  /** Calls of jwtBundle() (each is a request to meshward in the real agent). */
+  jwtBundleCalls = 0;
+  /** Plays meshward unreachable for jwtBundle(). */
+  jwtBundleDown = false;
 
   constructor(signer: JwtSigner, svid?: AgentSvid) {
     this.signers = [signer];
@@ -177,6 +181,8 @@ export class TestIdentitySource implements AgentIdentitySource {
   }
 
   async jwtBundle() {
+    this.jwtBundleCalls++;
+    if (this.jwtBundleDown) throw new Error('connect ECONNREFUSED 127.0.0.1:8080');
     const x509Root = { kty: 'EC', crv: 'P-256', use: 'x509-svid', x: this.signers[0]!.publicJwk.x, y: this.signers[0]!.publicJwk.y, x5c: ['AA=='] };
     const keys = [x509Root, ...this.signers.map((s) => ({ ...s.publicJwk, use: 'jwt-svid' }))];
     return { trustDomain: TRUST_DOMAIN, jwks: Buffer.from(JSON.stringify({ keys, spiffe_sequence: 1 })) };

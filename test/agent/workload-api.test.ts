@@ -38,8 +38,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function serve(source: TestIdentitySource, socketMode?: number): Promise<WorkloadClient> {
-  api = await startWorkloadApi({ socketPath: `unix://${path.join(dir, 'workload.sock')}`, source, logger: silentLogger(), registry: createRegistry(), socketMode });
+async function serve(source: TestIdentitySource, socketMode?: number, now?: () => number): Promise<WorkloadClient> {
+  api = await startWorkloadApi({ socketPath: `unix://${path.join(dir, 'workload.sock')}`, source, logger: silentLogger(), registry: createRegistry(), socketMode, now });
   client = workloadApiClient(api.socketPath);
   return client;
 }
@@ -131,11 +131,12 @@ describe('Workload API: X.509-SVIDs', () => {
   it('stops following the source when the client cancels its stream', async () => {
     const source = new TestIdentitySource(signer, (await makeSvid()).svid);
     const c = await serve(source);
+    const idle = source.listenerCount;
     const stream = collect(c.FetchX509SVID({}, securityHeader()));
     await stream.until(1);
-    expect(source.listenerCount).toBe(1);
+    expect(source.listenerCount).toBe(idle + 1);
     stream.cancel();
-    await expect.poll(() => source.listenerCount).toBe(0);
+    await expect.poll(() => source.listenerCount).toBe(idle);
   });
 });
 
@@ -210,6 +211,57 @@ describe('Workload API: JWT-SVIDs', () => {
     const [, rotated] = await stream.until(2);
     stream.cancel();
     expect(JSON.parse(rotated!.bundles[TD_ID]!.toString('utf8')).keys.map((k: { kid: string }) => k.kid)).toEqual(['jwt-key-2', 'jwt-key-1']);
+  });
+});
+
+describe('Workload API: the JWT bundle cache', () => {
+  it('asks the source (meshward) for the JWT bundle once for many validations, and again after a source update', async () => {
+    const source = new TestIdentitySource(signer, (await makeSvid()).svid);
+    const c = await serve(source);
+    const token = (await source.fetchJwtSvid(['orders'])).token;
+    for (let i = 0; i < 20; i++) await unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: token });
+    expect(source.jwtBundleCalls).toBe(1);
+    source.publish(source.current()!);
+    await unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: token });
+    expect(source.jwtBundleCalls).toBe(2);
+  });
+
+  it('keeps validating with the last JWT bundle while meshward is unreachable, and refuses when it never had one', async () => {
+    let now = 1_000_000;
+    const source = new TestIdentitySource(signer, (await makeSvid()).svid);
+    const c = await serve(source, undefined, () => now);
+    const token = (await source.fetchJwtSvid(['orders'])).token;
+    await unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: token });
+    source.jwtBundleDown = true;
+    now += 3_600_000;
+    await expect(unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: token })).resolves.toMatchObject({ spiffe_id: WORKLOAD_ID });
+    expect(source.jwtBundleCalls).toBe(2);
+
+    const cold = new TestIdentitySource(signer, (await makeSvid()).svid);
+    cold.jwtBundleDown = true;
+    await api!.close();
+    client!.close();
+    const c2 = await serve(cold);
+    await expect(unary(c2.ValidateJWTSVID, c2, { audience: 'orders', svid: token })).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(streamError(c2.FetchJWTBundles({}, securityHeader()))).resolves.toMatchObject({ code: status.UNAVAILABLE });
+  });
+
+  it('refetches once for a token signed by a key the cached bundle lacks (a JWT key rotation), but not for every such token', async () => {
+    let now = 1_000_000;
+    const source = new TestIdentitySource(signer, (await makeSvid()).svid);
+    const c = await serve(source, undefined, () => now);
+    await unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: (await source.fetchJwtSvid(['orders'])).token });
+    const next = await jwtSigner('jwt-key-2');
+    const byNext = await signJwtSvid(next, { sub: WORKLOAD_ID, aud: ['orders'] });
+    const unknown = await signJwtSvid(await jwtSigner('jwt-key-x'), { sub: WORKLOAD_ID, aud: ['orders'] });
+    now += 2000;
+    await expect(unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: unknown })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    await expect(unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: unknown })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect(source.jwtBundleCalls).toBe(2);
+    source.signers = [next, signer];
+    now += 2000;
+    await expect(unary(c.ValidateJWTSVID, c, { audience: 'orders', svid: byNext })).resolves.toMatchObject({ spiffe_id: WORKLOAD_ID });
+    expect(source.jwtBundleCalls).toBe(3);
   });
 });
 

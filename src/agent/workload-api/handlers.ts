@@ -8,7 +8,8 @@ import { MeshwardError, toGrpcStatus } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { AgentIdentitySource, AgentSvid } from '../index.ts';
 import { WorkloadApiPermissionError, WorkloadApiRequestError } from './errors.ts';
-import { jwtBundlesResponse, jwtSvidJwks, toStruct, x509BundlesResponse, x509SvidResponse } from './messages.ts';
+import type { JwtBundle, JwtBundleCache } from './jwt-bundle-cache.ts';
+import { jwtBundlesResponse, toStruct, x509BundlesResponse, x509SvidResponse } from './messages.ts';
 import type { WorkloadApiMetrics } from './metrics.ts';
 import { validateJwtSvid } from './validate-jwt.ts';
 
@@ -20,6 +21,9 @@ export interface HandlerDeps {
   metrics: WorkloadApiMetrics;
   /** Open streams, ended by the server's close(). */
   streams: Set<ServerWritableStream<unknown, unknown>>;
+  jwtBundles: JwtBundleCache;
+  /** Called after the cache was invalidated for a source update (FetchJWTBundles streams listen here, not on the source, so they never read a bundle fetched before the update). */
+  jwtBundleUpdates: Set<() => void>;
 }
 
 interface GrpcFailure {
@@ -112,28 +116,26 @@ function chainAndBundle(svid: AgentSvid): string {
 function jwtBundleStream(deps: HandlerDeps, call: ServerWritableStream<unknown, unknown>) {
   return (send: (response: unknown, what: string) => void) => {
     let last: string | undefined;
-    let sentOnce = false;
     let queue = Promise.resolve();
     const refresh = () => {
       queue = queue.then(async () => {
         try {
-          const bundle = await deps.source.jwtBundle();
-          const response = jwtBundlesResponse(bundle.trustDomain, jwtSvidJwks(bundle.jwks));
+          const bundle = await deps.jwtBundles.get();
+          const response = jwtBundlesResponse(bundle.trustDomain, bundle.jwks);
           const key = Object.values(response.bundles)[0]!.toString('utf8');
           if (key === last) return;
           last = key;
-          sentOnce = true;
           send(response, bundle.trustDomain);
         } catch (err) {
+          // Only a first fetch fails (the cache serves the last good bundle after): tell the client to retry.
           deps.logger.warn({ err: { message: (err as Error).message } }, 'Workload API: the JWT bundle is unavailable');
-          // Before the first answer the client has nothing to wait for: tell it to retry.
-          if (!sentOnce) call.emit('error', failure(err, { code: status.UNAVAILABLE, details: 'the JWT bundle is not available yet; retry' }));
+          call.emit('error', failure(err, { code: status.UNAVAILABLE, details: 'the JWT bundle is not available yet; retry' }));
         }
       });
     };
-    const unsubscribe = deps.source.subscribe(refresh);
+    deps.jwtBundleUpdates.add(refresh);
     refresh();
-    return unsubscribe;
+    return () => deps.jwtBundleUpdates.delete(refresh);
   };
 }
 
@@ -176,11 +178,23 @@ async function fetchJwtSvid(deps: HandlerDeps, request: JwtSvidRequest) {
   return { svids: [{ spiffe_id: jwt.spiffeId, svid: jwt.token }] };
 }
 
+function namesUnknownKey(err: unknown): boolean {
+  return err instanceof WorkloadApiRequestError && (err.cause as { code?: string } | undefined)?.code === 'ERR_JWKS_NO_MATCHING_KEY';
+}
+
 async function validate(deps: HandlerDeps, request: ValidateRequest) {
   if (!request.audience) throw new WorkloadApiRequestError('audience must be specified');
   if (!request.svid) throw new WorkloadApiRequestError('svid must be specified');
-  const bundle = await deps.source.jwtBundle();
-  const result = await validateJwtSvid(request.svid, request.audience, { trustDomain: bundle.trustDomain, jwks: jwtSvidJwks(bundle.jwks) });
+  const check = (bundle: JwtBundle) => validateJwtSvid(request.svid!, request.audience!, { trustDomain: bundle.trustDomain, jwks: bundle.jwks });
+  let result: Awaited<ReturnType<typeof check>>;
+  try {
+    result = await check(await deps.jwtBundles.get());
+  } catch (err) {
+    // A key the cache lacks may be one meshward added since (a rotation): look once more.
+    const fresh = namesUnknownKey(err) ? await deps.jwtBundles.refetchForUnknownKey() : undefined;
+    if (!fresh) throw err;
+    result = await check(fresh);
+  }
   return { spiffe_id: result.spiffeId, claims: toStruct(result.claims as Record<string, unknown>) };
 }
 

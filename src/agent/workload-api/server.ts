@@ -8,6 +8,7 @@ import type { Registry } from '../../lib/metrics.ts';
 import { loadMeshwardProto } from '../../lib/protos.ts';
 import type { AgentIdentitySource } from '../index.ts';
 import { workloadApiHandlers } from './handlers.ts';
+import { JwtBundleCache } from './jwt-bundle-cache.ts';
 import { workloadApiMetrics } from './metrics.ts';
 import { bindWorkloadSocket } from './socket.ts';
 
@@ -30,6 +31,8 @@ export interface WorkloadApiOptions {
   registry: Registry;
   /** File mode of the socket: 0o600 (default) admits the agent's user only, 0o660 its group too. */
   socketMode?: number;
+  /** Milliseconds clock of the JWT bundle cache (tests). */
+  now?: () => number;
 }
 
 export interface WorkloadApiServer {
@@ -47,15 +50,26 @@ const SHUTDOWN_GRACE_MS = 2000;
  */
 export async function startWorkloadApi(options: WorkloadApiOptions): Promise<WorkloadApiServer> {
   const streams = new Set<ServerWritableStream<unknown, unknown>>();
+  const jwtBundles = new JwtBundleCache(options.source, {
+    ...(options.now ? { now: options.now } : {}),
+    onStale: (err) => options.logger.warn({ err: { message: (err as Error).message } }, 'Workload API: JWT bundle refresh failed; serving the last one'),
+  });
+  const jwtBundleUpdates = new Set<() => void>();
   const server = new Server();
   server.addService(workloadApiServiceDefinition(), workloadApiHandlers({
-    source: options.source, logger: options.logger, metrics: workloadApiMetrics(options.registry), streams,
+    source: options.source, logger: options.logger, metrics: workloadApiMetrics(options.registry), streams, jwtBundles, jwtBundleUpdates,
   }));
   const socket = await bindWorkloadSocket(server, options.socketPath, options.socketMode ?? 0o600);
+  // Renewals and CA rotations may change the JWT-SVID keys: expire the cache, then tell the streams.
+  const unsubscribe = options.source.subscribe(() => {
+    jwtBundles.invalidate();
+    for (const update of [...jwtBundleUpdates]) update();
+  });
   options.logger.info({ socket: socket.path, mode: (options.socketMode ?? 0o600).toString(8) }, 'SPIFFE Workload API listening');
   return {
     socketPath: socket.path,
     async close() {
+      unsubscribe();
       for (const call of [...streams]) call.emit('error', { code: status.UNAVAILABLE, details: 'meshward agent is shutting down; reconnect' });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, SHUTDOWN_GRACE_MS);

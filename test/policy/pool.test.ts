@@ -4,10 +4,14 @@
  * error at budget + grace and its worker replaced; the pool keeps answering afterwards. Timings
  * are bounded with generous margins, never tight.
  */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PolicyBudgetExceededError } from '../../src/policy/errors.ts';
 import { EvaluationPool, pooledPolicy } from '../../src/policy/pool/index.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 const rego = (id: string, body: string) => pooledPolicy(id, { kind: 'rego', modules: { 'p.rego': `package envoy.authz\nimport rego.v1\ndefault allow := false\n${body}\n` }, entrypoint: 'envoy/authz/allow' });
 
@@ -60,4 +64,21 @@ describe('evaluation pool while its workers start', () => {
     // Starting a worker takes far longer than queueTimeoutMs (hundreds of ms from sources).
     expect(await pool.evaluate(FAST, { role: 'admin' }, undefined, 50)).toBe(true);
   }, 60_000);
+});
+
+describe('evaluation pool and the process', () => {
+  it('does not keep a process alive once its work is done: an idle, started pool lets node exit', () => {
+    const script = `
+      import { EvaluationPool } from './src/policy/pool/index.ts';
+      const pool = new EvaluationPool({ size: 2 });
+      const keepAlive = setInterval(() => {}, 1000); // the workers are unref'd: something must wait for them
+      await pool.ready();
+      clearInterval(keepAlive);
+      process.stdout.write('ready');`;
+    const started = performance.now();
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 25_000 });
+    expect(out).toBe('ready');
+    // Generous: a started worker still referenced would hold the process until the timeout kills it.
+    expect(performance.now() - started).toBeLessThan(20_000);
+  }, 30_000);
 });

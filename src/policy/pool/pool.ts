@@ -157,11 +157,13 @@ export class EvaluationPool {
 
   #spawn(): Slot {
     const worker = spawnEvaluationWorker({ maxOldGenerationSizeMb: this.#heapMb });
-    worker.unref();
     const slot: Slot = { worker, ready: false, loaded: new Map(), jobId: -1 };
     worker.on('message', (m: FromWorker) => this.#onMessage(slot, m));
     worker.on('error', (err) => this.#onExit(slot, err));
     worker.on('exit', (code) => this.#onExit(slot, new Error(`evaluation worker exited with code ${code}`)));
+    // unref after the listeners: adding a message listener refs the port again (Node 20)
+    // idle pool would keep a stopped meshward's process alive.
+    worker.unref();
     return slot;
   }
 

@@ -224,7 +224,8 @@ export class AgentIdentity implements AgentIdentitySource {
     if (this.#stopped) return;
     this.#cancelRenew = this.#clock.setTimer(Math.max(0, delayMs), () => {
       this.#cancelRenew = undefined;
-      void this.#attempt();
+      // The attempt that armed this timer may still be settling: renew after it, not never.
+      void (this.#inFlight ?? Promise.resolve()).then(() => this.#attempt());
     });
   }
 

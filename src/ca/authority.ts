@@ -231,6 +231,13 @@ export class Authority {
     return this.#signer(slot);
   }
 
+  /** The active signing CA's private key as PKCS#8 PEM: `meshward ca export --include-key` only. */
+  activeKeyPem(): string {
+    const slot = this.#journal.slots.find((s) => s.state === 'active');
+    if (!slot) throw caInvalid('the CA journal has no active slot');
+    return this.#store.readKey(slot.keyFile).export({ type: 'pkcs8', format: 'pem' }) as string;
+  }
+
   bundle(): TrustBundle {
     if (!this.#bundle) {
       const roots = this.#journal.roots.map((r) => pemToDer(r.certPem, 'CERTIFICATE')[0]!);

@@ -11,6 +11,7 @@ import type { Authority } from './authority.ts';
 import { spiffeBundle } from './bundle.ts';
 import type { Issuer } from './issuer.ts';
 import type { CertificateRecordStore } from './records.ts';
+import { BUNDLE_REFRESH_HINT_S } from './rotation-delay.ts';
 
 export interface CaRouteDeps {
   auth: ApiAuth;
@@ -28,7 +29,7 @@ export interface CaRouteDeps {
   replica?: () => { id: string; leader: boolean };
 }
 
-const REFRESH_HINT_S = 300;
+const REFRESH_HINT_S = BUNDLE_REFRESH_HINT_S;
 
 const CertificatesQuery = Type.Object({
   spiffeId: Type.Optional(Type.String()),

@@ -1,5 +1,4 @@
 /** What a CLI command file exports. Adding a command = adding one file to `cli/commands/`. */
-import type { ParseArgsConfig } from 'node:util';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -15,9 +14,24 @@ export interface CliCommand {
   summary: string;
   /** Usage after `meshward <name>`, e.g. `DIR`. */
   usage?: string;
-  options?: ParseArgsConfig['options'];
+  /** Its options, from the table in options.ts (`pickOptions`) or its own, each with a description. */
+  options?: Record<string, CliOption>;
   /** Returns the exit code. Throwing a MeshwardError exits with its code's exit status. */
   run(args: { values: CliValues; positionals: string[] }, io: CliIo): Promise<number>;
+}
+
+/** One option: how it parses (node:util parseArgs) and how help describes it. */
+export interface CliOption {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  description: string;
+  /** Placeholder of the value in help (`DIR`, `HOST:PORT`); string options only. */
+  value?: string;
+  /** What applies when neither the flag nor the environment variable is set (help text). */
+  default?: string;
+  /** The environment variable read when the flag is absent (`NAME` or `NAME=false` for switches). */
+  env?: string;
 }
 
 /** Parsed option values (node:util parseArgs). */

@@ -14,13 +14,23 @@ export interface GeneratedSection {
   content: string;
 }
 
+/**
+ * The CLI reference: docs/cli.md (how commands find the server, tokens, safety), a table of the
+ * commands, then each command's options from the option table (src/cli/options.ts).
+ */
 async function cliReference(): Promise<string> {
   const commands = await loadCommands();
-  const rows = commands.map((c) => {
-    const opts = Object.entries(c.options ?? {}).map(([n, o]) => `[--${n}${o.type === 'string' ? ' X' : ''}]`).join(' ');
-    return `| \`meshward ${c.name}${opts ? ` ${opts}` : ''}${c.usage ? ` ${c.usage}` : ''}\` | ${c.summary} |`;
-  });
-  return ['| command | what it does |', '|---|---|', ...rows].join('\n');
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const rows = commands.map((c) => `| \`meshward ${c.name}${c.usage ? ` ${c.usage}` : ''}\` | ${cell(c.summary)} |`);
+  const details = commands.filter((c) => Object.keys(c.options ?? {}).length > 0).flatMap((c) => [
+    '',
+    `#### \`meshward ${c.name}\``,
+    '',
+    '| option | description | default | environment |',
+    '|---|---|---|---|',
+    ...Object.entries(c.options ?? {}).map(([n, o]) => `| \`${o.short ? `-${o.short}, ` : ''}--${n}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}\`${o.multiple ? ' (repeatable)' : ''} | ${cell(o.description)} | ${o.default !== undefined ? `\`${o.default}\`` : ''} | ${o.env ? `\`${o.env}\`` : ''} |`),
+  ]);
+  return [fragment('docs/cli.md'), '', '| command | what it does |', '|---|---|', ...rows, ...details].join('\n');
 }
 
 async function errorTable(): Promise<string> {

@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MeshwardError, toExitCode } from '../lib/errors.ts';
 import type { CliCommand, CliIo } from './command.ts';
+import { optionHelpLines, parseArgsOptions } from './options.ts';
 
 export type { CliCommand, CliIo } from './command.ts';
 
@@ -30,9 +31,18 @@ export function helpText(commands: CliCommand[]): string {
 }
 
 function commandHelp(c: CliCommand): string {
-  const opts = Object.entries(c.options ?? {}).map(([name, o]) => `  --${name}${o.short ? `, -${o.short}` : ''}${o.type === 'string' ? ' VALUE' : ''}${o.multiple ? ' (repeatable)' : ''}`);
+  const opts = optionHelpLines(c.options ?? {});
   return [`Usage: meshward ${c.name}${c.options ? ' [options]' : ''}${c.usage ? ` ${c.usage}` : ''}`, '', c.summary, ...(opts.length ? ['', 'Options:', ...opts] : []), ''].join('\n');
 }
+
+/** `meshward ca`: the commands of a group, with their summaries. */
+function groupHelp(group: string, commands: CliCommand[]): string {
+  const members = commands.filter((c) => c.name.startsWith(`${group} `));
+  const width = Math.max(...members.map((c) => c.name.length)) + 11;
+  return [`Usage: meshward ${group} <command> [options]`, '', 'Commands:', ...members.map((c) => `  ${`meshward ${c.name}`.padEnd(width)}${c.summary}`), '', `Run \`meshward ${group} <command> --help\` for its options.`, ''].join('\n');
+}
+
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h' || arg === 'help';
 
 export const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
@@ -42,16 +52,24 @@ export const processIo: CliIo = {
 };
 
 /** Runs argv; returns the exit code (0 ok, 1 failure/invalid, 2 usage, others from the error catalog). */
-export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
+export async function runCli(args: string[], io: CliIo = processIo): Promise<number> {
+  let argv = args;
   const commands = await loadCommands();
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+  if (argv.length === 0 || isHelp(argv[0])) {
     io.stdout(helpText(commands));
     return argv.length === 0 ? 2 : 0;
   }
+  if (argv[0] === '--version' || argv[0] === '-V') argv = ['version', ...argv.slice(1)];
   let match: CliCommand | undefined;
   for (const c of commands) {
     const words = c.name.split(' ');
     if (words.every((w, i) => argv[i] === w) && (!match || words.length > match.name.split(' ').length)) match = c;
+  }
+  const group = argv[0]!;
+  if (!match && commands.some((c) => c.name.startsWith(`${group} `)) && (argv.length === 1 || isHelp(argv[1]))) {
+    // A group alone is a question (exit 2, as a bare `meshward`); with --help, an answer.
+    io.stdout(groupHelp(group, commands));
+    return argv.length === 1 ? 2 : 0;
   }
   if (!match) {
     io.stderr(`meshward: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${helpText(commands)}`);
@@ -64,7 +82,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: rest, options: match.options ?? {}, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options: parseArgsOptions(match.options ?? {}), allowPositionals: true, strict: true });
   } catch (err) {
     io.stderr(`meshward ${match.name}: ${(err as Error).message}\n\n${commandHelp(match)}`);
     return 2;

@@ -3,6 +3,9 @@ import { MeshwardError } from '../lib/errors.ts';
 /** Server options from flags, then environment, then defaults. */
 import type { ServeOptions } from '../server/capability.ts';
 import { loadKek } from '../state/index.ts';
+import type { CliOption } from './command.ts';
+
+export type { CliOption } from './command.ts';
 
 export const SERVE_DEFAULTS = {
   configDir: 'policies',
@@ -11,13 +14,78 @@ export const SERVE_DEFAULTS = {
   httpAddress: '127.0.0.1:15000',
 } as const;
 
+/**
+ * The options commands share, with what help shows: description, default, environment variable.
+ * Commands take theirs with `pickOptions` (help and `npm run docs` are generated from it); the
+ * values are resolved from the same entries (`optionValue`), so help cannot drift from behaviour.
+ */
+export const OPTIONS = {
+  config: { type: 'string', short: 'c', value: 'DIR', description: 'Configuration directory (YAML documents and Rego modules)', default: SERVE_DEFAULTS.configDir, env: 'MESHWARD_CONFIG_DIR' },
+  data: { type: 'string', short: 'd', value: 'DIR', description: 'Data directory (CA, API tokens, audit log, serve.lock)', default: SERVE_DEFAULTS.dataDir, env: 'MESHWARD_DATA_DIR' },
+  'grpc-addr': { type: 'string', value: 'HOST:PORT', description: 'gRPC listen address (ext_authz, SDS, ADS, RLS, CA, health)', default: SERVE_DEFAULTS.grpcAddress, env: 'MESHWARD_GRPC_ADDR' },
+  'http-addr': { type: 'string', value: 'HOST:PORT', description: 'HTTP API listen address (REST API, /metrics, health, trust bundle)', default: SERVE_DEFAULTS.httpAddress, env: 'MESHWARD_HTTP_ADDR' },
+  'database-url': { type: 'string', value: 'URL', description: 'PostgreSQL shared by replicas (CA, API tokens, audit); needs a KEK', env: 'MESHWARD_DATABASE_URL' },
+  'redis-url': { type: 'string', value: 'URL', description: 'Redis for rate-limit counters shared by replicas', env: 'MESHWARD_REDIS_URL' },
+  'ca-dir': { type: 'string', value: 'DIR', description: 'A plugged-in CA in Istio cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem); else <data>/ca/plugged, else the generated CA', env: 'MESHWARD_CA_DIR' },
+  'kek-file': { type: 'string', value: 'FILE', description: 'Key-encryption key of shared state (32 bytes; or base64 in MESHWARD_KEK)', env: 'MESHWARD_KEK_FILE' },
+  'no-watch': { type: 'boolean', description: 'Do not reload the configuration when its files change', env: 'MESHWARD_WATCH_CONFIG=false' },
+  'no-grpc-fast-path': { type: 'boolean', description: 'Serve ext_authz Check through grpc-js only (no HTTP/2 fast path)', env: 'MESHWARD_GRPC_FAST_PATH=false' },
+  'grpc-max-streams': { type: 'string', value: 'N', description: 'Concurrent gRPC streams per connection', default: '1000', env: 'MESHWARD_GRPC_MAX_STREAMS' },
+  'grpc-idle-timeout': { type: 'string', value: 'DURATION', description: 'Close a gRPC connection with no open stream after this long', default: '5m', env: 'MESHWARD_GRPC_IDLE_TIMEOUT' },
+  'http-tls-cert': { type: 'string', value: 'FILE', description: 'Serve the HTTP API over HTTPS with this certificate (PEM, re-read on change)', env: 'MESHWARD_HTTP_TLS_CERT' },
+  'http-tls-key': { type: 'string', value: 'FILE', description: 'Private key of --http-tls-cert (PEM)', env: 'MESHWARD_HTTP_TLS_KEY' },
+  'http-client-ca': { type: 'string', value: 'FILE', description: 'CA certificates client certificates on the HTTP API are verified against', env: 'MESHWARD_HTTP_CLIENT_CA' },
+  'grpc-tls-cert': { type: 'string', value: 'FILE', description: 'Serve gRPC over TLS with this certificate (PEM, re-read on change)', env: 'MESHWARD_GRPC_TLS_CERT' },
+  'grpc-tls-key': { type: 'string', value: 'FILE', description: 'Private key of --grpc-tls-cert (PEM)', env: 'MESHWARD_GRPC_TLS_KEY' },
+  'trust-domain': { type: 'string', value: 'DOMAIN', description: "Trust domain (default: the Mesh document's trustDomain, else cluster.local)" },
+  json: { type: 'boolean', description: 'Print JSON instead of text' },
+  /** How commands reach a running server (cli/server.ts). */
+  api: { type: 'string', value: 'URL', description: "Running server's HTTP API (default: http://<--http-addr>, or the address in <data>/serve.lock)", env: 'MESHWARD_API' },
+  token: { type: 'string', value: 'TOKEN', description: 'API token (else --token-file, MESHWARD_API_TOKEN, MESHWARD_ADMIN_TOKEN, then <data>/admin.token)', env: 'MESHWARD_API_TOKEN' },
+  'token-file': { type: 'string', value: 'FILE', description: 'File holding the API token' },
+} as const satisfies Record<string, CliOption>;
+
+export type SharedOptionName = keyof typeof OPTIONS;
+
+/** The named shared options; `overrides` gives a command its own description (a string) or fields. */
+export function pickOptions(names: readonly SharedOptionName[], overrides: Partial<Record<SharedOptionName, string | Partial<CliOption>>> = {}): Record<string, CliOption> {
+  return Object.fromEntries(names.map((n) => {
+    const o = overrides[n];
+    return [n, o === undefined ? OPTIONS[n] : { ...OPTIONS[n], ...(typeof o === 'string' ? { description: o } : o) }];
+  }));
+}
+
+/** A shared option's value: the flag, else its environment variable, else its default. */
+export function optionValue(name: SharedOptionName, flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const o: CliOption = OPTIONS[name];
+  const flag = flags[name];
+  if (typeof flag === 'string') return flag;
+  return (o.env ? env[o.env] : undefined) ?? o.default;
+}
+
+/** What node:util parseArgs takes (help-only fields dropped: a `default` there would hide the env). */
+export function parseArgsOptions(options: Record<string, CliOption>): Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> {
+  return Object.fromEntries(Object.entries(options).map(([n, o]) => [n, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]));
+}
+
+/** Help lines of the options, one per option: flags, description, default and environment variable. */
+export function optionHelpLines(options: Record<string, CliOption>): string[] {
+  const heads = Object.entries(options).map(([n, o]) => `${o.short ? `-${o.short}, ` : '    '}--${n}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`);
+  const width = Math.min(Math.max(0, ...heads.map((h) => h.length)) + 2, 34);
+  return Object.values(options).map((o, i) => {
+    const extra = [o.multiple ? 'repeatable' : '', o.default !== undefined ? `default: ${o.default}` : '', o.env ? `env: ${o.env}` : ''].filter(Boolean);
+    const head = heads[i]!;
+    return `  ${head.length + 2 > width ? `${head}  ` : head.padEnd(width)}${o.description}${extra.length ? ` [${extra.join('] [')}]` : ''}`;
+  });
+}
+
 export function resolveServeOptions(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): ServeOptions {
-  const pick = (flag: string, envName: string, fallback: string): string => (flags[flag] as string | undefined) ?? env[envName] ?? fallback;
+  const pick = (flag: 'config' | 'data' | 'grpc-addr' | 'http-addr'): string => optionValue(flag, flags, env)!;
   return {
-    configDir: pick('config', 'MESHWARD_CONFIG_DIR', SERVE_DEFAULTS.configDir),
-    dataDir: pick('data', 'MESHWARD_DATA_DIR', SERVE_DEFAULTS.dataDir),
-    grpcAddress: pick('grpc-addr', 'MESHWARD_GRPC_ADDR', SERVE_DEFAULTS.grpcAddress),
-    httpAddress: pick('http-addr', 'MESHWARD_HTTP_ADDR', SERVE_DEFAULTS.httpAddress),
+    configDir: pick('config'),
+    dataDir: pick('data'),
+    grpcAddress: pick('grpc-addr'),
+    httpAddress: pick('http-addr'),
     databaseUrl: (flags['database-url'] as string | undefined) ?? env.MESHWARD_DATABASE_URL,
     redisUrl: (flags['redis-url'] as string | undefined) ?? env.MESHWARD_REDIS_URL,
     ...pluggedCaDir(flags, env),

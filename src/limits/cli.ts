@@ -34,8 +34,12 @@ export interface MatchRow {
 const matchCommand: CliCommand = {
   name: 'limits match',
   summary: 'Show which rate limit each descriptor gets (offline ShouldRateLimit: key+value, wildcard, key, depth, unlimited, replaces).',
-  usage: '--domain DOMAIN KEY=VALUE[,KEY=VALUE...]...',
-  options: { config: { type: 'string', short: 'c' }, domain: { type: 'string' }, json: { type: 'boolean' } },
+  usage: 'KEY=VALUE[,KEY=VALUE...]...',
+  options: {
+    config: { type: 'string', short: 'c', value: 'DIR', description: 'Configuration directory', default: 'policies' },
+    domain: { type: 'string', value: 'DOMAIN', description: 'RateLimitPolicy domain, as Envoy sends it (required)' },
+    json: { type: 'boolean', description: 'Print JSON instead of text' },
+  },
   async run({ values, positionals }, io) {
     const domain = typeof values.domain === 'string' ? values.domain : '';
     if (!domain) throw new MeshwardError('INVALID_ARGUMENT', '--domain is required');

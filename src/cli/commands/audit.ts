@@ -11,27 +11,27 @@ import {
   checkpointDir, checkpointPublicKeyFile, type CheckpointReport, type LocatedCheckpoint, publishedCheckpointFiles, readCheckpointFile, readTrustedKeys, verifyCheckpoints,
 } from '../../audit/index.ts';
 import { AuditCheckpointInvalidError, AuditInvalidQueryError } from '../../audit/errors.ts';
+import { DEFAULT_TABLE_PREFIX } from '../../audit/store.ts';
 import { MeshwardError, toExitCode } from '../../lib/errors.ts';
-import type { CliCommand, CliIo, CliValues } from '../command.ts';
-import { SERVE_DEFAULTS } from '../options.ts';
+import type { CliCommand, CliIo, CliOption, CliValues } from '../command.ts';
+import { pickOptions, SERVE_DEFAULTS } from '../options.ts';
 
 const STORE_OPTIONS = {
-  data: { type: 'string', short: 'd' },
-  'database-url': { type: 'string' },
-  'table-prefix': { type: 'string' },
-} as const;
+  ...pickOptions(['data', 'database-url'], { data: 'Data directory holding the SQLite audit store', 'database-url': 'Read the PostgreSQL audit store instead of the data directory' }),
+  'table-prefix': { type: 'string', value: 'PREFIX', description: 'Table-name prefix of the audit store', default: DEFAULT_TABLE_PREFIX },
+} satisfies Record<string, CliOption>;
 
 const FILTER_OPTIONS = {
-  from: { type: 'string' },
-  to: { type: 'string' },
-  decision: { type: 'string' },
-  principal: { type: 'string' },
-  'path-prefix': { type: 'string' },
-  policy: { type: 'string' },
-  'config-version': { type: 'string' },
-  order: { type: 'string' },
-  limit: { type: 'string' },
-} as const;
+  from: { type: 'string', value: 'TIME', description: 'Records at or after this time (RFC 3339, a date, epoch ms, or a duration ago: 24h)' },
+  to: { type: 'string', value: 'TIME', description: 'Records before this time (same forms as --from)' },
+  decision: { type: 'string', value: 'ALLOW|DENY', description: 'Only this decision' },
+  principal: { type: 'string', value: 'ID', description: 'Source or request principal (SPIFFE ID or JWT subject)' },
+  'path-prefix': { type: 'string', value: 'PATH', description: 'Request paths starting with this' },
+  policy: { type: 'string', value: 'NAME', description: 'Decided by this policy' },
+  'config-version': { type: 'string', value: 'VERSION', description: 'Decided under this configuration version' },
+  order: { type: 'string', value: 'asc|desc', description: 'Order by sequence number' },
+  limit: { type: 'string', value: 'N', description: 'At most this many records' },
+} satisfies Record<string, CliOption>;
 
 function str(values: CliValues, name: string): string | undefined {
   const v = values[name];
@@ -82,7 +82,7 @@ function line(d: StoredDecisionV1): string {
 const queryCommand: CliCommand = {
   name: 'audit query',
   summary: 'List decision records (newest first) matching filters, from the local audit store.',
-  options: { ...STORE_OPTIONS, ...FILTER_OPTIONS, cursor: { type: 'string' }, json: { type: 'boolean' } },
+  options: { ...STORE_OPTIONS, ...FILTER_OPTIONS, cursor: { type: 'string', value: 'CURSOR', description: 'Continue after the page that printed this cursor' }, ...pickOptions(['json']) },
   async run({ values }, io) {
     const limit = parseLimit(str(values, 'limit')) ?? 50;
     const q = { ...parseQuery(queryParams(values), Date.now()), limit: Math.min(limit, 1000) };
@@ -100,7 +100,7 @@ const queryCommand: CliCommand = {
 const exportCommand: CliCommand = {
   name: 'audit export',
   summary: 'Export matching decision records (oldest first) as NDJSON or CSV, to stdout or --output (0600).',
-  options: { ...STORE_OPTIONS, ...FILTER_OPTIONS, format: { type: 'string', short: 'f' }, output: { type: 'string', short: 'o' } },
+  options: { ...STORE_OPTIONS, ...FILTER_OPTIONS, format: { type: 'string', short: 'f', value: 'ndjson|csv', description: 'Output format', default: 'ndjson' }, output: { type: 'string', short: 'o', value: 'FILE', description: 'Write to this file (mode 0600) instead of stdout' } },
   async run({ values }, io) {
     const format = str(values, 'format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'csv') throw new AuditInvalidQueryError('--format', 'must be ndjson or csv');
@@ -162,7 +162,7 @@ function printCheckpoints(report: CheckpointReport, io: CliIo): void {
 const verifyCommand: CliCommand = {
   name: 'audit verify',
   summary: 'Re-compute the audit hash chain and compare it with the signed checkpoints (--checkpoint FILE, default: those published in the data dir); exit 65 if a record was edited, inserted or deleted, 66 if records after a checkpoint are missing.',
-  options: { ...STORE_OPTIONS, json: { type: 'boolean' }, checkpoint: { type: 'string', multiple: true }, 'public-key': { type: 'string', multiple: true } },
+  options: { ...STORE_OPTIONS, ...pickOptions(['json']), checkpoint: { type: 'string', value: 'FILE', multiple: true, description: 'Signed checkpoint file to compare with (default: those published in <data>)' }, 'public-key': { type: 'string', value: 'FILE', multiple: true, description: 'Public key trusted to sign checkpoints (default: the one published in <data>)' } },
   async run({ values }, io) {
     const sources = checkpointSources(values, io);
     const { report, checkpoints } = await withStore(values, io, async (store) => ({

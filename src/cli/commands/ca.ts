@@ -1,28 +1,28 @@
 /** `meshward ca init | token | rotate | status`: set up, inspect and rotate the CA in the data dir. */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { Authority, CaError, caDirOf, openCaSource, pluggedCaConfigured, SharedCa, type SlotSummary } from '../../ca/index.ts';
+import { Authority, CaError, caDirOf, openCaSource, PLUGGED_IN_FILES, pluggedCaConfigured, SAFE_ACTIVATION_DELAY_MS, SharedCa, type SlotSummary } from '../../ca/index.ts';
 import { createSnapshot, loadConfigDir, parseDuration } from '../../config/index.ts';
 import type { CaSettings } from '../../config/kinds/mesh.ts';
 import { resolveMesh } from '../../config/mesh-defaults.ts';
 import { type BootstrapKey, loadOrCreateBootstrapKey, loadOrCreateSharedBootstrapKey, signBootstrapToken } from '../../identity/index.ts';
 import { systemClock } from '../../lib/clock.ts';
 import { silentLogger } from '../../lib/logger.ts';
-import { errorCatalog, MeshwardError } from '../../lib/errors.ts';
+import { MeshwardError } from '../../lib/errors.ts';
+import { assertNoLiveServer, describeLock, liveServeLock } from '../../server/serve-lock.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
 import { PostgresStateStore, requireKek } from '../../state/index.ts';
-import { resolveServeOptions } from '../options.ts';
+import { pickOptions, resolveServeOptions } from '../options.ts';
+import { callServer, SERVER_OPTIONS, ServerUnreachableError, serverTarget } from '../server.ts';
 
-const COMMON = {
-  data: { type: 'string', short: 'd' },
-  config: { type: 'string', short: 'c' },
-  'trust-domain': { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+/** The default --activate-after, as a duration (6m). */
+const SAFE_DELAY = `${SAFE_ACTIVATION_DELAY_MS / 60_000}m`;
 
-/** The plugged-in CA serve uses (status and rotate look at the CA serve signs with). */
-const CA_DIR = { 'ca-dir': { type: 'string' } } as const;
+const COMMON = pickOptions(['data', 'config', 'trust-domain', 'json']);
+
+/** The plugged-in CA serve uses (status, rotate and export look at the CA serve signs with). */
+const CA_DIR = pickOptions(['ca-dir']);
 
 interface CaContext {
   dataDir: string;
@@ -77,7 +77,7 @@ export const commands: CliCommand[] = [
   {
     name: 'ca init',
     summary: 'Create the CA in the data dir: a self-signed root and an intermediate, or import a plugged-in CA (--from DIR with ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem).',
-    options: { ...COMMON, from: { type: 'string' } },
+    options: { ...COMMON, from: { type: 'string', value: 'DIR', description: 'Import a plugged-in CA from this directory (Istio cacerts files) instead of creating one' } },
     async run({ values }, io) {
       const c = caContext(values, io);
       const authority = values.from
@@ -98,7 +98,13 @@ export const commands: CliCommand[] = [
   {
     name: 'ca token',
     summary: 'Print a bootstrap token that authenticates a sidecar as NAMESPACE/SERVICE-ACCOUNT to SDS, ADS and the CA API.',
-    options: { ...COMMON, namespace: { type: 'string', short: 'n' }, 'service-account': { type: 'string', short: 's' }, ttl: { type: 'string' }, 'database-url': { type: 'string' }, 'kek-file': { type: 'string' } },
+    options: {
+      ...COMMON,
+      namespace: { type: 'string', short: 'n', value: 'NAME', description: 'Namespace of the workload (required)' },
+      'service-account': { type: 'string', short: 's', value: 'NAME', description: 'Service account of the workload (required)' },
+      ttl: { type: 'string', value: 'DURATION', description: 'Lifetime of the token', default: '24h' },
+      ...pickOptions(['database-url', 'kek-file'], { 'database-url': 'Sign with the bootstrap key replicas share in PostgreSQL' }),
+    },
     async run({ values }, io) {
       const c = caContext(values, io);
       const namespace = values.namespace as string | undefined;
@@ -118,37 +124,65 @@ export const commands: CliCommand[] = [
   },
   {
     name: 'ca rotate',
-    summary: 'Force a CA rotation: prepare the next CA now (published in the trust bundle), activate it after --activate-after (default 0). Uses the running server when reachable.',
-    options: { ...COMMON, ...CA_DIR, 'new-root': { type: 'boolean' }, 'activate-after': { type: 'string' }, 'http-addr': { type: 'string' }, offline: { type: 'boolean' } },
+    summary: `Force a CA rotation: prepare the next CA now (published in the trust bundle) and activate it after --activate-after (default ${SAFE_DELAY}: the bundle refresh hint plus propagation, so sidecars hold the new root first). Asks the running server (found as every command finds it); --offline changes the data dir and is refused while a server holds it (<data>/serve.lock).`,
+    options: {
+      ...pickOptions(['config', 'json']), ...SERVER_OPTIONS, ...CA_DIR,
+      'new-root': { type: 'boolean', description: 'Give the next CA a new root (both roots are trusted until the old one is unused)' },
+      'activate-after': { type: 'string', value: 'DURATION', description: 'Delay before the prepared CA signs (0 only if every sidecar already has the new bundle)', default: SAFE_DELAY },
+      offline: { type: 'boolean', description: 'Rotate in the data dir without a server (refused while one holds it)' },
+    },
     async run({ values }, io) {
       const c = caContext(values, io);
       const newRoot = Boolean(values['new-root']);
-      const activateAfter = values['activate-after'] as string | undefined;
-      if (activateAfter) parseDuration(activateAfter);
+      const activateAfter = (values['activate-after'] as string | undefined) ?? SAFE_DELAY;
+      let activateAfterMs: number;
+      try {
+        activateAfterMs = parseDuration(activateAfter);
+      } catch (err) {
+        throw new MeshwardError('INVALID_ARGUMENT', `--activate-after: ${(err as Error).message}`);
+      }
       if (!values.offline) {
-        const token = io.env.MESHWARD_ADMIN_TOKEN ?? readAdminToken(c.dataDir);
-        const online = await rotateOnline(c.httpAddress, token, { newRoot, activateAfter });
+        const online = await rotateOnline(values, io, c.dataDir, { newRoot, activateAfter });
         if (online) {
-          io.stdout(values.json ? JSON.stringify(online) + '\n' : `Rotation prepared by the running server at ${c.httpAddress}:\n`);
-          if (!values.json) printSlots(io, online.slots);
+          io.stdout(values.json ? JSON.stringify(online.result) + '\n' : `Rotation prepared by the running server at ${online.api}:\n`);
+          if (!values.json) printRotation(io, online.result.slots, activateAfter);
           return 0;
         }
       }
+      assertNoLiveServer(c.dataDir, 'ca rotate --offline');
       const authority = openAuthority(c);
-      authority.rotate({ newRoot, activateAfterMs: activateAfter ? parseDuration(activateAfter) : 0 });
+      authority.rotate({ newRoot, activateAfterMs });
       authority.advance();
       if (values.json) io.stdout(JSON.stringify({ slots: authority.slots() }) + '\n');
       else {
-        io.stdout(`Rotation written to ${c.caDir} (the server resumes it on start):\n`);
-        printSlots(io, authority.slots());
+        io.stdout(`Rotation written to ${c.caDir} (no server holds the data dir; the next \`meshward serve\` resumes it):\n`);
+        printRotation(io, authority.slots(), activateAfter);
       }
+      return 0;
+    },
+  },
+  {
+    name: 'ca export',
+    summary: "Write the CA's certificates for openssl and other tools in Istio's names: root-cert.pem (trusted roots), ca-cert.pem (signing CA), cert-chain.pem (signing CA up to its root); the key only with --include-key (ca-key.pem, 0600).",
+    options: {
+      ...pickOptions(['data', 'config', 'json']), ...CA_DIR,
+      out: { type: 'string', short: 'o', value: 'DIR', description: 'Directory to write the files to (created 0700; required)' },
+      'include-key': { type: 'boolean', description: "Also write the signing CA's private key as ca-key.pem (mode 0600)" },
+    },
+    async run({ values }, io) {
+      const out = typeof values.out === 'string' && values.out ? path.resolve(io.cwd, values.out) : undefined;
+      if (!out) throw new MeshwardError('INVALID_ARGUMENT', '--out DIR is required');
+      const c = caContext(values, io);
+      const files = exportCa(openAuthority(c), out, values['include-key'] === true);
+      if (values.json) io.stdout(JSON.stringify({ dir: out, files }) + '\n');
+      else io.stdout(`Wrote ${files.join(', ')} to ${out}${values['include-key'] ? ' (ca-key.pem is the signing key: keep it private)' : ''}\n`);
       return 0;
     },
   },
   {
     name: 'ca status',
     summary: "Show the CA mode, trust bundle sequence and slots with their rotation phase (the CA serve signs with: a plugged-in one from --ca-dir or <data>/ca/plugged, else with --database-url the CA replicas share, else the data dir's own).",
-    options: { ...COMMON, ...CA_DIR, 'database-url': { type: 'string' }, 'kek-file': { type: 'string' } },
+    options: { ...COMMON, ...CA_DIR, ...pickOptions(['database-url', 'kek-file'], { 'database-url': 'Show the CA replicas share in PostgreSQL' }) },
     async run({ values }, io) {
       const c = caContext(values, io);
       const authority = await statusAuthority(values, io, c);
@@ -191,28 +225,58 @@ async function bootstrapKeyFor(values: CliValues, io: CliIo, dataDir: string): P
   }
 }
 
-function readAdminToken(dataDir: string): string | undefined {
+/**
+ * Asks the running server to rotate; undefined when no server answers and none holds the data
+ * dir (then the CLI rotates offline). A server that holds the data dir but does not answer is an
+ * error: rotating behind it would diverge from what it serves.
+ */
+async function rotateOnline(values: CliValues, io: CliIo, dataDir: string, body: { newRoot: boolean; activateAfter: string }): Promise<{ api: string; result: { slots: SlotSummary[] } } | undefined> {
+  const target = serverTarget(values, io);
+  const held = liveServeLock(dataDir);
+  if (!target.token && !held) return undefined;
   try {
-    return readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
-  } catch {
+    return { api: target.api, result: await callServer<{ slots: SlotSummary[] }>(target, 'POST', '/v1/ca/rotate', body) };
+  } catch (err) {
+    if (!(err instanceof ServerUnreachableError)) throw err;
+    if (held) throw new MeshwardError('DATA_DIR_IN_USE', `a running server holds ${dataDir} (${describeLock(held)}) but does not answer at ${target.api}: ${err.message}; pass --api or --http-addr`);
+    io.stderr(`no server answers at ${target.api}; rotating in ${dataDir}\n`);
     return undefined;
   }
 }
 
-/** POSTs the rotation to a running server; undefined when none answers (then the CLI acts on the data dir). */
-async function rotateOnline(httpAddress: string, token: string | undefined, body: { newRoot: boolean; activateAfter?: string }): Promise<{ slots: SlotSummary[] } | undefined> {
-  let res: Response;
+/** The slots, and when the prepared CA starts signing. */
+function printRotation(io: CliIo, slots: SlotSummary[], activateAfter: string): void {
+  printSlots(io, slots);
+  const prepared = slots.find((s) => s.state === 'prepared' && s.activateAt);
+  if (prepared) io.stdout(`The new CA signs from ${prepared.activateAt} (--activate-after ${activateAfter}); sidecars fetch the new bundle before then.\n`);
+}
+
+/** Writes the Istio-named files; returns their names. */
+function exportCa(authority: Authority, dir: string, includeKey: boolean): string[] {
+  const signer = authority.active();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const [caCert] = pemToCertificates(signer.chainPem);
+  const files: [string, string, number][] = [
+    [PLUGGED_IN_FILES.root, authority.bundle().rootsPem, 0o644],
+    [PLUGGED_IN_FILES.cert, caCert!, 0o644],
+    [PLUGGED_IN_FILES.chain, signer.chainPem + signer.rootPem, 0o644],
+  ];
+  if (includeKey) files.push([PLUGGED_IN_FILES.key, authority.activeKeyPem(), 0o600]);
+  for (const [name, pem, mode] of files) writePrivate(path.join(dir, name), pem.endsWith('\n') ? pem : `${pem}\n`, mode);
+  return files.map(([name]) => name);
+}
+
+/** Writes with `mode`, also when the file already exists (the mode of open() applies only on create). */
+function writePrivate(file: string, text: string, mode: number): void {
+  const fd = openSync(file, 'w', mode);
   try {
-    res = await fetch(`http://${httpAddress}/v1/ca/rotate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(3000),
-    });
-  } catch {
-    return undefined;
+    fchmodSync(fd, mode);
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
   }
-  const payload = (await res.json()) as { slots: SlotSummary[]; code?: string; message?: string };
-  if (!res.ok) throw new MeshwardError(payload.code && errorCatalog().has(payload.code) ? payload.code : 'INTERNAL', `server refused the rotation: ${payload.message ?? res.status}`);
-  return payload;
+}
+
+function pemToCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
 }

@@ -5,7 +5,7 @@ export const command: CliCommand = {
   name: 'config validate',
   summary: 'Validate a configuration directory; print every error as file:line: field: message.',
   usage: 'DIR',
-  options: { json: { type: 'boolean' } },
+  options: { json: { type: 'boolean', description: 'Print JSON instead of text' } },
   async run({ values, positionals }, io) {
     const dir = positionals[0] ?? 'policies';
     try {

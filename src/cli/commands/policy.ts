@@ -26,11 +26,11 @@ const evalCommand: CliCommand = {
   usage: 'QUERY',
   options: {
     // `-d` takes policy files or directories (and data files), as `opa eval -d`; `--data` a data document.
-    policy: { type: 'string', short: 'd', multiple: true },
-    input: { type: 'string', short: 'i' },
-    data: { type: 'string', multiple: true },
-    fail: { type: 'boolean' },
-    'strict-builtin-errors': { type: 'boolean' },
+    policy: { type: 'string', short: 'd', multiple: true, value: 'PATH', description: 'Rego file or directory (and data files in it), as opa eval -d' },
+    input: { type: 'string', short: 'i', value: 'FILE', description: 'Input document (JSON or YAML)' },
+    data: { type: 'string', multiple: true, value: 'FILE', description: 'Data document (JSON or YAML) merged under data' },
+    fail: { type: 'boolean', description: 'Exit 1 when the query has no result' },
+    'strict-builtin-errors': { type: 'boolean', description: 'Fail on the first built-in error instead of treating it as undefined' },
   },
   async run({ values, positionals }, io) {
     const query = positionals.join(' ').trim();
@@ -76,7 +76,7 @@ const testCommand: CliCommand = {
   name: 'policy test',
   summary: 'Run Rego tests (rules named test_*) like `opa test`; exit 2 when a test fails.',
   usage: 'DIR_OR_FILE...',
-  options: { verbose: { type: 'boolean', short: 'v' }, run: { type: 'string', short: 'r' }, json: { type: 'boolean' } },
+  options: { verbose: { type: 'boolean', short: 'v', description: 'Print every test, not only failures' }, run: { type: 'string', short: 'r', value: 'REGEX', description: 'Run only tests whose name matches' }, json: { type: 'boolean', description: 'Print JSON instead of text' } },
   async run({ values, positionals }, io) {
     if (positionals.length === 0) throw new MeshwardError('INVALID_ARGUMENT', 'a directory or file is required');
     const loaded = loadPolicyFiles(positionals);
@@ -115,7 +115,7 @@ const checkCommand: CliCommand = {
   name: 'policy check',
   summary: 'Parse and compile Rego files; print every error as file:line:col: code: message.',
   usage: 'DIR_OR_FILE...',
-  options: { json: { type: 'boolean' }, strict: { type: 'boolean', short: 's' } },
+  options: { json: { type: 'boolean', description: 'Print JSON instead of text' }, strict: { type: 'boolean', short: 's', description: 'Strict mode, as opa check --strict (unused variables and imports are errors)' } },
   async run({ values, positionals }, io) {
     if (positionals.length === 0) throw new MeshwardError('INVALID_ARGUMENT', 'a directory or file is required');
     const loaded = loadPolicyFiles(positionals);

@@ -1,11 +1,11 @@
 /** `meshward proxy bootstrap` (Envoy bootstrap for a sidecar) and `meshward proxy status` (connected proxies). */
-import { readFileSync } from 'node:fs';
 import { MeshwardError } from '../../lib/errors.ts';
 import { DEFAULT_ADMIN_PORT, renderBootstrap } from '../../xds/bootstrap.ts';
 import type { ProxiesResponseV1 } from '../../xds/http.ts';
 import type { ProxyStatusV1 } from '../../xds/status.ts';
 import type { CliCommand, CliValues } from '../command.ts';
-import { SERVE_DEFAULTS } from '../options.ts';
+import { pickOptions, SERVE_DEFAULTS } from '../options.ts';
+import { callServer, SERVER_OPTIONS, serverTarget } from '../server.ts';
 
 const str = (v: CliValues[string]): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
@@ -19,14 +19,14 @@ const bootstrap: CliCommand = {
   name: 'proxy bootstrap',
   summary: 'Print an Envoy bootstrap (YAML) pointing a sidecar at meshward for ADS, SDS and ext_authz.',
   options: {
-    node: { type: 'string' },
-    'service-account': { type: 'string' },
-    namespace: { type: 'string' },
-    service: { type: 'string' },
-    meshward: { type: 'string' },
-    delta: { type: 'boolean' },
-    'admin-port': { type: 'string' },
-    'meshward-ca': { type: 'string' },
+    node: { type: 'string', value: 'ID', description: 'Envoy node id (required)' },
+    'service-account': { type: 'string', value: 'NAME', description: 'Service account the sidecar runs as (required)' },
+    namespace: { type: 'string', value: 'NAME', description: 'Namespace of the workload', default: 'default' },
+    service: { type: 'string', value: 'NAME', description: 'Service the workload belongs to' },
+    meshward: { type: 'string', value: 'HOST:PORT', description: "meshward's gRPC address as the sidecar reaches it", default: SERVE_DEFAULTS.grpcAddress, env: 'MESHWARD_GRPC_ADDR' },
+    delta: { type: 'boolean', description: 'Use delta xDS instead of state-of-the-world' },
+    'admin-port': { type: 'string', value: 'PORT', description: "Envoy's admin port", default: String(DEFAULT_ADMIN_PORT) },
+    'meshward-ca': { type: 'string', value: 'FILE', description: "CA certificate that verifies meshward's gRPC TLS certificate (TLS to meshward)" },
   },
   async run({ values }, io) {
     const adminPort = str(values['admin-port']) ? Number(values['admin-port']) : DEFAULT_ADMIN_PORT;
@@ -70,29 +70,9 @@ export function formatProxyTable(res: ProxiesResponseV1): string {
 const status: CliCommand = {
   name: 'proxy status',
   summary: 'List connected proxies and their sync state per type (CDS/LDS/EDS/RDS), like istioctl proxy-status.',
-  options: {
-    api: { type: 'string' },
-    token: { type: 'string' },
-    'token-file': { type: 'string' },
-    json: { type: 'boolean' },
-  },
+  options: { ...SERVER_OPTIONS, ...pickOptions(['json']) },
   async run({ values }, io) {
-    const api = (str(values.api) ?? io.env.MESHWARD_API ?? `http://${io.env.MESHWARD_HTTP_ADDR ?? SERVE_DEFAULTS.httpAddress}`).replace(/\/$/, '');
-    const tokenFile = str(values['token-file']);
-    const token = str(values.token) ?? io.env.MESHWARD_API_TOKEN ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined);
-    if (!token) throw new MeshwardError('UNAUTHENTICATED', 'an API token is required: --token, --token-file or MESHWARD_API_TOKEN (operator or auditor role)');
-    let res: Response;
-    try {
-      res = await fetch(`${api}/v1/proxies`, { headers: { authorization: `Bearer ${token}` } });
-    } catch (err) {
-      throw new MeshwardError('UNAVAILABLE', `cannot reach meshward at ${api}: ${(err as Error).message}`);
-    }
-    const body = (await res.json().catch(() => ({}))) as Partial<ProxiesResponseV1> & { code?: string; message?: string };
-    if (!res.ok) {
-      const code = body.code === 'PERMISSION_DENIED' || body.code === 'UNAUTHENTICATED' ? body.code : 'UNAVAILABLE';
-      throw new MeshwardError(code, `GET ${api}/v1/proxies: ${res.status} ${body.message ?? ''}`.trim());
-    }
-    const out = body as ProxiesResponseV1;
+    const out = await callServer<ProxiesResponseV1>(serverTarget(values, io), 'GET', '/v1/proxies');
     io.stdout(values.json ? `${JSON.stringify(out, null, 2)}\n` : formatProxyTable(out));
     return 0;
   },

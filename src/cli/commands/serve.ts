@@ -1,38 +1,30 @@
+import { mkdirSync } from 'node:fs';
 import { createMeshward, type Meshward } from '../../meshward.ts';
+import { acquireServeLock } from '../../server/serve-lock.ts';
 import type { CliCommand } from '../command.ts';
 import { requireKek } from '../../state/index.ts';
-import { resolveServeOptions } from '../options.ts';
+import { pickOptions, resolveServeOptions } from '../options.ts';
 
 export const command: CliCommand = {
   name: 'serve',
   summary: 'Run meshward: gRPC (ext_authz, SDS, ADS, RLS, CA, health) and the HTTP API.',
-  options: {
-    config: { type: 'string', short: 'c' },
-    data: { type: 'string', short: 'd' },
-    'grpc-addr': { type: 'string' },
-    'http-addr': { type: 'string' },
-    'database-url': { type: 'string' },
-    'redis-url': { type: 'string' },
-    'ca-dir': { type: 'string' },
-    'kek-file': { type: 'string' },
-    'no-watch': { type: 'boolean' },
-    'no-grpc-fast-path': { type: 'boolean' },
-    'grpc-max-streams': { type: 'string' },
-    'grpc-idle-timeout': { type: 'string' },
-    'http-tls-cert': { type: 'string' },
-    'http-tls-key': { type: 'string' },
-    'http-client-ca': { type: 'string' },
-    'grpc-tls-cert': { type: 'string' },
-    'grpc-tls-key': { type: 'string' },
-  },
+  options: pickOptions([
+    'config', 'data', 'grpc-addr', 'http-addr', 'database-url', 'redis-url', 'ca-dir', 'kek-file', 'no-watch', 'no-grpc-fast-path',
+    'grpc-max-streams', 'grpc-idle-timeout', 'http-tls-cert', 'http-tls-key', 'http-client-ca', 'grpc-tls-cert', 'grpc-tls-key',
+  ]),
   async run({ values }, io) {
     const options = resolveServeOptions(values, io.env);
     if (options.databaseUrl) requireKek(options.kek); // shared secrets are never stored in clear
+    // <data>/serve.lock: offline CLI changes refuse while we run; CLI commands find our address there.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const lock = acquireServeLock(options.dataDir);
     let meshward: Meshward;
     try {
       meshward = await createMeshward(options);
       await meshward.start();
+      lock.update({ ...meshward.addresses, httpTls: options.httpTls !== undefined });
     } catch (err) {
+      lock.release();
       exitSoon(); // start() released what it took; a handle something else leaked must not keep us alive
       throw err;
     }
@@ -46,7 +38,10 @@ export const command: CliCommand = {
         meshward.stop().then(() => resolve(0), (err) => {
           meshward.logger.error({ err }, 'shutdown failed');
           resolve(1);
-        }).finally(exitSoon);
+        }).finally(() => {
+          lock.release();
+          exitSoon();
+        });
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);

@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { reader, SECRET_TYPE, type DeltaResponseMsg, type DiscoveryResponseMsg, type SecretMsg } from '../sds/harness.ts';
 import { type AgentUnderTest, MeshwardProcess, noMetadata, ORDERS, startTestAgent, TRUST_DOMAIN } from './harness.ts';
@@ -71,10 +70,9 @@ describe('agent SDS on a Unix socket', () => {
     expect(opensslVerifies(chainPem, foreign)).toBe(false);
     // meshward recorded a CSR issuance for this serial, not a server-generated key.
     const serial = new X509Certificate(pemCerts(chainPem)[0]!).serialNumber.toLowerCase();
-    const db = new Database(path.join(mw.dataDir, 'ca', 'certificates.db'), { readonly: true });
-    const rows = db.prepare('SELECT serial, method FROM certificates WHERE spiffe_id = ?').all(ORDERS) as { serial: string; method: string }[];
-    db.close();
-    expect(rows).toEqual([{ serial, method: 'csr' }]);
+    const auditor = mw.meshward!.apiAuth.createToken('aud', 'auditor');
+    const listed = await mw.meshward!.http.inject({ method: 'GET', url: `/v1/certificates?spiffeId=${encodeURIComponent(ORDERS)}`, headers: { authorization: `Bearer ${auditor}` } });
+    expect(listed.json().certificates.map((c: { serial: string; method: string }) => ({ serial: c.serial, method: c.method }))).toEqual([{ serial, method: 'csr' }]);
     stream.end();
   });
 
@@ -106,6 +104,34 @@ describe('agent SDS on a Unix socket', () => {
     const after = renewed.resources[0]!.resource;
     checkCertificateSecret(after);
     expect(after.tls_certificate!.private_key.inline_bytes.equals(before.tls_certificate!.private_key.inline_bytes)).toBe(false);
+    stream.end();
+  });
+
+  it('follows a root rotation: ROOTCA is pushed with both roots at the next bundle poll, and the renewed leaf chains to the new root', async () => {
+    const stream = a.sdsClient().StreamSecrets(noMetadata());
+    const r = reader(stream);
+    stream.write({ type_url: SECRET_TYPE, resource_names: ['default', 'ROOTCA'] });
+    const first = await r.next();
+    stream.write({ type_url: SECRET_TYPE, resource_names: ['default', 'ROOTCA'], version_info: first.version_info, response_nonce: first.nonce });
+    const oldRoots = pemCerts(await meshwardBundlePem());
+    const admin = mw.meshward!.apiAuth.createToken('adm', 'admin');
+    const rotated = await mw.meshward!.http.inject({ method: 'POST', url: '/v1/ca/rotate', headers: { authorization: `Bearer ${admin}` }, payload: { newRoot: true, activateAfter: '2m' } });
+    expect(rotated.statusCode).toBe(200);
+    const both = await meshwardBundlePem();
+    expect(pemCerts(both)).toHaveLength(2);
+    mw.clock.advance(60_000); // the agent's bundle poll
+    const pushed = await r.next();
+    expect(byName(pushed).get('ROOTCA')!.validation_context!.trusted_ca.inline_bytes.toString()).toBe(both);
+    stream.write({ type_url: SECRET_TYPE, resource_names: ['default', 'ROOTCA'], version_info: pushed.version_info, response_nonce: pushed.nonce });
+    // The new CA activates at 2 min; the renewal at 5 min is signed under the new root.
+    mw.clock.advance(4 * 60_000 + 1000);
+    const firstSerial = new X509Certificate(pemCerts(checkCertificateSecret(byName(first).get('default')!))[0]!).serialNumber;
+    let renewed = await r.next();
+    while (new X509Certificate(pemCerts(checkCertificateSecret(byName(renewed).get('default')!))[0]!).serialNumber === firstSerial) renewed = await r.next();
+    const chainPem = checkCertificateSecret(byName(renewed).get('default')!);
+    const newRoot = pemCerts(both).find((p) => !oldRoots.includes(p))!;
+    expect(opensslVerifies(chainPem, newRoot)).toBe(true);
+    expect(opensslVerifies(chainPem, oldRoots.join(''))).toBe(false);
     stream.end();
   });
 

@@ -9,11 +9,14 @@ import { AgentIdentity, type AgentIdentityOptions } from './identity.ts';
 import { createAgentSdsService } from './sds.ts';
 import { bindUnixSocket } from './socket.ts';
 import { Upstream, type UpstreamOptions } from './upstream.ts';
+import { startWorkloadApi, type WorkloadApiServer } from './workload-api/index.ts';
 
 export interface AgentOptions extends UpstreamOptions {
   /** Unix socket for Envoy SDS; not served when absent. */
   sdsSocket?: string;
-  /** 0o600 (default) or 0o660. */
+  /** SPIFFE Workload API socket (`unix:///path` or a path); not served when absent. */
+  workloadSocket?: string;
+  /** 0o600 (default) or 0o660 (both sockets). */
   socketMode?: number;
   /** host:port of /healthz and /metrics; not served when absent. */
   healthAddress?: string;
@@ -42,6 +45,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let removeSocket: (() => void) | undefined;
   let sds: ReturnType<typeof createAgentSdsService> | undefined;
   let health: HealthServer | undefined;
+  let workloadApi: WorkloadApiServer | undefined;
   try {
     if (o.sdsSocket) {
       grpc = new Server();
@@ -49,10 +53,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       sds.register(grpc);
       removeSocket = await bindUnixSocket(grpc, o.sdsSocket, o.socketMode ?? 0o600);
     }
+    if (o.workloadSocket) {
+      workloadApi = await startWorkloadApi({ socketPath: o.workloadSocket, source: identity, logger: o.logger.child({ component: 'workload-api' }), registry, socketMode: o.socketMode ?? 0o600 });
+    }
     if (o.healthAddress) health = await startHealthServer(o.healthAddress, () => identity.health(), registry);
   } catch (err) {
     grpc?.forceShutdown();
     removeSocket?.();
+    await workloadApi?.close();
     upstream.close();
     throw err;
   }
@@ -67,6 +75,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       sds?.close();
       if (grpc) await new Promise<void>((resolve) => grpc!.tryShutdown(() => resolve()));
       removeSocket?.();
+      await workloadApi?.close();
       await health?.close();
       upstream.close();
     },

@@ -37,6 +37,7 @@ const AGENT_OPTIONS = {
   'meshward-ca': { type: 'string', value: 'FILE', description: "PEM of the CA that signed meshward's server certificates (TLS to meshward)." },
   plaintext: { type: 'boolean', description: 'Talk to meshward without TLS: loopback addresses only (development).' },
   'sds-socket': { type: 'string', value: 'PATH', description: 'Serve Envoy SDS (default, ROOTCA, the SPIFFE ID) on this Unix socket.' },
+  'workload-socket': { type: 'string', value: 'PATH', description: 'Serve the SPIFFE Workload API (X.509 and JWT SVIDs for any local process that can open it) on this Unix socket (unix:///path or a path).', env: 'SPIFFE_ENDPOINT_SOCKET' },
   'socket-mode': { type: 'string', value: 'MODE', description: 'File mode of the socket: 0600 (default) or 0660; it is the access control.' },
   'health-addr': { type: 'string', value: 'HOST:PORT', description: 'Serve /healthz (ready, degraded, not_ready) and /metrics here.' },
   'svid-dir': { type: 'string', value: 'DIR', description: 'Also write svid.pem, svid_key.pem (0600) and bundle.pem here (atomic renames).' },
@@ -53,6 +54,7 @@ export const command: CliCommand = {
     const caPem = readCa(str(values['meshward-ca']));
     const apiUrl = str(values['meshward-api']) ?? io.env.MESHWARD_API;
     const sdsSocket = str(values['sds-socket']);
+    const workloadSocket = str(values['workload-socket']) ?? str(io.env.SPIFFE_ENDPOINT_SOCKET);
     const healthAddress = str(values['health-addr']);
     const svidDir = str(values['svid-dir']);
     const bundleRefreshMs = duration(values, 'bundle-refresh');
@@ -61,11 +63,11 @@ export const command: CliCommand = {
       grpcAddress: str(values.meshward) ?? io.env.MESHWARD_GRPC_ADDR ?? SERVE_DEFAULTS.grpcAddress,
       tokenFile, logger, plaintext: values.plaintext === true,
       socketMode: parseSocketMode(str(values['socket-mode'])),
-      ...(caPem ? { caPem } : {}), ...(apiUrl ? { apiUrl } : {}), ...(sdsSocket ? { sdsSocket } : {}),
+      ...(caPem ? { caPem } : {}), ...(apiUrl ? { apiUrl } : {}), ...(sdsSocket ? { sdsSocket } : {}), ...(workloadSocket ? { workloadSocket } : {}),
       ...(healthAddress ? { healthAddress } : {}), ...(svidDir ? { svidDir } : {}),
       ...(bundleRefreshMs ? { identity: { bundleRefreshMs } } : {}),
     });
-    logger.info({ sdsSocket, health: agent.healthAddress, svidDir }, 'agent started');
+    logger.info({ sdsSocket, workloadSocket, health: agent.healthAddress, svidDir }, 'agent started');
     return new Promise<number>((resolve) => {
       let signalled = false;
       const onSignal = (signal: NodeJS.Signals) => {

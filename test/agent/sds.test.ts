@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 const byName = (res: DiscoveryResponseMsg) => new Map(res.resources.map((r) => [r.name, r]));
-const pemCerts = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
+const pemCerts = (pem: string): string[] => pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
 
 async function meshwardBundlePem(): Promise<string> {
   const res = await fetch(`${mw.apiUrl}/v1/bundle.pem`);

@@ -48,7 +48,7 @@ async function adsResponses(m: MeshwardProcess, token: string): Promise<Record<s
   const out = [await ads.next()];
   // Whatever else meshward sends within a moment (the secrets, when it serves them).
   for (;;) {
-    const more = await Promise.race([ads.next(), new Promise<undefined>((r) => setTimeout(r, 300))]);
+    const more = await Promise.race([ads.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
     if (!more) return out;
     out.push(more);
   }

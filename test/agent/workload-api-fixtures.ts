@@ -149,6 +149,8 @@ export class TestIdentitySource implements AgentIdentitySource {
   signers: JwtSigner[];
   /** Calls of jwtBundle() (each is a request to meshward in the real agent). */
   jwtBundleCalls = 0;
+  /** Calls of fetchJwtSvid() (each is a request to meshward in the real agent). */
+  jwtSvidCalls = 0;
   /** Plays meshward unreachable for jwtBundle(). */
   jwtBundleDown = false;
 
@@ -176,6 +178,7 @@ export class TestIdentitySource implements AgentIdentitySource {
   }
 
   async fetchJwtSvid(audiences: string[]) {
+    this.jwtSvidCalls++;
     const token = await signJwtSvid(this.signers[0]!, { sub: WORKLOAD_ID, aud: audiences });
     return { spiffeId: WORKLOAD_ID, token, expiresAt: new Date(Date.now() + 300_000) };
   }

@@ -214,6 +214,27 @@ describe('Workload API: JWT-SVIDs', () => {
   });
 });
 
+describe('Workload API: the JWT-SVID cache', () => {
+  it('reuses a JWT-SVID for the same audiences (any order) until half its lifetime is gone, then asks meshward again; a renewal empties the cache', async () => {
+    let offset = 0;
+    const source = new TestIdentitySource(signer, (await makeSvid()).svid);
+    const c = await serve(source, undefined, () => Date.now() + offset);
+    const first = await unary(c.FetchJWTSVID, c, { audience: ['orders', 'payments'] });
+    const again = await unary(c.FetchJWTSVID, c, { audience: ['payments', 'orders', 'orders'] });
+    expect(again.svids[0]!.svid).toBe(first.svids[0]!.svid);
+    expect(source.jwtSvidCalls).toBe(1);
+    await unary(c.FetchJWTSVID, c, { audience: ['orders'] });
+    expect(source.jwtSvidCalls).toBe(2);
+    offset = 151_000; // the test source's tokens live 300 s
+    const later = await unary(c.FetchJWTSVID, c, { audience: ['orders', 'payments'] });
+    expect(source.jwtSvidCalls).toBe(3);
+    source.publish(source.current()!);
+    const afterRenewal = await unary(c.FetchJWTSVID, c, { audience: ['orders', 'payments'] });
+    expect(source.jwtSvidCalls).toBe(4);
+    expect(afterRenewal.svids[0]!.svid).not.toBe(later.svids[0]!.svid);
+  });
+});
+
 describe('Workload API: the JWT bundle cache', () => {
   it('asks the source (meshward) for the JWT bundle once for many validations, and again after a source update', async () => {
     const source = new TestIdentitySource(signer, (await makeSvid()).svid);

@@ -9,6 +9,7 @@ import type { Logger } from '../../lib/logger.ts';
 import type { AgentIdentitySource, AgentSvid } from '../index.ts';
 import { WorkloadApiPermissionError, WorkloadApiRequestError } from './errors.ts';
 import type { JwtBundle, JwtBundleCache } from './jwt-bundle-cache.ts';
+import type { JwtSvidCache } from './jwt-svid-cache.ts';
 import { jwtBundlesResponse, toStruct, x509BundlesResponse, x509SvidResponse } from './messages.ts';
 import type { WorkloadApiMetrics } from './metrics.ts';
 import { validateJwtSvid } from './validate-jwt.ts';
@@ -22,6 +23,7 @@ export interface HandlerDeps {
   /** Open streams, ended by the server's close(). */
   streams: Set<ServerWritableStream<unknown, unknown>>;
   jwtBundles: JwtBundleCache;
+  jwtSvids: JwtSvidCache;
   /** Called after the cache was invalidated for a source update (FetchJWTBundles streams listen here, not on the source, so they never read a bundle fetched before the update). */
   jwtBundleUpdates: Set<() => void>;
 }
@@ -173,7 +175,7 @@ async function fetchJwtSvid(deps: HandlerDeps, request: JwtSvidRequest) {
   const wanted = request.spiffe_id ?? '';
   const held = deps.source.current()?.spiffeId;
   if (wanted && held && wanted !== held) throw new WorkloadApiPermissionError(`no identity issued for ${wanted}`);
-  const jwt = await deps.source.fetchJwtSvid(audience);
+  const jwt = await deps.jwtSvids.get(audience);
   if (wanted && wanted !== jwt.spiffeId) throw new WorkloadApiPermissionError(`no identity issued for ${wanted}`);
   return { svids: [{ spiffe_id: jwt.spiffeId, svid: jwt.token }] };
 }

@@ -9,6 +9,7 @@ import { loadMeshwardProto } from '../../lib/protos.ts';
 import type { AgentIdentitySource } from '../index.ts';
 import { workloadApiHandlers } from './handlers.ts';
 import { JwtBundleCache } from './jwt-bundle-cache.ts';
+import { JwtSvidCache } from './jwt-svid-cache.ts';
 import { workloadApiMetrics } from './metrics.ts';
 import { bindWorkloadSocket } from './socket.ts';
 
@@ -55,14 +56,16 @@ export async function startWorkloadApi(options: WorkloadApiOptions): Promise<Wor
     onStale: (err) => options.logger.warn({ err: { message: (err as Error).message } }, 'Workload API: JWT bundle refresh failed; serving the last one'),
   });
   const jwtBundleUpdates = new Set<() => void>();
+  const jwtSvids = new JwtSvidCache((audiences) => options.source.fetchJwtSvid(audiences), options.now ? { now: options.now } : {});
   const server = new Server();
   server.addService(workloadApiServiceDefinition(), workloadApiHandlers({
-    source: options.source, logger: options.logger, metrics: workloadApiMetrics(options.registry), streams, jwtBundles, jwtBundleUpdates,
+    source: options.source, logger: options.logger, metrics: workloadApiMetrics(options.registry), streams, jwtBundles, jwtBundleUpdates, jwtSvids,
   }));
   const socket = await bindWorkloadSocket(server, options.socketPath, options.socketMode ?? 0o600);
   // Renewals and CA rotations may change the JWT-SVID keys: expire the cache, then tell the streams.
   const unsubscribe = options.source.subscribe(() => {
     jwtBundles.invalidate();
+    jwtSvids.clear();
     for (const update of [...jwtBundleUpdates]) update();
   });
   options.logger.info({ socket: socket.path, mode: (options.socketMode ?? 0o600).toString(8) }, 'SPIFFE Workload API listening');

@@ -1,6 +1,6 @@
 /** Public interface of the configuration capability. */
 export { API_VERSION, DEFAULT_NAMESPACE, type ConfigDocument, type DocumentSource } from './document.ts';
-export { ConfigInvalidError, formatIssue, type ConfigIssue } from './errors.ts';
+export { ConfigInvalidError, errorCount, formatIssue, type ConfigIssue } from './errors.ts';
 export { loadConfigDir, listConfigFiles, type LoadedConfig } from './load.ts';
 export { createSnapshot, contentVersion, type ConfigSnapshot } from './snapshot.ts';
 export { ConfigStore, type SnapshotListener, type SnapshotGate, type ReloadResult, type RejectedConfig, type ConfigStoreOptions } from './store.ts';

@@ -130,13 +130,27 @@ function parseFile(file: string, source: ConfigSource, issues: ConfigIssue[]): P
   const out: ParsedDocument[] = [];
   for (const doc of docs) {
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) issues.push({ file: shown, line: lines.linePos(e.pos[0]).line, path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}` });
+      for (const e of doc.errors) {
+        const { line, col } = lines.linePos(e.pos[0]);
+        issues.push({ file: shown, line, column: col, path: '', message: `YAML syntax error: ${e.message.split('\n')[0]}`, category: 'syntax' });
+      }
       continue;
     }
     if (doc.contents === null) continue; // empty document between separators
     out.push({ doc, lines, file: shown, startLine: doc.contents.range ? lines.linePos(doc.contents.range[0]).line : 1 });
   }
   return out;
+}
+
+/** Says how many "not found" errors were left out, and which files may define what they name. */
+function hiddenReferencesNote(syntaxErrors: readonly ConfigIssue[], hidden: number): ConfigIssue {
+  const first = syntaxErrors[0]!;
+  const files = [...new Set(syntaxErrors.map((i) => i.file))];
+  const where = files.length === 1 ? `${files[0]}, which` : `${files.join(', ')}, which`;
+  return {
+    file: first.file, line: first.line, column: first.column, path: '', category: 'note',
+    message: `${hidden} error${hidden === 1 ? '' : 's'} about documents not found ${hidden === 1 ? 'is' : 'are'} not shown: they may be defined in ${where} did not parse`,
+  };
 }
 
 /**
@@ -187,12 +201,20 @@ export function loadConfigDir(dir: string, source?: ConfigSource): LoadedConfig 
       return true;
     },
   };
+  // A file that did not parse may define the documents others name: "not found" would mislead.
+  const unparsed = issues.filter((i) => i.category === 'syntax');
+  let hidden = 0;
   for (const d of documents) {
     const parsed = parsedByDoc.get(d)!;
     for (const i of KINDS.get(d.kind)!.check?.(d, ctx) ?? []) {
+      if (i.unresolvedReference && unparsed.length > 0) {
+        hidden++;
+        continue;
+      }
       issues.push({ file: d.source.file, line: lineOf(parsed.doc, parsed.lines, i.path, d.source.line), path: formatPath(i.path), message: i.message });
     }
   }
+  if (hidden > 0) issues.push(hiddenReferencesNote(unparsed, hidden));
   if (issues.length > 0) throw new ConfigInvalidError(issues);
   return { root, documents, files };
 }

@@ -8,6 +8,7 @@ import { Value } from '@sinclair/typebox/value';
 import { API_VERSION, DEFAULT_NAMESPACE, Metadata, type ConfigDocument, type DocumentSource } from './document.ts';
 import { KINDS } from './kinds/index.ts';
 import { type FieldPath, fromJsonPointer } from './path.ts';
+import { closestName } from './suggest.ts';
 
 export interface PathIssue {
   path: FieldPath;
@@ -34,6 +35,14 @@ function lowerFirst(s: string): string {
   return s.charAt(0).toLowerCase() + s.slice(1);
 }
 
+/** "unknown field", with the closest field the object does have (`acton` → `action`). */
+function unknownField(path: FieldPath, objectSchema: TSchema): string {
+  const name = path.at(-1);
+  const known = Object.keys((objectSchema as { properties?: Record<string, unknown> }).properties ?? {});
+  const suggestion = typeof name === 'string' ? closestName(name, known) : undefined;
+  return suggestion ? `unknown field (did you mean "${suggestion}"?)` : 'unknown field';
+}
+
 function collect(check: TypeCheck<TSchema>, value: unknown, prefix: FieldPath): PathIssue[] {
   const issues: PathIssue[] = [];
   const seen = new Set<string>();
@@ -41,8 +50,9 @@ function collect(check: TypeCheck<TSchema>, value: unknown, prefix: FieldPath): 
     // One message per field: TypeBox reports "required" then "expected boolean" for the same miss.
     if (seen.has(e.path)) continue;
     seen.add(e.path);
-    const message = e.message === 'Unexpected property' ? 'unknown field' : lowerFirst(e.message);
-    issues.push({ path: [...prefix, ...fromJsonPointer(e.path)], message });
+    const path = fromJsonPointer(e.path);
+    const message = e.message === 'Unexpected property' ? unknownField(path, e.schema) : lowerFirst(e.message);
+    issues.push({ path: [...prefix, ...path], message });
   }
   return issues;
 }

@@ -50,7 +50,7 @@ rules:
 
   it('rejects unknown fields instead of dropping them', () => {
     const errors = loadErrors({ 'a.yaml': doc('AuthorizationPolicy', 'p', 'action: ALLOW\nrulez: []') });
-    expect(errors).toEqual(['a.yaml:8: spec.rulez: unknown field']);
+    expect(errors).toEqual(['a.yaml:8: spec.rulez: unknown field (did you mean "rules"?)']);
   });
 
   it('rejects unknown kinds and lists the known ones', () => {

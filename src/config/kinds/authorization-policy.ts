@@ -107,7 +107,7 @@ export const authorizationPolicyKind: KindDefinition<typeof AuthorizationPolicyS
     if (spec.action === 'CUSTOM') {
       if (!spec.provider) issues.push({ path: ['spec', 'provider'], message: 'action CUSTOM requires provider.name (a RegoPolicy)' });
       else if (!ctx.find('RegoPolicy', spec.provider.name, doc.metadata.namespace)) {
-        issues.push({ path: ['spec', 'provider', 'name'], message: `RegoPolicy "${spec.provider.name}" not found in namespace ${doc.metadata.namespace}` });
+        issues.push({ path: ['spec', 'provider', 'name'], message: `RegoPolicy "${spec.provider.name}" not found in namespace ${doc.metadata.namespace}`, unresolvedReference: true });
       }
     } else if (spec.provider) {
       issues.push({ path: ['spec', 'provider'], message: 'provider is only allowed with action CUSTOM' });

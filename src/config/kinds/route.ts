@@ -83,7 +83,7 @@ export const routeKind: KindDefinition<typeof RouteSpec> = {
       const svc = resolveServiceHost(host, doc.metadata.namespace, ctx)
         ?? ctx.documents.find((d) => d.kind === 'Service' && ((d.spec as { hosts?: string[] }).hosts ?? []).includes(host));
       if (!svc) {
-        issues.push({ path: ['spec', 'hosts', h], message: `host "${host}" names no Service (use name, name.namespace, name.namespace.svc.cluster.local or a Service's spec.hosts entry)` });
+        issues.push({ path: ['spec', 'hosts', h], message: `host "${host}" names no Service (use name, name.namespace, name.namespace.svc.cluster.local or a Service's spec.hosts entry)`, unresolvedReference: true });
         return;
       }
       // One Route per Service: two would silently shadow each other in the generated Envoy routes.
@@ -110,7 +110,7 @@ export const routeKind: KindDefinition<typeof RouteSpec> = {
         const path = ['spec', 'http', r, 'route', i, 'destination', 'host'];
         const svc = resolveServiceHost(d.destination.host, doc.metadata.namespace, ctx);
         if (!svc) {
-          issues.push({ path, message: `Service "${d.destination.host}" not found` });
+          issues.push({ path, message: `Service "${d.destination.host}" not found`, unresolvedReference: true });
           return;
         }
         if (d.destination.subset) {

@@ -41,7 +41,7 @@ export const trafficPolicyKind: KindDefinition<typeof TrafficPolicySpec> = {
     const spec = doc.spec as TrafficPolicySpec;
     const issues: KindIssue[] = [];
     const svc = resolveServiceHost(spec.host, doc.metadata.namespace, ctx);
-    if (!svc) issues.push({ path: ['spec', 'host'], message: `Service "${spec.host}" not found` });
+    if (!svc) issues.push({ path: ['spec', 'host'], message: `Service "${spec.host}" not found`, unresolvedReference: true });
     // One TrafficPolicy per Service: the generated clusters could only follow one of them.
     const other = svc && ctx.documents.find((d) => d.kind === 'TrafficPolicy' && d !== doc
       && resolveServiceHost((d.spec as TrafficPolicySpec).host, d.metadata.namespace, ctx) === svc);

@@ -5,6 +5,8 @@ import type { ConfigDocument } from '../document.ts';
 export interface KindIssue {
   path: (string | number)[];
   message: string;
+  /** Names a document that was not found: the loader hides these while a file did not parse (it may hold it). */
+  unresolvedReference?: true;
 }
 
 /** What a kind check can see besides its own document: every other document, for cross-references. */

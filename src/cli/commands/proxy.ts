@@ -27,6 +27,7 @@ const bootstrap: CliCommand = {
     delta: { type: 'boolean', description: 'Use delta xDS instead of state-of-the-world' },
     'admin-port': { type: 'string', value: 'PORT', description: "Envoy's admin port", default: String(DEFAULT_ADMIN_PORT) },
     'meshward-ca': { type: 'string', value: 'FILE', description: "CA certificate that verifies meshward's gRPC TLS certificate (TLS to meshward)" },
+    agent: { type: 'string', value: 'SOCKET', description: 'Unix socket of the `meshward agent` next to Envoy: a `meshward-agent` cluster (pipe address, no token) for SDS from it' },
   },
   async run({ values }, io) {
     const adminPort = str(values['admin-port']) ? Number(values['admin-port']) : DEFAULT_ADMIN_PORT;
@@ -43,6 +44,7 @@ const bootstrap: CliCommand = {
         delta: values.delta === true,
         adminPort,
         ...(caFile ? { meshwardCaFile: caFile } : {}),
+        ...(str(values.agent) ? { agentSocket: str(values.agent) } : {}),
       }));
     } catch (err) {
       if (err instanceof RangeError) throw new MeshwardError('INVALID_ARGUMENT', err.message);

@@ -35,7 +35,7 @@ export const IdentitySettings = Obj({
    * meshward generates workloads' private keys and serves them over SDS/ADS. `false`: keys are made
    * only by agents next to the workloads (`meshward agent`, CSR); meshward refuses to serve a key.
    */
-  serverKeys: Type.Boolean({ default: true }),
+  serverKeys: Type.Optional(Type.Boolean({ default: true })),
 });
 
 export const ExtAuthzSettings = Obj({

@@ -4,7 +4,7 @@
  * account, service), generated on first use and shared by every sidecar with that key.
  */
 import type { ConfigSnapshot } from '../config/index.ts';
-import { compileModel, inboundResources, outboundResources, outboundRoutes, type MeshModel, type ProxyTarget } from './generate/index.ts';
+import { compileModel, inboundResources, outboundResources, outboundRoutes, proxylessClusters, proxylessListenersAndRoutes, type MeshModel, type ProxyTarget } from './generate/index.ts';
 import { proxyKey } from './node.ts';
 import { assembleSnapshot, type EncodedPart, encodePart, ResourceInterner, type XdsSnapshot } from './resources.ts';
 
@@ -17,6 +17,8 @@ export class GenerationCache {
   #outbound?: EncodedPart;
   readonly #routesByNamespace = new Map<string, EncodedPart>();
   readonly #inboundByKey = new Map<string, EncodedPart>();
+  #proxylessClusters?: EncodedPart;
+  readonly #proxylessByNamespace = new Map<string, EncodedPart>();
 
   /** `previous`: the generation being replaced; unchanged resources keep its encoding (and version). */
   constructor(config: ConfigSnapshot, previous?: GenerationCache) {
@@ -30,6 +32,10 @@ export class GenerationCache {
   snapshotFor(proxy: ProxyTarget): XdsSnapshot {
     const key = proxyKey(proxy);
     let snap = this.#byKey.get(key);
+    if (!snap && proxy.proxyless) {
+      snap = this.#proxylessSnapshot(proxy.namespace);
+      this.#byKey.set(key, snap);
+    }
     if (!snap) {
       // Outbound clusters, endpoints and listeners are the same for every proxy; routes differ by
       // namespace; only the inbound side is per service. Each part is generated and encoded once.
@@ -43,6 +49,14 @@ export class GenerationCache {
       this.#byKey.set(key, snap);
     }
     return snap;
+  }
+
+  /** A proxyless gRPC client's resources: shared clusters/endpoints plus its namespace's API listeners and routes. */
+  #proxylessSnapshot(namespace: string): XdsSnapshot {
+    this.#proxylessClusters ??= encodePart(proxylessClusters(this.model), this.#interner);
+    let listeners = this.#proxylessByNamespace.get(namespace);
+    if (!listeners) this.#proxylessByNamespace.set(namespace, (listeners = encodePart(proxylessListenersAndRoutes(this.model, namespace), this.#interner)));
+    return assembleSnapshot(this.version, [this.#proxylessClusters, listeners]);
   }
 
   /** Distinct proxy kinds generated and distinct encoded resources held (for metrics and the benchmark). */

@@ -27,6 +27,8 @@ export interface ProxyIdentity {
   readonly spiffeId: string;
   readonly via: string;
   readonly userAgent?: string;
+  /** A gRPC library's xDS client (no Envoy): gets API listeners and plaintext EDS clusters. */
+  readonly proxyless?: true;
 }
 
 function metadataString(node: NodeMessage, key: string): string | undefined {
@@ -77,7 +79,16 @@ export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadId
     spiffeId: identity.spiffeId,
     via: identity.via,
     ...(agent ? { userAgent: agent } : {}),
+    ...(isProxylessGrpc(node) ? { proxyless: true as const } : {}),
   };
+}
+
+/**
+ * A proxyless gRPC client: Istio's `GENERATOR: grpc` node metadata, or a gRPC library's xDS client
+ * (user agents "gRPC Go", "gRPC Node Pure JS", "gRPC Java", "gRPC C-core ..."). Envoy says "envoy".
+ */
+export function isProxylessGrpc(node: NodeMessage): boolean {
+  return metadataString(node, 'GENERATOR') === 'grpc' || /^grpc\b/i.test(node.user_agent_name ?? '');
 }
 
 /**
@@ -99,6 +110,6 @@ function resolveService(node: NodeMessage, identity: WorkloadIdentity, directory
 }
 
 /** Proxies with the same key get the same resources (generation is cached per key). */
-export function proxyKey(p: Pick<ProxyIdentity, 'namespace' | 'serviceAccount' | 'service'>): string {
-  return `${p.namespace}/${p.serviceAccount}/${p.service ?? ''}`;
+export function proxyKey(p: Pick<ProxyIdentity, 'namespace' | 'serviceAccount' | 'service' | 'proxyless'>): string {
+  return `${p.namespace}/${p.serviceAccount}/${p.service ?? ''}${p.proxyless ? '/grpc' : ''}`;
 }

@@ -13,12 +13,15 @@ import { outboundRouteConfiguration } from './routes.ts';
 export { compileModel, type MeshModel, type MeshService } from './model.ts';
 export { MESHWARD_CLUSTER, SDS_CERT, SDS_ROOT } from './common.ts';
 export * from './names.ts';
+export { proxylessClusters, proxylessListenersAndRoutes, proxylessRouteName } from './proxyless.ts';
 
 /** What generation needs to know about a proxy (its authenticated identity, resolved). */
 export interface ProxyTarget {
   readonly namespace: string;
   readonly serviceAccount: string;
   readonly service?: string;
+  /** A proxyless gRPC client (see proxyless.ts), not an Envoy sidecar. */
+  readonly proxyless?: true;
 }
 
 export type GeneratedResources = Record<GeneratedKind, Json[]>;

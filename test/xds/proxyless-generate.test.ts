@@ -1,0 +1,69 @@
+/** What meshward's ADS serves a proxyless gRPC node (and does not serve an Envoy sidecar). */
+import { afterEach, describe, expect, it } from 'vitest';
+import { names, node, TYPE } from './ads-client.ts';
+import { ordersRouting, SHOP_SERVICES } from './fixtures.ts';
+import { type Harness, startHarness } from './harness.ts';
+
+type Json = Record<string, unknown>;
+let h: Harness;
+afterEach(async () => h?.close());
+
+const ORDERS_HOST = 'orders.shop.svc.cluster.local:8080';
+const grpcNode = (ns: string) => node(`grpc-client~${ns}`, { NAMESPACE: ns, GENERATOR: 'grpc' });
+
+describe('proxyless gRPC resources', () => {
+  it('serves a gRPC node the API listener it names, its routes, plaintext ROUND_ROBIN EDS clusters and weighted localities', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES, 'r.yaml': ordersRouting(10) });
+    const c = h.client('sotw', 'token:shop:web');
+    c.send({ node: grpcNode('shop'), type_url: TYPE.lds, resource_names: [ORDERS_HOST] });
+    const lds = await c.next();
+    expect(names(lds)).toEqual([ORDERS_HOST]);
+    const hcm = ((lds.resources as Json[])[0]!.api_listener as { api_listener: Json }).api_listener;
+    expect(hcm.rds).toMatchObject({ config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: ORDERS_HOST });
+    expect((hcm.http_filters as { name: string }[]).at(-1)!.name).toBe('envoy.filters.http.router');
+
+    c.send({ type_url: TYPE.rds, resource_names: [ORDERS_HOST] });
+    const rds = await c.next();
+    const vhost = ((rds.resources as Json[])[0]!.virtual_hosts as Json[])[0]!;
+    expect(vhost.domains).toContain(ORDERS_HOST);
+    const canary = (vhost.routes as { name: string; route: { weighted_clusters?: { clusters: { name: string; weight: { value: number } }[] } } }[]).find((r) => r.name === 'canary')!;
+    expect(canary.route.weighted_clusters!.clusters).toEqual([
+      { name: 'outbound|8080|v1|orders.shop.svc.cluster.local', weight: { value: 90 } },
+      { name: 'outbound|8080|v2|orders.shop.svc.cluster.local', weight: { value: 10 } },
+    ]);
+
+    const cluster = 'outbound|8080|v2|orders.shop.svc.cluster.local';
+    c.send({ type_url: TYPE.cds, resource_names: [cluster] });
+    const [cds] = (await c.next()).resources as Json[];
+    // The TrafficPolicy says LEAST_REQUEST, which gRPC refuses: served as ROUND_ROBIN, and no SDS-based TLS.
+    expect(cds).toMatchObject({ name: cluster, type: 'EDS', lb_policy: 'ROUND_ROBIN', eds_cluster_config: { eds_config: { ads: {} }, service_name: cluster } });
+    expect(cds!.transport_socket).toBeUndefined();
+
+    c.send({ type_url: TYPE.eds, resource_names: [cluster] });
+    const [cla] = (await c.next()).resources as Json[];
+    expect((cla!.endpoints as Json[])[0]).toMatchObject({ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.2.20', port_value: 8081 } } } }] });
+  });
+
+  it('gives short names only to clients of the same namespace', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES });
+    const inShop = h.client('sotw', 'token:shop:web');
+    inShop.send({ node: grpcNode('shop'), type_url: TYPE.lds, resource_names: ['orders:8080', 'orders.shop:8080'] });
+    expect(names(await inShop.next()).sort()).toEqual(['orders.shop:8080', 'orders:8080']);
+    const elsewhere = h.client('sotw', 'token:data:db');
+    elsewhere.send({ node: grpcNode('data'), type_url: TYPE.lds, resource_names: ['orders:8080', 'orders.shop:8080'] });
+    expect(names(await elsewhere.next())).toEqual(['orders.shop:8080']);
+  });
+
+  it('does not give API listeners or proxyless clusters to an Envoy sidecar', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES, 'r.yaml': ordersRouting(10) });
+    const c = h.client('sotw', 'token:shop:web');
+    c.send({ node: node('web-1', { NAMESPACE: 'shop' }), type_url: TYPE.lds });
+    const lds = await c.next();
+    expect(names(lds)).toContain('virtualOutbound');
+    expect(names(lds)).not.toContain(ORDERS_HOST);
+    expect((lds.resources as Json[]).every((l) => l.api_listener === undefined || l.api_listener === null)).toBe(true);
+    c.send({ type_url: TYPE.cds, resource_names: [] });
+    const cds = (await c.next()).resources as Json[];
+    expect(cds.find((x) => x.name === 'outbound|8080|v2|orders.shop.svc.cluster.local')!.transport_socket).toBeDefined();
+  });
+});

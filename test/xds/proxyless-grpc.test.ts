@@ -1,0 +1,193 @@
+/**
+ * Proxyless gRPC: a grpc-js client with @grpc/grpc-js-xds resolves `xds:///orders.shop.svc.cluster.local:8080`
+ * through meshward's ADS (real meshward, real CA authentication, real sockets) and is routed by
+ * the mesh's Route between two real grpc-js servers. grpc-js-xds cannot send a bearer token (its
+ * bootstrap knows only `insecure`/`google_default` channel credentials), so the xDS channel goes
+ * through a small forwarder on loopback that adds the workload's token: what the agent's xDS proxy does.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as grpcXds from '@grpc/grpc-js-xds';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCaCapability } from '../../src/ca/index.ts';
+import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import { createRegistry } from '../../src/lib/metrics.ts';
+import { createMeshward, type Meshward } from '../../src/meshward.ts';
+import { createXdsCapability, type XdsCapability } from '../../src/xds/index.ts';
+import { ConfigDir } from './fixtures.ts';
+
+const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
+const METHOD = '/test.Version/Get';
+const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const raw = (b: Buffer) => b;
+
+function ordersService(v1Port: number, v2Port: number): string {
+  return `
+apiVersion: meshward.io/v1
+kind: Service
+metadata: { name: orders, namespace: shop }
+spec:
+  serviceAccount: orders
+  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
+  endpoints:
+    - { address: 127.0.0.1, port: ${v1Port}, labels: { version: v1 } }
+    - { address: 127.0.0.1, port: ${v2Port}, labels: { version: v2 } }
+---
+apiVersion: meshward.io/v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec:
+  serviceAccount: web
+  ports: [{ name: http, port: 8080 }]
+  endpoints: [{ address: 10.0.1.10 }]
+---
+apiVersion: meshward.io/v1
+kind: TrafficPolicy
+metadata: { name: orders, namespace: shop }
+spec:
+  host: orders
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+  loadBalancer: LEAST_REQUEST
+`;
+}
+
+function split(v2Weight: number): string {
+  return `
+apiVersion: meshward.io/v1
+kind: Route
+metadata: { name: orders, namespace: shop }
+spec:
+  hosts: [orders]
+  http:
+    - name: canary
+      route:
+        - { destination: { host: orders, subset: v1 }, weight: ${100 - v2Weight} }
+        - { destination: { host: orders, subset: v2 }, weight: ${v2Weight} }
+`;
+}
+
+/** A real grpc-js server answering its version name (raw bytes: no proto needed for one string). */
+async function versionServer(version: string): Promise<{ server: grpc.Server; port: number }> {
+  const server = new grpc.Server();
+  server.addService({ Get: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } }, {
+    Get: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(version)),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { server, port };
+}
+
+/** Forwards ADS streams (bytes untouched) to meshward, adding the workload's bearer token. */
+async function tokenForwarder(upstream: string, token: string): Promise<{ server: grpc.Server; port: number; client: grpc.Client }> {
+  const client = new grpc.Client(upstream, grpc.credentials.createInsecure());
+  const server = new grpc.Server();
+  const ads = { path: ADS, requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw };
+  server.addService({ Stream: ads }, {
+    Stream: (down: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${token}`);
+      const up = client.makeBidiStreamRequest(ADS, raw, raw, md);
+      down.on('data', (b: Buffer) => up.write(b));
+      down.on('end', () => up.end());
+      down.on('cancelled', () => up.cancel());
+      up.on('data', (b: Buffer) => down.write(b));
+      up.on('error', (e: grpc.ServiceError) => down.emit('error', { code: e.code, details: e.details }));
+      up.on('end', () => down.end());
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { server, port, client };
+}
+
+/** `n` calls, `concurrency` at a time; how many were answered by each version. */
+async function callMany(client: grpc.Client, n: number, concurrency = 50): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const one = () => new Promise<void>((resolve, reject) => {
+    client.makeUnaryRequest(METHOD, raw, raw, Buffer.alloc(0), { deadline: Date.now() + 5_000 }, (err, reply) => {
+      if (err) return reject(err);
+      const v = String(reply);
+      counts[v] = (counts[v] ?? 0) + 1;
+      resolve();
+    });
+  });
+  let started = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (started < n) {
+      started++;
+      await one();
+    }
+  }));
+  return counts;
+}
+
+const share = (counts: Record<string, number>, version: string) => (counts[version] ?? 0) / Object.values(counts).reduce((a, b) => a + b, 0);
+
+describe('proxyless gRPC (@grpc/grpc-js-xds)', () => {
+  let meshward: Meshward;
+  let dir: ConfigDir;
+  let dataDir: string;
+  const servers: grpc.Server[] = [];
+  let forwarder: Awaited<ReturnType<typeof tokenForwarder>>;
+  let client: grpc.Client;
+
+  beforeAll(async () => {
+    const v1 = await versionServer('v1');
+    const v2 = await versionServer('v2');
+    servers.push(v1.server, v2.server);
+    dir = new ConfigDir({ 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': split(10) });
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'mw-proxyless-'));
+    meshward = await createMeshward(
+      { configDir: dir.dir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
+      { logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, (ctx) => createXdsCapability(ctx, { debounce: { quietMs: 20, maxMs: 200 } })] },
+    );
+    await meshward.start();
+    const token = await signBootstrapToken(await loadOrCreateBootstrapKey(dataDir), { namespace: 'shop', serviceAccount: 'web', ttlMs: 3_600_000, nowMs: Date.now() });
+    forwarder = await tokenForwarder(meshward.addresses.grpc, token);
+    servers.push(forwarder.server);
+    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+      xds_servers: [{ server_uri: `127.0.0.1:${forwarder.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      node: { id: 'web-7d9f~shop', cluster: 'web', metadata: { NAMESPACE: 'shop', SERVICE_ACCOUNT: 'web' }, locality: {} },
+    });
+    grpcXds.register();
+    client = new grpc.Client(TARGET, grpc.credentials.createInsecure());
+  }, 30_000);
+
+  afterAll(async () => {
+    client?.close();
+    forwarder?.client.close();
+    await meshward?.stop();
+    for (const s of servers) s.forceShutdown();
+    dir?.remove();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('routes 90/10 between v1 and v2 by the Route, then 50/50 after a config reload, without restarting the client', async () => {
+    const first = await callMany(client, 2_000);
+    expect(share(first, 'v2')).toBeGreaterThan(0.07);
+    expect(share(first, 'v2')).toBeLessThan(0.13);
+    expect(share(first, 'v1') + share(first, 'v2')).toBe(1);
+
+    const xds = meshward.capability<XdsCapability>('xds')!.server;
+    const [proxy] = xds.proxies();
+    expect(proxy).toMatchObject({ spiffeId: 'spiffe://cluster.local/ns/shop/sa/web' });
+    // grpc-js-xds validates strictly and NACKs what it rejects: everything it got was accepted.
+    for (const t of Object.values(proxy!.types)) expect(t?.nacked).toBeUndefined();
+
+    dir.write({ 'route.yaml': split(50) });
+    const reload = await meshward.config.reload();
+    expect(reload).toMatchObject({ changed: true });
+    // Wait until the running client has the new routes (100 calls at 10 % never give 30 % v2).
+    const deadline = Date.now() + 10_000;
+    while (share(await callMany(client, 100), 'v2') < 0.3) expect(Date.now()).toBeLessThan(deadline);
+
+    const second = await callMany(client, 2_000);
+    if (process.env.XDS_DEBUG) console.log({ first, second });
+    expect(share(second, 'v2')).toBeGreaterThan(0.47);
+    expect(share(second, 'v2')).toBeLessThan(0.53);
+    for (const t of Object.values(xds.proxies()[0]!.types)) expect(t?.nacked).toBeUndefined();
+  }, 50_000);
+});

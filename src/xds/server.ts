@@ -282,7 +282,9 @@ export class XdsServer {
       nonce: this.#options.nonce ?? this.#nonce,
     };
     const generated = generation.snapshotFor(proxy);
-    const provider = this.#options.secrets?.();
+    // A proxyless gRPC client cannot use SDS secrets (it takes certificates from its own provider
+    // plugins): no SVID, hence no server-side key, is made for it.
+    const provider = proxy.proxyless ? undefined : this.#options.secrets?.();
     let stream: Stream | undefined;
     // A rotated certificate or bundle is pushed like a configuration change, without the debounce.
     const secrets = provider ? await ProxySecrets.open(provider, identity.spiffeId, () => stream?.session.push(this.#withSecrets(stream.generated, stream.secrets), this.#options.clock.now())) : undefined;

@@ -66,4 +66,17 @@ describe('proxyless gRPC resources', () => {
     const cds = (await c.next()).resources as Json[];
     expect(cds.find((x) => x.name === 'outbound|8080|v2|orders.shop.svc.cluster.local')!.transport_socket).toBeDefined();
   });
+
+  it('issues no SVID for a gRPC node (it cannot use SDS secrets), while a sidecar of the same account gets one', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES });
+    const spiffeId = 'spiffe://example.org/ns/shop/sa/web';
+    const g = h.client('sotw', 'token:shop:web');
+    g.send({ node: grpcNode('shop'), type_url: TYPE.lds, resource_names: [ORDERS_HOST] });
+    await g.next();
+    expect(h.secrets.subscribers(spiffeId)).toBe(0);
+    const sidecar = h.client('sotw', 'token:shop:web');
+    sidecar.send({ node: node('web-1', { NAMESPACE: 'shop' }), type_url: TYPE.lds });
+    await sidecar.next();
+    expect(h.secrets.subscribers(spiffeId)).toBe(1);
+  });
 });

@@ -42,7 +42,7 @@ async function errorTable(): Promise<string> {
 }
 
 /** Capability documentation lives next to nothing else: `docs/<area>.md`, embedded in the README. */
-export const DOC_FRAGMENTS = ['ca-sds', 'authz', 'rego', 'rego-builtins', 'limits', 'audit', 'xds'] as const;
+export const DOC_FRAGMENTS = ['ca-sds', 'authz', 'rego', 'rego-builtins', 'limits', 'audit', 'xds', 'agent'] as const;
 
 /** Benchmark results per area, embedded in BENCHMARKS.md. */
 export const BENCH_FRAGMENTS = ['ca-sds', 'authz', 'codec', 'audit', 'saturation', 'rego', 'rego-builtins', 'slow-policy', 'limits', 'xds', 'config'] as const;

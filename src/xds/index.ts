@@ -19,6 +19,7 @@ export { XdsServer, ADS_SERVICE, type XdsServerOptions } from './server.ts';
 export { generateResources, compileModel, type GeneratedResources, type ProxyTarget } from './generate/index.ts';
 export { buildSnapshot, type EncodedResource, type XdsSnapshot } from './resources.ts';
 export { renderBootstrap, type BootstrapOptions } from './bootstrap.ts';
+export { renderGrpcBootstrap, type GrpcBootstrap, type GrpcBootstrapOptions } from './grpc-bootstrap.ts';
 export { TYPE_URLS, PUSH_ORDER, type ResourceKind } from './type-urls.ts';
 export type { WorkloadAuthenticator, WorkloadIdentity } from './identity.ts';
 export type { SecretProvider } from './secrets.ts';

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { names, node, TYPE } from './ads-client.ts';
 import { ordersRouting, SHOP_SERVICES } from './fixtures.ts';
 import { type Harness, startHarness } from './harness.ts';
+import { renderGrpcBootstrap } from '../../src/xds/index.ts';
 
 type Json = Record<string, unknown>;
 let h: Harness;
@@ -78,5 +79,22 @@ describe('proxyless gRPC resources', () => {
     sidecar.send({ node: node('web-1', { NAMESPACE: 'shop' }), type_url: TYPE.lds });
     await sidecar.next();
     expect(h.secrets.subscribers(spiffeId)).toBe(1);
+  });
+
+  it('recognises a gRPC library by its user agent, and an Envoy by its own', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES });
+    const grpcJs = h.client('sotw', 'token:shop:web');
+    grpcJs.send({ node: { ...node('grpc-js-1', { NAMESPACE: 'shop' }), user_agent_name: 'gRPC Node Pure JS' }, type_url: TYPE.lds, resource_names: [ORDERS_HOST] });
+    expect(names(await grpcJs.next())).toEqual([ORDERS_HOST]);
+    const envoy = h.client('sotw', 'token:shop:web');
+    envoy.send({ node: { ...node('envoy-1', { NAMESPACE: 'shop' }), user_agent_name: 'envoy' }, type_url: TYPE.lds, resource_names: [ORDERS_HOST] });
+    expect(names(await envoy.next())).toEqual([]);
+  });
+
+  it('renders a gRPC bootstrap with the node meshward resolves, and refuses names that are not Kubernetes names', () => {
+    const b = renderGrpcBootstrap({ xdsServer: 'unix:///run/meshward/xds.sock', nodeId: 'web-1.shop', namespace: 'shop', serviceAccount: 'web' });
+    expect(b.xds_servers).toEqual([{ server_uri: 'unix:///run/meshward/xds.sock', channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }]);
+    expect(b.node.metadata).toEqual({ NAMESPACE: 'shop', SERVICE_ACCOUNT: 'web', GENERATOR: 'grpc' });
+    expect(() => renderGrpcBootstrap({ xdsServer: 'unix:///x', nodeId: 'n', namespace: 'Shop!', serviceAccount: 'web' })).toThrow(/namespace "Shop!"/);
   });
 });

@@ -16,7 +16,7 @@ import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
 import { createMeshward, type Meshward } from '../../src/meshward.ts';
-import { createXdsCapability, type XdsCapability } from '../../src/xds/index.ts';
+import { createXdsCapability, renderGrpcBootstrap, type XdsCapability } from '../../src/xds/index.ts';
 import { ConfigDir } from './fixtures.ts';
 
 const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
@@ -148,10 +148,7 @@ describe('proxyless gRPC (@grpc/grpc-js-xds)', () => {
     const token = await signBootstrapToken(await loadOrCreateBootstrapKey(dataDir), { namespace: 'shop', serviceAccount: 'web', ttlMs: 3_600_000, nowMs: Date.now() });
     forwarder = await tokenForwarder(meshward.addresses.grpc, token);
     servers.push(forwarder.server);
-    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-      xds_servers: [{ server_uri: `127.0.0.1:${forwarder.port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-      node: { id: 'web-7d9f~shop', cluster: 'web', metadata: { NAMESPACE: 'shop', SERVICE_ACCOUNT: 'web' }, locality: {} },
-    });
+    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify(renderGrpcBootstrap({ xdsServer: `127.0.0.1:${forwarder.port}`, nodeId: 'web-7d9f.shop', namespace: 'shop', serviceAccount: 'web' }));
     grpcXds.register();
     client = new grpc.Client(TARGET, grpc.credentials.createInsecure());
   }, 30_000);

@@ -4,7 +4,9 @@
  * the node identity meshward checks against the sidecar's credential. Pure: options in, object out.
  */
 import { stringify } from 'yaml';
-import { FILTER, MESHWARD_CLUSTER, TYPE, type Json } from './generate/common.ts';
+import { AGENT_SDS_CLUSTER, FILTER, MESHWARD_CLUSTER, TYPE, type Json } from './generate/common.ts';
+
+export { AGENT_SDS_CLUSTER };
 
 export interface BootstrapOptions {
   /** Envoy node id (e.g. the pod name, or Istio's `sidecar~IP~pod.ns~ns.svc.cluster.local`). */
@@ -29,8 +31,6 @@ export interface BootstrapOptions {
   agentSocket?: string;
 }
 
-/** The static cluster of the local agent's SDS socket. */
-export const AGENT_SDS_CLUSTER = 'meshward-agent';
 
 function agentCluster(socketPath: string): Json {
   return {

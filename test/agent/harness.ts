@@ -29,9 +29,9 @@ export class MeshwardProcess {
   grpcAddress = '127.0.0.1:0';
   httpAddress = '127.0.0.1:0';
 
-  constructor(meshSpec: string, clock = new FakeClock()) {
+  constructor(meshSpec: string, clock = new FakeClock(), extraFiles: Record<string, string> = {}) {
     this.clock = clock;
-    this.configDir = writeConfigDir({ 'mesh.yaml': doc('Mesh', 'mesh', `trustDomain: ${TRUST_DOMAIN}\n${meshSpec}`) });
+    this.configDir = writeConfigDir({ 'mesh.yaml': doc('Mesh', 'mesh', `trustDomain: ${TRUST_DOMAIN}\n${meshSpec}`), ...extraFiles });
   }
 
   /** Starts meshward; after the first start, on the same ports. */

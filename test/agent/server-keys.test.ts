@@ -4,6 +4,7 @@ import { AdsClient, node, TYPE } from '../xds/ads-client.ts';
 import { bearer, reader, SECRET_TYPE, type SdsClient } from '../sds/harness.ts';
 import { credentials } from '@grpc/grpc-js';
 import { envoyService } from '../../src/lib/protos.ts';
+import { SERVICE_ORDERS } from '../helpers/config.ts';
 import { MeshwardProcess, noMetadata, startTestAgent, type AgentUnderTest } from './harness.ts';
 
 let mw: MeshwardProcess | undefined;
@@ -25,7 +26,7 @@ function sdsClient(address: string): SdsClient {
 }
 
 async function start(meshSpec: string): Promise<MeshwardProcess> {
-  mw = new MeshwardProcess(meshSpec);
+  mw = new MeshwardProcess(meshSpec, undefined, { 'orders.yaml': SERVICE_ORDERS });
   await mw.start();
   return mw;
 }
@@ -35,6 +36,16 @@ function privateKeysIn(res: Record<string, unknown>): unknown[] {
   const found: unknown[] = [];
   JSON.stringify(res, (k, v) => {
     if (k === 'private_key' && v) found.push(v);
+    return v;
+  });
+  return found;
+}
+
+/** Where the TLS contexts in ADS responses take `default`/`ROOTCA` from: `ads` or a cluster name. */
+function sdsSourcesIn(responses: Record<string, unknown>[]): Set<string> {
+  const found = new Set<string>();
+  JSON.stringify(responses, (k, v) => {
+    if (k === 'sds_config' && v) found.add(v.ads ? 'ads' : String(v.api_config_source?.grpc_services?.[0]?.envoy_grpc?.cluster_name));
     return v;
   });
   return found;
@@ -65,6 +76,7 @@ describe('Mesh.spec.identity.serverKeys', () => {
     stream.end();
     const responses = await adsResponses(m, token);
     expect(responses.flatMap(privateKeysIn)).toHaveLength(1);
+    expect(sdsSourcesIn(responses)).toEqual(new Set(['ads']));
   });
 
   it('false: meshward refuses SDS requests for default or the SPIFFE ID (FAILED_PRECONDITION), serves ROOTCA, and no SDS or ADS response carries a private key', async () => {
@@ -95,6 +107,8 @@ describe('Mesh.spec.identity.serverKeys', () => {
     const responses = await adsResponses(m, token);
     expect(responses.length).toBeGreaterThan(0);
     expect(responses.flatMap(privateKeysIn)).toHaveLength(0);
+    // The generated TLS contexts take their certificates from the agent's socket cluster instead.
+    expect(sdsSourcesIn(responses)).toEqual(new Set(['meshward-agent']));
   });
 
   it('false: the agent still gets its certificate by CSR and serves it locally', async () => {

@@ -58,7 +58,7 @@ function lbPolicy(tp: TrafficPolicySpec | undefined): string {
 }
 
 /** An outbound cluster (`outbound|port|subset|fqdn`), endpoints over ADS-delivered EDS. */
-export function outboundCluster(svc: MeshService, port: ServicePort, subset: string | undefined): Json {
+export function outboundCluster(svc: MeshService, port: ServicePort, subset: string | undefined, sdsSource: Json = ADS_CONFIG_SOURCE): Json {
   const tp = svc.trafficPolicy;
   const name = outboundClusterName(port.port, subset, svc.fqdn);
   const od = outlierDetection(tp);
@@ -72,15 +72,15 @@ export function outboundCluster(svc: MeshService, port: ServicePort, subset: str
     lb_policy: lbPolicy(tp),
     circuit_breakers: circuitBreakers(tp),
     ...(od ? { outlier_detection: od } : {}),
-    transport_socket: upstreamMtls(svc.fqdn, svc.spiffeId, isHttp2(port) ? ['h2'] : []),
+    transport_socket: upstreamMtls(svc.fqdn, svc.spiffeId, isHttp2(port) ? ['h2'] : [], sdsSource),
     ...(opts ? { typed_extension_protocol_options: opts } : {}),
   };
 }
 
 /** Every outbound cluster of a service: each port, unsubsetted and per subset. */
-export function serviceClusters(svc: MeshService): Json[] {
+export function serviceClusters(svc: MeshService, sdsSource: Json = ADS_CONFIG_SOURCE): Json[] {
   const subsets = [undefined, ...(svc.trafficPolicy?.subsets ?? []).map((s) => s.name)];
-  return svc.spec.ports.flatMap((p) => subsets.map((s) => outboundCluster(svc, p, s)));
+  return svc.spec.ports.flatMap((p) => subsets.map((s) => outboundCluster(svc, p, s, sdsSource)));
 }
 
 /** The local application behind the inbound listener: 127.0.0.1:targetPort, plain text inside the pod. */

@@ -62,42 +62,57 @@ export function socketAddress(address: string, port: number): Json {
 /** Resources pushed on the ADS stream itself. */
 export const ADS_CONFIG_SOURCE: Json = { ads: {}, resource_api_version: 'V3' };
 
+/** The static cluster of the local `meshward agent`'s SDS socket (`meshward proxy bootstrap --agent`). */
+export const AGENT_SDS_CLUSTER = 'meshward-agent';
+
+/** SDS from the local agent over its Unix socket: no credential, the socket's permissions decide. */
+export const AGENT_SDS_CONFIG_SOURCE: Json = {
+  resource_api_version: 'V3',
+  api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: AGENT_SDS_CLUSTER } }] },
+};
+
+/** Where certificates come from: meshward over ADS, or the local agent when meshward serves no keys (`identity.serverKeys: false`). */
+export function sdsConfigSource(mesh: { identity: { serverKeys?: boolean } }): Json {
+  return mesh.identity.serverKeys === false ? AGENT_SDS_CONFIG_SOURCE : ADS_CONFIG_SOURCE;
+}
+
 /**
  * Certificates come over the ADS stream itself (SDS over ADS): that stream is already authenticated
  * with the sidecar's token, so no credential has to be embedded in shared resources, and the CA's
- * rotations reach the proxy on the connection it already has.
+ * rotations reach the proxy on the connection it already has. With `identity.serverKeys: false`
+ * they come from the agent next to the proxy instead.
  */
-export function sdsSecretConfig(name: string): Json {
-  return { name, sds_config: ADS_CONFIG_SOURCE };
+export function sdsSecretConfig(name: string, source: Json = ADS_CONFIG_SOURCE): Json {
+  return { name, sds_config: source };
 }
 
 /** Both sides present the workload SVID (`default`) and trust only the mesh bundle (`ROOTCA`). */
-function commonTlsContext(alpn: string[], peerSpiffeIds: string[] | undefined): Json {
+function commonTlsContext(alpn: string[], peerSpiffeIds: string[] | undefined, source: Json): Json {
   return {
-    tls_certificate_sds_secret_configs: [sdsSecretConfig(SDS_CERT)],
+    tls_certificate_sds_secret_configs: [sdsSecretConfig(SDS_CERT, source)],
     combined_validation_context: {
       default_validation_context: peerSpiffeIds
         ? { match_typed_subject_alt_names: peerSpiffeIds.map((id) => ({ san_type: 'URI', matcher: { exact: id } })) }
         : {},
-      validation_context_sds_secret_config: sdsSecretConfig(SDS_ROOT),
+      validation_context_sds_secret_config: sdsSecretConfig(SDS_ROOT, source),
     },
     ...(alpn.length ? { alpn_protocols: alpn } : {}),
   };
 }
 
 /** Inbound: mutual TLS required; any workload of the trust domain may connect (authorization decides per request). */
-export function downstreamMtls(): Json {
+export function downstreamMtls(source: Json = ADS_CONFIG_SOURCE): Json {
   return {
     name: FILTER.tls,
-    typed_config: { '@type': TYPE.downstreamTls, common_tls_context: commonTlsContext(['h2', 'http/1.1'], undefined), require_client_certificate: { value: true } },
+    typed_config: { '@type': TYPE.downstreamTls, common_tls_context: commonTlsContext(['h2', 'http/1.1'], undefined, source), require_client_certificate: { value: true } },
   };
 }
 
 /** Outbound: mutual TLS to the destination, whose certificate must carry the destination service's SPIFFE ID. */
-export function upstreamMtls(sni: string, peerSpiffeId: string, alpn: string[]): Json {
+export function upstreamMtls(sni: string, peerSpiffeId: string, alpn: string[], source: Json = ADS_CONFIG_SOURCE): Json {
   return {
     name: FILTER.tls,
-    typed_config: { '@type': TYPE.upstreamTls, common_tls_context: commonTlsContext(alpn, [peerSpiffeId]), sni },
+    typed_config: { '@type': TYPE.upstreamTls, common_tls_context: commonTlsContext(alpn, [peerSpiffeId], source), sni },
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import type { GeneratedKind } from '../type-urls.ts';
 import { BLACKHOLE, inboundCluster, serviceClusters } from './clusters.ts';
-import type { Json } from './common.ts';
+import { type Json, sdsConfigSource } from './common.ts';
 import { serviceLoadAssignments } from './endpoints.ts';
 import { inboundListener, outboundListener, virtualOutboundListener } from './listeners.ts';
 import { serviceKey, type MeshModel, type MeshService } from './model.ts';
@@ -54,7 +54,7 @@ export function outboundResources(model: MeshModel): Pick<GeneratedResources, 'c
     const listener = outboundListener(port, http, tcp, model.mesh);
     if ((listener.filter_chains as unknown[]).length > 0) listeners.push(listener);
   }
-  return { cluster: [BLACKHOLE, ...services.flatMap(serviceClusters)], endpoint: services.flatMap(serviceLoadAssignments), listener: listeners };
+  return { cluster: [BLACKHOLE, ...services.flatMap((s) => serviceClusters(s, sdsConfigSource(model.mesh)))], endpoint: services.flatMap(serviceLoadAssignments), listener: listeners };
 }
 
 /** The outbound RouteConfigurations seen from a namespace (short host names resolve within it). */

@@ -7,7 +7,7 @@
  */
 import type { HttpRoute, ResolvedMeshSpec, ServiceSpec } from '../../config/index.ts';
 import { parseDuration } from '../../config/index.ts';
-import { ADS_CONFIG_SOURCE, downstreamMtls, durationMs, FILTER, httpStatusCodeName, MESHWARD_CLUSTER, socketAddress, TYPE, type Json } from './common.ts';
+import { ADS_CONFIG_SOURCE, downstreamMtls, sdsConfigSource, durationMs, FILTER, httpStatusCodeName, MESHWARD_CLUSTER, socketAddress, TYPE, type Json } from './common.ts';
 import type { MeshService } from './model.ts';
 import { BLACKHOLE_CLUSTER, INBOUND_CAPTURE_PORT, inboundClusterName, OUTBOUND_CAPTURE_PORT, outboundClusterName, outboundListenerName, outboundRouteName, VIRTUAL_INBOUND, VIRTUAL_OUTBOUND } from './names.ts';
 import { routeMatch } from './routes.ts';
@@ -89,7 +89,7 @@ function inboundFilterChain(svc: MeshService, port: ServicePort, mesh: ResolvedM
         set_current_client_cert_details: { uri: true },
       },
     };
-  return { name: `inbound|${target}`, filter_chain_match: { destination_port: { value: target } }, filters: [filter], transport_socket: downstreamMtls() };
+  return { name: `inbound|${target}`, filter_chain_match: { destination_port: { value: target } }, filters: [filter], transport_socket: downstreamMtls(sdsConfigSource(mesh)) };
 }
 
 /** The inbound listener of a sidecar fronting `svc`. */

@@ -28,6 +28,8 @@ export class MeshwardProcess {
   meshward?: Meshward;
   grpcAddress = '127.0.0.1:0';
   httpAddress = '127.0.0.1:0';
+  /** Certificate and key files of meshward's gRPC and HTTP TLS, when set before start(). */
+  tls?: { certFile: string; keyFile: string };
 
   constructor(meshSpec: string, clock = new FakeClock(), extraFiles: Record<string, string> = {}) {
     this.clock = clock;
@@ -37,7 +39,7 @@ export class MeshwardProcess {
   /** Starts meshward; after the first start, on the same ports. */
   async start(): Promise<void> {
     const m = await createMeshward(
-      { configDir: this.configDir, dataDir: this.dataDir, grpcAddress: this.grpcAddress, httpAddress: this.httpAddress, watchConfig: false },
+      { configDir: this.configDir, dataDir: this.dataDir, grpcAddress: this.grpcAddress, httpAddress: this.httpAddress, watchConfig: false, ...(this.tls ? { grpcTls: this.tls, httpTls: this.tls } : {}) },
       { clock: this.clock, logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, createSdsCapability, (ctx) => createXdsCapability(ctx)] },
     );
     await m.start();
@@ -52,7 +54,7 @@ export class MeshwardProcess {
   }
 
   get apiUrl(): string {
-    return `http://${this.httpAddress}`;
+    return `${this.tls ? 'https' : 'http'}://${this.httpAddress}`;
   }
 
   async token(namespace: string, serviceAccount: string, ttlMs = 24 * 3_600_000): Promise<string> {

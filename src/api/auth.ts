@@ -115,11 +115,22 @@ export class ApiAuth {
   require(role: ApiRole) {
     return authenticationHook(async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
       const principal = this.authenticate(req);
-      if (!principal) throw new MeshwardError('UNAUTHENTICATED', 'a bearer token is required (Authorization: Bearer <token>)');
+      if (!principal) throw unauthenticated(req);
       if (!ROLE_GRANTS[principal.role].has(role)) throw new MeshwardError('PERMISSION_DENIED', `role ${principal.role} may not do this (needs ${role})`);
       (req as FastifyRequest & { principal?: ApiPrincipal }).principal = principal;
     });
   }
+}
+
+/**
+ * The 401 for a request no credential matched: a missing token and a token that is not valid
+ * are told apart, so a client with a stale or mistyped token is not told to send one.
+ */
+export function unauthenticated(req: FastifyRequest): MeshwardError {
+  const header = req.headers.authorization;
+  if (header === undefined) return new MeshwardError('UNAUTHENTICATED', 'a bearer token is required (Authorization: Bearer <token>)');
+  if (!/^Bearer /i.test(header)) return new MeshwardError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');
+  return new MeshwardError('UNAUTHENTICATED', 'the bearer token is not valid (unknown, revoked or expired)');
 }
 
 const AUTHENTICATION_HOOK = Symbol('meshward.authenticationHook');

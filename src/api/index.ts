@@ -7,11 +7,14 @@ import type { Registry } from '../lib/metrics.ts';
 import type { ApiAuth } from './auth.ts';
 import { authenticateBeforeBody } from './auth-first.ts';
 import { installErrorMapper } from './errors.ts';
+import { recordRoutes } from './routes-list.ts';
 import { configRoutes } from './routes/config.ts';
 import { healthRoutes } from './routes/health.ts';
 
-export { ApiAuth, authenticationHook, principalOf, type ApiPrincipal, type ApiRole } from './auth.ts';
+export { ApiAuth, authenticationHook, principalOf, unauthenticated, type ApiPrincipal, type ApiRole } from './auth.ts';
 export type { ErrorV1 } from './errors.ts';
+export { PUBLIC_ROUTES, registeredRoutes, type RegisteredRoute } from './routes-list.ts';
+export { requireOneOf } from './require-one-of.ts';
 
 export interface ApiDeps {
   /** PEM material for HTTPS; clients may present certificates signed by `clientCa`. */
@@ -40,6 +43,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     : Fastify(common)) as unknown as FastifyInstance;
   app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   installErrorMapper(app);
+  recordRoutes(app);
   authenticateBeforeBody(app);
   await app.register(swagger, {
     openapi: {

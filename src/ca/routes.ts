@@ -1,8 +1,8 @@
 /** HTTP routes of the CA: the public SPIFFE bundle, audited certificate listing, rotation, JWT-SVIDs. */
 import { Metadata } from '@grpc/grpc-js';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
-import type { ApiAuth } from '../api/auth.ts';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type ApiAuth, authenticationHook } from '../api/auth.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { WorkloadAuthenticator } from '../identity/index.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -58,6 +58,9 @@ function time(text: string | undefined, now: number, field: string): number | un
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** The workload a /v1/svids/jwt request authenticated as (set by its onRequest hook). */
+const workloadOf = new WeakMap<FastifyRequest, Awaited<ReturnType<WorkloadAuthenticator['authenticate']>>>();
+
 export function caRoutes(app: FastifyInstance, d: CaRouteDeps): void {
   app.get('/v1/bundle', {
     schema: { tags: ['ca'], summary: 'The trust bundle as a SPIFFE bundle (JWKS: x509-svid roots, jwt-svid keys). Public.' },
@@ -111,14 +114,19 @@ export function caRoutes(app: FastifyInstance, d: CaRouteDeps): void {
   });
 
   app.post('/v1/svids/jwt', {
+    // The workload's token is checked at onRequest (authenticationHook), before the body is read
+    // and validated: a caller without a valid token gets 401, never the body schema's details.
+    preHandler: authenticationHook(async (req) => {
+      const md = new Metadata();
+      if (req.headers.authorization) md.set('authorization', req.headers.authorization);
+      workloadOf.set(req, await d.authenticator.authenticate(md));
+    }),
     schema: {
       tags: ['ca'], summary: 'A JWT-SVID for the calling workload (Authorization: Bearer <service-account or bootstrap token>).', security: [{ bearer: [] }],
       body: Type.Object({ audience: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }), ttl: Type.Optional(Type.String()) }),
     },
   }, async (req) => {
-    const md = new Metadata();
-    if (req.headers.authorization) md.set('authorization', req.headers.authorization);
-    const identity = await d.authenticator.authenticate(md);
+    const identity = workloadOf.get(req)!;
     const body = req.body as { audience: string[]; ttl?: string };
     const { token, expiresAt } = await d.issuer.issueJwt(identity.spiffeId, body.audience, body.ttl ? parseDuration(body.ttl) : undefined);
     return { spiffeId: identity.spiffeId, token, expiresAt: iso(expiresAt) };

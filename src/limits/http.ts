@@ -4,7 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ApiAuth, authenticationHook, principalOf } from '../api/auth.ts';
+import { type ApiAuth, authenticationHook, principalOf, unauthenticated } from '../api/auth.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import type { QuotaAdjustment } from './quota/store.ts';
 import type { QuotaService } from './quota/service.ts';
@@ -49,7 +49,7 @@ function toAdjustment(body: AdjustBody): QuotaAdjustment {
 function requireAny(auth: ApiAuth) {
   return authenticationHook(async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const p = auth.authenticate(req);
-    if (!p) throw new MeshwardError('UNAUTHENTICATED', 'a bearer token is required (Authorization: Bearer <token>)');
+    if (!p) throw unauthenticated(req);
     (req as FastifyRequest & { principal?: unknown }).principal = p;
   });
 }

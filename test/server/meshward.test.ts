@@ -34,7 +34,8 @@ describe('meshward serve (in-process)', () => {
     expect((await mw.http.inject('/readyz')).statusCode).toBe(200);
     const metrics = await mw.http.inject('/metrics');
     expect(metrics.body).toContain(`meshward_config_info{version="${mw.config.current().version}"} 1`);
-    const config = (await mw.http.inject('/v1/config')).json() as { version: string; documents: { kind: string }[] };
+    const auditor = { authorization: `Bearer ${mw.apiAuth.createToken('config-reader', 'auditor')}` };
+    const config = (await mw.http.inject({ url: '/v1/config', headers: auditor })).json() as { version: string; documents: { kind: string }[] };
     expect(config.version).toBe(mw.config.current().version);
     expect(config.documents.filter((d) => d.kind === 'Service')).toHaveLength(3);
   });

@@ -2,21 +2,28 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ConfigStore } from '../../config/index.ts';
 import type { ApiAuth } from '../auth.ts';
+import { requireOneOf } from '../require-one-of.ts';
 
 const DocumentSummary = Type.Object({
   kind: Type.String(), name: Type.String(), namespace: Type.String(), file: Type.String(), line: Type.Integer(),
 });
 
-const Issue = Type.Object({ file: Type.String(), line: Type.Integer(), path: Type.String(), message: Type.String() });
+const Issue = Type.Object({
+  file: Type.String(), line: Type.Integer(), column: Type.Optional(Type.Integer()), path: Type.String(), message: Type.String(),
+  category: Type.Optional(Type.Union([Type.Literal('syntax'), Type.Literal('note')])),
+});
 
 /** The last reload that was not applied: its version (when it validated far enough to have one) and errors. */
 const Rejected = Type.Object({ version: Type.Optional(Type.String()), at: Type.String(), errors: Type.Array(Issue) });
 
 export function configRoutes(app: FastifyInstance, deps: { config: ConfigStore; auth: ApiAuth }): void {
+  // Not public: it names every policy and the files they come from (operator, auditor or admin).
   app.get('/v1/config', {
+    preHandler: requireOneOf(deps.auth, ['operator', 'auditor']),
     schema: {
       tags: ['config'],
-      summary: 'The configuration version being served and its documents, and the last rejected version with its errors.',
+      summary: 'The configuration version being served and its documents, and the last rejected version with its errors (operator, auditor or admin token).',
+      security: [{ bearer: [] }],
       response: { 200: Type.Object({ version: Type.String(), loadedAt: Type.String(), lastError: Type.Optional(Type.String()), rejected: Type.Optional(Rejected), documents: Type.Array(DocumentSummary) }) },
     },
   }, async () => {

@@ -40,21 +40,35 @@ export function trustDomainId(trustDomain: string): string {
   return `spiffe://${trustDomain}`;
 }
 
+// Encoded once per SVID object: every stream (and every push of a renewal to N streams) shares it.
+// Tied to the AgentSvid's lifetime, so the key's DER goes when the SVID it belongs to goes.
+const svidResponses = new WeakMap<AgentSvid, X509SvidResponse>();
+const bundleResponses = new WeakMap<AgentSvid, X509BundlesResponse>();
+
 export function x509SvidResponse(svid: AgentSvid): X509SvidResponse {
-  return {
-    svids: [{
-      spiffe_id: svid.spiffeId,
-      x509_svid: pemCertificatesToDer(svid.certChainPem, 'the SVID chain'),
-      x509_svid_key: svid.privateKey.export({ type: 'pkcs8', format: 'der' }),
-      bundle: pemCertificatesToDer(svid.bundlePem, 'the trust bundle'),
-    }],
-  };
+  let response = svidResponses.get(svid);
+  if (!response) {
+    response = {
+      svids: [{
+        spiffe_id: svid.spiffeId,
+        x509_svid: pemCertificatesToDer(svid.certChainPem, 'the SVID chain'),
+        x509_svid_key: svid.privateKey.export({ type: 'pkcs8', format: 'der' }),
+        bundle: pemCertificatesToDer(svid.bundlePem, 'the trust bundle'),
+      }],
+    };
+    svidResponses.set(svid, response);
+  }
+  return response;
 }
 
 export function x509BundlesResponse(svid: AgentSvid): X509BundlesResponse {
-  return { bundles: { [trustDomainId(svid.trustDomain)]: pemCertificatesToDer(svid.bundlePem, 'the trust bundle') } };
+  let response = bundleResponses.get(svid);
+  if (!response) {
+    response = { bundles: { [trustDomainId(svid.trustDomain)]: pemCertificatesToDer(svid.bundlePem, 'the trust bundle') } };
+    bundleResponses.set(svid, response);
+  }
+  return response;
 }
-
 
 /**
  * The JWT bundle as the Workload API serves it: a JWKS of the JWT-SVID keys only. meshward's

@@ -11,6 +11,18 @@ import { WorkloadApiRequestError } from './errors.ts';
 /** JWS algorithms a JWT-SVID may use (JWT-SVID spec §3). */
 const JWT_SVID_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'];
 
+/** One key set per bundle object: jose caches imported keys per key set, so this avoids an import per call. */
+const keySets = new WeakMap<JSONWebKeySet, ReturnType<typeof createLocalJWKSet>>();
+
+function keySetOf(jwks: JSONWebKeySet): ReturnType<typeof createLocalJWKSet> {
+  let keySet = keySets.get(jwks);
+  if (!keySet) {
+    keySet = createLocalJWKSet(jwks);
+    keySets.set(jwks, keySet);
+  }
+  return keySet;
+}
+
 export interface ValidatedJwtSvid {
   spiffeId: string;
   claims: JWTPayload;
@@ -47,7 +59,7 @@ export async function validateJwtSvid(token: string, audience: string, bundle: {
     throw new WorkloadApiRequestError(`no JWT bundle for trust domain "${subjectTrustDomain}" (this agent holds "${bundle.trustDomain}")`);
   }
   try {
-    const { payload } = await jwtVerify(token, createLocalJWKSet(bundle.jwks), {
+    const { payload } = await jwtVerify(token, keySetOf(bundle.jwks), {
       audience,
       algorithms: JWT_SVID_ALGORITHMS,
       requiredClaims: ['exp', 'sub', 'aud'],

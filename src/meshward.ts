@@ -8,6 +8,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { HealthImplementation } from 'grpc-health-check';
 import { ApiAuth, buildApi } from './api/index.ts';
+import { adminTokenWrittenSince, stampAdminToken } from './api/admin-token-notice.ts';
 import { openSharedApiAuth, type SharedApiAuth } from './api/shared-tokens.ts';
 import { CAPABILITIES } from './capabilities.ts';
 import { ConfigStore } from './config/index.ts';
@@ -67,6 +68,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   routeGrpcJsLogs(logger);
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const config = new ConfigStore({ dir: options.configDir, logger, registry });
+  const adminToken = stampAdminToken(options.dataDir);
   // With a database URL and a KEK, replicas share API tokens, the bootstrap key and the CA (src/state).
   const state = options.databaseUrl && options.kek
     ? await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: options.kek, ...(options.stateSchema ? { schema: options.stateSchema } : {}) })
@@ -76,7 +78,10 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     logger.info({ store: state.location }, 'shared state (CA, bootstrap-token key, API tokens, certificate records) in PostgreSQL');
     sharedAuth = await openSharedApiAuth({ dataDir: options.dataDir, store: state, logger, ...(process.env.MESHWARD_ADMIN_TOKEN ? { env: process.env.MESHWARD_ADMIN_TOKEN } : {}) });
   }
-  const apiAuth = sharedAuth?.auth ?? ApiAuth.fromDataDir(options.dataDir);
+  // Tokens apply without a restart: the file (or the shared store) is re-read when it changes.
+  const apiAuth = sharedAuth?.auth ?? ApiAuth.fromDataDir(options.dataDir, { watch: true, onReloadError: (err) => logger.warn({ err }, 'cannot read the API tokens file; keeping the tokens loaded before') });
+  const adminTokenFile = adminTokenWrittenSince(adminToken);
+  if (adminTokenFile) logger.info({ adminTokenFile }, `wrote an admin API token to ${adminTokenFile} (mode 0600): send it as "Authorization: Bearer <its contents>"`);
 
   // Serving certificates are checked now (a bad pair fails startup) and re-read for rotation.
   // Checked before any capability is built, so a bad pair fails before anything is opened.
@@ -191,7 +196,8 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
             logger.error({ err, capability: c.name }, 'capability failed to stop cleanly');
           }
         }
-        sharedAuth?.stop();
+        await sharedAuth?.stop();
+        apiAuth.close(); // writes the last-used times gathered since the last batch
         await state?.close();
         logger.info('meshward stopped');
       })();

@@ -1,26 +1,28 @@
 /**
  * Bearer-token authentication for the HTTP API. Tokens are random 256-bit secrets; only their
- * SHA-256 is stored (`<data>/api-tokens.json`, 0600). An admin token is created on first start
- * (`<data>/admin.token`, 0600) so a fresh install is usable and never open.
+ * SHA-256 is stored (`<data>/api-tokens.json`, 0600, see token-file.ts). An admin token is created
+ * on first start (`<data>/admin.token`, 0600) so a fresh install is usable and never open.
+ * `meshward token create|revoke` edits the file; a running server re-reads it when it changes
+ * (polled every second), so tokens apply without a restart. Expired tokens are refused; when each
+ * token was last used is kept in memory and written in batches (LAST_USED_FLUSH_MS).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { type Stats, mkdirSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { MeshwardError } from '../lib/errors.ts';
+import { type ApiRole, isExpired, mergeLastUsed, newTokenSecret, readTokenFile, type StoredToken, tokenFileOf, writeTokenFile } from './token-file.ts';
 
-export type ApiRole = 'admin' | 'auditor' | 'operator';
+export type { ApiRole, StoredToken } from './token-file.ts';
 
 export interface ApiPrincipal {
   name: string;
   role: ApiRole;
 }
 
-export interface StoredToken {
-  name: string;
-  role: ApiRole;
-  sha256: string;
-}
+/** How often a server looks at api-tokens.json, and writes last-used times. */
+export const TOKEN_FILE_POLL_MS = 1000;
+export const LAST_USED_FLUSH_MS = 30_000;
 
 /** Which roles may do what: admin may do everything. */
 const ROLE_GRANTS: Record<ApiRole, ReadonlySet<ApiRole>> = {
@@ -42,34 +44,97 @@ export class ApiAuth {
   #shared: StoredToken[] = [];
   /** Persists a created token to the shared store (instead of the file). */
   #persistShared?: (token: StoredToken) => void;
+  /** sha256 → last time a request carrying it was accepted, not yet written. */
+  #used = new Map<string, number>();
+  #closers: (() => void)[] = [];
+  /** The MESHWARD_ADMIN_TOKEN entry: never in the file, kept across reloads. */
+  #envAdmin: StoredToken[] = [];
 
   constructor(tokens: StoredToken[] = [], file?: string) {
     this.#tokens = tokens;
     this.#file = file;
   }
 
-  /** Loads `<dataDir>/api-tokens.json`, creating it and an admin token on first use. */
-  static fromDataDir(dataDir: string): ApiAuth {
+  /**
+   * Loads `<dataDir>/api-tokens.json`, creating it and an admin token on first use; with `watch`,
+   * re-reads it when it changes and writes last-used times to the data dir (stop with close()).
+   */
+  static fromDataDir(dataDir: string, o: { watch?: boolean; onReloadError?: (err: unknown) => void } = {}): ApiAuth {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const file = path.join(dataDir, 'api-tokens.json');
-    const tokens = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as StoredToken[]) : [];
+    const file = tokenFileOf(dataDir);
+    const tokens = readTokenFile(file);
     const auth = new ApiAuth(tokens, file);
     if (!tokens.some((t) => t.role === 'admin')) {
       const token = auth.createToken('admin', 'admin');
       writeFileSync(path.join(dataDir, 'admin.token'), token + '\n', { mode: 0o600 });
     }
     const envToken = process.env.MESHWARD_ADMIN_TOKEN;
-    if (envToken) auth.#tokens.push({ name: 'env-admin', role: 'admin', sha256: sha256(envToken).toString('hex') });
+    if (envToken) auth.#envAdmin = [{ name: 'env-admin', role: 'admin', sha256: sha256(envToken).toString('hex') }];
+    if (o.watch) {
+      auth.#watchFile(file, o.onReloadError);
+      auth.#flushUsageEvery(LAST_USED_FLUSH_MS, (used) => mergeLastUsed(dataDir, used));
+    }
     return auth;
   }
 
+  /** Re-reads the token file (revoked tokens stop working, created ones start). */
+  reloadFile(): void {
+    if (this.#file) this.#tokens = readTokenFile(this.#file);
+  }
+
+  #watchFile(file: string, onError: ((err: unknown) => void) | undefined): void {
+    // Polling the path (not fs.watch): the file is replaced by rename, and this works on every filesystem.
+    const listener = (now: Stats, before: Stats) => {
+      if (now.mtimeMs === before.mtimeMs && now.ino === before.ino && now.size === before.size) return;
+      try {
+        this.reloadFile();
+      } catch (err) {
+        onError?.(err); // keep the last good list: a half-edited file must not lock everyone out
+      }
+    };
+    watchFile(file, { interval: TOKEN_FILE_POLL_MS, persistent: false }, listener);
+    this.#closers.push(() => unwatchFile(file, listener));
+  }
+
+  /** Every `ms`, hands the last-used times gathered since to `write` (and once more on close). */
+  #flushUsageEvery(ms: number, write: (used: ReadonlyMap<string, number>) => void | Promise<void>): void {
+    const flush = () => {
+      const used = this.takeUsage();
+      if (used.size > 0) void Promise.resolve().then(() => write(used)).catch(() => { /* best effort: last-used is informational */ });
+    };
+    const timer = setInterval(flush, ms);
+    timer.unref();
+    this.#closers.push(() => {
+      clearInterval(timer);
+      flush();
+    });
+  }
+
+  /** Writes last-used times through `write` every `ms` (the shared store). */
+  flushUsageTo(write: (used: ReadonlyMap<string, number>) => Promise<void>, ms = LAST_USED_FLUSH_MS): void {
+    this.#flushUsageEvery(ms, write);
+  }
+
+  /** The last-used times gathered since the previous call. */
+  takeUsage(): Map<string, number> {
+    const used = this.#used;
+    this.#used = new Map();
+    return used;
+  }
+
+  /** Stops watching and writes the last-used times gathered so far. */
+  close(): void {
+    for (const close of this.#closers.splice(0)) close();
+  }
+
   /** Creates a token for `role`; returns the secret (shown once, never stored). */
-  createToken(name: string, role: ApiRole): string {
-    const token = `mw_${randomBytes(32).toString('base64url')}`;
-    const stored: StoredToken = { name, role, sha256: sha256(token).toString('hex') };
+  createToken(name: string, role: ApiRole, o: { ttlMs?: number; now?: number } = {}): string {
+    const { token, sha256: hash } = newTokenSecret();
+    const createdAt = o.now ?? Date.now();
+    const stored: StoredToken = { name, role, sha256: hash, createdAt, ...(o.ttlMs ? { expiresAt: createdAt + o.ttlMs } : {}) };
     this.#tokens.push(stored);
     this.#persistShared?.(stored);
-    if (this.#file) writeFileSync(this.#file, JSON.stringify(this.#tokens.filter((t) => t.name !== 'env-admin'), null, 2), { mode: 0o600 });
+    if (this.#file) writeTokenFile(this.#file, this.#tokens);
     return token;
   }
 
@@ -89,13 +154,18 @@ export class ApiAuth {
     this.#extra.push(verify);
   }
 
-  /** The principal a bearer token belongs to, or undefined. Constant-time comparison. */
+  /** The principal a bearer token belongs to, or undefined (unknown or expired). Constant-time comparison. */
   verifyToken(token: string): ApiPrincipal | undefined {
     const digest = sha256(token);
     let found: StoredToken | undefined;
-    for (const t of this.#tokens) if (timingSafeEqual(digest, Buffer.from(t.sha256, 'hex'))) found = t;
+    for (const t of this.#envAdmin) if (timingSafeEqual(digest, Buffer.from(t.sha256, 'hex'))) found = t;
+    for (const t of this.#tokens) if (!found && timingSafeEqual(digest, Buffer.from(t.sha256, 'hex'))) found = t;
     for (const t of this.#shared) if (!found && timingSafeEqual(digest, Buffer.from(t.sha256, 'hex'))) found = t;
-    return found ? { name: found.name, role: found.role } : undefined;
+    if (!found) return undefined;
+    const now = Date.now();
+    if (isExpired(found, now)) return undefined;
+    this.#used.set(found.sha256, now);
+    return { name: found.name, role: found.role };
   }
 
   authenticate(req: FastifyRequest): ApiPrincipal | undefined {

@@ -29,6 +29,9 @@ function tables(s: string): string[] {
     `CREATE SCHEMA IF NOT EXISTS ${s}`,
     `CREATE TABLE IF NOT EXISTS ${s}.secrets (name TEXT PRIMARY KEY, sealed TEXT NOT NULL, created_at BIGINT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.api_tokens (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, created_at BIGINT NOT NULL)`,
+    // Added by `meshward token` (expiry, last use): columns a schema from before them lacks.
+    `ALTER TABLE ${s}.api_tokens ADD COLUMN IF NOT EXISTS expires_at BIGINT`,
+    `ALTER TABLE ${s}.api_tokens ADD COLUMN IF NOT EXISTS last_used_at BIGINT`,
     `CREATE TABLE IF NOT EXISTS ${s}.ca (id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL, journal TEXT NOT NULL, keys TEXT NOT NULL, updated_at BIGINT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.replicas (id TEXT PRIMARY KEY, bundle_seq BIGINT NOT NULL, seen_at BIGINT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${s}.certificates (
@@ -134,12 +137,31 @@ export class PostgresStateStore implements SharedStateStore {
   }
 
   async listApiTokens(): Promise<StoredApiToken[]> {
-    const r = await this.#pool.query(`SELECT name, role, sha256 FROM ${this.schema}.api_tokens ORDER BY created_at, sha256`);
-    return r.rows as StoredApiToken[];
+    const r = await this.#pool.query(`SELECT name, role, sha256, created_at, expires_at, last_used_at FROM ${this.schema}.api_tokens ORDER BY created_at, sha256`);
+    return r.rows.map((row) => ({
+      name: String(row.name), role: row.role as StoredApiToken['role'], sha256: String(row.sha256), createdAt: Number(row.created_at),
+      ...(row.expires_at !== null ? { expiresAt: Number(row.expires_at) } : {}),
+      ...(row.last_used_at !== null ? { lastUsedAt: Number(row.last_used_at) } : {}),
+    }));
   }
 
   async addApiToken(t: StoredApiToken): Promise<void> {
-    await this.#pool.query(`INSERT INTO ${this.schema}.api_tokens (sha256, name, role, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING`, [t.sha256, t.name, t.role, Date.now()]);
+    await this.#pool.query(`INSERT INTO ${this.schema}.api_tokens (sha256, name, role, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING`, [t.sha256, t.name, t.role, t.createdAt ?? Date.now(), t.expiresAt ?? null]);
+  }
+
+  async removeApiToken(name: string): Promise<number> {
+    const r = await this.#pool.query(`DELETE FROM ${this.schema}.api_tokens WHERE name = $1`, [name]);
+    return r.rowCount ?? 0;
+  }
+
+  async touchApiTokens(used: ReadonlyMap<string, number>): Promise<void> {
+    if (used.size === 0) return;
+    // One statement per batch, not one write per request.
+    await this.#pool.query(
+      `UPDATE ${this.schema}.api_tokens t SET last_used_at = GREATEST(COALESCE(t.last_used_at, 0), u.at)
+       FROM unnest($1::text[], $2::bigint[]) AS u(sha256, at) WHERE t.sha256 = u.sha256`,
+      [[...used.keys()], [...used.values()]],
+    );
   }
 
   async addFirstAdminToken(t: StoredApiToken): Promise<boolean> {

@@ -11,6 +11,12 @@ export interface StoredApiToken {
   role: 'admin' | 'auditor' | 'operator';
   /** Hex SHA-256 of the token: the token itself is never stored. */
   sha256: string;
+  /** Epoch ms. */
+  createdAt?: number;
+  /** Epoch ms after which the token is refused; absent: never. */
+  expiresAt?: number;
+  /** Epoch ms of the last accepted request (written in batches); absent: never used. */
+  lastUsedAt?: number;
 }
 
 /** The CA as one versioned document: its journal (JSON) and its keys, each sealed under the KEK. */
@@ -47,6 +53,10 @@ export interface SharedStateStore {
   secret(name: string, create: () => Buffer): Promise<Buffer>;
   listApiTokens(): Promise<StoredApiToken[]>;
   addApiToken(token: StoredApiToken): Promise<void>;
+  /** Removes the tokens named `name`; how many there were. */
+  removeApiToken(name: string): Promise<number>;
+  /** Records last-used times (sha256 → epoch ms), keeping the later of stored and given. */
+  touchApiTokens(used: ReadonlyMap<string, number>): Promise<void>;
   /** Adds `token` only when no admin token exists yet; true when it was added (first replica wins). */
   addFirstAdminToken(token: StoredApiToken): Promise<boolean>;
   readCa(): Promise<CaDocument | undefined>;

@@ -8,7 +8,7 @@ import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, loadOrCreateShar
 import { counter, gauge } from '../lib/metrics.ts';
 import type { Capability, CapabilityContext } from '../server/capability.ts';
 import type { Authority, BundleListener, TrustBundle } from './authority.ts';
-import { registerIstioCaService } from './istio-api.ts';
+import { CREATE_CERTIFICATE_PATH, istioCaStreamHandler, registerIstioCaService } from './istio-api.ts';
 import { type IssueRequest, Issuer, type X509Svid } from './issuer.ts';
 import { CertificateRecords, type CertificateRecordStore } from './records.ts';
 import { PostgresCertificateRecords } from './records-postgres.ts';
@@ -124,6 +124,8 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
     registerGrpc(server: Server) {
       registerIstioCaService(server, { authenticator, issuer, logger });
     },
+    // CreateCertificate past grpc-js; the registration above stays as the fallback.
+    grpcStreamRoutes: () => new Map([[CREATE_CERTIFICATE_PATH, istioCaStreamHandler({ authenticator, issuer, logger })]]),
     registerHttp(app) {
       caRoutes(app, {
         auth: ctx.apiAuth, authority, issuer, records, authenticator, clock: ctx.clock,

@@ -6,6 +6,7 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { children, decodeOid, pemToDer, raw, readTlv, TAG, value } from './der.ts';
 import { csrInvalid } from './errors.ts';
+import { p256PublicKey } from './p256.ts';
 import type { LeafKeyKind } from './template.ts';
 import { OID } from './x509.ts';
 
@@ -59,12 +60,15 @@ export function parseCsr(input: string | Buffer): ParsedCsr {
   }
   if (!(algorithm in SIGNATURE_HASHES)) throw csrInvalid(`CSR signature algorithm ${algorithm} is not supported`);
   let publicKey: KeyObject;
+  let fastP256: KeyObject | undefined;
   try {
-    publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    // P-256, what agents send: imported from its coordinates (see p256.ts); anything else via OpenSSL.
+    fastP256 = p256PublicKey(spki);
+    publicKey = fastP256 ?? createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (err) {
     throw csrInvalid('CSR public key cannot be read', err);
   }
-  const keyKind = keyKindOf(publicKey);
+  const keyKind = fastP256 ? 'ec' : keyKindOf(publicKey);
   let ok = false;
   try {
     ok = verify(SIGNATURE_HASHES[algorithm]!, info, publicKey, signature);

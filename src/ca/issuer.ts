@@ -72,8 +72,25 @@ export class Issuer {
     if (!id.path) throw new SpiffeIdError('an X509-SVID needs a workload path, not the bare trust domain ID');
   }
 
-  /** Signs an X509-SVID for `spiffeId` over the given public key. */
+  /** Signs an X509-SVID for `spiffeId` over the given public key; its record is queued, not awaited. */
   issue(req: IssueRequest): X509Svid {
+    return this.#issue(req).svid;
+  }
+
+  /** Like `issue`, resolved only once the certificate's record is durable (group commit, records.ts). */
+  async issueRecorded(req: IssueRequest): Promise<X509Svid> {
+    const { svid, recorded } = this.#issue(req);
+    if (recorded) {
+      try {
+        await recorded;
+      } catch (err) {
+        throw new MeshwardError('UNAVAILABLE', `certificate ${svid.serial} could not be recorded, so it is not handed out: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return svid;
+  }
+
+  #issue(req: IssueRequest): { svid: X509Svid; recorded: Promise<void> | undefined } {
     this.#checkIdentity(req.spiffeId);
     const settings = this.#d.settings();
     const now = this.#d.clock.now();
@@ -88,15 +105,24 @@ export class Issuer {
       spiffeId: req.spiffeId, serial: serial.toString('hex'), certDer: der, chainPem: certPem(der) + signer.chainPem, rootPem: signer.rootPem,
       notBefore: Math.floor(notBefore / 1000) * 1000, notAfter: Math.floor(notAfter / 1000) * 1000, issuedAt: now, caSlot: signer.slotId,
     };
-    this.#d.records?.add({ serial: svid.serial, spiffeId: svid.spiffeId, notBefore: svid.notBefore, notAfter: svid.notAfter, issuedAt: now, requestedBy: req.requestedBy, method: req.method, caSlot: signer.slotId });
+    const recorded = this.#d.records?.add({ serial: svid.serial, spiffeId: svid.spiffeId, notBefore: svid.notBefore, notAfter: svid.notAfter, issuedAt: now, requestedBy: req.requestedBy, method: req.method, caSlot: signer.slotId });
     this.#d.onIssued?.(svid, req.method);
-    return svid;
+    return { svid, recorded };
   }
 
   /** Issues for a PKCS#10 CSR: the CSR's signature is checked and only its key is used. */
   issueForCsr(csr: string | Buffer, spiffeId: string, options: { ttlMs?: number; requestedBy: string }): X509Svid {
+    return this.issue(this.#csrRequest(csr, spiffeId, options));
+  }
+
+  /** `issueForCsr`, answered only once the record is durable (the Istio CA API). */
+  issueForCsrRecorded(csr: string | Buffer, spiffeId: string, options: { ttlMs?: number; requestedBy: string }): Promise<X509Svid> {
+    return this.issueRecorded(this.#csrRequest(csr, spiffeId, options));
+  }
+
+  #csrRequest(csr: string | Buffer, spiffeId: string, options: { ttlMs?: number; requestedBy: string }): IssueRequest {
     const parsed = parseCsr(csr);
-    return this.issue({ spiffeId, spki: parsed.spki, keyKind: parsed.keyKind, ttlMs: options.ttlMs, requestedBy: options.requestedBy, method: 'csr' });
+    return { spiffeId, spki: parsed.spki, keyKind: parsed.keyKind, ttlMs: options.ttlMs, requestedBy: options.requestedBy, method: 'csr' };
   }
 
   /** Generates the workload's key (per `Mesh.spec.ca.keyAlgorithm`) and issues for it (SDS). */

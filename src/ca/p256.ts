@@ -3,15 +3,29 @@
  * goes through OpenSSL 3's encoder lookup and costs ~200 µs per key, ten times the key generation
  * itself; the JWK export is cheap, and P-256 SPKI / PKCS#8 are fixed layouts around its x, y, d.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { derToPem } from './der.ts';
 
 /** SEQ { SEQ { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused) 04 … } up to the point. */
-const SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+export const SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 /** PKCS#8 with the ECPrivateKey (RFC 5915) carrying the public key, as OpenSSL writes it. */
 const PKCS8_PREFIX = Buffer.from('308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420', 'hex');
 const PKCS8_PUBLIC_TAG = Buffer.from('a144034200', 'hex');
 const UNCOMPRESSED = Buffer.from([0x04]);
+
+/**
+ * The public key of a P-256 SPKI (the fixed layout above), undefined for any other SPKI. Imported
+ * from its coordinates (JWK), which OpenSSL checks are on the curve: ≈ 40 % cheaper than parsing
+ * the DER through OpenSSL 3's decoders, and the curve is known without asking the key.
+ */
+export function p256PublicKey(spki: Buffer): KeyObject | undefined {
+  if (spki.length !== SPKI_PREFIX.length + 65 || !spki.subarray(0, SPKI_PREFIX.length).equals(SPKI_PREFIX) || spki[SPKI_PREFIX.length] !== 0x04) return undefined;
+  const at = SPKI_PREFIX.length + 1;
+  return createPublicKey({
+    key: { kty: 'EC', crv: 'P-256', x: spki.toString('base64url', at, at + 32), y: spki.toString('base64url', at + 32, at + 64) },
+    format: 'jwk',
+  });
+}
 
 export interface P256KeyPair {
   /** DER SubjectPublicKeyInfo. */

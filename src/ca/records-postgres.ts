@@ -1,12 +1,13 @@
 /**
  * Issued-certificate records in PostgreSQL (`<schema>.certificates`), shared by replicas: same
- * rows and queries as the SQLite store. Inserts are batched per event-loop turn into one statement;
- * `list` and `close` wait for what is queued.
+ * rows and queries as the SQLite store. Inserts are group-committed per event-loop turn into one
+ * statement, and `add` resolves after it (rejects if it failed); `list` and `close` wait for what
+ * is queued.
  */
 import { MeshwardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Queryable } from '../state/index.ts';
-import { type CertificateQuery, type CertificateRecord, type CertificateRecordPage, type CertificateRecordStore, decodeCursor, encodeCursor } from './records.ts';
+import { BatchCommit, type CertificateQuery, type CertificateRecord, type CertificateRecordPage, type CertificateRecordStore, decodeCursor, encodeCursor } from './records.ts';
 
 const NS_SA = /\/ns\/([^/]+)\/sa\/([^/]+)$/;
 
@@ -15,6 +16,7 @@ export class PostgresCertificateRecords implements CertificateRecordStore {
   readonly #table: string;
   readonly #logger?: Logger;
   #pending: CertificateRecord[] = [];
+  #commit: BatchCommit | undefined;
   #flushing: Promise<void> = Promise.resolve();
   #scheduled = false;
 
@@ -24,18 +26,23 @@ export class PostgresCertificateRecords implements CertificateRecordStore {
     this.#logger = o.logger;
   }
 
-  add(record: CertificateRecord): void {
+  add(record: CertificateRecord): Promise<void> {
     this.#pending.push(record);
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(() => void this.flush());
+    const commit = this.#commit ??= new BatchCommit();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    return commit.promise;
   }
 
   /** Writes what is queued (one INSERT per batch); a failed batch is logged, not retried. */
   flush(): Promise<void> {
     this.#scheduled = false;
     const batch = this.#pending;
+    const commit = this.#commit;
     this.#pending = [];
+    this.#commit = undefined;
     if (batch.length === 0) return this.#flushing;
     const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], []];
     for (const r of batch) {
@@ -45,7 +52,10 @@ export class PostgresCertificateRecords implements CertificateRecordStore {
     const write = () => this.#db.query(
       `INSERT INTO ${this.#table} SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[]) ON CONFLICT (serial) DO NOTHING`,
       cols,
-    ).then(() => undefined, (err: unknown) => this.#logger?.error({ err, records: batch.length }, 'could not record issued certificates in PostgreSQL'));
+    ).then(() => commit?.resolve(), (err: unknown) => {
+      this.#logger?.error({ err, records: batch.length }, 'could not record issued certificates in PostgreSQL');
+      commit?.reject(new MeshwardError('UNAVAILABLE', `issued-certificate records in PostgreSQL are unreachable: ${(err as Error).message}`, { cause: err }));
+    });
     this.#flushing = this.#flushing.then(write);
     return this.#flushing;
   }

@@ -1,7 +1,9 @@
 /**
  * Issued-certificate records (SQLite, `<dataDir>/ca/certificates.db`): serial, SPIFFE ID,
- * validity, who asked and how. Inserts are batched into one transaction per event-loop turn so
- * recording keeps up with issuance; `list` and `close` flush first.
+ * validity, who asked and how. Inserts are group-committed: the records of one event-loop turn
+ * (at most 512) go into one transaction, and `add` resolves once that transaction has committed,
+ * so a caller that awaits it never answers for a certificate whose record could still be lost
+ * when the process dies. `list` and `close` flush first.
  */
 import Database from 'better-sqlite3';
 import { preparePrivateDatabaseFile } from '../lib/sqlite-file.ts';
@@ -58,9 +60,29 @@ export interface CertificateRecordPage {
   nextCursor?: string;
 }
 
+/** One batch's commit: every `add` of the batch gets the same promise. */
+export class BatchCommit {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Callers may ignore the promise (fire-and-forget issuance): no unhandled rejection then.
+    this.promise.catch(() => undefined);
+  }
+}
+
 /** Where issued certificates are recorded: SQLite in the data dir, or PostgreSQL shared by replicas (records-postgres.ts). */
 export interface CertificateRecordStore {
-  add(record: CertificateRecord): void;
+  /**
+   * Queues the record; resolves once it is durable (its batch committed), rejects if that batch
+   * could not be written. Ignoring the promise is allowed: a rejection then goes unnoticed here.
+   */
+  add(record: CertificateRecord): Promise<void>;
   list(q: CertificateQuery): CertificateRecordPage | Promise<CertificateRecordPage>;
   close(): void | Promise<void>;
 }
@@ -69,6 +91,7 @@ export class CertificateRecords implements CertificateRecordStore {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
   #pending: CertificateRecord[] = [];
+  #commit: BatchCommit | undefined;
   #flushScheduled = false;
 
   constructor(file: string) {
@@ -86,26 +109,47 @@ export class CertificateRecords implements CertificateRecordStore {
     this.#insert = this.#db.prepare('INSERT OR IGNORE INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   }
 
-  add(record: CertificateRecord): void {
+  add(record: CertificateRecord): Promise<void> {
     this.#pending.push(record);
-    if (this.#pending.length >= 512) this.flush();
+    const commit = this.#commit ??= new BatchCommit();
+    if (this.#pending.length >= 512) this.#flushQuietly();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => this.#flushQuietly());
+    }
+    return commit.promise;
+  }
+
+  /** From a timer: the failure is the batch's callers' to see (their `add` rejects), not a crash. */
+  #flushQuietly(): void {
+    try {
+      this.flush();
+    } catch {
+      // Reported through the batch's promise.
     }
   }
 
+  /** Commits what is queued; throws (and rejects the batch's `add`s) if the transaction fails. */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#pending.length === 0 || !this.#db.open) return;
     const batch = this.#pending;
+    const commit = this.#commit;
     this.#pending = [];
-    this.#db.transaction(() => {
-      for (const r of batch) {
-        const m = NS_SA.exec(r.spiffeId);
-        this.#insert.run(r.serial, r.spiffeId, m?.[1] ?? null, m?.[2] ?? null, r.notBefore, r.notAfter, r.issuedAt, r.requestedBy, r.method, r.caSlot);
-      }
-    })();
+    this.#commit = undefined;
+    if (batch.length === 0) return;
+    try {
+      if (!this.#db.open) throw new Error('the issued-certificate database is closed');
+      this.#db.transaction(() => {
+        for (const r of batch) {
+          const m = NS_SA.exec(r.spiffeId);
+          this.#insert.run(r.serial, r.spiffeId, m?.[1] ?? null, m?.[2] ?? null, r.notBefore, r.notAfter, r.issuedAt, r.requestedBy, r.method, r.caSlot);
+        }
+      })();
+    } catch (err) {
+      commit?.reject(err);
+      throw err;
+    }
+    commit?.resolve();
   }
 
   list(q: CertificateQuery): { records: CertificateRecord[]; nextCursor?: string } {

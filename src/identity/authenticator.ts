@@ -30,6 +30,11 @@ export interface WorkloadIdentity {
 export interface WorkloadAuthenticator {
   /** The caller's identity; throws UnauthenticatedError (code UNAUTHENTICATED) without a valid token. */
   authenticate(metadata: Metadata): Promise<WorkloadIdentity>;
+  /**
+   * The same from the value of an `authorization` header (`Bearer <token>`), for calls served off
+   * grpc-js (no Metadata to build). Optional: callers fall back to `authenticate`.
+   */
+  authenticateHeader?(authorization: unknown): Promise<WorkloadIdentity>;
 }
 
 export interface WorkloadAuthenticatorDeps {
@@ -47,13 +52,16 @@ const CLOCK_TOLERANCE_S = 30;
 
 /** The bearer token of gRPC metadata, or undefined. */
 export function bearerToken(metadata: Metadata): string | undefined {
-  const value = metadata.get('authorization')[0];
+  return bearerOf(metadata.get('authorization')[0]);
+}
+
+function bearerOf(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
   return match?.[1];
 }
 
-export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): WorkloadAuthenticator {
+export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): Required<WorkloadAuthenticator> {
   const clock = deps.clock ?? systemClock;
   const cacheSize = deps.cacheSize ?? 10_000;
   const keySets = new Map<string, JWTVerifyGetKey>();
@@ -109,9 +117,10 @@ export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): Wo
     cache.set(token, { identity, expiresAt });
   }
 
-  return {
-    async authenticate(metadata) {
-      const token = bearerToken(metadata);
+  const authenticator = {
+    authenticate: (metadata: Metadata) => authenticator.authenticateHeader(metadata.get('authorization')[0]),
+    async authenticateHeader(authorization: unknown): Promise<WorkloadIdentity> {
+      const token = bearerOf(authorization);
       if (!token) throw new UnauthenticatedError('no bearer token (send gRPC metadata "authorization: Bearer <service-account JWT>")');
       const settings = deps.settings();
       if (cachedFor !== settings) {
@@ -138,4 +147,5 @@ export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): Wo
       return identity;
     },
   };
+  return authenticator satisfies WorkloadAuthenticator;
 }

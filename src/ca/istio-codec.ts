@@ -1,0 +1,89 @@
+/**
+ * Protobuf codec of the Istio CA messages (proto/istio/ca.proto), by hand: the request has two
+ * fields meshward reads (csr = 1, validity_duration = 3); the rest (metadata = 4, unknown fields)
+ * is skipped by wire type. A test proves it equal to proto-loader's on the same bytes.
+ */
+export interface IstioCertificateRequest {
+  csr?: string;
+  validity_duration?: string | number;
+}
+
+export interface IstioCertificateResponse {
+  cert_chain: string[];
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  varint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.buf.length) throw new Error('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return result;
+      scale *= 128;
+    }
+    throw new Error('varint longer than 10 bytes');
+  }
+
+  bytes(): Buffer {
+    const len = this.varint();
+    if (this.pos + len > this.buf.length) throw new Error('truncated length-delimited field');
+    const out = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return out;
+  }
+
+  skip(wireType: number): void {
+    if (wireType === 0) this.varint();
+    else if (wireType === 1) this.advance(8);
+    else if (wireType === 2) this.bytes();
+    else if (wireType === 5) this.advance(4);
+    else throw new Error(`unsupported wire type ${wireType}`);
+  }
+
+  private advance(n: number): void {
+    if (this.pos + n > this.buf.length) throw new Error('truncated fixed-width field');
+    this.pos += n;
+  }
+}
+
+/**
+ * int64 validity_duration as a number. A negative value (a 10-byte two's-complement varint) comes
+ * out huge, which the issuer clamps to the maximum TTL, as it does proto-loader's "-5" (≤ 0 → default).
+ */
+export function decodeIstioRequest(message: Buffer): IstioCertificateRequest {
+  const r = new Reader(message);
+  const out: IstioCertificateRequest = {};
+  while (r.pos < message.length) {
+    const key = r.varint();
+    const field = Math.floor(key / 8);
+    const wireType = key & 7;
+    if (field === 1 && wireType === 2) out.csr = r.bytes().toString('utf8');
+    else if (field === 3 && wireType === 0) out.validity_duration = r.varint();
+    else r.skip(wireType);
+  }
+  return out;
+}
+
+function varintBytes(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return out;
+}
+
+export function encodeIstioResponse(response: IstioCertificateResponse): Buffer {
+  const parts: Buffer[] = [];
+  for (const pem of response.cert_chain) {
+    const body = Buffer.from(pem, 'utf8');
+    parts.push(Buffer.from([0x0a, ...varintBytes(body.length)]), body);
+  }
+  return Buffer.concat(parts);
+}

@@ -79,12 +79,17 @@ function serveStream<Res>(
   call.on('cancelled', finish);
   call.on('close', finish);
   call.on('error', finish);
-  stop = start((response, what) => {
-    if (done) return;
-    call.write(response);
-    deps.metrics.pushes.inc({ method });
-    deps.logger.debug({ method, what }, 'Workload API update sent');
-  });
+  try {
+    stop = start((response, what) => {
+      if (done) return;
+      call.write(response);
+      deps.metrics.pushes.inc({ method });
+      deps.logger.debug({ method, what }, 'Workload API update sent');
+    });
+  } catch (err) {
+    deps.logger.error({ method, err: { message: (err as Error).message } }, 'Workload API stream failed to start');
+    call.emit('error', { code: status.INTERNAL, details: 'internal error' });
+  }
   if (done) stop?.();
 }
 

@@ -93,7 +93,7 @@ function serveStream<Res>(
   if (done) stop?.();
 }
 
-/** Pushes on every new chain or bundle (deduplicated on the DER bytes). */
+/** Pushes on every new chain or bundle (an update repeating the last one is not sent again). */
 function x509Stream<Res>(deps: HandlerDeps, encode: (svid: AgentSvid) => Res, fingerprint: (svid: AgentSvid) => string) {
   return (send: (response: Res, what: string) => void) => {
     let last: string | undefined;

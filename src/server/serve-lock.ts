@@ -5,8 +5,10 @@
  * refuse while a live server holds it, and commands that talk to a server find its address here.
  *
  * A lock whose process is gone is stale (a killed server): it is ignored and replaced. Liveness is
- * the pid on this host (signal 0); a lock written on another host (a shared volume) is taken as
- * live, since its pid cannot be checked from here.
+ * the pid on this host (signal 0). A lock written on another host (a shared volume) cannot be
+ * checked: offline commands take it as live (and refuse), while serve takes it over with a
+ * warning, since a pod killed on another node (SIGKILL, node loss) must not keep its successor
+ * from starting.
  */
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -93,6 +95,8 @@ function write(dataDir: string, lock: ServeLockInfo): void {
 }
 
 export interface ServeLock {
+  /** A lock written on another host that this one replaced (serve logs it). */
+  readonly replaced?: ServeLockInfo;
   /** Records the bound addresses. */
   update(addresses: { grpc: string; http: string; httpTls?: boolean }): void;
   /** Removes the lock if it is still this process's. */
@@ -100,14 +104,16 @@ export interface ServeLock {
 }
 
 /**
- * Takes `dataDir` for this process: refuses (DATA_DIR_IN_USE) while another live server holds
- * it; replaces a stale lock.
+ * Takes `dataDir` for this process: refuses (DATA_DIR_IN_USE) while another live server on this
+ * host holds it; replaces a stale lock, or one from another host (reported as `replaced`).
  */
 export function acquireServeLock(dataDir: string): ServeLock {
-  const held = liveServeLock(dataDir);
-  if (held && !(held.pid === process.pid && held.host === hostname())) {
+  const held = readServeLock(dataDir);
+  const here = held?.host === hostname();
+  if (held && here && held.pid !== process.pid && pidAlive(held.pid)) {
     throw new DataDirInUseError(`another meshward server holds ${dataDir} (${describeLock(held)}); give each server its own --data directory`, held);
   }
+  const replaced = held && !here ? held : undefined;
   let lock: ServeLockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   write(dataDir, lock);
   const ours = () => {
@@ -115,6 +121,7 @@ export function acquireServeLock(dataDir: string): ServeLock {
     return now?.pid === process.pid && now.host === lock.host;
   };
   return {
+    ...(replaced ? { replaced } : {}),
     update(addresses) {
       lock = { ...lock, grpc: addresses.grpc, http: addresses.http, ...(addresses.httpTls ? { httpTls: true } : {}) };
       if (ours()) write(dataDir, lock);

@@ -108,9 +108,22 @@ describe('serve.lock', () => {
     }
     writeFileSync(path.join(data, 'serve.lock'), JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: new Date().toISOString() }));
     const lock = acquireServeLock(data);
+    expect(lock.replaced).toBeUndefined();
     expect(JSON.parse(readFileSync(path.join(data, 'serve.lock'), 'utf8'))).toMatchObject({ pid: process.pid });
     lock.release();
     expect(existsSync(path.join(data, 'serve.lock'))).toBe(false);
+  });
+
+  it('serve takes over a lock written on another host (a pod killed on another node), while offline commands refuse it', async () => {
+    const { data, config } = setup();
+    expect((await cli(['ca', 'init', '-d', data, '-c', config])).code).toBe(0);
+    const elsewhere = { pid: process.pid, host: 'another-node', startedAt: new Date().toISOString() };
+    writeFileSync(path.join(data, 'serve.lock'), JSON.stringify(elsewhere));
+    expect((await cli(['ca', 'rotate', '--offline', '-d', data, '-c', config])).code).toBe(75);
+    const lock = acquireServeLock(data);
+    expect(lock.replaced).toMatchObject({ host: 'another-node' });
+    expect(JSON.parse(readFileSync(path.join(data, 'serve.lock'), 'utf8'))).toMatchObject({ host: hostname() });
+    lock.release();
   });
 
   it('activates at once only when asked to (--activate-after 0)', async () => {

@@ -69,8 +69,8 @@ const create: CliCommand = {
   name: 'token create',
   summary: 'Create an API token for a role (admin, operator, auditor): prints it once (or writes it to --out, 0600); only its SHA-256 is stored. A running server accepts it within about a second.',
   options: {
-    role: { type: 'string', value: 'ROLE', description: 'admin (everything), operator (authz checks, proxies, quotas) or auditor (audit records) (required)' },
-    name: { type: 'string', value: 'NAME', description: 'Unique name, shown by token list and in the audit of API calls (required)' },
+    role: { type: 'string', value: 'ROLE', description: 'admin (everything), operator (what-if checks, proxies, quotas, reload) or auditor (audit and certificate records, proxies) (required)' },
+    name: { type: 'string', value: 'NAME', description: 'Unique name: token list shows it, token revoke takes it (required)' },
     ttl: { type: 'string', value: 'DURATION', description: 'Expire after this long (e.g. 30d, 12h)', default: 'never' },
     out: { type: 'string', short: 'o', value: 'FILE', description: 'Write the token to this file (mode 0600) instead of printing it' },
     ...STORE,

@@ -17,7 +17,7 @@ export class GenerationCache {
   #outbound?: EncodedPart;
   readonly #routesByNamespace = new Map<string, EncodedPart>();
   readonly #inboundByKey = new Map<string, EncodedPart>();
-  #proxylessClusters?: EncodedPart;
+  readonly #proxylessClusters = new Map<string, EncodedPart>();
   readonly #proxylessByNamespace = new Map<string, EncodedPart>();
 
   /** `previous`: the generation being replaced; unchanged resources keep its encoding (and version). */
@@ -33,7 +33,7 @@ export class GenerationCache {
     const key = proxyKey(proxy);
     let snap = this.#byKey.get(key);
     if (!snap && proxy.proxyless) {
-      snap = this.#proxylessSnapshot(proxy.namespace);
+      snap = this.#proxylessSnapshot(proxy.namespace, proxy.proxyless === 'mtls');
       this.#byKey.set(key, snap);
     }
     if (!snap) {
@@ -52,11 +52,13 @@ export class GenerationCache {
   }
 
   /** A proxyless gRPC client's resources: shared clusters/endpoints plus its namespace's API listeners and routes. */
-  #proxylessSnapshot(namespace: string): XdsSnapshot {
-    this.#proxylessClusters ??= encodePart(proxylessClusters(this.model), this.#interner);
+  #proxylessSnapshot(namespace: string, mtls: boolean): XdsSnapshot {
+    const mode = mtls ? 'mtls' : 'plaintext';
+    let clusters = this.#proxylessClusters.get(mode);
+    if (!clusters) this.#proxylessClusters.set(mode, (clusters = encodePart(proxylessClusters(this.model, { mtls }), this.#interner)));
     let listeners = this.#proxylessByNamespace.get(namespace);
     if (!listeners) this.#proxylessByNamespace.set(namespace, (listeners = encodePart(proxylessListenersAndRoutes(this.model, namespace), this.#interner)));
-    return assembleSnapshot(this.version, [this.#proxylessClusters, listeners]);
+    return assembleSnapshot(this.version, [clusters, listeners]);
   }
 
   /** Distinct proxy kinds generated and distinct encoded resources held (for metrics and the benchmark). */

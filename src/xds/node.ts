@@ -16,6 +16,8 @@ export interface NodeMessage {
   user_agent_version?: string;
 }
 
+export type ProxylessMode = 'plaintext' | 'mtls';
+
 /** A proxy meshward generates configuration for: authenticated and resolved against the config. */
 export interface ProxyIdentity {
   readonly nodeId: string;
@@ -27,8 +29,11 @@ export interface ProxyIdentity {
   readonly spiffeId: string;
   readonly via: string;
   readonly userAgent?: string;
-  /** A gRPC library's xDS client (no Envoy): gets API listeners and plaintext EDS clusters. */
-  readonly proxyless?: true;
+  /**
+   * A gRPC library's xDS client (no Envoy): gets API listeners and EDS clusters, plain text or,
+   * when its bootstrap declares the `default` certificate provider (`MESHWARD_MTLS: "true"`), mTLS.
+   */
+  readonly proxyless?: ProxylessMode;
 }
 
 function metadataString(node: NodeMessage, key: string): string | undefined {
@@ -79,7 +84,7 @@ export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadId
     spiffeId: identity.spiffeId,
     via: identity.via,
     ...(agent ? { userAgent: agent } : {}),
-    ...(isProxylessGrpc(node) ? { proxyless: true as const } : {}),
+    ...(isProxylessGrpc(node) ? { proxyless: metadataString(node, 'MESHWARD_MTLS') === 'true' ? 'mtls' as const : 'plaintext' as const } : {}),
   };
 }
 
@@ -111,5 +116,5 @@ function resolveService(node: NodeMessage, identity: WorkloadIdentity, directory
 
 /** Proxies with the same key get the same resources (generation is cached per key). */
 export function proxyKey(p: Pick<ProxyIdentity, 'namespace' | 'serviceAccount' | 'service' | 'proxyless'>): string {
-  return `${p.namespace}/${p.serviceAccount}/${p.service ?? ''}${p.proxyless ? '/grpc' : ''}`;
+  return `${p.namespace}/${p.serviceAccount}/${p.service ?? ''}${p.proxyless ? `/grpc-${p.proxyless}` : ''}`;
 }

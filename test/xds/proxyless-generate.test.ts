@@ -97,4 +97,31 @@ describe('proxyless gRPC resources', () => {
     expect(b.node.metadata).toEqual({ NAMESPACE: 'shop', SERVICE_ACCOUNT: 'web', GENERATOR: 'grpc' });
     expect(() => renderGrpcBootstrap({ xdsServer: 'unix:///x', nodeId: 'n', namespace: 'Shop!', serviceAccount: 'web' })).toThrow(/namespace "Shop!"/);
   });
+
+  it('serves mTLS clusters (certificate provider `default`, the destination SPIFFE ID) only to a node that declares the provider', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES });
+    const cluster = 'outbound|8080||orders.shop.svc.cluster.local';
+    const withFiles = h.client('sotw', 'token:shop:web');
+    withFiles.send({ node: node('web-1', { NAMESPACE: 'shop', GENERATOR: 'grpc', MESHWARD_MTLS: 'true' }), type_url: TYPE.cds, resource_names: [cluster] });
+    const [tls] = (await withFiles.next()).resources as Json[];
+    expect(tls!.transport_socket).toMatchObject({
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        common_tls_context: {
+          tls_certificate_provider_instance: { instance_name: 'default' },
+          combined_validation_context: { default_validation_context: { ca_certificate_provider_instance: { instance_name: 'default' }, match_subject_alt_names: [{ exact: 'spiffe://cluster.local/ns/shop/sa/orders' }] } },
+        },
+      },
+    });
+    const plain = h.client('sotw', 'token:shop:web');
+    plain.send({ node: grpcNode('shop'), type_url: TYPE.cds, resource_names: [cluster] });
+    expect(((await plain.next()).resources as Json[])[0]!.transport_socket).toBeUndefined();
+  });
+
+  it('declares the SVID files of the agent as the `default` certificate provider when a certificate directory is given', () => {
+    const b = renderGrpcBootstrap({ xdsServer: 'unix:///run/meshward/xds.sock', nodeId: 'web-1.shop', namespace: 'shop', serviceAccount: 'web', certificateDir: '/var/run/meshward/svid' });
+    expect(b.node.metadata.MESHWARD_MTLS).toBe('true');
+    expect(b.certificate_providers).toEqual({ default: { plugin_name: 'file_watcher', config: { certificate_file: '/var/run/meshward/svid/svid.pem', private_key_file: '/var/run/meshward/svid/svid_key.pem', ca_certificate_file: '/var/run/meshward/svid/bundle.pem', refresh_interval: '60s' } } });
+    expect(renderGrpcBootstrap({ xdsServer: 'unix:///x', nodeId: 'n', namespace: 'shop', serviceAccount: 'web' }).certificate_providers).toBeUndefined();
+  });
 });

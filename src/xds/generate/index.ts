@@ -20,8 +20,8 @@ export interface ProxyTarget {
   readonly namespace: string;
   readonly serviceAccount: string;
   readonly service?: string;
-  /** A proxyless gRPC client (see proxyless.ts), not an Envoy sidecar. */
-  readonly proxyless?: true;
+  /** A proxyless gRPC client (see proxyless.ts), not an Envoy sidecar, and how it reaches services. */
+  readonly proxyless?: 'plaintext' | 'mtls';
 }
 
 export type GeneratedResources = Record<GeneratedKind, Json[]>;

@@ -5,8 +5,10 @@
  * RouteConfiguration (RDS); its routes name EDS clusters (CDS), whose endpoints come from EDS.
  * gRPC's client validates strictly: config sources must be `ads`, the router filter must be last,
  * lb_policy ROUND_ROBIN or RING_HASH, every endpoint group needs a locality with a weight, and an
- * UpstreamTlsContext must use certificate provider instances (SDS secret names are refused), so
- * these clusters are plaintext (see docs/xds.md, "Proxyless gRPC").
+ * UpstreamTlsContext must use certificate provider instances declared in the client's bootstrap
+ * (SDS secret names are refused). So clusters are plain text unless the node says its bootstrap
+ * has the `default` provider (the agent's SVID files); then they require the destination's
+ * SPIFFE ID over mTLS (see docs/xds.md, "Proxyless gRPC").
  */
 import type { ServiceSpec, TrafficPolicySpec } from '../../config/index.ts';
 import { selectorMatches } from '../../config/index.ts';
@@ -53,8 +55,27 @@ function routeConfiguration(svc: MeshService, port: number, model: MeshModel, ca
   return { name, virtual_hosts: [{ name, domains: serviceDomains(svc, port, callerNs), routes }] };
 }
 
+/** The certificate provider instance (gRPC bootstrap `certificate_providers`) holding the SVID and the bundle. */
+export const GRPC_CERTIFICATE_PROVIDER = 'default';
+
+/** mTLS with the client's own SVID, accepting only a server certificate with the destination's SPIFFE ID. */
+function upstreamMtlsFromProvider(peerSpiffeId: string): Json {
+  const provider = { instance_name: GRPC_CERTIFICATE_PROVIDER };
+  return {
+    name: FILTER.tls,
+    typed_config: {
+      '@type': TYPE.upstreamTls,
+      common_tls_context: {
+        tls_certificate_provider_instance: provider,
+        // gRPC reads match_subject_alt_names (not the typed variant); an exact value matches a URI SAN.
+        combined_validation_context: { default_validation_context: { ca_certificate_provider_instance: provider, match_subject_alt_names: [{ exact: peerSpiffeId }] } },
+      },
+    },
+  };
+}
+
 /** gRPC balances ROUND_ROBIN (and RING_HASH); LEAST_REQUEST and RANDOM are served as ROUND_ROBIN. */
-function proxylessCluster(svc: MeshService, port: ServicePort, subset: string | undefined): Json {
+function proxylessCluster(svc: MeshService, port: ServicePort, subset: string | undefined, mtls: boolean): Json {
   const tp: TrafficPolicySpec | undefined = svc.trafficPolicy;
   const name = outboundClusterName(port.port, subset, svc.fqdn);
   const od = tp?.outlierDetection;
@@ -75,6 +96,7 @@ function proxylessCluster(svc: MeshService, port: ServicePort, subset: string | 
         },
       }
       : {}),
+    ...(mtls ? { transport_socket: upstreamMtlsFromProvider(svc.spiffeId) } : {}),
   };
 }
 
@@ -90,8 +112,8 @@ function proxylessLoadAssignment(svc: MeshService, port: ServicePort, subset: { 
   return { cluster_name: name, ...(lbEndpoints.length ? { endpoints: [{ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: lbEndpoints }] } : {}) };
 }
 
-/** Proxy-independent: the plaintext EDS clusters and their endpoints, per port and subset. */
-export function proxylessClusters(model: MeshModel): { cluster: Json[]; endpoint: Json[] } {
+/** Proxy-independent: the EDS clusters (plain text or mTLS) and their endpoints, per port and subset. */
+export function proxylessClusters(model: MeshModel, options: { mtls: boolean }): { cluster: Json[]; endpoint: Json[] } {
   const cluster: Json[] = [];
   const endpoint: Json[] = [];
   for (const svc of model.services.values()) {
@@ -99,7 +121,7 @@ export function proxylessClusters(model: MeshModel): { cluster: Json[]; endpoint
     for (const port of svc.spec.ports) {
       for (const s of subsets) {
         const subsetName = 'name' in s ? s.name : undefined;
-        cluster.push(proxylessCluster(svc, port, subsetName));
+        cluster.push(proxylessCluster(svc, port, subsetName, options.mtls));
         endpoint.push(proxylessLoadAssignment(svc, port, { ...(subsetName ? { name: subsetName } : {}), labels: s.labels }));
       }
     }

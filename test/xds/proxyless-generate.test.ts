@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { names, node, TYPE } from './ads-client.ts';
 import { ordersRouting, SHOP_SERVICES } from './fixtures.ts';
 import { type Harness, startHarness } from './harness.ts';
+import { type CliIo, runCli } from '../../src/cli/index.ts';
 import { renderGrpcBootstrap } from '../../src/xds/index.ts';
 
 type Json = Record<string, unknown>;
@@ -123,5 +124,19 @@ describe('proxyless gRPC resources', () => {
     expect(b.node.metadata.MESHWARD_MTLS).toBe('true');
     expect(b.certificate_providers).toEqual({ default: { plugin_name: 'file_watcher', config: { certificate_file: '/var/run/meshward/svid/svid.pem', private_key_file: '/var/run/meshward/svid/svid_key.pem', ca_certificate_file: '/var/run/meshward/svid/bundle.pem', refresh_interval: '60s' } } });
     expect(renderGrpcBootstrap({ xdsServer: 'unix:///x', nodeId: 'n', namespace: 'shop', serviceAccount: 'web' }).certificate_providers).toBeUndefined();
+  });
+
+  it('meshward proxy grpc-bootstrap prints the gRPC bootstrap as JSON; a missing --xds-server is a usage error', async () => {
+    const run = async (argv: string[]) => {
+      const out = { stdout: '', stderr: '' };
+      const io: CliIo = { stdout: (t) => { out.stdout += t; }, stderr: (t) => { out.stderr += t; }, env: {}, cwd: process.cwd() };
+      return { code: await runCli(argv, io), ...out };
+    };
+    const ok = await run(['proxy', 'grpc-bootstrap', '--node', 'web-1.shop', '--namespace', 'shop', '--service-account', 'web', '--xds-server', 'unix:///run/meshward/xds.sock', '--certificate-dir', '/var/run/meshward/svid']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toEqual(renderGrpcBootstrap({ xdsServer: 'unix:///run/meshward/xds.sock', nodeId: 'web-1.shop', namespace: 'shop', serviceAccount: 'web', certificateDir: '/var/run/meshward/svid' }));
+    const missing = await run(['proxy', 'grpc-bootstrap', '--node', 'web-1.shop', '--service-account', 'web']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--xds-server');
   });
 });

@@ -1,6 +1,7 @@
-/** `meshward proxy bootstrap` (Envoy bootstrap for a sidecar) and `meshward proxy status` (connected proxies). */
+/** `meshward proxy bootstrap` (Envoy bootstrap for a sidecar), `proxy grpc-bootstrap` (proxyless gRPC) and `meshward proxy status` (connected proxies). */
 import { MeshwardError } from '../../lib/errors.ts';
 import { DEFAULT_ADMIN_PORT, renderBootstrap } from '../../xds/bootstrap.ts';
+import { renderGrpcBootstrap } from '../../xds/grpc-bootstrap.ts';
 import type { ProxiesResponseV1 } from '../../xds/http.ts';
 import type { ProxyStatusV1 } from '../../xds/status.ts';
 import type { CliCommand, CliValues } from '../command.ts';
@@ -54,6 +55,30 @@ const bootstrap: CliCommand = {
   },
 };
 
+const grpcBootstrap: CliCommand = {
+  name: 'proxy grpc-bootstrap',
+  summary: 'Print the xDS bootstrap (JSON, for GRPC_XDS_BOOTSTRAP) of a proxyless gRPC application.',
+  options: {
+    node: { type: 'string', value: 'ID', description: 'Node id (required)' },
+    'service-account': { type: 'string', value: 'NAME', description: 'Service account the application runs as (required)' },
+    namespace: { type: 'string', value: 'NAME', description: 'Namespace of the workload', default: 'default' },
+    'xds-server': { type: 'string', value: 'TARGET', description: 'gRPC target that adds the workload token and forwards ADS to meshward, e.g. the agent (unix:///run/meshward/xds.sock) (required)' },
+    'certificate-dir': { type: 'string', value: 'DIR', description: "Directory of the agent's svid.pem, svid_key.pem and bundle.pem: mTLS to mesh services (plain text without it)" },
+  },
+  async run({ values }, io) {
+    const certificateDir = str(values['certificate-dir']);
+    const bootstrap = renderGrpcBootstrap({
+      nodeId: required(values, 'node'),
+      serviceAccount: required(values, 'service-account'),
+      namespace: str(values.namespace) ?? 'default',
+      xdsServer: required(values, 'xds-server'),
+      ...(certificateDir ? { certificateDir } : {}),
+    });
+    io.stdout(`${JSON.stringify(bootstrap, null, 2)}\n`);
+    return 0;
+  },
+};
+
 function typeCell(t: ProxyStatusV1['types']['cds']): string {
   return t.state === 'NACKED' ? `NACKED (${t.nacked?.version ?? '?'})` : t.state === 'NOT_SENT' ? 'NOT SENT' : t.state;
 }
@@ -80,4 +105,4 @@ const status: CliCommand = {
   },
 };
 
-export const commands: CliCommand[] = [bootstrap, status];
+export const commands: CliCommand[] = [bootstrap, grpcBootstrap, status];

@@ -8,6 +8,7 @@
  *   meshward limits match -c policies --domain edge remote_address=10.0.0.1,path=/login api_key=k1
  */
 import type { CliCommand } from '../cli/command.ts';
+import { optionValue, pickOptions } from '../cli/options.ts';
 import { createSnapshot, loadConfigDir } from '../config/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import type { DescriptorEntry } from './descriptors.ts';
@@ -36,7 +37,7 @@ const matchCommand: CliCommand = {
   summary: 'Show which rate limit each descriptor gets (offline ShouldRateLimit: key+value, wildcard, key, depth, unlimited, replaces).',
   usage: 'KEY=VALUE[,KEY=VALUE...]...',
   options: {
-    config: { type: 'string', short: 'c', value: 'DIR', description: 'Configuration directory', default: 'policies' },
+    ...pickOptions(['config']),
     domain: { type: 'string', value: 'DOMAIN', description: 'RateLimitPolicy domain, as Envoy sends it (required)' },
     json: { type: 'boolean', description: 'Print JSON instead of text' },
   },
@@ -44,7 +45,7 @@ const matchCommand: CliCommand = {
     const domain = typeof values.domain === 'string' ? values.domain : '';
     if (!domain) throw new MeshwardError('INVALID_ARGUMENT', '--domain is required');
     if (positionals.length === 0) throw new MeshwardError('INVALID_ARGUMENT', 'at least one descriptor (key=value[,key=value...]) is required');
-    const snapshot = createSnapshot(loadConfigDir(typeof values.config === 'string' ? values.config : 'policies'));
+    const snapshot = createSnapshot(loadConfigDir(optionValue('config', values, io.env)!));
     const policy = compileRateLimits(snapshot).byDomain.get(domain);
     if (!policy) throw new MeshwardError('NOT_FOUND', `no RateLimitPolicy has domain "${domain}"`);
     const descriptors = positionals.map((p) => ({ entries: parseDescriptorArg(p) }));

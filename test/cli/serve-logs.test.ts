@@ -37,7 +37,7 @@ describe('meshward serve logs', () => {
   it('writes text lines with --log-format text, and says where the admin token was written', async () => {
     const { out, dataDir } = await serveOnce(['--log-format', 'text']);
     const tokenFile = path.join(dataDir, 'admin.token');
-    expect(out).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  meshward serving grpc=127\.0\.0\.1:\d+ http=127\.0\.0\.1:\d+/m);
+    expect(out).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}meshward serving grpc=127\.0\.0\.1:\d+ http=127\.0\.0\.1:\d+/m);
     expect(out).toMatch(new RegExp(`INFO  wrote an admin API token to ${tokenFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 0600\\)`));
     expect(out.split('\n').filter((l) => l.startsWith('{'))).toEqual([]);
     expect(out).not.toContain(readFileSync(tokenFile, 'utf8').trim());

@@ -14,7 +14,7 @@ describe('log formats', () => {
     const s = sink();
     const logger = createLogger({ format: 'text', destination: s.stream }).child({ component: 'http' });
     logger.warn({ route: '/v1/config', token: 'mw_secret', attempts: 3 }, 'slow client');
-    expect(s.text()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN  http: slow client route=\/v1\/config token=\[REDACTED\] attempts=3\n$/);
+    expect(s.text()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}http: slow client route=\/v1\/config token=\[REDACTED\] attempts=3\n$/);
     expect(s.text()).not.toContain('mw_secret');
   });
 

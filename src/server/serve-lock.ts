@@ -31,6 +31,8 @@ export interface ServeLockInfo {
   http?: string;
   /** The HTTP API is served over TLS (https://). */
   httpTls?: boolean;
+  /** API tokens (and the CA) live in the shared PostgreSQL store, not in this data dir. */
+  sharedState?: boolean;
 }
 
 export class DataDirInUseError extends MeshwardError {
@@ -98,7 +100,7 @@ export interface ServeLock {
   /** A lock written on another host that this one replaced (serve logs it). */
   readonly replaced?: ServeLockInfo;
   /** Records the bound addresses. */
-  update(addresses: { grpc: string; http: string; httpTls?: boolean }): void;
+  update(addresses: { grpc: string; http: string; httpTls?: boolean; sharedState?: boolean }): void;
   /** Removes the lock if it is still this process's. */
   release(): void;
 }
@@ -123,7 +125,7 @@ export function acquireServeLock(dataDir: string): ServeLock {
   return {
     ...(replaced ? { replaced } : {}),
     update(addresses) {
-      lock = { ...lock, grpc: addresses.grpc, http: addresses.http, ...(addresses.httpTls ? { httpTls: true } : {}) };
+      lock = { ...lock, grpc: addresses.grpc, http: addresses.http, ...(addresses.httpTls ? { httpTls: true } : {}), ...(addresses.sharedState ? { sharedState: true } : {}) };
       if (ours()) write(dataDir, lock);
     },
     release() {

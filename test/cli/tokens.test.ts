@@ -4,7 +4,8 @@
  * what a token may do (an auditor cannot rotate the CA); last use is recorded in batches.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -146,6 +147,12 @@ describeWithPostgres('meshward token --database-url (tokens replicas share)', ()
     const token = created.stdout.trim();
     expect(existsSync(path.join(cliData, 'api-tokens.json'))).toBe(false);
     await expect.poll(() => statusWith(m, token), within).toBe(200);
+    // Without --database-url, next to a server that keeps its tokens in PostgreSQL: refused, not written where it never looks.
+    writeFileSync(path.join(cliData, 'serve.lock'), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), http: m.addresses.http, sharedState: true }));
+    const misplaced = await cli(['token', 'create', '-d', cliData, '--role', 'operator', '--name', 'lost']);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain('keeps API tokens in PostgreSQL');
+    rmSync(path.join(cliData, 'serve.lock'));
     const listed = await cli(['token', 'list', '-d', cliData, '--database-url', DATABASE_URL!], env);
     expect(listed.stdout).toMatch(/^shared\s+operator/m);
     expect(listed.stdout).toMatch(/^admin\s+admin/m);

@@ -33,7 +33,7 @@ export const command: CliCommand = {
     try {
       meshward = await createMeshward(options, { logger });
       await meshward.start();
-      lock.update({ ...meshward.addresses, httpTls: options.httpTls !== undefined });
+      lock.update({ ...meshward.addresses, httpTls: options.httpTls !== undefined, sharedState: options.databaseUrl !== undefined });
       if (lock.replaced) meshward.logger.warn({ lock: lock.replaced }, 'took over serve.lock written on another host (that server cannot be checked from here: make sure it is gone)');
     } catch (err) {
       lock.release();

@@ -9,6 +9,7 @@ import { API_ROLES, type ApiRole, isExpired } from '../../api/token-file.ts';
 import { createApiToken, fileTokenAdmin, revokeApiToken, sharedTokenAdmin, type TokenAdmin, type TokenRecord } from '../../api/token-admin.ts';
 import { parseDuration } from '../../config/index.ts';
 import { MeshwardError } from '../../lib/errors.ts';
+import { liveServeLock } from '../../server/serve-lock.ts';
 import { PostgresStateStore, requireKek } from '../../state/index.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
 import { pickOptions, resolveServeOptions } from '../options.ts';
@@ -18,7 +19,12 @@ const STORE = pickOptions(['data', 'database-url', 'kek-file'], { 'database-url'
 async function openAdmin(values: CliValues, io: CliIo): Promise<TokenAdmin> {
   const options = resolveServeOptions(values, io.env);
   const dataDir = path.resolve(io.cwd, options.dataDir);
-  if (!options.databaseUrl) return fileTokenAdmin(dataDir);
+  if (!options.databaseUrl) {
+    // A server on this data dir that keeps its tokens in PostgreSQL would never see the file.
+    const lock = liveServeLock(dataDir);
+    if (lock?.sharedState) throw new MeshwardError('INVALID_ARGUMENT', `the server holding ${dataDir} (pid ${lock.pid}) keeps API tokens in PostgreSQL: pass --database-url (and the KEK) to manage them`);
+    return fileTokenAdmin(dataDir);
+  }
   const store = await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: requireKek(options.kek), ...(io.env.MESHWARD_STATE_SCHEMA ? { schema: io.env.MESHWARD_STATE_SCHEMA } : {}) });
   return sharedTokenAdmin(store, dataDir);
 }

@@ -1,9 +1,19 @@
 /** What meshward's ADS serves a proxyless gRPC node (and does not serve an Envoy sidecar). */
 import { afterEach, describe, expect, it } from 'vitest';
 import { names, node, TYPE } from './ads-client.ts';
-import { ordersRouting, SHOP_SERVICES } from './fixtures.ts';
+import { ordersRouting, SHOP_SERVICES, snapshotOf } from './fixtures.ts';
 import { type Harness, startHarness } from './harness.ts';
+import path from 'node:path';
+import * as grpcXds from '@grpc/grpc-js-xds';
+import { ClusterResourceType } from '@grpc/grpc-js-xds/build/src/xds-resource-type/cluster-resource-type.js';
+import { EndpointResourceType } from '@grpc/grpc-js-xds/build/src/xds-resource-type/endpoint-resource-type.js';
+import { ListenerResourceType } from '@grpc/grpc-js-xds/build/src/xds-resource-type/listener-resource-type.js';
+import { RouteConfigurationResourceType } from '@grpc/grpc-js-xds/build/src/xds-resource-type/route-config-resource-type.js';
 import { type CliIo, runCli } from '../../src/cli/index.ts';
+import { createSnapshot, loadConfigDir } from '../../src/config/index.ts';
+import { compileModel } from '../../src/xds/generate/index.ts';
+import { proxylessClusters, proxylessListenersAndRoutes } from '../../src/xds/generate/proxyless.ts';
+import { buildSnapshot } from '../../src/xds/resources.ts';
 import { renderGrpcBootstrap } from '../../src/xds/index.ts';
 
 type Json = Record<string, unknown>;
@@ -138,5 +148,27 @@ describe('proxyless gRPC resources', () => {
     const missing = await run(['proxy', 'grpc-bootstrap', '--node', 'web-1.shop', '--service-account', 'web']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--xds-server');
+  });
+
+  it('generates only resources that @grpc/grpc-js-xds itself validates, for the sample policies and the test mesh, plain and mTLS', () => {
+    grpcXds.register(); // registers the HTTP filters (fault, router) the validators look up
+    const context = { server: {}, bootstrap: { certificateProviders: { default: {} } } };
+    const validators = { listener: ListenerResourceType, route: RouteConfigurationResourceType, cluster: ClusterResourceType, endpoint: EndpointResourceType } as const;
+    const configs = [snapshotOf({ 's.yaml': SHOP_SERVICES, 'r.yaml': ordersRouting(10) }), createSnapshot(loadConfigDir(path.resolve('policies')))];
+    let checked = 0;
+    for (const config of configs) {
+      const model = compileModel(config);
+      for (const mtls of [false, true]) {
+        const snapshot = buildSnapshot(config.version, { ...proxylessListenersAndRoutes(model, 'shop'), ...proxylessClusters(model, { mtls }) });
+        for (const kind of ['listener', 'route', 'cluster', 'endpoint'] as const) {
+          for (const r of snapshot.resources[kind].values()) {
+            const result = (validators[kind] as unknown as { get(): { decode(c: unknown, a: unknown): { error?: string } } }).get().decode(context, r.any);
+            expect(result.error, `${kind} ${r.name}`).toBeUndefined();
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
   });
 });

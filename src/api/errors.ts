@@ -4,13 +4,16 @@
  * and schema validation failures, and unknown routes (404).
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigInvalidError } from '../config/index.ts';
 import { MeshwardError, registerErrorCodes, toHttpStatus } from '../lib/errors.ts';
 
 registerErrorCodes({
   PAYLOAD_TOO_LARGE: { grpc: GrpcStatus.RESOURCE_EXHAUSTED, http: 413, exit: 2, description: 'The request body is larger than the HTTP API accepts (1 MiB).' },
   UNSUPPORTED_MEDIA_TYPE: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 415, exit: 2, description: 'The request body has a content type the endpoint does not read (send application/json).' },
+  REQUEST_TIMEOUT: { grpc: GrpcStatus.DEADLINE_EXCEEDED, http: 408, exit: 1, description: 'The HTTP request did not arrive in time (headers 10 s, whole request 30 s).' },
+  HEADERS_TOO_LARGE: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 431, exit: 2, description: 'The HTTP request headers are larger than the server reads.' },
 });
 
 /** Versioned error body every HTTP endpoint returns (like OPA's ErrorV1). */
@@ -44,6 +47,27 @@ function clientMessage(fe: FastifyError, contentType: string | undefined): strin
     default:
       return fe.message;
   }
+}
+
+/**
+ * Errors fastify raises before routing (a URL with bad percent-encoding): its `frameworkErrors`
+ * option, since they never reach setErrorHandler.
+ */
+export function frameworkError(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  void reply.status(400).send({ code: 'INVALID_ARGUMENT', message: err.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid (bad percent-encoding)' : err.message } satisfies ErrorV1);
+}
+
+/** Requests node's HTTP parser refuses (malformed, too slow, headers too large): fastify's `clientErrorHandler`. */
+export function clientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, body]: [number, string, ErrorV1] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? [408, 'Request Timeout', { code: 'REQUEST_TIMEOUT', message: 'the request did not arrive in time' }]
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', { code: 'HEADERS_TOO_LARGE', message: 'the request headers are too large' }]
+      : [400, 'Bad Request', { code: 'INVALID_ARGUMENT', message: 'the request is not valid HTTP' }];
+  const text = JSON.stringify(body);
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`);
+  socket.destroy(err);
 }
 
 /** Turns errors into their HTTP status and an ErrorV1 body; hides internals of anything unexpected. */

@@ -6,7 +6,7 @@ import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { ApiAuth } from './auth.ts';
 import { authenticateBeforeBody } from './auth-first.ts';
-import { installErrorMapper } from './errors.ts';
+import { clientError, frameworkError, installErrorMapper } from './errors.ts';
 import { recordRoutes } from './routes-list.ts';
 import { configRoutes } from './routes/config.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -35,6 +35,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const common = {
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    // Errors raised before a route runs answer in the catalog shape too (errors.ts).
+    frameworkErrors: frameworkError, clientErrorHandler: clientError,
   };
   // Client certificates are requested but not required: token-authenticated clients still connect;
   // routes decide (ApiAuth verifiers read the verified peer certificate).

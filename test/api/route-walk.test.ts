@@ -3,6 +3,7 @@
  * credentials; every other one answers 401 (missing vs invalid token told apart) before reading or
  * validating the body, and 403 to a valid token of a role it does not grant, before validation.
  */
+import net from 'node:net';
 import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +62,11 @@ function probe(method: string, url: string, authorization?: string): Promise<Lig
 }
 
 const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+}
 
 describe('HTTP API routes and credentials', () => {
   it('answers without credentials on exactly the documented public routes', async () => {
@@ -135,6 +141,25 @@ describe('HTTP API errors in the catalog shape', () => {
     const res = await mw.http.inject({ method: 'POST', url: '/v1/authz/check', headers: { ...admin(), 'content-type': 'application/json' }, payload: JSON.stringify({ attributes: { x: 'a'.repeat(1024 * 1024) } }) });
     expect(res.statusCode).toBe(413);
     expect(res.json().code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers a URL with bad percent-encoding with INVALID_ARGUMENT', async () => {
+    const res = await mw.http.inject({ url: '/v1/decisions/%zz', headers: admin() });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ code: 'INVALID_ARGUMENT', message: 'the URL is not valid (bad percent-encoding)' });
+  });
+
+  it('answers a request that is not HTTP with INVALID_ARGUMENT', async () => {
+    const { host, port } = splitHostPort(mw.addresses.http);
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      const socket = net.connect(port, host, () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('close', () => resolve(text));
+      socket.on('error', () => {});
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ code: 'INVALID_ARGUMENT', message: 'the request is not valid HTTP' });
   });
 
   it('answers a schema violation with INVALID_ARGUMENT to an authorised caller', async () => {

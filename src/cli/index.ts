@@ -27,7 +27,7 @@ export async function loadCommands(): Promise<CliCommand[]> {
 
 export function helpText(commands: CliCommand[]): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
-  return ['Usage: meshward <command> [options]', '', 'Commands:', ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`), '', 'Run `meshward <command> --help` for its options.', ''].join('\n');
+  return ['Usage: meshward <command> [options]', '', 'Commands:', ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`), '', 'Run `meshward <command> --help` for its options, `meshward <group>` (ca, token, ...) for a group\'s commands, `meshward --version` for the version.', ''].join('\n');
 }
 
 function commandHelp(c: CliCommand): string {

@@ -38,8 +38,16 @@ function workloadSvid(svid: AgentSvid): WorkloadSvid {
   return out;
 }
 
+const bundles = new WeakMap<AgentBundle, TrustBundle>();
+
+/** The agent's bundle in the CA's shape (parsed once per bundle, not per request). */
 function trustBundle(b: AgentBundle): TrustBundle {
-  return { sequence: b.sequence, roots: pemBlocks(b.rootsPem).map((p) => new X509Certificate(p).raw), rootsPem: b.rootsPem, jwtKeys: [] };
+  let out = bundles.get(b);
+  if (!out) {
+    out = { sequence: b.sequence, roots: pemBlocks(b.rootsPem).map((p) => new X509Certificate(p).raw), rootsPem: b.rootsPem, jwtKeys: [] };
+    bundles.set(b, out);
+  }
+  return out;
 }
 
 /** A SecretSource over the agent's identity: one identity, whoever asks. */

@@ -9,6 +9,7 @@ import { AgentIdentity, type AgentIdentityOptions } from './identity.ts';
 import { createAgentSdsService } from './sds.ts';
 import { bindUnixSocket } from './socket.ts';
 import { Upstream, type UpstreamOptions } from './upstream.ts';
+import { RAW_ADS_DEFINITION, XdsProxy } from './xds-proxy.ts';
 import { startWorkloadApi, type WorkloadApiServer } from './workload-api/index.ts';
 
 export interface AgentOptions extends UpstreamOptions {
@@ -16,7 +17,9 @@ export interface AgentOptions extends UpstreamOptions {
   sdsSocket?: string;
   /** SPIFFE Workload API socket (`unix:///path` or a path); not served when absent. */
   workloadSocket?: string;
-  /** 0o600 (default) or 0o660 (both sockets). */
+  /** Unix socket for Envoy's ADS, forwarded to meshward with the current token; not served when absent. */
+  xdsSocket?: string;
+  /** 0o600 (default) or 0o660 (every socket). */
   socketMode?: number;
   /** host:port of /healthz and /metrics; not served when absent. */
   healthAddress?: string;
@@ -46,6 +49,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let sds: ReturnType<typeof createAgentSdsService> | undefined;
   let health: HealthServer | undefined;
   let workloadApi: WorkloadApiServer | undefined;
+  let xds: { server: Server; proxy: XdsProxy; remove: () => void } | undefined;
   try {
     if (o.sdsSocket) {
       grpc = new Server();
@@ -56,11 +60,19 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     if (o.workloadSocket) {
       workloadApi = await startWorkloadApi({ socketPath: o.workloadSocket, source: identity, logger: o.logger.child({ component: 'workload-api' }), registry, socketMode: o.socketMode ?? 0o600 });
     }
+    if (o.xdsSocket) {
+      const server = new Server();
+      const proxy = new XdsProxy({ upstream, grpcAddress: o.grpcAddress, ...(o.caPem ? { caPem: o.caPem } : {}), logger: o.logger.child({ component: 'agent-xds' }) });
+      server.addService(RAW_ADS_DEFINITION, proxy.handlers());
+      xds = { server, proxy, remove: await bindUnixSocket(server, o.xdsSocket, o.socketMode ?? 0o600) };
+    }
     if (o.healthAddress) health = await startHealthServer(o.healthAddress, () => identity.health(), registry);
   } catch (err) {
     grpc?.forceShutdown();
     removeSocket?.();
     await workloadApi?.close();
+    xds?.server.forceShutdown();
+    xds?.remove();
     upstream.close();
     throw err;
   }
@@ -76,6 +88,11 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       if (grpc) await new Promise<void>((resolve) => grpc!.tryShutdown(() => resolve()));
       removeSocket?.();
       await workloadApi?.close();
+      if (xds) {
+        xds.proxy.close();
+        await new Promise<void>((resolve) => xds!.server.tryShutdown(() => resolve()));
+        xds.remove();
+      }
       await health?.close();
       upstream.close();
     },

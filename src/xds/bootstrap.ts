@@ -29,16 +29,21 @@ export interface BootstrapOptions {
    * address, no credential: the socket's permissions are the access control) for SDS from the agent.
    */
   agentSocket?: string;
+  /** Unix socket of the agent's xDS proxy: ADS goes there, with no token in the bootstrap (the agent adds the current one). */
+  agentXdsSocket?: string;
 }
 
+/** The static cluster of the local agent's xDS proxy socket. */
+export const AGENT_XDS_CLUSTER = 'meshward-agent-xds';
 
-function agentCluster(socketPath: string): Json {
+
+function agentCluster(socketPath: string, name = AGENT_SDS_CLUSTER): Json {
   return {
-    name: AGENT_SDS_CLUSTER,
+    name,
     type: 'STATIC',
     connect_timeout: { seconds: '1' },
     typed_extension_protocol_options: { [FILTER.httpProtocolOptions]: { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } },
-    load_assignment: { cluster_name: AGENT_SDS_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: socketPath } } } }] }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: socketPath } } } }] }] },
   };
 }
 
@@ -67,11 +72,14 @@ export function bootstrapObject(o: BootstrapOptions): Json {
         api_type: o.delta ? 'DELTA_GRPC' : 'GRPC',
         transport_api_version: 'V3',
         set_node_on_first_message_only: true,
-        grpc_services: [{
-          envoy_grpc: { cluster_name: MESHWARD_CLUSTER },
-          // The sidecar's credential (a Kubernetes service-account token or `meshward ca token`).
-          initial_metadata: [{ key: 'authorization', value: `Bearer ${o.tokenPlaceholder ?? DEFAULT_TOKEN_PLACEHOLDER}` }],
-        }],
+        grpc_services: [o.agentXdsSocket
+          // Through the agent: it adds the current token to the upstream stream.
+          ? { envoy_grpc: { cluster_name: AGENT_XDS_CLUSTER } }
+          : {
+            envoy_grpc: { cluster_name: MESHWARD_CLUSTER },
+            // The sidecar's credential (a Kubernetes service-account token or `meshward ca token`).
+            initial_metadata: [{ key: 'authorization', value: `Bearer ${o.tokenPlaceholder ?? DEFAULT_TOKEN_PLACEHOLDER}` }],
+          }],
       },
       cds_config: { ads: {}, resource_api_version: 'V3' },
       lds_config: { ads: {}, resource_api_version: 'V3' },
@@ -84,7 +92,7 @@ export function bootstrapObject(o: BootstrapOptions): Json {
         typed_extension_protocol_options: { [FILTER.httpProtocolOptions]: { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } },
         load_assignment: { cluster_name: MESHWARD_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }] },
         ...(o.meshwardCaFile ? { transport_socket: meshwardTls(o.meshwardCaFile, host, ipLiteral) } : {}),
-      }, ...(o.agentSocket ? [agentCluster(o.agentSocket)] : [])],
+      }, ...(o.agentSocket ? [agentCluster(o.agentSocket)] : []), ...(o.agentXdsSocket ? [agentCluster(o.agentXdsSocket, AGENT_XDS_CLUSTER)] : [])],
     },
   };
 }
@@ -97,8 +105,12 @@ export function renderBootstrap(o: BootstrapOptions): string {
     o.agentSocket
       ? `# certificates from the meshward agent on ${o.agentSocket} (cluster ${AGENT_SDS_CLUSTER}, no token), authorization from meshward ext_authz.`
       : '# certificates from meshward SDS, authorization from meshward ext_authz, all via the `meshward` cluster.',
-    `# Replace ${o.tokenPlaceholder ?? DEFAULT_TOKEN_PLACEHOLDER} with the workload's token, e.g.:`,
-    '#   MESHWARD_TOKEN=$(cat /var/run/secrets/tokens/meshward) envsubst < bootstrap.yaml > /etc/envoy/envoy.yaml',
+    ...(o.agentXdsSocket
+      ? [`# ADS goes through the agent's xDS proxy on ${o.agentXdsSocket}, which adds the current token: this file holds none.`]
+      : [
+        `# Replace ${o.tokenPlaceholder ?? DEFAULT_TOKEN_PLACEHOLDER} with the workload's token, e.g.:`,
+        '#   MESHWARD_TOKEN=$(cat /var/run/secrets/tokens/meshward) envsubst < bootstrap.yaml > /etc/envoy/envoy.yaml',
+      ]),
   ].join('\n');
   return `${header}\n${stringify(bootstrapObject(o), { lineWidth: 0 })}`;
 }

@@ -38,6 +38,7 @@ const AGENT_OPTIONS = {
   plaintext: { type: 'boolean', description: 'Talk to meshward without TLS: loopback addresses only (development).' },
   'sds-socket': { type: 'string', value: 'PATH', description: 'Serve Envoy SDS (default, ROOTCA, the SPIFFE ID) on this Unix socket.' },
   'workload-socket': { type: 'string', value: 'PATH', description: 'Serve the SPIFFE Workload API (X.509 and JWT SVIDs for any local process that can open it) on this Unix socket (unix:///path or a path).', env: 'SPIFFE_ENDPOINT_SOCKET' },
+  'xds-socket': { type: 'string', value: 'PATH', description: "Forward Envoy's ADS from this Unix socket to meshward with the current token (Envoy's bootstrap then holds no token)." },
   'socket-mode': { type: 'string', value: 'MODE', description: 'File mode of the socket: 0600 (default) or 0660; it is the access control.' },
   'health-addr': { type: 'string', value: 'HOST:PORT', description: 'Serve /healthz (ready, degraded, not_ready) and /metrics here.' },
   'svid-dir': { type: 'string', value: 'DIR', description: 'Also write svid.pem, svid_key.pem (0600) and bundle.pem here (atomic renames).' },
@@ -55,6 +56,7 @@ export const command: CliCommand = {
     const apiUrl = str(values['meshward-api']) ?? io.env.MESHWARD_API;
     const sdsSocket = str(values['sds-socket']);
     const workloadSocket = str(values['workload-socket']) ?? str(io.env.SPIFFE_ENDPOINT_SOCKET);
+    const xdsSocket = str(values['xds-socket']);
     const healthAddress = str(values['health-addr']);
     const svidDir = str(values['svid-dir']);
     const bundleRefreshMs = duration(values, 'bundle-refresh');
@@ -64,7 +66,7 @@ export const command: CliCommand = {
       tokenFile, logger, plaintext: values.plaintext === true,
       socketMode: parseSocketMode(str(values['socket-mode'])),
       ...(caPem ? { caPem } : {}), ...(apiUrl ? { apiUrl } : {}), ...(sdsSocket ? { sdsSocket } : {}), ...(workloadSocket ? { workloadSocket } : {}),
-      ...(healthAddress ? { healthAddress } : {}), ...(svidDir ? { svidDir } : {}),
+      ...(healthAddress ? { healthAddress } : {}), ...(svidDir ? { svidDir } : {}), ...(xdsSocket ? { xdsSocket } : {}),
       ...(bundleRefreshMs ? { identity: { bundleRefreshMs } } : {}),
     });
     logger.info({ sdsSocket, workloadSocket, health: agent.healthAddress, svidDir }, 'agent started');

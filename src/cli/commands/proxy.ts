@@ -29,6 +29,7 @@ const bootstrap: CliCommand = {
     'admin-port': { type: 'string', value: 'PORT', description: "Envoy's admin port", default: String(DEFAULT_ADMIN_PORT) },
     'meshward-ca': { type: 'string', value: 'FILE', description: "CA certificate that verifies meshward's gRPC TLS certificate (TLS to meshward)" },
     agent: { type: 'string', value: 'SOCKET', description: 'Unix socket of the `meshward agent` next to Envoy: a `meshward-agent` cluster (pipe address, no token) for SDS from it' },
+    'agent-xds': { type: 'string', value: 'SOCKET', description: "Unix socket of the agent's xDS proxy (`meshward agent --xds-socket`): ADS goes there and the bootstrap holds no token" },
   },
   async run({ values }, io) {
     const adminPort = str(values['admin-port']) ? Number(values['admin-port']) : DEFAULT_ADMIN_PORT;
@@ -46,6 +47,7 @@ const bootstrap: CliCommand = {
         adminPort,
         ...(caFile ? { meshwardCaFile: caFile } : {}),
         ...(str(values.agent) ? { agentSocket: str(values.agent) } : {}),
+        ...(str(values['agent-xds']) ? { agentXdsSocket: str(values['agent-xds']) } : {}),
       }));
     } catch (err) {
       if (err instanceof RangeError) throw new MeshwardError('INVALID_ARGUMENT', err.message);

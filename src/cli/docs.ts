@@ -45,7 +45,7 @@ async function errorTable(): Promise<string> {
 export const DOC_FRAGMENTS = ['ca-sds', 'authz', 'rego', 'rego-builtins', 'limits', 'audit', 'xds', 'agent'] as const;
 
 /** Benchmark results per area, embedded in BENCHMARKS.md. */
-export const BENCH_FRAGMENTS = ['ca-sds', 'authz', 'codec', 'audit', 'saturation', 'rego', 'rego-builtins', 'slow-policy', 'limits', 'xds', 'config'] as const;
+export const BENCH_FRAGMENTS = ['peers', 'ca-sds', 'authz', 'codec', 'audit', 'saturation', 'rego', 'rego-builtins', 'slow-policy', 'limits', 'xds', 'config'] as const;
 
 function fragment(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : `_(${file} not written yet)_`;

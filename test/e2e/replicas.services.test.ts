@@ -269,7 +269,7 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
       .filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
     const written = replicas.map((r) => files(r.dataDir));
     // The list in the README, "Operating several replicas": no CA, key or token file among them.
-    const documented = /^(admin\.token|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|limits\/quotas\.db(-shm|-wal)?)$/;
+    const documented = /^(admin\.token|serve\.lock|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|limits\/quotas\.db(-shm|-wal)?)$/;
     for (const list of written) for (const f of list) expect(f).toMatch(documented);
     expect(written.filter((list) => list.includes('admin.token'))).toHaveLength(1);
   });

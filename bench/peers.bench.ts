@@ -161,7 +161,7 @@ async function p256Ca(dir: string): Promise<{ cert: string; key: string }> {
 }
 
 interface Side { name: string; run(): Promise<Rate> }
-interface Comparison { title: string; peer?: Side; ours: Side; floor?: { name: string; run(): Promise<Rate & { freshPerCpu: number }> }; skipped?: string; cleanup(): Promise<void> }
+interface Comparison { title: string; peer?: Side; ours: Side; floor?: { name: string; run(): Promise<Rate & { freshPerCpu: number }> }; verify?(): Promise<string>; skipped?: string; cleanup(): Promise<void> }
 
 /**
  * The floor of a CSR service in Node on the server core: one P-256 verify and one P-256 sign per
@@ -195,16 +195,28 @@ async function csrComparison(work: string): Promise<Comparison> {
   const dataDir = mkdtempSync(path.join(work, 'meshward-'));
   const ours = spawn('taskset', ['-c', SERVER_CPU, process.execPath, '--import', 'tsx', path.join(here, 'ca-server.ts'), dataDir], { stdio: ['pipe', 'pipe', 'inherit'] });
   const started = JSON.parse((await line(ours, /\{[^\n]*\}\n/))[0]) as { port: number; token: string };
+  let answered = 0;
   const oursSide: Side = {
     name: 'meshward CreateCertificate',
-    run: () => load(`http://127.0.0.1:${started.port}/istio.v1.auth.IstioCertificateService/CreateCertificate`, grpcBody,
-      ['content-type: application/grpc', 'te: trailers', `authorization: Bearer ${started.token}`], false, ours.pid!),
+    run: async () => {
+      const r = await load(`http://127.0.0.1:${started.port}/istio.v1.auth.IstioCertificateService/CreateCertificate`, grpcBody,
+        ['content-type: application/grpc', 'te: trailers', `authorization: Bearer ${started.token}`], false, ours.pid!);
+      answered += r.ok;
+      return r;
+    },
+  };
+  // h2load counts a gRPC error (HTTP 200, grpc-status in trailers) as a success: the records tell.
+  const verify = async () => {
+    const flushed = line(ours, /flushed (\d+)\n/);
+    ours.stdin!.write('flush\n');
+    const recorded = Number((await flushed)[1]);
+    return `  issued-certificate records: ${fmt(recorded)} (warm-up included) for ${fmt(answered)} answered measured calls${recorded >= answered ? ': every answer was a recorded certificate' : `: ${fmt(answered - recorded)} answers were NOT certificates`}`;
   };
   const children: ChildProcess[] = [ours];
   const cleanup = async () => { for (const c of children) await stop(c); };
   const title = 'CSR signing (P-256 CSR → X509 certificate)';
   const floor = { name: 'floor: P-256 verify + sign (keys built; key imported per request)', run: signVerifyFloor };
-  if (!has('cfssl')) return { title, ours: oursSide, floor, skipped: 'cfssl not installed (apt-get install -y golang-cfssl): skipped', cleanup };
+  if (!has('cfssl')) return { title, ours: oursSide, floor, verify, skipped: 'cfssl not installed (apt-get install -y golang-cfssl): skipped', cleanup };
   const ca = await p256Ca(work);
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const cfssl = spawn('taskset', ['-c', SERVER_CPU, 'cfssl', 'serve', '-address', '127.0.0.1', '-port', String(port), '-ca', ca.cert, '-ca-key', ca.key, '-loglevel', '5'],
@@ -217,7 +229,7 @@ async function csrComparison(work: string): Promise<Comparison> {
     name: 'cfssl serve /api/v1/cfssl/sign',
     run: () => load(`http://127.0.0.1:${port}/api/v1/cfssl/sign`, cfsslBody, ['content-type: application/json'], true, cfssl.pid!),
   };
-  return { title, peer, ours: oursSide, floor, cleanup };
+  return { title, peer, ours: oursSide, floor, verify, cleanup };
 }
 
 const CERBOS_POLICY = `apiVersion: api.cerbos.dev/v1
@@ -368,6 +380,7 @@ if (!has('h2load') || !has('taskset')) {
     const csr = await csrComparison(work);
     try {
       await compare(csr);
+      if (csr.verify) console.log(await csr.verify());
     } finally {
       await csr.cleanup();
     }

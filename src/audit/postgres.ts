@@ -3,7 +3,8 @@
  * transaction-scoped advisory lock, reads the head and inserts with one `unnest` statement, so
  * several meshward replicas can share one table and one chain.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { createPgPool, inPgTransaction } from '../lib/pg-pool.ts';
 import { chainBatch, type ChainAnchor, GENESIS_HASH } from './chain.ts';
 import { AuditStoreUnavailableError } from './errors.ts';
 import { type AuditFilter, type AuditQuery, type SqlDialect, whereClause } from './query.ts';
@@ -79,9 +80,7 @@ export class PostgresAuditStore implements AuditStore {
   /** Connects and creates the tables when missing. */
   static async open(options: PostgresStoreOptions): Promise<PostgresAuditStore> {
     const prefix = checkTablePrefix(options.tablePrefix ?? DEFAULT_TABLE_PREFIX);
-    const pool = new pg.Pool({ connectionString: options.connectionString, max: options.maxConnections ?? 4 });
-    // An idle client's connection error must not crash the process; the next query reports it.
-    pool.on('error', () => {});
+    const pool = createPgPool({ connectionString: options.connectionString, max: options.maxConnections ?? 4 });
     const store = new PostgresAuditStore(pool, prefix);
     try {
       await store.#transaction(async (c) => {
@@ -95,26 +94,8 @@ export class PostgresAuditStore implements AuditStore {
     return store;
   }
 
-  async #transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    // A checked-out client has no 'error' listener (pg-pool): a lost connection would crash the process.
-    let lost: Error | undefined;
-    const onError = (err: Error) => {
-      lost = err;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.removeListener('error', onError);
-      client.release(lost);
-    }
+  #transaction<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+    return inPgTransaction(this.#pool, fn);
   }
 
   async #lock(c: Queryable): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { MeshwardError } from '../lib/errors.ts';
+import { createPgPool, inPgTransaction } from '../lib/pg-pool.ts';
 import { open as openSealed, seal as sealSecret } from './envelope.ts';
 import type { CaDocument, CaTransaction, Queryable, ReplicaHeartbeat, SharedStateStore, StoredApiToken } from './store.ts';
 
@@ -76,8 +77,7 @@ export class PostgresStateStore implements SharedStateStore {
   /** Connects and creates the schema when missing; UNAVAILABLE when PostgreSQL cannot be reached. */
   static async open(o: PostgresStateOptions): Promise<PostgresStateStore> {
     const schema = checkSchema(o.schema ?? DEFAULT_STATE_SCHEMA);
-    const pool = new pg.Pool({ connectionString: o.connectionString, max: o.maxConnections ?? 4, connectionTimeoutMillis: 10_000 });
-    pool.on('error', () => {}); // an idle client's lost connection: the next query reports it
+    const pool = createPgPool({ connectionString: o.connectionString, max: o.maxConnections ?? 4, connectionTimeoutMillis: 10_000 });
     const store = new PostgresStateStore(pool, o, schema);
     try {
       await store.#transaction(async (c) => {
@@ -91,26 +91,8 @@ export class PostgresStateStore implements SharedStateStore {
     return store;
   }
 
-  async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    // A checked-out client has no 'error' listener (pg-pool): a lost connection would crash the process.
-    let lost: Error | undefined;
-    const onError = (err: Error) => {
-      lost = err;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.removeListener('error', onError);
-      client.release(lost);
-    }
+  #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inPgTransaction(this.#pool, fn);
   }
 
   query: Queryable['query'] = (text, values) => this.#pool.query(text, values as unknown[]);

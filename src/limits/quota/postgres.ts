@@ -1,5 +1,6 @@
 /** Quota counters and the adjustment log in PostgreSQL, shared by every replica. */
-import pg from 'pg';
+import type pg from 'pg';
+import { createPgPool, inPgTransaction } from '../../lib/pg-pool.ts';
 import { LimitsBackendUnavailableError } from '../errors.ts';
 import { type AdjustmentLog, type ConsumeResult, type QuotaAdjustment, type QuotaAdjustmentV1, type QuotaCounterRef, type QuotaStore, applyAdjustment } from './store.ts';
 
@@ -30,9 +31,7 @@ export class PostgresQuotaStore implements QuotaStore, AdjustmentLog {
   #schema?: Promise<void>;
 
   constructor(options: PostgresQuotaOptions) {
-    this.#pool = new pg.Pool({ connectionString: options.url, max: 8, query_timeout: options.timeoutMs, connectionTimeoutMillis: Math.max(1000, options.timeoutMs * 5) });
-    // An idle client losing its server must not crash the process; the next query reports it.
-    this.#pool.on('error', () => {});
+    this.#pool = createPgPool({ connectionString: options.url, max: 8, query_timeout: options.timeoutMs, connectionTimeoutMillis: Math.max(1000, options.timeoutMs * 5) });
   }
 
   /** Creates the tables once (idempotent). */
@@ -71,29 +70,14 @@ export class PostgresQuotaStore implements QuotaStore, AdjustmentLog {
 
   async adjust(ref: QuotaCounterRef, adjustment: QuotaAdjustment): Promise<{ before: number; after: number }> {
     await this.init();
-    const client = await this.#pool.connect();
-    // A checked-out client has no 'error' listener (pg-pool): a lost connection would crash the process.
-    let lost: Error | undefined;
-    const onError = (err: Error) => {
-      lost = err;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
+    return inPgTransaction(this.#pool, async (client) => {
       await client.query(`INSERT INTO meshward_quota_usage (policy, subject, period, used, expires_at) VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING`, [ref.policy, ref.subject, ref.period, ref.expiresAt]);
       const cur = await client.query<{ used: string }>('SELECT used FROM meshward_quota_usage WHERE policy = $1 AND subject = $2 AND period = $3 FOR UPDATE', [ref.policy, ref.subject, ref.period]);
       const before = Number(cur.rows[0]?.used ?? 0);
       const after = applyAdjustment(before, adjustment);
       await client.query('UPDATE meshward_quota_usage SET used = $4 WHERE policy = $1 AND subject = $2 AND period = $3', [ref.policy, ref.subject, ref.period, after]);
-      await client.query('COMMIT');
       return { before, after };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw new LimitsBackendUnavailableError(`postgres quota adjustment failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      client.removeListener('error', onError);
-      client.release(lost);
-    }
+    }, (err) => new LimitsBackendUnavailableError(`postgres quota adjustment failed: ${(err as Error).message}`, { cause: err }));
   }
 
   async record(e: QuotaAdjustmentV1): Promise<void> {

@@ -89,3 +89,33 @@ describe('agent xDS proxy', () => {
     expect(doc.static_resources.clusters.map((c) => c.name)).toEqual(['meshward', 'meshward-agent', 'meshward-agent-xds']);
   });
 });
+
+describe('agent xDS proxy cache', () => {
+  it('gives an Envoy that (re)starts while meshward is down the last configuration, then the answer of meshward once it is back', async () => {
+    const { xdsSocket } = await setup(24 * 60 * MIN);
+    const before = await ads(xdsSocket).next();
+    await mw!.stop();
+    // A restarted Envoy: a new stream, meshward unreachable.
+    const restarted = ads(xdsSocket);
+    const cached = await restarted.next();
+    expect(cached.type_url).toBe(TYPE.cds);
+    expect(cached.version_info).toBe(before.version_info);
+    expect(names(cached)).toEqual(names(before));
+    expect(cached.nonce).not.toBe(before.nonce);
+    restarted.send({ type_url: TYPE.cds, version_info: cached.version_info, response_nonce: cached.nonce });
+    await mw!.start();
+    // The agent retries with backoff and replays the subscription: meshward's own answer arrives
+    // (meshward's timers run on the test's clock: keep it moving).
+    const pump = setInterval(() => mw!.clock.advance(1000), 100);
+    const fresh = await restarted.next().finally(() => clearInterval(pump));
+    expect(fresh.type_url).toBe(TYPE.cds);
+    expect(String(fresh.nonce)).not.toMatch(/^agent-/);
+    expect(names(fresh)).toEqual(names(before));
+  });
+
+  it('without a cached configuration, a stream opened while meshward is down ends with UNAVAILABLE', async () => {
+    const { xdsSocket } = await setup(24 * 60 * MIN);
+    await mw!.stop();
+    expect((await ads(xdsSocket).failure()).code).toBe(status.UNAVAILABLE);
+  });
+});

@@ -10,17 +10,11 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCaCapability } from '../../src/ca/index.ts';
-import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
-import { silentLogger } from '../../src/lib/logger.ts';
-import { createRegistry } from '../../src/lib/metrics.ts';
-import { createMeshward, type Meshward } from '../../src/meshward.ts';
-import { createXdsCapability, renderGrpcBootstrap, type SecretProvider, type XdsCapability } from '../../src/xds/index.ts';
+import type { Meshward } from '../../src/meshward.ts';
+import { renderGrpcBootstrap, type SecretProvider, type XdsCapability } from '../../src/xds/index.ts';
 import { ConfigDir } from './fixtures.ts';
+import { answeringServer, call, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
 
-const METHOD = '/test.Version/Get';
-const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const raw = (b: Buffer) => b;
 const id = (sa: string) => `spiffe://cluster.local/ns/shop/sa/${sa}`;
 
 function mesh(ports: { v1: number; v2: number; billing: number }): string {
@@ -65,45 +59,9 @@ spec:
 }
 
 /** A grpc-js server requiring a client certificate from the mesh CA; answers its version and the caller's SANs. */
-async function mtlsServer(version: string, svid: { chainPem: string; keyPem: string }, rootsPem: string): Promise<{ server: grpc.Server; port: number }> {
-  const server = new grpc.Server();
-  server.addService({ Get: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } }, {
-    Get: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      const peer = call.getAuthContext().sslPeerCertificate?.subjectaltname ?? 'none';
-      cb(null, Buffer.from(`${version}|${peer}`));
-    },
-  });
+function mtlsServer(version: string, svid: { chainPem: string; keyPem: string }, rootsPem: string): Promise<{ server: grpc.Server; port: number }> {
   const creds = grpc.ServerCredentials.createSsl(Buffer.from(rootsPem), [{ cert_chain: Buffer.from(svid.chainPem), private_key: Buffer.from(svid.keyPem) }], true);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
-  return { server, port };
-}
-
-/** The agent's xDS proxy stand-in: forwards ADS bytes to meshward with the workload's token. */
-async function tokenForwarder(upstream: string, token: string): Promise<{ server: grpc.Server; port: number; client: grpc.Client }> {
-  const client = new grpc.Client(upstream, grpc.credentials.createInsecure());
-  const server = new grpc.Server();
-  const ads = { path: ADS, requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw };
-  server.addService({ Stream: ads }, {
-    Stream: (down: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      const md = new grpc.Metadata();
-      md.set('authorization', `Bearer ${token}`);
-      const up = client.makeBidiStreamRequest(ADS, raw, raw, md);
-      down.on('data', (b: Buffer) => up.write(b));
-      down.on('end', () => up.end());
-      down.on('cancelled', () => up.cancel());
-      up.on('data', (b: Buffer) => down.write(b));
-      up.on('error', (e: grpc.ServiceError) => down.emit('error', { code: e.code, details: e.details }));
-      up.on('end', () => down.end());
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { server, port, client };
-}
-
-function call(client: grpc.Client): Promise<string> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(METHOD, raw, raw, Buffer.alloc(0), { deadline: Date.now() + 5_000 }, (err, reply) => (err ? reject(err) : resolve(String(reply))));
-  });
+  return answeringServer((c) => `${version}|${c.getAuthContext().sslPeerCertificate?.subjectaltname ?? 'none'}`, creds);
 }
 
 describe('proxyless gRPC with mTLS from certificate provider files', () => {
@@ -117,11 +75,7 @@ describe('proxyless gRPC with mTLS from certificate provider files', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'mw-proxyless-mtls-'));
     dir = new ConfigDir({ 'mesh.yaml': mesh({ v1: 1, v2: 2, billing: 3 }) });
-    meshward = await createMeshward(
-      { configDir: dir.dir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
-      { logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, (ctx) => createXdsCapability(ctx, { debounce: { quietMs: 20, maxMs: 200 } })] },
-    );
-    await meshward.start();
+    meshward = await startMeshward(dir.dir, dataDir);
     const ca = meshward.capability('ca') as unknown as SecretProvider;
     const roots = ca.trustBundle().rootsPem;
     const svidOf = async (sa: string) => {
@@ -144,8 +98,7 @@ describe('proxyless gRPC with mTLS from certificate provider files', () => {
     writeFileSync(path.join(certDir, 'svid_key.pem'), web.keyPem, { mode: 0o600 });
     writeFileSync(path.join(certDir, 'bundle.pem'), roots);
 
-    const token = await signBootstrapToken(await loadOrCreateBootstrapKey(dataDir), { namespace: 'shop', serviceAccount: 'web', ttlMs: 3_600_000, nowMs: Date.now() });
-    const forwarder = await tokenForwarder(meshward.addresses.grpc, token);
+    const forwarder = await tokenForwarder(meshward.addresses.grpc, await workloadToken(dataDir, 'web'));
     servers.push(forwarder.server);
     clients.push(forwarder.client);
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify(renderGrpcBootstrap({ xdsServer: `127.0.0.1:${forwarder.port}`, nodeId: 'web-1.shop', namespace: 'shop', serviceAccount: 'web', certificateDir: certDir }));

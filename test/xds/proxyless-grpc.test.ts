@@ -11,18 +11,12 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCaCapability } from '../../src/ca/index.ts';
-import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
-import { silentLogger } from '../../src/lib/logger.ts';
-import { createRegistry } from '../../src/lib/metrics.ts';
-import { createMeshward, type Meshward } from '../../src/meshward.ts';
-import { createXdsCapability, renderGrpcBootstrap, type XdsCapability } from '../../src/xds/index.ts';
+import type { Meshward } from '../../src/meshward.ts';
+import { renderGrpcBootstrap, type XdsCapability } from '../../src/xds/index.ts';
 import { ConfigDir } from './fixtures.ts';
+import { answeringServer, call, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
 
 const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
-const METHOD = '/test.Version/Get';
-const ADS = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const raw = (b: Buffer) => b;
 
 function ordersService(v1Port: number, v2Port: number): string {
   return `
@@ -71,49 +65,13 @@ spec:
 `;
 }
 
-/** A real grpc-js server answering its version name (raw bytes: no proto needed for one string). */
-async function versionServer(version: string): Promise<{ server: grpc.Server; port: number }> {
-  const server = new grpc.Server();
-  server.addService({ Get: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw } }, {
-    Get: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, Buffer.from(version)),
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { server, port };
-}
-
-/** Forwards ADS streams (bytes untouched) to meshward, adding the workload's bearer token. */
-async function tokenForwarder(upstream: string, token: string): Promise<{ server: grpc.Server; port: number; client: grpc.Client }> {
-  const client = new grpc.Client(upstream, grpc.credentials.createInsecure());
-  const server = new grpc.Server();
-  const ads = { path: ADS, requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw };
-  server.addService({ Stream: ads }, {
-    Stream: (down: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      const md = new grpc.Metadata();
-      md.set('authorization', `Bearer ${token}`);
-      const up = client.makeBidiStreamRequest(ADS, raw, raw, md);
-      down.on('data', (b: Buffer) => up.write(b));
-      down.on('end', () => up.end());
-      down.on('cancelled', () => up.cancel());
-      up.on('data', (b: Buffer) => down.write(b));
-      up.on('error', (e: grpc.ServiceError) => down.emit('error', { code: e.code, details: e.details }));
-      up.on('end', () => down.end());
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { server, port, client };
-}
-
 /** `n` calls, `concurrency` at a time; how many were answered by each version. */
 async function callMany(client: grpc.Client, n: number, concurrency = 50): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  const one = () => new Promise<void>((resolve, reject) => {
-    client.makeUnaryRequest(METHOD, raw, raw, Buffer.alloc(0), { deadline: Date.now() + 5_000 }, (err, reply) => {
-      if (err) return reject(err);
-      const v = String(reply);
-      counts[v] = (counts[v] ?? 0) + 1;
-      resolve();
-    });
-  });
+  const one = async () => {
+    const v = await call(client);
+    counts[v] = (counts[v] ?? 0) + 1;
+  };
   let started = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (started < n) {
@@ -135,18 +93,13 @@ describe('proxyless gRPC (@grpc/grpc-js-xds)', () => {
   let client: grpc.Client;
 
   beforeAll(async () => {
-    const v1 = await versionServer('v1');
-    const v2 = await versionServer('v2');
+    const v1 = await answeringServer(() => 'v1');
+    const v2 = await answeringServer(() => 'v2');
     servers.push(v1.server, v2.server);
     dir = new ConfigDir({ 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': split(10) });
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'mw-proxyless-'));
-    meshward = await createMeshward(
-      { configDir: dir.dir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
-      { logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, (ctx) => createXdsCapability(ctx, { debounce: { quietMs: 20, maxMs: 200 } })] },
-    );
-    await meshward.start();
-    const token = await signBootstrapToken(await loadOrCreateBootstrapKey(dataDir), { namespace: 'shop', serviceAccount: 'web', ttlMs: 3_600_000, nowMs: Date.now() });
-    forwarder = await tokenForwarder(meshward.addresses.grpc, token);
+    meshward = await startMeshward(dir.dir, dataDir);
+    forwarder = await tokenForwarder(meshward.addresses.grpc, await workloadToken(dataDir, 'web'));
     servers.push(forwarder.server);
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify(renderGrpcBootstrap({ xdsServer: `127.0.0.1:${forwarder.port}`, nodeId: 'web-7d9f.shop', namespace: 'shop', serviceAccount: 'web' }));
     grpcXds.register();

@@ -11,23 +11,14 @@ import { createRegistry } from '../../src/lib/metrics.ts';
 import { createMeshward, type Meshward } from '../../src/meshward.ts';
 import { PostgresStateStore } from '../../src/state/index.ts';
 import { doc, tempDir, writeConfigDir } from '../helpers/config.ts';
-import { DATABASE_URL, describeWithPostgres } from '../helpers/services.ts';
+import { DATABASE_URL, describeWithPostgres, freshPgSchema } from '../helpers/services.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function freshSchema(): string {
-  const schema = `mw_ca_${randomBytes(5).toString('hex')}`;
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: DATABASE_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  });
-  return schema;
-}
+const freshSchema = () => freshPgSchema('mw_ca', (drop) => cleanups.push(drop));
 
 async function replica(schema: string, kek: Buffer): Promise<{ mw: Meshward; ca: CaCapability }> {
   const configDir = writeConfigDir({ 'mesh.yaml': doc('Mesh', 'mesh', 'trustDomain: example.org') });

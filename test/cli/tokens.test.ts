@@ -7,13 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createMeshward, type Meshward } from '../../src/meshward.ts';
 import { removeDir, tempDir } from '../helpers/config.ts';
-import { DATABASE_URL, describeWithPostgres } from '../helpers/services.ts';
+import { DATABASE_URL, describeWithPostgres, freshPgSchema } from '../helpers/services.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -131,13 +130,7 @@ describe('meshward token (data directory)', () => {
 
 describeWithPostgres('meshward token --database-url (tokens replicas share)', () => {
   it('a token created in the shared store is accepted by a running replica, and refused once revoked', async () => {
-    const schema = `mw_tok_${randomBytes(5).toString('hex')}`;
-    cleanups.push(async () => {
-      const c = new pg.Client({ connectionString: DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    });
+    const schema = freshPgSchema('mw_tok', (drop) => cleanups.push(drop));
     const kek = randomBytes(32);
     const m = await serve(dataDir(), { databaseUrl: DATABASE_URL!, kek, stateSchema: schema });
     const env = { MESHWARD_KEK: kek.toString('base64'), MESHWARD_STATE_SCHEMA: schema };

@@ -2,6 +2,8 @@
  * Service-backed suites (real PostgreSQL / Redis). A plain `npm test` without DATABASE_URL /
  * REDIS_URL skips only these and says so; `.ci/run` sets both and fails if they are unreachable.
  */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { describe } from 'vitest';
 
 export const DATABASE_URL = process.env.DATABASE_URL;
@@ -25,3 +27,18 @@ export const describeWithRedis: typeof describe = (REDIS_URL ? describe : (((nam
   warnSkip('Redis', 'REDIS_URL');
   return (describe.skip as (...a: unknown[]) => unknown)(name, ...rest);
 }) as unknown as typeof describe));
+
+/**
+ * A schema name of its own (`<prefix>_<10 hex>`) for one test; `cleanupLater` receives what drops it
+ * (with everything in it) at the end.
+ */
+export function freshPgSchema(prefix: string, cleanupLater: (drop: () => Promise<void>) => void): string {
+  const schema = `${prefix}_${randomBytes(5).toString('hex')}`;
+  cleanupLater(async () => {
+    const c = new pg.Client({ connectionString: DATABASE_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  });
+  return schema;
+}

@@ -6,29 +6,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
 import { openSharedApiAuth } from '../../src/api/shared-tokens.ts';
 import { loadOrCreateSharedBootstrapKey } from '../../src/identity/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { PostgresStateStore } from '../../src/state/index.ts';
-import { DATABASE_URL, describeWithPostgres } from '../helpers/services.ts';
+import { DATABASE_URL, describeWithPostgres, freshPgSchema } from '../helpers/services.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function freshSchema(): string {
-  const schema = `mw_state_${randomBytes(5).toString('hex')}`;
-  cleanups.push(async () => {
-    const c = new pg.Client({ connectionString: DATABASE_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  });
-  return schema;
-}
+const freshSchema = () => freshPgSchema('mw_state', (drop) => cleanups.push(drop));
 
 async function store(schema: string, kek: Buffer): Promise<PostgresStateStore> {
   const s = await PostgresStateStore.open({ connectionString: DATABASE_URL!, kek, schema });

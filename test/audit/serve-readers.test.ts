@@ -5,7 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
@@ -15,15 +14,8 @@ import { sqliteFile } from '../../src/audit/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { envoyService } from '../../src/lib/protos.ts';
 import { checkRequest } from '../authz/helpers.ts';
+import { freePort } from '../helpers/ports.ts';
 import { posixLocksOf, readAsSecondClients } from '../helpers/sqlite-writer.ts';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const count = (file: string) => {
   const db = new Database(file, { readonly: true });

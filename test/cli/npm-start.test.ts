@@ -9,23 +9,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/ports.ts';
 
 const built = existsSync('dist/main.js');
 if (!built) console.warn('test/cli/npm-start.test.ts: skipped, dist/main.js is absent (run `npm run build`)');
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'meshward-npm-start-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

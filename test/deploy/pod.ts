@@ -6,8 +6,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../helpers/ports.ts';
 import { type K8sObject, materializeProjected, type Volume, writeKubeletVolume } from './render.ts';
 
 /** Secret name → key → content. */
@@ -20,14 +20,6 @@ export interface LocalPod {
   hostPath(mountPath: string): string;
   probe(kind: 'readinessProbe' | 'livenessProbe'): Promise<number>;
   exited: Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function fillVolume(objs: K8sObject[], volume: Volume, dir: string, secrets: Secrets): void {

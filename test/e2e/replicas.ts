@@ -3,15 +3,7 @@
  * PostgreSQL database and one Redis, for test/e2e/replicas.services.test.ts.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import net from 'node:net';
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from '../helpers/ports.ts';
 
 export interface Replica {
   readonly name: string;

@@ -2,17 +2,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
 async function accepting(port: number, deadline: number): Promise<void> {
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {

@@ -6,7 +6,7 @@ import { RedisBackend } from '../../src/limits/redis.ts';
 import { createLimitsRedis, loadRedisClass } from '../../src/limits/redis-client.ts';
 import type { Redis } from 'ioredis';
 import { engineFor, entries, rateLimitPolicy } from './helpers.ts';
-import { freePort } from './redis-server.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const POLICY = rateLimitPolicy('p', '  domain: d\n  descriptors: [{ key: user, rate_limit: { unit: second, requests_per_unit: 5 } }]');
 

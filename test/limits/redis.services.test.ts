@@ -15,7 +15,8 @@ import { createLimitsRedis, loadRedisClass, redisReady } from '../../src/limits/
 import { REDIS_URL, describeWithRedis } from '../helpers/services.ts';
 import { limitBackendContract } from './backend-contract.ts';
 import { engineFor, entries, rateLimitPolicy } from './helpers.ts';
-import { ThrowawayRedis, freePort } from './redis-server.ts';
+import { freePort } from '../helpers/ports.ts';
+import { ThrowawayRedis } from './redis-server.ts';
 
 const POLICY = rateLimitPolicy('shared', `  domain: shared
   descriptors:

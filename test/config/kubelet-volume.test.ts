@@ -5,13 +5,14 @@
  * directory). Every document must load as from a plain copy; nothing below a symlinked folder is
  * silently dropped.
  */
-import { cpSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigStore, listConfigFiles, loadConfigDir } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
-import { doc, removeDir, SERVICE_ORDERS, tempDir } from '../helpers/config.ts';
+import { DENY_DELETE, removeDir, SERVICE_ORDERS, tempDir } from '../helpers/config.ts';
+import { payloadName, swapKubeletPayload, writeKubeletVolume } from '../helpers/kubelet-volume.ts';
 
 const dirs: string[] = [];
 const stores: ConfigStore[] = [];
@@ -20,24 +21,11 @@ afterEach(() => {
   dirs.splice(0).forEach(removeDir);
 });
 
-const DENY_DELETE = doc('AuthorizationPolicy', 'deny-delete', `
-selector: { matchLabels: { app: orders } }
-action: DENY
-rules:
-  - to: [{ operation: { methods: [DELETE] } }]
-`, 'shop');
-
 /** Writes files (relative path → content) in the kubelet's atomic-writer layout. */
 function kubeletVolume(files: Record<string, string>): string {
   const dir = tempDir('mw-kubelet-');
   dirs.push(dir);
-  const payload = '..2026_12_07_08_00_00.000000001';
-  for (const [rel, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, payload, rel)), { recursive: true });
-    writeFileSync(path.join(dir, payload, rel), content);
-  }
-  symlinkSync(payload, path.join(dir, '..data'));
-  for (const top of new Set(Object.keys(files).map((rel) => rel.split('/')[0]!))) symlinkSync(path.join('..data', top), path.join(dir, top));
+  writeKubeletVolume(dir, files);
   return dir;
 }
 
@@ -78,13 +66,8 @@ describe('a configuration directory mounted by the kubelet', () => {
     const policies = () => store.current().byKind('AuthorizationPolicy').map((d) => d.metadata.name);
     expect(policies()).toEqual(['deny-delete']);
     store.watch();
-    const next = '..2026_12_07_08_00_01.000000001';
-    mkdirSync(path.join(volume, next, 'team'), { recursive: true });
-    writeFileSync(path.join(volume, next, 'services.yaml'), SERVICE_ORDERS);
-    writeFileSync(path.join(volume, next, 'team', 'authz.yaml'), DENY_DELETE.replace('deny-delete', 'deny-put').replace('DELETE', 'PUT'));
-    symlinkSync(next, path.join(volume, '..data_tmp'));
-    renameSync(path.join(volume, '..data_tmp'), path.join(volume, '..data'));
-    rmSync(path.join(volume, '..2026_12_07_08_00_00.000000001'), { recursive: true });
+    swapKubeletPayload(volume, payloadName(1), { 'services.yaml': SERVICE_ORDERS, 'team/authz.yaml': DENY_DELETE.replace('deny-delete', 'deny-put').replace('DELETE', 'PUT') });
+    rmSync(path.join(volume, payloadName(0)), { recursive: true });
     await expect.poll(policies, { timeout: 5_000 }).toEqual(['deny-put']);
   });
 });

@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigStore, type ConfigSnapshot } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
-import { doc, removeDir, SERVICE_ORDERS, tempDir, writeConfigDir } from '../helpers/config.ts';
+import { DENY_DELETE, doc, removeDir, SERVICE_ORDERS, tempDir, writeConfigDir } from '../helpers/config.ts';
+import { payloadName, swapKubeletPayload } from '../helpers/kubelet-volume.ts';
 
 const stores: ConfigStore[] = [];
 const dirs: string[] = [];
@@ -38,12 +39,6 @@ selector: { matchLabels: { app: orders } }
 action: ALLOW
 rules:
   - to: [{ operation: { paths: ["/api/orders/*"] } }]
-`, 'shop');
-const DENY_DELETE = doc('AuthorizationPolicy', 'deny-delete', `
-selector: { matchLabels: { app: orders } }
-action: DENY
-rules:
-  - to: [{ operation: { methods: [DELETE] } }]
 `, 'shop');
 const hasDeny = (s: ConfigSnapshot) => s.byKind('AuthorizationPolicy').some((d) => d.metadata.name === 'deny-delete');
 
@@ -91,11 +86,8 @@ describe('ConfigStore under live edits', () => {
     dirs.push(dir);
     let generation = 0;
     const project = (content: string) => {
-      const data = `..2026_12_07_08_00_0${++generation}.000000001`;
-      mkdirSync(path.join(dir, data));
-      writeFileSync(path.join(dir, data, 's.yaml'), content);
-      symlinkSync(data, path.join(dir, '..data_tmp'));
-      renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      const data = payloadName(++generation);
+      swapKubeletPayload(dir, data, { 's.yaml': content });
       return data;
     };
     let previous = project(orders('10.0.2.1'));

@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { freePort } from '../helpers/ports.ts';
-import { type K8sObject, materializeProjected, type Volume, writeKubeletVolume } from './render.ts';
+import { writeKubeletVolume } from '../helpers/kubelet-volume.ts';
+import { type K8sObject, materializeProjected, type Volume } from './render.ts';
 
 /** Secret name → key → content. */
 export type Secrets = Record<string, Record<string, string>>;

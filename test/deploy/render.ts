@@ -1,8 +1,9 @@
 /** Renders deploy/kubernetes overlays with `kubectl kustomize` and reads the objects back, for test/deploy. */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { writeKubeletVolume } from '../helpers/kubelet-volume.ts';
 
 export const KUSTOMIZE_DIR = 'deploy/kubernetes';
 
@@ -24,21 +25,6 @@ export function findOne(objs: K8sObject[], kind: string, name?: string): K8sObje
   const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, rendered ${found.length}`);
   return found[0]!;
-}
-
-/**
- * Writes files (relative path → content) as the kubelet's atomic writer lays out a ConfigMap,
- * Secret or projected volume: the files in a timestamped `..<date>` folder, `..data` linking to
- * it, and each top-level entry a symlink into `..data` (a folder from items[].path included).
- */
-export function writeKubeletVolume(dir: string, files: Record<string, string>, mode = 0o644): void {
-  const payload = '..2026_12_07_08_00_00.000000001';
-  for (const [rel, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(dir, payload, rel)), { recursive: true });
-    writeFileSync(path.join(dir, payload, rel), content, { mode });
-  }
-  symlinkSync(payload, path.join(dir, '..data'));
-  for (const top of new Set(Object.keys(files).map((rel) => rel.split('/')[0]!))) symlinkSync(path.join('..data', top), path.join(dir, top));
 }
 
 /** Writes the files a projected volume of ConfigMaps shows the pod under `into` (kubelet layout), and lists them. */

@@ -35,3 +35,11 @@ ports:
 endpoints:
   - { address: 10.0.0.1, labels: { version: v1 } }
 `, 'shop');
+
+/** A DENY of DELETE on orders in shop: a rule whose loss would open access, for tests that must not drop documents. */
+export const DENY_DELETE = doc('AuthorizationPolicy', 'deny-delete', `
+selector: { matchLabels: { app: orders } }
+action: DENY
+rules:
+  - to: [{ operation: { methods: [DELETE] } }]
+`, 'shop');

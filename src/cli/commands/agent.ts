@@ -5,7 +5,7 @@ import { parseSocketMode } from '../../agent/socket.ts';
 import { parseDuration } from '../../config/duration.ts';
 import { MeshwardError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
-import type { CliCommand, CliValues } from '../command.ts';
+import type { CliCommand, CliOption, CliValues } from '../command.ts';
 import { SERVE_DEFAULTS } from '../options.ts';
 
 const str = (v: CliValues[string]): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -29,21 +29,20 @@ function duration(values: CliValues, name: string): number | undefined {
   }
 }
 
-// A variable, not a literal: it type-checks against the CLI's option type with its help fields.
-const AGENT_OPTIONS = {
-  'token-file': { type: 'string', value: 'FILE', description: 'Token file, re-read on every use (a projected service-account token kubelet rotates, or `meshward ca token` output); env MESHWARD_TOKEN_FILE.' },
-  meshward: { type: 'string', value: 'HOST:PORT', description: "meshward's gRPC address (CreateCertificate); env MESHWARD_GRPC_ADDR." },
-  'meshward-api': { type: 'string', value: 'URL', description: "meshward's HTTP API (trust bundle polling, JWT-SVIDs); env MESHWARD_API." },
+const AGENT_OPTIONS: Record<string, CliOption> = {
+  'token-file': { type: 'string', value: 'FILE', description: 'Token file, re-read on every use (a projected service-account token kubelet rotates, or `meshward ca token` output).', env: 'MESHWARD_TOKEN_FILE' },
+  meshward: { type: 'string', value: 'HOST:PORT', description: "meshward's gRPC address (CreateCertificate).", default: SERVE_DEFAULTS.grpcAddress, env: 'MESHWARD_GRPC_ADDR' },
+  'meshward-api': { type: 'string', value: 'URL', description: "meshward's HTTP API (trust bundle polling, JWT-SVIDs).", env: 'MESHWARD_API' },
   'meshward-ca': { type: 'string', value: 'FILE', description: "PEM of the CA that signed meshward's server certificates (TLS to meshward)." },
   plaintext: { type: 'boolean', description: 'Talk to meshward without TLS: loopback addresses only (development).' },
   'sds-socket': { type: 'string', value: 'PATH', description: 'Serve Envoy SDS (default, ROOTCA, the SPIFFE ID) on this Unix socket.' },
   'workload-socket': { type: 'string', value: 'PATH', description: 'Serve the SPIFFE Workload API (X.509 and JWT SVIDs for any local process that can open it) on this Unix socket (unix:///path or a path).', env: 'SPIFFE_ENDPOINT_SOCKET' },
   'xds-socket': { type: 'string', value: 'PATH', description: "Forward Envoy's ADS from this Unix socket to meshward with the current token (Envoy's bootstrap then holds no token)." },
-  'socket-mode': { type: 'string', value: 'MODE', description: 'File mode of the socket: 0600 (default) or 0660; it is the access control.' },
+  'socket-mode': { type: 'string', value: 'MODE', description: 'File mode of the sockets: 0600 or 0660; it is the access control.', default: '0600' },
   'health-addr': { type: 'string', value: 'HOST:PORT', description: 'Serve /healthz (ready, degraded, not_ready) and /metrics here.' },
   'svid-dir': { type: 'string', value: 'DIR', description: 'Also write svid.pem, svid_key.pem (0600) and bundle.pem here (atomic renames).' },
-  'bundle-refresh': { type: 'string', value: 'DURATION', description: 'How often to poll the published trust bundle (default 60s).' },
-} as const;
+  'bundle-refresh': { type: 'string', value: 'DURATION', description: 'How often to poll the published trust bundle.', default: '60s' },
+};
 
 export const command: CliCommand = {
   name: 'agent',

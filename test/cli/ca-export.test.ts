@@ -4,18 +4,11 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index.ts';
+import { cli } from '../helpers/cli.ts';
 import { doc, removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach(removeDir));
-
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env: {}, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
 
 function openssl(args: string[]) {
   return spawnSync('openssl', args, { encoding: 'utf8' });

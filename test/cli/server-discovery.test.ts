@@ -9,20 +9,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index.ts';
 import { acquireServeLock } from '../../src/server/serve-lock.ts';
+import { cli } from '../helpers/cli.ts';
 import { doc, removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
 
 const BIN = 'bin/meshward-dev.js';
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach(removeDir));
-
-async function cli(args: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
 
 function setup() {
   const data = tempDir('mw-data-');

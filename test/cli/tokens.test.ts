@@ -8,9 +8,9 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import { createMeshward, type Meshward } from '../../src/meshward.ts';
+import { cli } from '../helpers/cli.ts';
 import { removeDir, tempDir } from '../helpers/config.ts';
 import { DATABASE_URL, describeWithPostgres, freshPgSchema } from '../helpers/services.ts';
 
@@ -18,13 +18,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function cli(args: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
 
 function dataDir(): string {
   const d = tempDir('mw-tokens-');

@@ -11,8 +11,8 @@
  * SPIFFE ID over mTLS (see docs/xds.md, "Proxyless gRPC").
  */
 import type { ServiceSpec, TrafficPolicySpec } from '../../config/index.ts';
-import { selectorMatches } from '../../config/index.ts';
-import { ADS_CONFIG_SOURCE, duration, durationMs, FILTER, socketAddress, TYPE, type Json } from './common.ts';
+import { ADS_CONFIG_SOURCE, duration, durationMs, FILTER, TYPE, type Json } from './common.ts';
+import { subsetLbEndpoints } from './endpoints.ts';
 import type { MeshModel, MeshService } from './model.ts';
 import { outboundClusterName } from './names.ts';
 import { DEFAULT_RETRY_POLICY, outboundRoutes, serviceDomains } from './routes.ts';
@@ -102,12 +102,7 @@ function proxylessCluster(svc: MeshService, port: ServicePort, subset: string | 
 
 /** A ClusterLoadAssignment gRPC accepts: one weighted locality (gRPC drops localities without weight). */
 function proxylessLoadAssignment(svc: MeshService, port: ServicePort, subset: { name?: string; labels: Record<string, string> }): Json {
-  const lbEndpoints = svc.spec.endpoints
-    .filter((e) => selectorMatches({ matchLabels: subset.labels }, e.labels ?? {}))
-    .map((e) => ({
-      endpoint: { address: socketAddress(e.address, e.port ?? port.targetPort ?? port.port) },
-      ...(e.weight ? { load_balancing_weight: { value: e.weight } } : {}),
-    }));
+  const lbEndpoints = subsetLbEndpoints(svc, port, subset.labels);
   const name = outboundClusterName(port.port, subset.name, svc.fqdn);
   return { cluster_name: name, ...(lbEndpoints.length ? { endpoints: [{ locality: {}, load_balancing_weight: { value: 1 }, lb_endpoints: lbEndpoints }] } : {}) };
 }

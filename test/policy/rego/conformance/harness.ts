@@ -14,7 +14,13 @@ import { compileRego } from '../../../../src/policy/rego/policy.ts';
 import { type Value, compare, equals, fromJSON, toJSON } from '../../../../src/policy/rego/value.ts';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const SUITE_DIR = path.resolve(PROJECT_ROOT, '../shared/rego-conformance/v1');
+/**
+ * OPA's v1 conformance cases: the folder `v1/test/cases/testdata/v1` of the OPA repository (one
+ * sub-folder of YAML files per feature). `MESHWARD_CONFORMANCE_DIR` names it; the default is the
+ * commit-stamped copy in `../shared/rego-conformance/v1` next to the project.
+ */
+export const DEFAULT_SUITE_DIR = path.resolve(PROJECT_ROOT, '../shared/rego-conformance/v1');
+export const SUITE_DIR = process.env.MESHWARD_CONFORMANCE_DIR ? path.resolve(process.env.MESHWARD_CONFORMANCE_DIR) : DEFAULT_SUITE_DIR;
 
 export interface Case {
   note: string;

@@ -11,7 +11,16 @@ const folderArg = args.includes('--folder') ? args[args.indexOf('--folder') + 1]
 const verbose = args.includes('--verbose') || args.includes('-v');
 
 if (!fs.existsSync(SUITE_DIR)) {
-  process.stderr.write(`conformance suite not found at ${SUITE_DIR} (expected ../shared/rego-conformance/v1 next to the project)\n`);
+  process.stderr.write(
+    [
+      `conformance suite not found at ${SUITE_DIR}`,
+      'It is the folder v1/test/cases/testdata/v1 of the OPA repository (https://github.com/open-policy-agent/opa,',
+      'commit 2605e2c7e686; see docs/rego.md). Point MESHWARD_CONFORMANCE_DIR at a copy of that folder, e.g.',
+      '  git clone --filter=blob:none https://github.com/open-policy-agent/opa /tmp/opa',
+      '  MESHWARD_CONFORMANCE_DIR=/tmp/opa/v1/test/cases/testdata/v1 npm run conformance',
+      '',
+    ].join('\n'),
+  );
   process.exit(2);
 }
 

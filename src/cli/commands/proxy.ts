@@ -4,7 +4,7 @@ import { DEFAULT_ADMIN_PORT, renderBootstrap } from '../../xds/bootstrap.ts';
 import { renderGrpcBootstrap } from '../../xds/grpc-bootstrap.ts';
 import type { ProxiesResponseV1 } from '../../xds/http.ts';
 import type { ProxyStatusV1 } from '../../xds/status.ts';
-import type { CliCommand, CliValues } from '../command.ts';
+import type { CliCommand, CliOption, CliValues } from '../command.ts';
 import { pickOptions, SERVE_DEFAULTS } from '../options.ts';
 import { callServer, SERVER_OPTIONS, serverTarget } from '../server.ts';
 
@@ -16,13 +16,24 @@ function required(values: CliValues, name: string): string {
   return v;
 }
 
+/** The workload options both bootstraps take; `runsAs` names what runs as the service account. */
+const workloadOptions = (nodeDescription: string, runsAs: string): Record<string, CliOption> => ({
+  node: { type: 'string', value: 'ID', description: nodeDescription },
+  'service-account': { type: 'string', value: 'NAME', description: `Service account the ${runsAs} runs as (required)` },
+  namespace: { type: 'string', value: 'NAME', description: 'Namespace of the workload', default: 'default' },
+});
+
+const workloadOf = (values: CliValues) => ({
+  nodeId: required(values, 'node'),
+  serviceAccount: required(values, 'service-account'),
+  namespace: str(values.namespace) ?? 'default',
+});
+
 const bootstrap: CliCommand = {
   name: 'proxy bootstrap',
   summary: 'Print an Envoy bootstrap (YAML) pointing a sidecar at meshward for ADS, SDS and ext_authz.',
   options: {
-    node: { type: 'string', value: 'ID', description: 'Envoy node id (required)' },
-    'service-account': { type: 'string', value: 'NAME', description: 'Service account the sidecar runs as (required)' },
-    namespace: { type: 'string', value: 'NAME', description: 'Namespace of the workload', default: 'default' },
+    ...workloadOptions('Envoy node id (required)', 'sidecar'),
     service: { type: 'string', value: 'NAME', description: 'Service the workload belongs to' },
     meshward: { type: 'string', value: 'HOST:PORT', description: "meshward's gRPC address as the sidecar reaches it", default: SERVE_DEFAULTS.grpcAddress, env: 'MESHWARD_GRPC_ADDR' },
     delta: { type: 'boolean', description: 'Use delta xDS instead of state-of-the-world' },
@@ -38,9 +49,7 @@ const bootstrap: CliCommand = {
     const caFile = str(values['meshward-ca']);
     try {
       io.stdout(renderBootstrap({
-        nodeId: required(values, 'node'),
-        serviceAccount: required(values, 'service-account'),
-        namespace: str(values.namespace) ?? 'default',
+        ...workloadOf(values),
         ...(service ? { service } : {}),
         meshwardAddress: str(values.meshward) ?? io.env.MESHWARD_GRPC_ADDR ?? SERVE_DEFAULTS.grpcAddress,
         delta: values.delta === true,
@@ -61,18 +70,14 @@ const grpcBootstrap: CliCommand = {
   name: 'proxy grpc-bootstrap',
   summary: 'Print the xDS bootstrap (JSON, for GRPC_XDS_BOOTSTRAP) of a proxyless gRPC application.',
   options: {
-    node: { type: 'string', value: 'ID', description: 'Node id (required)' },
-    'service-account': { type: 'string', value: 'NAME', description: 'Service account the application runs as (required)' },
-    namespace: { type: 'string', value: 'NAME', description: 'Namespace of the workload', default: 'default' },
+    ...workloadOptions('Node id (required)', 'application'),
     'xds-server': { type: 'string', value: 'TARGET', description: 'gRPC target that adds the workload token and forwards ADS to meshward, e.g. the agent (unix:///run/meshward/xds.sock) (required)' },
     'certificate-dir': { type: 'string', value: 'DIR', description: "Directory of the agent's svid.pem, svid_key.pem and bundle.pem: mTLS to mesh services (plain text without it)" },
   },
   async run({ values }, io) {
     const certificateDir = str(values['certificate-dir']);
     const bootstrap = renderGrpcBootstrap({
-      nodeId: required(values, 'node'),
-      serviceAccount: required(values, 'service-account'),
-      namespace: str(values.namespace) ?? 'default',
+      ...workloadOf(values),
       xdsServer: required(values, 'xds-server'),
       ...(certificateDir ? { certificateDir } : {}),
     });

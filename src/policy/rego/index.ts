@@ -12,3 +12,6 @@ export type { TestResult } from './testing.ts';
 export type { Value } from './value.ts';
 // Boundary conversions (for adapters such as regoPolicyEngine in src/policy/index.ts).
 export { fromJSON, toJSON, RegoSet } from './value.ts';
+// Library face (plain JSON results by default, `{ raw: true }` opt-in): what the package root exports.
+export { compileRego as compileRegoForLibrary, LibraryPolicy, toJSON as toPlainJSON } from './library.ts';
+export type { JsonValue, LibraryOptions, LibraryResult } from './library.ts';

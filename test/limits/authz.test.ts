@@ -1,22 +1,12 @@
 /** The limits stage inside the real ext_authz pipeline (authz capability built first, as in serve). */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AuthzCapability, createAuthzCapability } from '../../src/authz/index.ts';
+import type { AuthzCapability } from '../../src/authz/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
-import { silentLogger } from '../../src/lib/logger.ts';
-import { createRegistry } from '../../src/lib/metrics.ts';
-import { createLimitsCapability } from '../../src/limits/index.ts';
-import { type Meshward, createMeshward } from '../../src/meshward.ts';
+import type { Meshward } from '../../src/meshward.ts';
 import { removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
+import { createLimitedPipeline, ORDERS_SERVICE } from './pipeline.ts';
 
-const CONFIG = `apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: orders, namespace: shop }
-spec:
-  serviceAccount: orders
-  labels: { app: orders }
-  ports: [{ name: http, port: 8080 }]
----
-apiVersion: meshward.io/v1
+const CONFIG = `${ORDERS_SERVICE}apiVersion: meshward.io/v1
 kind: RateLimitPolicy
 metadata: { name: orders-per-caller, namespace: shop }
 spec:
@@ -54,10 +44,7 @@ describe('limits in the ext_authz pipeline', () => {
     const configDir = writeConfigDir({ 'c.yaml': CONFIG });
     const dataDir = tempDir('mw-limits-authz-');
     dirs.push(configDir, dataDir);
-    const mw = await createMeshward(
-      { configDir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
-      { logger: silentLogger(), registry: createRegistry(), clock: new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 20)), capabilities: [createAuthzCapability, createLimitsCapability] },
-    );
+    const mw = await createLimitedPipeline(configDir, dataDir, new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 20)));
     running.push(mw);
     await mw.start();
     const authz = mw.capability<AuthzCapability>('authz')!;

@@ -1,23 +1,13 @@
 /** A rate limit on a path prefix cannot be slipped past with `//`, `;` parameters or `%2F` (issue 13 item 4). */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AuthzCapability, createAuthzCapability } from '../../src/authz/index.ts';
+import type { AuthzCapability } from '../../src/authz/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
-import { silentLogger } from '../../src/lib/logger.ts';
-import { createRegistry } from '../../src/lib/metrics.ts';
-import { createLimitsCapability } from '../../src/limits/index.ts';
-import { type Meshward, createMeshward } from '../../src/meshward.ts';
+import type { Meshward } from '../../src/meshward.ts';
 import { removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
+import { createLimitedPipeline, ORDERS_SERVICE } from './pipeline.ts';
 
 /** Nothing may reach /admin (a limit of 0); everything else is unlimited. */
-const CONFIG = `apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: orders, namespace: shop }
-spec:
-  serviceAccount: orders
-  labels: { app: orders }
-  ports: [{ name: http, port: 8080 }]
----
-apiVersion: meshward.io/v1
+const CONFIG = `${ORDERS_SERVICE}apiVersion: meshward.io/v1
 kind: RateLimitPolicy
 metadata: { name: no-admin, namespace: shop }
 spec:
@@ -51,10 +41,7 @@ describe('path-prefix limits under path normalization', () => {
     const configDir = writeConfigDir({ 'c.yaml': CONFIG });
     const dataDir = tempDir('mw-limits-readings-');
     dirs.push(configDir, dataDir);
-    mw = await createMeshward(
-      { configDir, dataDir, grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false },
-      { logger: silentLogger(), registry: createRegistry(), clock: new FakeClock(Date.UTC(2026, 0, 1)), capabilities: [createAuthzCapability, createLimitsCapability] },
-    );
+    mw = await createLimitedPipeline(configDir, dataDir, new FakeClock(Date.UTC(2026, 0, 1)));
     await mw.start();
     const authz = mw.capability<AuthzCapability>('authz')!;
     const decision = async (path: string) => (await authz.check(request(path))).record.decision;

@@ -1,8 +1,8 @@
-/** Regenerates the generated sections of README.md and BENCHMARKS.md from the code and the fragments. */
+/** Regenerates the generated sections of docs/*.md and BENCHMARKS.md from the code and bench/results/. */
 import 'reflect-metadata';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { applySections, benchmarkSections, generatedSections } from '../src/cli/docs.ts';
+import { applySections, generatedDocs } from '../src/cli/docs.ts';
 
-writeFileSync('README.md', applySections(readFileSync('README.md', 'utf8'), await generatedSections()));
-writeFileSync('BENCHMARKS.md', applySections(readFileSync('BENCHMARKS.md', 'utf8'), benchmarkSections()));
-console.log('README.md and BENCHMARKS.md generated sections updated');
+const docs = await generatedDocs();
+for (const { file, sections } of docs) writeFileSync(file, applySections(readFileSync(file, 'utf8'), sections));
+console.log(`generated sections updated: ${docs.map((d) => d.file).join(', ')}`);

@@ -1,7 +1,8 @@
 /**
- * Generated README sections: configuration reference, CLI reference and error catalog, from the
- * schemas, the command files and the error registry. `npm run docs` rewrites them; a test fails
- * when README.md drifts.
+ * Generated documentation sections: configuration reference (docs/configuration.md), CLI reference
+ * (docs/cli.md) and error catalog (docs/errors.md), from the schemas, the command files and the
+ * error registry; benchmark results in BENCHMARKS.md. `npm run docs` rewrites them; a test fails
+ * when a file drifts. README.md is hand-written and links to these.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
@@ -15,8 +16,9 @@ export interface GeneratedSection {
 }
 
 /**
- * The CLI reference: docs/cli.md (how commands find the server, tokens, safety), a table of the
- * commands, then each command's options from the option table (src/cli/options.ts).
+ * The CLI reference in docs/cli.md (below its hand-written part: how commands find the server,
+ * tokens, safety): a table of the commands, then each command's options from the option table
+ * (src/cli/options.ts).
  */
 async function cliReference(): Promise<string> {
   const commands = await loadCommands();
@@ -30,7 +32,7 @@ async function cliReference(): Promise<string> {
     '|---|---|---|---|',
     ...Object.entries(c.options ?? {}).map(([n, o]) => `| \`${o.short ? `-${o.short}, ` : ''}--${n}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}\`${o.multiple ? ' (repeatable)' : ''} | ${cell(o.description)} | ${o.default !== undefined ? `\`${o.default}\`` : ''} | ${o.env ? `\`${o.env}\`` : ''} |`),
   ]);
-  return [fragment('docs/cli.md'), '', '| command | what it does |', '|---|---|', ...rows, ...details].join('\n');
+  return ['| command | what it does |', '|---|---|', ...rows, ...details].join('\n');
 }
 
 async function errorTable(): Promise<string> {
@@ -41,9 +43,6 @@ async function errorTable(): Promise<string> {
   return ['| code | gRPC | HTTP | exit | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
-/** Capability documentation lives next to nothing else: `docs/<area>.md`, embedded in the README. */
-export const DOC_FRAGMENTS = ['ca-sds', 'authz', 'rego', 'rego-builtins', 'limits', 'audit', 'xds', 'agent'] as const;
-
 /** Benchmark results per area, embedded in BENCHMARKS.md. */
 export const BENCH_FRAGMENTS = ['peers', 'ca-sds', 'authz', 'codec', 'audit', 'saturation', 'rego', 'rego-builtins', 'slow-policy', 'limits', 'xds', 'config'] as const;
 
@@ -51,12 +50,18 @@ function fragment(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : `_(${file} not written yet)_`;
 }
 
-export async function generatedSections(): Promise<GeneratedSection[]> {
+/** A file with generated sections, and their content. */
+export interface GeneratedDoc {
+  file: string;
+  sections: GeneratedSection[];
+}
+
+export async function generatedDocs(): Promise<GeneratedDoc[]> {
   return [
-    { marker: 'config-reference', content: configReference() },
-    { marker: 'cli-reference', content: await cliReference() },
-    { marker: 'error-catalog', content: await errorTable() },
-    ...DOC_FRAGMENTS.map((name) => ({ marker: `doc-${name}`, content: fragment(`docs/${name}.md`) })),
+    { file: 'docs/configuration.md', sections: [{ marker: 'config-reference', content: configReference() }] },
+    { file: 'docs/cli.md', sections: [{ marker: 'cli-reference', content: await cliReference() }] },
+    { file: 'docs/errors.md', sections: [{ marker: 'error-catalog', content: await errorTable() }] },
+    { file: 'BENCHMARKS.md', sections: benchmarkSections() },
   ];
 }
 

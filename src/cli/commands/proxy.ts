@@ -1,4 +1,5 @@
 /** `meshward proxy bootstrap` (Envoy bootstrap for a sidecar), `proxy grpc-bootstrap` (proxyless gRPC) and `meshward proxy status` (connected proxies). */
+import path from 'node:path';
 import { MeshwardError } from '../../lib/errors.ts';
 import { DEFAULT_ADMIN_PORT, renderBootstrap } from '../../xds/bootstrap.ts';
 import { renderGrpcBootstrap } from '../../xds/grpc-bootstrap.ts';
@@ -66,19 +67,30 @@ const bootstrap: CliCommand = {
   },
 };
 
+/** `--agent-xds /run/meshward/xds.sock` is the gRPC target `unix:///run/meshward/xds.sock`; `--xds-server` is taken as given. */
+function xdsServerOf(values: CliValues, cwd: string): string {
+  const socket = str(values['agent-xds']);
+  const server = str(values['xds-server']);
+  if (socket && server) throw new MeshwardError('INVALID_ARGUMENT', '--agent-xds and --xds-server both name the xDS server: give one');
+  if (socket) return `unix://${path.resolve(cwd, socket)}`;
+  if (server) return server;
+  throw new MeshwardError('INVALID_ARGUMENT', '--agent-xds (the agent\'s xDS socket) or --xds-server is required');
+}
+
 const grpcBootstrap: CliCommand = {
   name: 'proxy grpc-bootstrap',
   summary: 'Print the xDS bootstrap (JSON, for GRPC_XDS_BOOTSTRAP) of a proxyless gRPC application.',
   options: {
     ...workloadOptions('Node id (required)', 'application'),
-    'xds-server': { type: 'string', value: 'TARGET', description: 'gRPC target that adds the workload token and forwards ADS to meshward, e.g. the agent (unix:///run/meshward/xds.sock) (required)' },
+    'agent-xds': { type: 'string', value: 'SOCKET', description: "Unix socket of the agent's xDS proxy (`meshward agent --xds-socket`): ADS goes there (unix:// target, insecure channel, no token); the agent authenticates the workload" },
+    'xds-server': { type: 'string', value: 'TARGET', description: 'Another gRPC target that adds the workload token and forwards ADS to meshward (one of --agent-xds or --xds-server is required)' },
     'certificate-dir': { type: 'string', value: 'DIR', description: "Directory of the agent's svid.pem, svid_key.pem and bundle.pem: mTLS to mesh services (plain text without it)" },
   },
   async run({ values }, io) {
     const certificateDir = str(values['certificate-dir']);
     const bootstrap = renderGrpcBootstrap({
       ...workloadOf(values),
-      xdsServer: required(values, 'xds-server'),
+      xdsServer: xdsServerOf(values, io.cwd),
       ...(certificateDir ? { certificateDir } : {}),
     });
     io.stdout(`${JSON.stringify(bootstrap, null, 2)}\n`);

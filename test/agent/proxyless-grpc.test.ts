@@ -1,0 +1,164 @@
+/**
+ * Proxyless gRPC through the agent: a grpc-js client with @grpc/grpc-js-xds whose bootstrap is the
+ * one `meshward proxy grpc-bootstrap --agent-xds SOCKET` prints (ADS to the agent's xDS proxy Unix
+ * socket, `insecure` channel credentials, no token) resolves `xds:///orders.shop.svc.cluster.local:8080`.
+ * The agent holds the token file and forwards ADS to a real meshward, which routes the client by
+ * the mesh's Route between two real grpc-js servers; a reload reaches the running client.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as grpcXds from '@grpc/grpc-js-xds';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Agent, startAgent } from '../../src/agent/index.ts';
+import { runCli } from '../../src/cli/index.ts';
+import { silentLogger } from '../../src/lib/logger.ts';
+import type { Meshward } from '../../src/meshward.ts';
+import type { XdsCapability } from '../../src/xds/index.ts';
+import { removeDir, tempDir } from '../helpers/config.ts';
+import { ConfigDir } from '../xds/fixtures.ts';
+import { answeringServer, call, startMeshward, workloadToken } from '../xds/proxyless-harness.ts';
+
+const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
+
+function ordersService(v1Port: number, v2Port: number): string {
+  return `
+apiVersion: meshward.io/v1
+kind: Service
+metadata: { name: orders, namespace: shop }
+spec:
+  serviceAccount: orders
+  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
+  endpoints:
+    - { address: 127.0.0.1, port: ${v1Port}, labels: { version: v1 } }
+    - { address: 127.0.0.1, port: ${v2Port}, labels: { version: v2 } }
+---
+apiVersion: meshward.io/v1
+kind: TrafficPolicy
+metadata: { name: orders, namespace: shop }
+spec:
+  host: orders
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+`;
+}
+
+function split(v2Weight: number): string {
+  return `
+apiVersion: meshward.io/v1
+kind: Route
+metadata: { name: orders, namespace: shop }
+spec:
+  hosts: [orders]
+  http:
+    - name: canary
+      route:
+        - { destination: { host: orders, subset: v1 }, weight: ${100 - v2Weight} }
+        - { destination: { host: orders, subset: v2 }, weight: ${v2Weight} }
+`;
+}
+
+/** `n` calls, 50 at a time: the share answered by v2. */
+async function v2Share(client: grpc.Client, n: number): Promise<number> {
+  let started = 0;
+  let v2 = 0;
+  await Promise.all(Array.from({ length: 50 }, async () => {
+    while (started < n) {
+      started++;
+      if ((await call(client)) === 'v2') v2++;
+    }
+  }));
+  return v2 / n;
+}
+
+/** The bootstrap the CLI prints for a workload whose agent's xDS proxy listens on `socket`. */
+async function cliBootstrap(socket: string): Promise<string> {
+  let out = '';
+  const io = { stdout: (t: string) => { out += t; }, stderr: () => {}, env: {}, cwd: process.cwd() };
+  const code = await runCli(['proxy', 'grpc-bootstrap', '--node', 'web-7d9f.shop', '--namespace', 'shop', '--service-account', 'web', '--agent-xds', socket], io);
+  expect(code).toBe(0);
+  return out;
+}
+
+describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
+  let meshward: Meshward;
+  let agent: Agent;
+  let dir: ConfigDir;
+  let dataDir: string;
+  let agentDir: string;
+  const servers: grpc.Server[] = [];
+  let client: grpc.Client;
+  let bootstrap: string;
+
+  beforeAll(async () => {
+    const v1 = await answeringServer(() => 'v1');
+    const v2 = await answeringServer(() => 'v2');
+    servers.push(v1.server, v2.server);
+    dir = new ConfigDir({ 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': split(10) });
+    dataDir = tempDir('mw-proxyless-agent-data-');
+    meshward = await startMeshward(dir.dir, dataDir);
+    agentDir = tempDir('mw-proxyless-agent-');
+    const tokenFile = path.join(agentDir, 'token');
+    writeFileSync(tokenFile, await workloadToken(dataDir, 'web'), { mode: 0o600 });
+    const xdsSocket = path.join(agentDir, 'xds.sock');
+    agent = await startAgent({ grpcAddress: meshward.addresses.grpc, tokenFile, plaintext: true, xdsSocket, logger: silentLogger() });
+    bootstrap = await cliBootstrap(xdsSocket);
+    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = bootstrap;
+    grpcXds.register();
+    client = new grpc.Client(TARGET, grpc.credentials.createInsecure());
+  }, 30_000);
+
+  afterAll(async () => {
+    client?.close();
+    await agent?.stop();
+    await meshward?.stop();
+    for (const s of servers) s.forceShutdown();
+    dir?.remove();
+    if (dataDir) removeDir(dataDir);
+    if (agentDir) removeDir(agentDir);
+  });
+
+  it('the bootstrap sends ADS to the agent\'s socket with insecure channel credentials and holds no token', () => {
+    const doc = JSON.parse(bootstrap) as { xds_servers: { server_uri: string; channel_creds: unknown[] }[] };
+    expect(doc.xds_servers).toEqual([expect.objectContaining({ server_uri: `unix://${path.join(agentDir, 'xds.sock')}`, channel_creds: [{ type: 'insecure' }] })]);
+    expect(bootstrap).not.toMatch(/Bearer|token|authorization/i);
+  });
+
+  it('refuses both --agent-xds and --xds-server, and neither', async () => {
+    const base = ['proxy', 'grpc-bootstrap', '--node', 'n', '--service-account', 'web'];
+    const run = async (extra: string[]) => {
+      let err = '';
+      const code = await runCli([...base, ...extra], { stdout: () => {}, stderr: (t) => { err += t; }, env: {}, cwd: process.cwd() });
+      return { code, err };
+    };
+    const both = await run(['--agent-xds', '/run/x.sock', '--xds-server', 'localhost:1']);
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('give one');
+    const neither = await run([]);
+    expect(neither.code).toBe(2);
+    expect(neither.err).toContain('--agent-xds');
+  });
+
+  it('routes 90/10 between v1 and v2 by the Route through the agent, then 50/50 after a reload, without restarting the client', async () => {
+    const first = await v2Share(client, 2_000);
+    expect(first).toBeGreaterThan(0.07);
+    expect(first).toBeLessThan(0.13);
+    const xds = meshward.capability<XdsCapability>('xds')!.server;
+    const [proxy] = xds.proxies();
+    // meshward authenticated the agent's token (the client sent none) and saw a gRPC node.
+    expect(proxy).toMatchObject({ spiffeId: 'spiffe://cluster.local/ns/shop/sa/web', nodeId: 'web-7d9f.shop' });
+    for (const t of Object.values(proxy!.types)) expect(t?.nacked).toBeUndefined();
+
+    dir.write({ 'route.yaml': split(50) });
+    expect(await meshward.config.reload()).toMatchObject({ changed: true });
+    const deadline = Date.now() + 10_000;
+    while ((await v2Share(client, 100)) < 0.3) expect(Date.now()).toBeLessThan(deadline);
+    // 4,000 calls: at 50 % the ±3 % band is 3.8 standard deviations wide.
+    const second = await v2Share(client, 4_000);
+    if (process.env.XDS_DEBUG) console.log({ first, second });
+    expect(second).toBeGreaterThan(0.47);
+    expect(second).toBeLessThan(0.53);
+    for (const t of Object.values(xds.proxies()[0]!.types)) expect(t?.nacked).toBeUndefined();
+  }, 50_000);
+});

@@ -1,6 +1,6 @@
 /**
  * What two replicas do while PostgreSQL or Redis is unreachable, and how fast they recover (the
- * "Operating several replicas" section of the README quotes what this prints). Outages are made
+ * docs/replicas.md quotes what this prints). Outages are made
  * with a TCP proxy in front of each service, so nothing else using them is disturbed. Behaviour is
  * asserted; times are measured and printed, never asserted.
  */
@@ -8,26 +8,17 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { afterAll, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
-import { envoyService } from '../../src/lib/protos.ts';
 import { checkRequest } from '../authz/helpers.ts';
-import { DATABASE_URL, describeWithPostgres, describeWithRedis, REDIS_URL } from '../helpers/services.ts';
-import type { DiscoveryResponseMsg, SdsClient } from '../sds/harness.ts';
+import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts';
+import type { DiscoveryResponseMsg } from '../sds/harness.ts';
 import { createFreshDatabase } from '../state/fresh-database.ts';
-import { type Replica, startReplica } from './replicas.ts';
+import { checkClientOf, describeWithServices, type Replica, SECRET_TYPE, sdsClientOf, startReplica } from './replicas.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
 
-const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 const LIMIT = 5;
-
-interface CheckClient {
-  Check(r: object, cb: (err: ServiceError | null, res: { status?: { code?: number } }) => void): void;
-  close(): void;
-}
-
-const describeWithServices: typeof describeWithPostgres = DATABASE_URL ? describeWithRedis : describeWithPostgres;
 
 describeWithServices('two replicas while PostgreSQL or Redis is down', () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -81,10 +72,8 @@ spec:
       const code = await runCli(args, { stdout: (t) => out.push(t), stderr: () => {}, env, cwd: root });
       return { code, out: out.join('') };
     };
-    const Check = envoyService('envoy.service.auth.v3.Authorization');
-    const checkers = replicas.map((r) => new Check(r.grpc, credentials.createInsecure()) as unknown as CheckClient);
-    const Sds = envoyService('envoy.service.secret.v3.SecretDiscoveryService');
-    const sdsClients = replicas.map((r) => new Sds(r.grpc, credentials.createInsecure()) as unknown as SdsClient);
+    const checkers = replicas.map(checkClientOf);
+    const sdsClients = replicas.map(sdsClientOf);
     cleanups.push(() => [...checkers, ...sdsClients].forEach((c) => c.close()));
     let answered = 0;
     const check = (i: number, headers: Record<string, string> = {}) => new Promise<number>((resolve, reject) => {

@@ -8,24 +8,17 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
-import { envoyService } from '../../src/lib/protos.ts';
 import { checkRequest } from '../authz/helpers.ts';
-import { DATABASE_URL, describeWithPostgres, describeWithRedis, REDIS_URL } from '../helpers/services.ts';
-import type { DiscoveryResponseMsg, SdsClient } from '../sds/harness.ts';
+import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts';
+import type { DiscoveryResponseMsg } from '../sds/harness.ts';
 import { createFreshDatabase } from '../state/fresh-database.ts';
-import { type Replica, startReplica } from './replicas.ts';
+import { type CheckClient, checkClientOf, describeWithServices, type Replica, SECRET_TYPE, sdsClientOf, startReplica } from './replicas.ts';
 
-const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 const RATE_LIMIT = 10;
-
-interface CheckClient {
-  Check(r: object, cb: (err: ServiceError | null, res: { status?: { code?: number } }) => void): void;
-  close(): void;
-}
 
 function meshYaml(limitDomain: string): string {
   return `apiVersion: meshward.io/v1
@@ -60,8 +53,6 @@ spec:
 `;
 }
 
-const describeWithServices: typeof describeWithPostgres = DATABASE_URL ? describeWithRedis : describeWithPostgres;
-
 describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
   let root = '';
   let db: { url: string; drop(): Promise<void> } | undefined;
@@ -78,8 +69,7 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
   };
 
   const checkClient = (r: Replica): CheckClient => {
-    const Client = envoyService('envoy.service.auth.v3.Authorization');
-    const c = new Client(r.grpc, credentials.createInsecure()) as unknown as CheckClient;
+    const c = checkClientOf(r);
     clients.push(c);
     return c;
   };
@@ -135,8 +125,7 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
 
   it('delivers over SDS from replica B an SVID that openssl verifies against the bundle replica C serves', async () => {
     const token = (await cli(['ca', 'token', '--database-url', db!.url, '-n', 'shop', '-s', 'orders', '--data', path.join(root, 'cli-data')])).out.trim();
-    const Sds = envoyService('envoy.service.secret.v3.SecretDiscoveryService');
-    const sds = new Sds(replicas[1]!.grpc, credentials.createInsecure()) as unknown as SdsClient;
+    const sds = sdsClientOf(replicas[1]!);
     clients.push(sds);
     const md = new Metadata();
     md.set('authorization', `Bearer ${token}`);
@@ -203,8 +192,7 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
   /** An SDS stream (default + ROOTCA) on a replica, recording in order what it receives. */
   const sdsStream = async (r: Replica) => {
     const token = (await cli(['ca', 'token', '--database-url', db!.url, '-n', 'shop', '-s', 'orders', '--data', path.join(root, 'cli-data')])).out.trim();
-    const Sds = envoyService('envoy.service.secret.v3.SecretDiscoveryService');
-    const client = new Sds(r.grpc, credentials.createInsecure()) as unknown as SdsClient;
+    const client = sdsClientOf(r);
     clients.push(client);
     const md = new Metadata();
     md.set('authorization', `Bearer ${token}`);
@@ -268,7 +256,7 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
     const files = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true })
       .filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
     const written = replicas.map((r) => files(r.dataDir));
-    // The list in the README, "Operating several replicas": no CA, key or token file among them.
+    // The list in docs/replicas.md ("What a replica writes to its data dir"): no CA, key or token file among them.
     const documented = /^(admin\.token|serve\.lock|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|limits\/quotas\.db(-shm|-wal)?)$/;
     for (const list of written) for (const f of list) expect(f).toMatch(documented);
     expect(written.filter((list) => list.includes('admin.token'))).toHaveLength(1);

@@ -17,6 +17,8 @@ export interface MatchedPolicy {
   dryRun?: boolean;
   /** What the policy alone would have decided (dry-run and AUDIT policies). */
   effect?: 'allow' | 'deny' | 'audit' | 'limited';
+  /** The OPA bundle (file) the policy came from and its `.manifest` revision. */
+  bundle?: { name: string; revision: string };
 }
 
 export interface DecisionRecordV1 {
@@ -46,6 +48,8 @@ export interface DecisionRecordV1 {
   limit?: string;
   /** Time spent in meshward deciding, microseconds. */
   latencyUs: number;
+  /** Revisions of the OPA bundles whose policies were evaluated, by bundle, as OPA's decision logs carry them. */
+  bundles?: Record<string, { revision: string }>;
   /** The policy input, masked by `maskInput` before it reaches the store. */
   input?: unknown;
 }

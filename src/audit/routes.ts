@@ -26,7 +26,7 @@ const Opt = <T extends TSchema>(t: T) => Type.Optional(t);
 
 const MatchedPolicySchema = Type.Object({
   kind: Type.String(), namespace: Type.String(), name: Type.String(),
-  action: Opt(Type.String()), rule: Opt(Type.Integer()), dryRun: Opt(Type.Boolean()), effect: Opt(Type.String()),
+  action: Opt(Type.String()), rule: Opt(Type.Integer()), dryRun: Opt(Type.Boolean()), effect: Opt(Type.String()), bundle: Opt(Type.Object({ name: Type.String(), revision: Type.String() })),
 });
 
 export const StoredDecisionSchema = Type.Object({
@@ -47,6 +47,7 @@ export const StoredDecisionSchema = Type.Object({
   requestPrincipal: Opt(Type.String()),
   limit: Opt(Type.String()),
   latencyUs: Type.Number(),
+  bundles: Opt(Type.Record(Type.String(), Type.Object({ revision: Type.String() }), { description: 'Revisions of the OPA bundles evaluated, by bundle (as OPA decision logs).' })),
   input: Opt(Type.Unknown({ description: 'The policy input, masked.' })),
   masked: Opt(Type.Array(Type.String(), { description: 'JSON pointers of redacted or removed values.' })),
   unreadable: Opt(Type.String({ description: 'Present when the stored body could not be read as a record: what was wrong (fields then come from the columns).' })),

@@ -49,6 +49,7 @@ function matchedPolicy(v: Json): MatchedPolicy | undefined {
   if (isInteger(v.rule)) p.rule = v.rule;
   if (typeof v.dryRun === 'boolean') p.dryRun = v.dryRun;
   if (v.effect === 'allow' || v.effect === 'deny' || v.effect === 'audit' || v.effect === 'limited') p.effect = v.effect;
+  if (isObject(v.bundle) && isText(v.bundle.name) && isText(v.bundle.revision)) p.bundle = { name: v.bundle.name, revision: v.bundle.revision };
   return p;
 }
 

@@ -84,7 +84,7 @@ function yamlRecord(m: PolicyMatch, extra: Partial<MatchedPolicy> = {}): Matched
 }
 
 function documentRecord(p: DocumentPolicy, result: PolicyResult, extra: Partial<MatchedPolicy> = {}): MatchedPolicy {
-  return { kind: p.kind, namespace: p.namespace, name: p.name, ...(p.action ? { action: p.action } : {}), effect: isAllowed(result) ? 'allow' : 'deny', ...extra };
+  return { kind: p.kind, namespace: p.namespace, name: p.name, ...(p.action ? { action: p.action } : {}), effect: isAllowed(result) ? 'allow' : 'deny', ...(p.compiled.bundle ? { bundle: { name: p.compiled.bundle.name, revision: p.compiled.bundle.revision } } : {}), ...extra };
 }
 
 /** Evaluates one document policy; the result is validated once here. */

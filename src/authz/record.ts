@@ -41,9 +41,18 @@ function base(p: RecordParts, decision: DecisionOutcome, reason: string, status:
 export function decisionRecord(ctx: CheckContext, decision: Decision, p: { decisionId: string; time: number; latencyUs: number }): DecisionRecordV1 {
   const r = base({ decisionId: p.decisionId, time: p.time, latencyUs: p.latencyUs, input: ctx.input, facts: ctx.request, destination: ctx.workload.display, snapshot: ctx.snapshot }, decision.outcome, decision.reason, httpStatusOf(decision));
   r.matchedPolicies = ctx.matchedPolicies;
+  const bundles = bundleRevisions(ctx);
+  if (bundles) r.bundles = bundles;
   if (ctx.auth) r.requestPrincipal = ctx.auth.principal;
   if (decision.outcome === 'rate_limited') r.limit = decision.limit;
   return r;
+}
+
+/** `{ name: { revision } }` of the OPA bundles the matched policies came from (OPA's decision log field). */
+function bundleRevisions(ctx: CheckContext): DecisionRecordV1['bundles'] {
+  let out: DecisionRecordV1['bundles'];
+  for (const m of ctx.matchedPolicies) if (m.bundle) (out ??= {})[m.bundle.name] = { revision: m.bundle.revision };
+  return out;
 }
 
 /** The record of a check that failed internally (Envoy got a gRPC error; its failure mode decided). */

@@ -9,6 +9,7 @@ import type { ConfigDocument } from './document.ts';
 import { ConfigInvalidError, type ConfigIssue } from './errors.ts';
 import { type ConfigSource, diskSource } from './file-tree.ts';
 import { KINDS } from './kinds/index.ts';
+import { DATA_FILE_NAMES } from './kinds/rego-policy.ts';
 import type { CheckContext } from './kinds/types.ts';
 import { formatPath, type FieldPath } from './path.ts';
 import { validateDocument } from './validate.ts';
@@ -69,7 +70,8 @@ export function listConfigFiles(dir: string): string[] {
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
       const full = path.join(d, entry.name);
       if (isConfigFolder(d, entry)) walk(full);
-      else if (CONFIG_EXTENSIONS.has(path.extname(entry.name)) && firstVisit(full)) out.push(full);
+      // data.json / data.yaml are OPA data documents (RegoPolicy spec.data), never configuration.
+      else if (CONFIG_EXTENSIONS.has(path.extname(entry.name)) && !DATA_FILE_NAMES.has(entry.name) && firstVisit(full)) out.push(full);
     }
   };
   walk(dir);
@@ -200,6 +202,7 @@ export function loadConfigDir(dir: string, source?: ConfigSource): LoadedConfig 
       files.set(path.relative(root, resolveRef(relativeTo, ref)), content);
       return true;
     },
+    readFile: (relativeTo, ref) => from.read(resolveRef(relativeTo, ref)),
   };
   // A file that did not parse may define the documents others name: "not found" would mislead.
   const unparsed = issues.filter((i) => i.category === 'syntax');

@@ -17,6 +17,7 @@ import type { RegoPolicySpec } from '../config/kinds/rego-policy.ts';
 import { type CompiledPolicy, type PolicyEngine, regoPolicyEngine } from './index.ts';
 import { type EvaluationPool, type PolicySource, type PooledPolicy, pooledPolicy, sharedEvaluationPool } from './pool/index.ts';
 import { compileRego, fromJSON, toJSON } from './rego/index.ts';
+import { regoSources } from './rego-sources.ts';
 import { SlicedPolicy } from './sliced.ts';
 import { loadWasmBundle } from './wasm/index.ts';
 
@@ -48,14 +49,13 @@ function budgetOf(spec: RegoPolicySpec, snapshot: ConfigSnapshot): number {
 }
 
 /** The sources a worker compiles: the same files the snapshot holds. */
-function sourceOf(doc: ConfigDocument, snapshot: ConfigSnapshot, spec: RegoPolicySpec): PolicySource {
+async function sourceOf(doc: ConfigDocument, snapshot: ConfigSnapshot, spec: RegoPolicySpec): Promise<PolicySource> {
   const entrypoint = spec.entrypoint ?? 'envoy/authz/allow';
   // Read again (already checked by the inline compile, which ran first).
   const read = (ref: string) => snapshot.readFile(doc, ref)!;
   if (spec.wasmBundle) return { kind: 'wasm', bundle: new Uint8Array(read(spec.wasmBundle)), entrypoint };
-  const modules: Record<string, string> = {};
-  for (const m of spec.modules) modules[m] = read(m).toString('utf8');
-  return { kind: 'rego', modules, entrypoint };
+  const { modules, data } = await regoSources(doc, read);
+  return { kind: 'rego', modules, entrypoint, ...(Object.keys(data).length > 0 ? { data } : {}) };
 }
 
 /** Always in a worker (wasm). */
@@ -79,7 +79,7 @@ export function createRegoPolicyEngine(options: RegoPolicyEngineOptions = {}): P
       const spec = doc.spec as RegoPolicySpec;
       const pool = options.pool ?? sharedEvaluationPool();
       pool.warm();
-      const policy = pooledPolicy(`${doc.metadata.namespace}/${doc.metadata.name}`, sourceOf(doc, snapshot, spec));
+      const policy = pooledPolicy(`${doc.metadata.namespace}/${doc.metadata.name}`, await sourceOf(doc, snapshot, spec));
       const budgetMs = budgetOf(spec, snapshot);
       if (spec.wasmBundle) {
         // Every evaluation of a bundle runs in a worker: the snapshot is served once they run (or
@@ -87,7 +87,9 @@ export function createRegoPolicyEngine(options: RegoPolicyEngineOptions = {}): P
         await Promise.race([pool.ready(), new Promise((r) => setTimeout(r, WORKER_START_WAIT_MS).unref())]);
         return pooled(pool, policy, budgetMs);
       }
-      return new SlicedPolicy(inline, pool, policy, budgetMs, { sliceMs: INLINE_SLICE_MS });
+      const sliced = new SlicedPolicy(inline, pool, policy, budgetMs, { sliceMs: INLINE_SLICE_MS });
+      // The bundle revision travels with the policy into decision records.
+      return inline.bundle ? Object.assign(sliced, { bundle: inline.bundle }) : sliced;
     },
   };
 }

@@ -14,6 +14,7 @@
 import type { ConfigDocument, ConfigSnapshot } from '../config/index.ts';
 import type { RegoPolicySpec } from '../config/kinds/rego-policy.ts';
 import { PolicyCompileError, PolicyEngineMissingError, PolicyUndefinedDecisionError } from './errors.ts';
+import { regoSources } from './rego-sources.ts';
 
 export * from './errors.ts';
 export { compileAuthorizationPolicies, compileAuthorizationPoliciesSliced, AuthorizationPolicySet, type YamlVerdict, type YamlPolicy, type PolicyMatch } from './yaml/index.ts';
@@ -53,6 +54,8 @@ export interface PolicyCallContext {
 export interface CompiledPolicy {
   /** Returns the raw decision; `undefined` (no decision) is reported as an error by the caller. */
   evaluate(input: unknown, context?: PolicyCallContext): unknown;
+  /** The OPA bundle the policy came from (its file and `.manifest` revision), for decision records. */
+  readonly bundle?: { name: string; revision: string };
 }
 
 /** Compiles documents of one config kind. */
@@ -176,17 +179,19 @@ export function regoPolicyEngine<V = unknown>(options: RegoEngineApi<V> & { load
           if (!options.loadWasmBundle) throw new PolicyCompileError('wasm bundles are not supported by this engine', location);
           return await options.loadWasmBundle(read(spec.wasmBundle), entrypoint);
         }
-        const modules: Record<string, string> = {};
-        for (const m of spec.modules) modules[m] = read(m).toString('utf8');
-        const compiled = options.compileRego(modules);
-        const data = fromJSON(options.data ?? {});
+        const sources = await regoSources(doc, read);
+        const compiled = options.compileRego(sources.modules);
+        // Data documents of the policy (spec.data, a bundle's data files), else the engine's base data.
+        const data = fromJSON(Object.keys(sources.data).length > 0 ? sources.data : (options.data ?? {}));
+        const bundle = sources.bundle ? { bundle: sources.bundle } : {};
         // Options only when a time is supplied: without one the call is exactly as before.
         const callOptions = (context?: PolicyCallContext): RegoCallOptions | undefined => (context?.now === undefined ? undefined : { nowMs: context.now });
         if (typeof compiled.entrypoint === 'function') {
           const run = compiled.entrypoint(entrypoint);
-          return { evaluate: (input, context) => { const v = run(fromJSON(input), data, callOptions(context)); return v === undefined ? undefined : toJSON(v); } };
+          return { ...bundle, evaluate: (input, context) => { const v = run(fromJSON(input), data, callOptions(context)); return v === undefined ? undefined : toJSON(v); } };
         }
         return {
+          ...bundle,
           evaluate(input, context) {
             const r = compiled.evaluate(entrypoint, fromJSON(input), data, callOptions(context));
             if (!isRows(r)) return r;

@@ -15,6 +15,8 @@ export interface CheckContext {
   find(kind: string, name: string, namespace: string): ConfigDocument | undefined;
   /** Reads a file referenced by a document, relative to that document's file; undefined if absent. */
   fileExists(relativeTo: string, file: string): boolean;
+  /** Contents of a referenced file (as `fileExists` reads it), for kinds that check what files hold. */
+  readFile?(relativeTo: string, file: string): Buffer | undefined;
 }
 
 export interface KindDefinition<S extends TSchema = TSchema> {

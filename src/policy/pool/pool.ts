@@ -33,7 +33,11 @@ export interface PooledPolicy {
 export function pooledPolicy(id: string, source: PolicySource): PooledPolicy {
   const h = createHash('sha256').update(source.kind).update('\0').update(source.entrypoint).update('\0');
   if (source.kind === 'wasm') h.update(source.bundle);
-  else for (const [file, text] of Object.entries(source.modules).sort(([a], [b]) => (a < b ? -1 : 1))) h.update(file).update('\0').update(text).update('\0');
+  else {
+    for (const [file, text] of Object.entries(source.modules).sort(([a], [b]) => (a < b ? -1 : 1))) h.update(file).update('\0').update(text).update('\0');
+    // Same modules with other data are another policy.
+    if (source.data !== undefined) h.update(JSON.stringify(source.data, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)));
+  }
   return { id, key: h.digest('hex'), source };
 }
 

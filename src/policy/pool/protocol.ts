@@ -2,7 +2,7 @@
 
 /** What a worker compiles: the same sources the main thread compiled for the snapshot. */
 export type PolicySource =
-  | { kind: 'rego'; modules: Record<string, string>; entrypoint: string }
+  | { kind: 'rego'; modules: Record<string, string>; entrypoint: string; /** Base data document (plain JSON, bigints beyond 2^53). */ data?: unknown }
   | { kind: 'wasm'; bundle: Uint8Array; entrypoint: string };
 
 export type ToWorker =

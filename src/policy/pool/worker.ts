@@ -17,7 +17,7 @@ const failed = new Map<string, string>();
 
 async function compile(source: PolicySource): Promise<Run> {
   if (source.kind === 'rego') {
-    const run = compileRego(source.modules).entrypoint(source.entrypoint);
+    const run = compileRego(source.modules, { data: source.data }).entrypoint(source.entrypoint);
     return (input, nowMs) => {
       const v = run(fromJSON(input), undefined, nowMs === undefined ? undefined : { nowMs });
       return v === undefined ? undefined : toJSON(v);

@@ -30,7 +30,7 @@ function normalizePath(name: string): string {
   return name.replace(/^\.?\/+/, '').replace(/^\.\//, '');
 }
 
-async function untar(tarBytes: Buffer): Promise<Map<string, Buffer>> {
+export async function untar(tarBytes: Buffer): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
   const ex = extract();
   const done = new Promise<void>((resolve, reject) => {

@@ -47,7 +47,7 @@ function dataFileProblem(bytes: Buffer | undefined): string | undefined {
 export const regoPolicyKind: KindDefinition<typeof RegoPolicySpec> = {
   kind: 'RegoPolicy',
   spec: RegoPolicySpec,
-  description: 'Rego modules or an OPA wasm bundle, the decision entrypoint and the workloads it applies to.',
+  description: 'Rego modules (with data documents), an OPA bundle or an OPA wasm bundle, the decision entrypoint and the workloads it applies to.',
   check(doc, ctx) {
     const spec = doc.spec as RegoPolicySpec;
     const issues: KindIssue[] = [];

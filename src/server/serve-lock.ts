@@ -89,11 +89,33 @@ export function assertNoLiveServer(dataDir: string, what: string): void {
   }
 }
 
+/** The data dir itself is read-only (only a pre-created serve.lock is writable, see docs/replicas.md). */
+const readOnlyDir = (err: unknown) => ['EACCES', 'EPERM', 'EROFS'].includes((err as NodeJS.ErrnoException).code ?? '');
+
 function write(dataDir: string, lock: ServeLockInfo): void {
-  // Written whole then renamed: a reader never sees half a lock.
+  const text = `${JSON.stringify(lock)}\n`;
+  // Written whole then renamed: a reader never sees half a lock. In a read-only data dir no
+  // temporary file can be created: the lock file is rewritten in place (one small write; a reader
+  // that catches it half-written takes it as no lock, as for any malformed one).
   const tmp = `${serveLockFile(dataDir)}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(lock)}\n`, { mode: 0o644 });
+  try {
+    writeFileSync(tmp, text, { mode: 0o644 });
+  } catch (err) {
+    if (!readOnlyDir(err)) throw err;
+    writeFileSync(serveLockFile(dataDir), text);
+    return;
+  }
   renameSync(tmp, serveLockFile(dataDir));
+}
+
+/** Removes the lock; in a read-only data dir it is emptied instead (an empty lock is no lock). */
+function remove(dataDir: string): void {
+  try {
+    rmSync(serveLockFile(dataDir), { force: true });
+  } catch (err) {
+    if (!readOnlyDir(err)) throw err;
+    writeFileSync(serveLockFile(dataDir), '');
+  }
 }
 
 export interface ServeLock {
@@ -129,7 +151,7 @@ export function acquireServeLock(dataDir: string): ServeLock {
       if (ours()) write(dataDir, lock);
     },
     release() {
-      if (ours()) rmSync(serveLockFile(dataDir), { force: true });
+      if (ours()) remove(dataDir);
     },
   };
 }

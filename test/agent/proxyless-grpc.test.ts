@@ -3,7 +3,8 @@
  * one `meshward proxy grpc-bootstrap --agent-xds SOCKET` prints (ADS to the agent's xDS proxy Unix
  * socket, `insecure` channel credentials, no token) resolves `xds:///orders.shop.svc.cluster.local:8080`.
  * The agent holds the token file and forwards ADS to a real meshward, which routes the client by
- * the mesh's Route between two real grpc-js servers; a reload reaches the running client.
+ * the mesh's Route between two real grpc-js servers; a reload reaches the running client, and so
+ * does a change after the agent's token expired and was rotated (meshward on the test's clock).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,13 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../../src/agent/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
-import type { Meshward } from '../../src/meshward.ts';
 import type { XdsCapability } from '../../src/xds/index.ts';
 import { removeDir, tempDir } from '../helpers/config.ts';
-import { ConfigDir } from '../xds/fixtures.ts';
-import { answeringServer, call, startMeshward, workloadToken } from '../xds/proxyless-harness.ts';
+import { answeringServer, call } from '../xds/proxyless-harness.ts';
+import { MeshwardProcess, replaceFile, TRUST_DOMAIN } from './harness.ts';
 
 const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
+const HOUR = 3_600_000;
+const WEB = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/web`;
 
 function ordersService(v1Port: number, v2Port: number): string {
   return `
@@ -82,27 +84,33 @@ async function cliBootstrap(socket: string): Promise<string> {
 }
 
 describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
-  let meshward: Meshward;
+  let mw: MeshwardProcess;
   let agent: Agent;
-  let dir: ConfigDir;
-  let dataDir: string;
   let agentDir: string;
+  let pump: ReturnType<typeof setInterval>;
   const servers: grpc.Server[] = [];
   let client: grpc.Client;
   let bootstrap: string;
+  let tokenFile: string;
+  const xds = () => mw.meshward!.capability<XdsCapability>('xds')!.server;
+  const reloadWith = async (v2Weight: number) => {
+    writeFileSync(path.join(mw.configDir, 'route.yaml'), split(v2Weight));
+    expect(await mw.meshward!.config.reload()).toMatchObject({ changed: true });
+  };
 
   beforeAll(async () => {
     const v1 = await answeringServer(() => 'v1');
     const v2 = await answeringServer(() => 'v2');
     servers.push(v1.server, v2.server);
-    dir = new ConfigDir({ 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': split(10) });
-    dataDir = tempDir('mw-proxyless-agent-data-');
-    meshward = await startMeshward(dir.dir, dataDir);
+    mw = new MeshwardProcess('', undefined, { 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': split(10) });
+    await mw.start();
+    // meshward runs on the test's clock (to expire a token without waiting): keep it moving for its push debounce.
+    pump = setInterval(() => mw.clock.advance(50), 50);
     agentDir = tempDir('mw-proxyless-agent-');
-    const tokenFile = path.join(agentDir, 'token');
-    writeFileSync(tokenFile, await workloadToken(dataDir, 'web'), { mode: 0o600 });
+    tokenFile = path.join(agentDir, 'token');
+    writeFileSync(tokenFile, await mw.token('shop', 'web', HOUR), { mode: 0o600 });
     const xdsSocket = path.join(agentDir, 'xds.sock');
-    agent = await startAgent({ grpcAddress: meshward.addresses.grpc, tokenFile, plaintext: true, xdsSocket, logger: silentLogger() });
+    agent = await startAgent({ grpcAddress: mw.grpcAddress, tokenFile, plaintext: true, xdsSocket, logger: silentLogger(), clock: mw.clock });
     bootstrap = await cliBootstrap(xdsSocket);
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = bootstrap;
     grpcXds.register();
@@ -111,11 +119,10 @@ describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
 
   afterAll(async () => {
     client?.close();
+    clearInterval(pump);
     await agent?.stop();
-    await meshward?.stop();
+    await mw?.close();
     for (const s of servers) s.forceShutdown();
-    dir?.remove();
-    if (dataDir) removeDir(dataDir);
     if (agentDir) removeDir(agentDir);
   });
 
@@ -144,14 +151,12 @@ describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
     const first = await v2Share(client, 2_000);
     expect(first).toBeGreaterThan(0.07);
     expect(first).toBeLessThan(0.13);
-    const xds = meshward.capability<XdsCapability>('xds')!.server;
-    const [proxy] = xds.proxies();
+    const [proxy] = xds().proxies();
     // meshward authenticated the agent's token (the client sent none) and saw a gRPC node.
-    expect(proxy).toMatchObject({ spiffeId: 'spiffe://cluster.local/ns/shop/sa/web', nodeId: 'web-7d9f.shop' });
+    expect(proxy).toMatchObject({ spiffeId: WEB, nodeId: 'web-7d9f.shop' });
     for (const t of Object.values(proxy!.types)) expect(t?.nacked).toBeUndefined();
 
-    dir.write({ 'route.yaml': split(50) });
-    expect(await meshward.config.reload()).toMatchObject({ changed: true });
+    await reloadWith(50);
     const deadline = Date.now() + 10_000;
     while ((await v2Share(client, 100)) < 0.3) expect(Date.now()).toBeLessThan(deadline);
     // 4,000 calls: at 50 % the ±3 % band is 3.8 standard deviations wide.
@@ -159,6 +164,23 @@ describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
     if (process.env.XDS_DEBUG) console.log({ first, second });
     expect(second).toBeGreaterThan(0.47);
     expect(second).toBeLessThan(0.53);
-    for (const t of Object.values(xds.proxies()[0]!.types)) expect(t?.nacked).toBeUndefined();
+    for (const t of Object.values(xds().proxies()[0]!.types)) expect(t?.nacked).toBeUndefined();
   }, 50_000);
+
+  it('keeps the running client configured after the agent\'s token expires: meshward ends that stream and the reconnect carries the rotated token', async () => {
+    const [before] = xds().proxies();
+    replaceFile(tokenFile, await mw.token('shop', 'web', 3 * HOUR));
+    mw.clock.advance(2 * HOUR); // the first token (1 h) has expired, with meshward's clock tolerance
+    const deadline = Date.now() + 15_000;
+    while (xds().proxies().every((p) => p.streamId === before!.streamId)) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(xds().proxies()).toEqual([expect.objectContaining({ spiffeId: WEB, nodeId: 'web-7d9f.shop' })]);
+
+    await reloadWith(100);
+    const routed = Date.now() + 10_000;
+    while ((await v2Share(client, 50)) < 1) expect(Date.now()).toBeLessThan(routed);
+    for (const t of Object.values(xds().proxies()[0]!.types)) expect(t?.nacked).toBeUndefined();
+  }, 40_000);
 });

@@ -6,7 +6,11 @@
 import { gzipSync } from 'node:zlib';
 import { status } from '@grpc/grpc-js';
 import { pack } from 'tar-stream';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadConfigDir } from '../../src/config/index.ts';
 import type { AuthzCapability } from '../../src/authz/index.ts';
 import { createRegoPolicyEngine } from '../../src/policy/engines.ts';
 import { EvaluationPool } from '../../src/policy/pool/index.ts';
@@ -115,5 +119,43 @@ describe('RegoPolicy OPA bundles', () => {
     expect(h.authz.ready?.()).toBe(false);
     await expect(h.check(checkRequest({ source: WEB }))).rejects.toMatchObject({ code: status.UNAVAILABLE });
     await expect(readRegoBundle('authz.tar.gz', bundle, {})).rejects.toThrow(/data\.roles is outside the bundle roots/);
+  });
+});
+
+describe('data files in the configuration directory', () => {
+  function configDir(files: Record<string, string>): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mw-regodata-'));
+    for (const [name, content] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), content);
+    }
+    return dir;
+  }
+
+  it('never reads data.json / data.yaml as configuration documents, listed or not', () => {
+    const dir = configDir({
+      'rego/authz.rego': ROLES_POLICY,
+      'rego/data.json': '{"roles": {}}',
+      'other/data.yaml': 'not: [a, config, document]\n',
+      'rego.yaml': yamlDoc('RegoPolicy', 'roles', 'shop', 'modules: [rego/authz.rego]\ndata: [rego/data.json]'),
+    });
+    try {
+      expect(loadConfigDir(dir).documents.map((d) => d.kind)).toEqual(['RegoPolicy']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a data file not named as OPA names data documents', () => {
+    const dir = configDir({
+      'rego/authz.rego': ROLES_POLICY,
+      'rego/roles.json': '{"roles": {}}',
+      'rego.yaml': yamlDoc('RegoPolicy', 'roles', 'shop', 'modules: [rego/authz.rego]\ndata: [rego/roles.json]'),
+    });
+    try {
+      expect(() => loadConfigDir(dir)).toThrow(/data file "rego\/roles\.json" must be named data\.json/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

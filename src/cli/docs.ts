@@ -1,6 +1,6 @@
 /**
  * Generated documentation sections: configuration reference (docs/configuration.md), CLI reference
- * (docs/cli.md) and error catalog (docs/errors.md), from the schemas, the command files and the
+ * (docs/cli.md), error catalog (docs/errors.md) and Rego built-in signatures (docs/rego-builtins.md), from the schemas, the command files and the
  * error registry; benchmark results in BENCHMARKS.md. `npm run docs` rewrites them; a test fails
  * when a file drifts. README.md is hand-written and links to these.
  */
@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import { configReference } from '../config/reference.ts';
 import { errorCatalog } from '../lib/errors.ts';
+import { BUILTINS, formatType } from '../policy/rego/index.ts';
 import { loadCommands } from './index.ts';
 
 export interface GeneratedSection {
@@ -43,6 +44,18 @@ async function errorTable(): Promise<string> {
   return ['| code | gRPC | HTTP | exit | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
+/** Every Rego built-in the engine has, with its signature, from the table the evaluator uses. */
+function builtinsTable(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const rows = [...BUILTINS.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map(({ name, decl }) => {
+      const args = [...decl.args.map(formatType), ...(decl.variadic ? [`${formatType(decl.variadic)}...`] : [])].join(', ');
+      return `| \`${name}\` | ${cell(args)} | ${cell(formatType(decl.result))} |`;
+    });
+  return [`${rows.length} built-ins.`, '', '| built-in | arguments | result |', '|---|---|---|', ...rows].join('\n');
+}
+
 /** Benchmark results per area, embedded in BENCHMARKS.md. */
 export const BENCH_FRAGMENTS = ['peers', 'ca-sds', 'authz', 'codec', 'audit', 'saturation', 'rego', 'rego-builtins', 'slow-policy', 'limits', 'xds', 'config'] as const;
 
@@ -61,6 +74,7 @@ export async function generatedDocs(): Promise<GeneratedDoc[]> {
     { file: 'docs/configuration.md', sections: [{ marker: 'config-reference', content: configReference() }] },
     { file: 'docs/cli.md', sections: [{ marker: 'cli-reference', content: await cliReference() }] },
     { file: 'docs/errors.md', sections: [{ marker: 'error-catalog', content: await errorTable() }] },
+    { file: 'docs/rego-builtins.md', sections: [{ marker: 'builtins-reference', content: builtinsTable() }] },
     { file: 'BENCHMARKS.md', sections: benchmarkSections() },
   ];
 }

@@ -15,3 +15,5 @@ export { fromJSON, toJSON, RegoSet } from './value.ts';
 // Library face (plain JSON results by default, `{ raw: true }` opt-in): what the package root exports.
 export { compileRego as compileRegoForLibrary, LibraryPolicy, toJSON as toPlainJSON } from './library.ts';
 export type { JsonValue, LibraryOptions, LibraryResult } from './library.ts';
+// The built-in table and type names (for the generated reference in docs/rego-builtins.md).
+export { BUILTINS, formatType } from './builtins/index.ts';

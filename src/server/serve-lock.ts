@@ -1,8 +1,9 @@
 /**
  * `<data>/serve.lock`: which process serves from a data directory, and where. `meshward serve`
  * writes it before it opens anything (pid, host) and again once bound (its addresses); it removes
- * it on stop. Commands that would change the data directory offline (`ca rotate --offline`)
- * refuse while a live server holds it, and commands that talk to a server find its address here.
+ * it on stop (empties it when the data dir itself is read-only). Commands that would change the
+ * data directory offline (`ca rotate --offline`) refuse while a live server holds it, and commands
+ * that talk to a server find its address here.
  *
  * A lock whose process is gone is stale (a killed server): it is ignored and replaced. Liveness is
  * the pid on this host (signal 0). A lock written on another host (a shared volume) cannot be

@@ -57,7 +57,7 @@ function builtinsTable(): string {
 }
 
 /** Benchmark results per area, embedded in BENCHMARKS.md. */
-export const BENCH_FRAGMENTS = ['peers', 'ca-sds', 'authz', 'codec', 'audit', 'saturation', 'rego', 'rego-builtins', 'slow-policy', 'limits', 'xds', 'config'] as const;
+export const BENCH_FRAGMENTS = ['peers', 'ca-sds', 'authz', 'codec', 'audit', 'saturation', 'rego', 'rego-builtins', 'slow-policy', 'limits', 'xds', 'config', 'agent'] as const;
 
 function fragment(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : `_(${file} not written yet)_`;

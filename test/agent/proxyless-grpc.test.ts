@@ -16,7 +16,7 @@ import { runCli } from '../../src/cli/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import type { XdsCapability } from '../../src/xds/index.ts';
 import { removeDir, tempDir } from '../helpers/config.ts';
-import { answeringServer, call } from '../xds/proxyless-harness.ts';
+import { answeringServer, call, canaryRoute } from '../xds/proxyless-harness.ts';
 import { MeshwardProcess, replaceFile, TRUST_DOMAIN } from './harness.ts';
 
 const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
@@ -43,21 +43,6 @@ spec:
   subsets:
     - { name: v1, labels: { version: v1 } }
     - { name: v2, labels: { version: v2 } }
-`;
-}
-
-function split(v2Weight: number): string {
-  return `
-apiVersion: meshward.io/v1
-kind: Route
-metadata: { name: orders, namespace: shop }
-spec:
-  hosts: [orders]
-  http:
-    - name: canary
-      route:
-        - { destination: { host: orders, subset: v1 }, weight: ${100 - v2Weight} }
-        - { destination: { host: orders, subset: v2 }, weight: ${v2Weight} }
 `;
 }
 
@@ -94,7 +79,7 @@ describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
   let tokenFile: string;
   const xds = () => mw.meshward!.capability<XdsCapability>('xds')!.server;
   const reloadWith = async (v2Weight: number) => {
-    writeFileSync(path.join(mw.configDir, 'route.yaml'), split(v2Weight));
+    writeFileSync(path.join(mw.configDir, 'route.yaml'), canaryRoute(v2Weight));
     expect(await mw.meshward!.config.reload()).toMatchObject({ changed: true });
   };
 
@@ -102,7 +87,7 @@ describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
     const v1 = await answeringServer(() => 'v1');
     const v2 = await answeringServer(() => 'v2');
     servers.push(v1.server, v2.server);
-    mw = new MeshwardProcess('', undefined, { 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': split(10) });
+    mw = new MeshwardProcess('', undefined, { 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': canaryRoute(10) });
     await mw.start();
     // meshward runs on the test's clock (to expire a token without waiting): keep it moving for its push debounce.
     pump = setInterval(() => mw.clock.advance(50), 50);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Meshward } from '../../src/meshward.ts';
 import { renderGrpcBootstrap, type XdsCapability } from '../../src/xds/index.ts';
 import { ConfigDir } from './fixtures.ts';
-import { answeringServer, call, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
+import { answeringServer, call, canaryRoute, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
 
 const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
 
@@ -50,21 +50,6 @@ spec:
 `;
 }
 
-function split(v2Weight: number): string {
-  return `
-apiVersion: meshward.io/v1
-kind: Route
-metadata: { name: orders, namespace: shop }
-spec:
-  hosts: [orders]
-  http:
-    - name: canary
-      route:
-        - { destination: { host: orders, subset: v1 }, weight: ${100 - v2Weight} }
-        - { destination: { host: orders, subset: v2 }, weight: ${v2Weight} }
-`;
-}
-
 /** `n` calls, `concurrency` at a time; how many were answered by each version. */
 async function callMany(client: grpc.Client, n: number, concurrency = 50): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
@@ -96,7 +81,7 @@ describe('proxyless gRPC (@grpc/grpc-js-xds)', () => {
     const v1 = await answeringServer(() => 'v1');
     const v2 = await answeringServer(() => 'v2');
     servers.push(v1.server, v2.server);
-    dir = new ConfigDir({ 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': split(10) });
+    dir = new ConfigDir({ 'services.yaml': ordersService(v1.port, v2.port), 'route.yaml': canaryRoute(10) });
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'mw-proxyless-'));
     meshward = await startMeshward(dir.dir, dataDir);
     forwarder = await tokenForwarder(meshward.addresses.grpc, await workloadToken(dataDir, 'web'));
@@ -127,7 +112,7 @@ describe('proxyless gRPC (@grpc/grpc-js-xds)', () => {
     // grpc-js-xds validates strictly and NACKs what it rejects: everything it got was accepted.
     for (const t of Object.values(proxy!.types)) expect(t?.nacked).toBeUndefined();
 
-    dir.write({ 'route.yaml': split(50) });
+    dir.write({ 'route.yaml': canaryRoute(50) });
     const reload = await meshward.config.reload();
     expect(reload).toMatchObject({ changed: true });
     // Wait until the running client has the new routes (100 calls at 10 % never give 30 % v2).

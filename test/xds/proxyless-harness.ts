@@ -69,3 +69,19 @@ export async function startMeshward(configDir: string, dataDir: string): Promise
 export async function workloadToken(dataDir: string, serviceAccount: string): Promise<string> {
   return signBootstrapToken(await loadOrCreateBootstrapKey(dataDir), { namespace: 'shop', serviceAccount, ttlMs: 3_600_000, nowMs: Date.now() });
 }
+
+/** The orders Route sending `v2Weight` % of calls to subset v2 and the rest to v1. */
+export function canaryRoute(v2Weight: number): string {
+  return `
+apiVersion: meshward.io/v1
+kind: Route
+metadata: { name: orders, namespace: shop }
+spec:
+  hosts: [orders]
+  http:
+    - name: canary
+      route:
+        - { destination: { host: orders, subset: v1 }, weight: ${100 - v2Weight} }
+        - { destination: { host: orders, subset: v2 }, weight: ${v2Weight} }
+`;
+}

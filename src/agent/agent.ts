@@ -55,7 +55,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       grpc = new Server();
       sds = createAgentSdsService(identity, { logger: o.logger.child({ component: 'agent-sds' }), registry });
       sds.register(grpc);
-      removeSocket = await bindUnixSocket(grpc, o.sdsSocket, o.socketMode ?? 0o600);
+      removeSocket = (await bindUnixSocket(grpc, o.sdsSocket, o.socketMode ?? 0o600, 'SDS socket')).release;
     }
     if (o.workloadSocket) {
       workloadApi = await startWorkloadApi({ socketPath: o.workloadSocket, source: identity, logger: o.logger.child({ component: 'workload-api' }), registry, socketMode: o.socketMode ?? 0o600 });
@@ -64,7 +64,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       const server = new Server();
       const proxy = new XdsProxy({ upstream, grpcAddress: o.grpcAddress, ...(o.caPem ? { caPem: o.caPem } : {}), logger: o.logger.child({ component: 'agent-xds' }) });
       server.addService(RAW_ADS_DEFINITION, proxy.handlers());
-      xds = { server, proxy, remove: await bindUnixSocket(server, o.xdsSocket, o.socketMode ?? 0o600) };
+      xds = { server, proxy, remove: (await bindUnixSocket(server, o.xdsSocket, o.socketMode ?? 0o600, 'xDS proxy socket')).release };
     }
     if (o.healthAddress) health = await startHealthServer(o.healthAddress, () => identity.health(), registry);
   } catch (err) {

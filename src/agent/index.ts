@@ -28,4 +28,4 @@ export interface AgentIdentitySource {
 export { type Agent, type AgentOptions, startAgent } from './agent.ts';
 export { AgentError } from './errors.ts';
 export { type AgentBundle, type AgentHealth, AgentIdentity, type AgentState } from './identity.ts';
-export { bindUnixSocket, parseSocketMode } from './socket.ts';
+export { AgentSocketError, type BoundSocket, bindUnixSocket, parseSocketMode, socketPathOf } from './socket.ts';

@@ -15,9 +15,5 @@ export class WorkloadApiPermissionError extends MeshwardError {
   }
 }
 
-/** The Workload API socket cannot be created (bad address, a non-socket file in the way, another server listening). */
-export class WorkloadSocketError extends MeshwardError {
-  constructor(message: string, options?: { cause?: unknown; inUse?: boolean }) {
-    super(options?.inUse ? 'UNAVAILABLE' : 'INVALID_ARGUMENT', message, options?.cause === undefined ? undefined : { cause: options.cause });
-  }
-}
+/** The Workload API socket cannot be created: the agent's socket error (one binder for every socket). */
+export { AgentSocketError as WorkloadSocketError } from '../socket.ts';

@@ -4,5 +4,5 @@
  */
 export { startWorkloadApi, workloadApiServiceDefinition, type WorkloadApiOptions, type WorkloadApiServer } from './server.ts';
 export { SECURITY_HEADER } from './handlers.ts';
-export { socketPathOf } from './socket.ts';
+export { socketPathOf } from '../socket.ts';
 export { WorkloadApiPermissionError, WorkloadApiRequestError, WorkloadSocketError } from './errors.ts';

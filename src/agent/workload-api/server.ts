@@ -11,7 +11,7 @@ import { workloadApiHandlers } from './handlers.ts';
 import { JwtBundleCache } from './jwt-bundle-cache.ts';
 import { JwtSvidCache } from './jwt-svid-cache.ts';
 import { workloadApiMetrics } from './metrics.ts';
-import { bindWorkloadSocket } from './socket.ts';
+import { bindUnixSocket } from '../socket.ts';
 
 let definition: ServiceDefinition | undefined;
 
@@ -61,7 +61,7 @@ export async function startWorkloadApi(options: WorkloadApiOptions): Promise<Wor
   server.addService(workloadApiServiceDefinition(), workloadApiHandlers({
     source: options.source, logger: options.logger, metrics: workloadApiMetrics(options.registry), streams, jwtBundles, jwtBundleUpdates, jwtSvids,
   }));
-  const socket = await bindWorkloadSocket(server, options.socketPath, options.socketMode ?? 0o600);
+  const socket = await bindUnixSocket(server, options.socketPath, options.socketMode ?? 0o600);
   // Renewals and CA rotations may change the JWT-SVID keys: expire the cache, then tell the streams.
   const unsubscribe = options.source.subscribe(() => {
     jwtBundles.invalidate();

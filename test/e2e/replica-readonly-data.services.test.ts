@@ -16,7 +16,7 @@ import { checkRequest } from '../authz/helpers.ts';
 import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts';
 import type { DiscoveryResponseMsg } from '../sds/harness.ts';
 import { createFreshDatabase } from '../state/fresh-database.ts';
-import { checkClientOf, describeWithServices, type Replica, SECRET_TYPE, sdsClientOf, startReplica } from './replicas.ts';
+import { checkClientOf, DOCUMENTED_DATA_FILES, describeWithServices, type Replica, SECRET_TYPE, sdsClientOf, startReplica } from './replicas.ts';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 const asRoot = process.getuid?.() === 0;
@@ -24,7 +24,6 @@ const asRoot = process.getuid?.() === 0;
 /** The writable paths README "Operating several replicas" lists: files, and the directories whose files rotate. */
 const WRITABLE_FILES = ['admin.token', 'serve.lock'];
 const WRITABLE_DIRS = ['audit', 'limits'];
-const DOCUMENTED = /^(admin\.token|serve\.lock|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|audit\/checkpoint-latest\.json|limits\/quotas\.db(-shm|-wal)?)$/;
 
 const MESH = `apiVersion: meshward.io/v1
 kind: Mesh
@@ -118,7 +117,7 @@ const filesUnder = (dir: string): string[] => readdirSync(dir, { recursive: true
     expect(replica!.logs.filter((l) => /EACCES|EPERM|EROFS/.test(l))).toEqual([]);
     const entries = filesUnder(dataDir);
     const files = entries.filter((e) => !e.endsWith('/'));
-    for (const f of files) expect(f).toMatch(DOCUMENTED);
+    for (const f of files) expect(f).toMatch(DOCUMENTED_DATA_FILES);
     expect(entries.filter((e) => e.endsWith('/'))).toEqual(WRITABLE_DIRS.map((d) => `${d}/`));
     expect(readFileSync(path.join(dataDir, 'serve.lock'), 'utf8')).toBe(''); // released: emptied, it cannot be removed
     // The checkpoint key and its public key were written (the audit dir is the one it needs).

@@ -16,7 +16,7 @@ import { checkRequest } from '../authz/helpers.ts';
 import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts';
 import type { DiscoveryResponseMsg } from '../sds/harness.ts';
 import { createFreshDatabase } from '../state/fresh-database.ts';
-import { type CheckClient, checkClientOf, describeWithServices, type Replica, SECRET_TYPE, sdsClientOf, startReplica } from './replicas.ts';
+import { type CheckClient, checkClientOf, DOCUMENTED_DATA_FILES, describeWithServices, type Replica, SECRET_TYPE, sdsClientOf, startReplica } from './replicas.ts';
 
 const RATE_LIMIT = 10;
 
@@ -257,8 +257,7 @@ describeWithServices('three replicas on one PostgreSQL and one Redis', () => {
       .filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
     const written = replicas.map((r) => files(r.dataDir));
     // The list in docs/replicas.md ("What a replica writes to its data dir"): no CA, key or token file among them.
-    const documented = /^(admin\.token|serve\.lock|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|limits\/quotas\.db(-shm|-wal)?)$/;
-    for (const list of written) for (const f of list) expect(f).toMatch(documented);
+    for (const list of written) for (const f of list) expect(f).toMatch(DOCUMENTED_DATA_FILES);
     expect(written.filter((list) => list.includes('admin.token'))).toHaveLength(1);
   });
 });

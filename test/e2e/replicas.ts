@@ -9,6 +9,9 @@ import { freePort } from '../helpers/ports.ts';
 import { DATABASE_URL, describeWithPostgres, describeWithRedis } from '../helpers/services.ts';
 import type { SdsClient } from '../sds/harness.ts';
 
+/** What a replica writes to its data dir (docs/replicas.md, "What a replica writes"): nothing of the CA, no key, no token hashes. */
+export const DOCUMENTED_DATA_FILES = /^(admin\.token|serve\.lock|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|audit\/checkpoint-latest\.json|limits\/quotas\.db(-shm|-wal)?)$/;
+
 export const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 
 /** Runs with PostgreSQL and Redis; skipped, and said so, when either URL is unset. */

@@ -1,7 +1,7 @@
 /** `GET /v1/proxies`: connected proxies and their sync state per type, like `istioctl proxy-status`. */
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ApiAuth, authenticationHook } from '../api/index.ts';
+import type { FastifyInstance } from 'fastify';
+import { type ApiAuth, requireOneOf } from '../api/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import { envoyMessageType } from '../lib/protos.ts';
 import type { XdsSnapshot } from './resources.ts';
@@ -39,20 +39,6 @@ export interface ProxiesResponseV1 {
   proxies: ProxyStatusV1[];
 }
 
-/** Operators and auditors (and admins) may list proxies. */
-function operatorOrAuditor(auth: ApiAuth) {
-  const asOperator = auth.require('operator');
-  const asAuditor = auth.require('auditor');
-  return authenticationHook(async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    try {
-      await asOperator(req, reply);
-    } catch (err) {
-      if (!(err instanceof MeshwardError) || err.code !== 'PERMISSION_DENIED') throw err;
-      await asAuditor(req, reply);
-    }
-  });
-}
-
 const SHORT = { cluster: 'clusters', endpoint: 'endpoints', listener: 'listeners', route: 'routes' } as const;
 
 /** A proxy's configuration decoded from what is actually sent (never its secrets: they hold its private key). */
@@ -67,7 +53,7 @@ function decodeConfig(snapshot: XdsSnapshot): Record<string, unknown[]> {
 
 export function proxiesRoutes(app: FastifyInstance, deps: { auth: ApiAuth; status(): ProxiesResponseV1; configOf(nodeId: string): { status: ProxyStatusV1; snapshot: XdsSnapshot } | undefined }): void {
   app.get<{ Params: { nodeId: string } }>('/v1/proxies/:nodeId/config', {
-    preHandler: operatorOrAuditor(deps.auth),
+    preHandler: requireOneOf(deps.auth, ['operator', 'auditor']),
     schema: {
       tags: ['xds'],
       summary: 'The listeners, routes, clusters and endpoints a connected proxy is served (like istioctl proxy-config; secrets are never shown).',
@@ -81,7 +67,7 @@ export function proxiesRoutes(app: FastifyInstance, deps: { auth: ApiAuth; statu
   });
 
   app.get('/v1/proxies', {
-    preHandler: operatorOrAuditor(deps.auth),
+    preHandler: requireOneOf(deps.auth, ['operator', 'auditor']),
     schema: {
       tags: ['xds'],
       summary: 'Connected Envoy proxies: identity, configuration version, and per type (CDS/EDS/LDS/RDS) the last sent, ACKed and NACKed versions.',

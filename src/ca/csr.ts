@@ -1,12 +1,14 @@
 /**
- * PKCS#10 certificate signing requests (pure): parse, check the self-signature with node:crypto,
- * return the public key. Everything else the CSR asks for (subject, SANs, extensions) is ignored:
- * the CA issues only the identity the caller authenticated as.
+ * PKCS#10 certificate signing requests (pure): parse, check the self-signature, return the public
+ * key. P-256 / ECDSA-SHA256, what agents send, is checked by p256-verify.ts (the native addon when
+ * built); every other key and algorithm with node:crypto. Everything else the CSR asks for
+ * (subject, SANs, extensions) is ignored: the CA issues only the identity the caller authenticated as.
  */
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { children, decodeOid, pemToDer, raw, readTlv, TAG, value } from './der.ts';
 import { csrInvalid } from './errors.ts';
-import { p256PublicKey } from './p256.ts';
+import { p256Point, p256PublicKey } from './p256.ts';
+import { verifyP256 } from './p256-verify.ts';
 import type { LeafKeyKind } from './template.ts';
 import { OID } from './x509.ts';
 
@@ -37,6 +39,19 @@ export function keyKindOf(key: KeyObject): LeafKeyKind {
   throw csrInvalid(`key type ${type} is not accepted (EC P-256/P-384, RSA ≥ 2048, Ed25519)`);
 }
 
+/** A verified P-256 CSR: its KeyObject is built only if asked for (the issuer needs the SPKI only). */
+function p256Csr(spki: Buffer): ParsedCsr {
+  let key: KeyObject | undefined;
+  return {
+    spki,
+    keyKind: 'ec',
+    get publicKey() {
+      key ??= p256PublicKey(spki)!;
+      return key;
+    },
+  };
+}
+
 /** Accepts PEM (`CERTIFICATE REQUEST` / `NEW CERTIFICATE REQUEST`) or DER. */
 export function parseCsr(input: string | Buffer): ParsedCsr {
   const text = typeof input === 'string' ? input : undefined;
@@ -59,10 +74,15 @@ export function parseCsr(input: string | Buffer): ParsedCsr {
     throw csrInvalid(`CSR is not valid DER: ${(err as Error).message}`, err);
   }
   if (!(algorithm in SIGNATURE_HASHES)) throw csrInvalid(`CSR signature algorithm ${algorithm} is not supported`);
+  const point = algorithm === OID.ecdsaWithSha256 ? p256Point(spki) : undefined;
+  if (point) {
+    if (!verifyP256(point, info, signature)) throw csrInvalid('CSR signature does not verify (the request was not signed by the P-256 key it carries, or that key is not on the curve)');
+    return p256Csr(spki);
+  }
   let publicKey: KeyObject;
   let fastP256: KeyObject | undefined;
   try {
-    // P-256, what agents send: imported from its coordinates (see p256.ts); anything else via OpenSSL.
+    // P-256 with another hash: imported from its coordinates (see p256.ts); anything else via OpenSSL.
     fastP256 = p256PublicKey(spki);
     publicKey = fastP256 ?? createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (err) {

@@ -2,6 +2,12 @@
  * The `authz` capability shell: compiles the pipeline for each published config snapshot
  * (serialised; a failed compile keeps the previous pipeline serving), registers the Check service
  * on the shared gRPC server, and finds the audit capability at start.
+ *
+ * Readiness: `start()` resolves only once the first pipeline serves, and rejects when the policies
+ * of the configuration do not compile (meshward then does not start, as with an invalid
+ * configuration). meshward.ts binds the ports after every capability started, so no Check arrives
+ * before there is a pipeline to decide it; a new pipeline replaces the old one in one assignment,
+ * once compiled, so none arrives between two either.
  */
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
@@ -67,27 +73,38 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
     return p;
   };
 
-  /** Compiles one snapshot; serialised so the newest published snapshot always wins. */
-  const compile = (snapshot: ConfigSnapshot): Promise<void> => {
-    queue = queue.then(async () => {
-      if (snapshot !== ctx.config.current() && current) { // superseded while queued
-        const unused = takePrepared(snapshot);
-        if (unused) closePipeline(unused);
-        return;
-      }
-      try {
-        const next = takePrepared(snapshot) ?? await compilePipeline(snapshot, factories);
-        const previous = current;
-        current = next;
-        if (previous) closePipeline(previous);
-        log.info({ version: snapshot.version, stages: next.stages.map((s) => s.name) }, 'ext_authz pipeline compiled');
-      } catch (err) {
-        compileFailures.inc();
-        log.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, version: snapshot.version, serving: current?.snapshot.version }, 'ext_authz pipeline failed to compile; keeping the previous one');
-      }
-    });
-    return queue;
+  /** Compiles `snapshot` and serves it (unless superseded while queued); throws when it does not compile. */
+  const compileAndSwap = async (snapshot: ConfigSnapshot): Promise<void> => {
+    if (snapshot !== ctx.config.current() && current) { // superseded while queued
+      const unused = takePrepared(snapshot);
+      if (unused) closePipeline(unused);
+      return;
+    }
+    let next: CompiledPipeline;
+    try {
+      next = takePrepared(snapshot) ?? await compilePipeline(snapshot, factories);
+    } catch (err) {
+      compileFailures.inc();
+      throw err;
+    }
+    // One assignment: a check sees the old pipeline or the new one, never none.
+    const previous = current;
+    current = next;
+    if (previous) closePipeline(previous);
+    log.info({ version: snapshot.version, stages: next.stages.map((s) => s.name) }, 'ext_authz pipeline compiled');
   };
+
+  /** Serialised so the newest published snapshot always wins; the returned promise rejects when it does not compile. */
+  const enqueue = (snapshot: ConfigSnapshot): Promise<void> => {
+    const run = queue.then(() => compileAndSwap(snapshot));
+    queue = run.catch(() => {});
+    return run;
+  };
+
+  /** A recompile after start: a failure keeps the previous pipeline serving (logged). */
+  const compile = (snapshot: ConfigSnapshot): Promise<void> => enqueue(snapshot).catch((err: unknown) => {
+    log.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, version: snapshot.version, serving: current?.snapshot.version }, 'ext_authz pipeline failed to compile; keeping the previous one');
+  });
 
   const check = createCheck({ pipeline: () => current, audit: () => audit, clock, logger: log, registry });
   // What arrives over gRPC may not decode: answered INVALID_ARGUMENT, counted (invalid-request.ts).
@@ -114,7 +131,13 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');
       started = true;
       warmCodec();
-      await compile(ctx.config.current());
+      // Before the ports bind: a configuration whose policies do not compile stops the start (the
+      // error names file:line), rather than a replica that listens and answers every check UNAVAILABLE.
+      const initial = ctx.config.current();
+      await enqueue(initial).catch((err: unknown) => {
+        log.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, version: initial.version }, 'ext_authz policies do not compile: meshward does not start');
+        throw err;
+      });
       unsubscribe = ctx.config.subscribe((snapshot) => compile(snapshot));
       ungate = ctx.config.gate('ext_authz', prepare);
     },

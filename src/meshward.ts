@@ -142,6 +142,9 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     else logger.warn({ methods: [...routes.keys()] }, 'could not route these gRPC methods past grpc-js (unexpected grpc-js internals); grpc-js serves them, more slowly');
   };
   const bindAndStart = async () => {
+    // Capabilities start before any port binds: ext_authz compiles its first policy set in start()
+    // (a failure stops the start), so the first Check accepted is decided, and "meshward serving",
+    // /readyz 200 and health SERVING come after that (docs/authz.md, "Startup and readiness").
     for (const c of capabilities) await c.start?.();
     const g = splitAddress(options.grpcAddress);
     const grpcPort = await new Promise<number>((resolve, reject) =>

@@ -92,6 +92,22 @@ function mayNeedMasking(path: string | undefined): boolean {
   return path?.includes('eyJ') === true;
 }
 
+/**
+ * The record's JSON without `input`, as JSON.stringify({ ...record, input: undefined }) gives it,
+ * without copying the record: `input` is left out for the call and put back (nothing else runs
+ * meanwhile; the log owns the record).
+ */
+function jsonWithoutInput(record: DecisionRecordV1): string {
+  const input = record.input;
+  if (input === undefined) return JSON.stringify(record);
+  record.input = undefined;
+  try {
+    return JSON.stringify(record);
+  } finally {
+    record.input = input;
+  }
+}
+
 /** An allowed decision that a dry-run or AUDIT policy matched is kept even with `recordAllows: false`. */
 function asksToBeNoticed(record: DecisionRecordV1): boolean {
   return record.matchedPolicies.some((m) => m.dryRun === true || m.effect === 'audit');
@@ -484,7 +500,7 @@ export class AuditLog {
       try {
         if (deferred) {
           // The writer thread adds the masked input (input-bytes.ts); only the small rest is serialized here.
-          prepared = prepareRecord(record, [], JSON.stringify({ ...record, input: undefined }));
+          prepared = prepareRecord(record, [], jsonWithoutInput(record));
         } else {
           const { record: masked, masked: pointers, json } = masker.maskAndSerialize(record);
           prepared = prepareRecord(masked, pointers, json);

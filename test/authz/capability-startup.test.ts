@@ -61,12 +61,16 @@ describe('authz capability readiness', () => {
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => { release = resolve; });
     let fail = false;
+    let holding = false;
     const compiled: string[] = [];
     h = await startAuthz({ 'services.yaml': SERVICES, 'authz.yaml': ORDERS_FROM_WEB }, {
       configure: (authz) => authz.addStage({
         name: 'held',
         async compile(snapshot) {
-          if (compiled.length > 0) await held; // every compile after the first waits for the test
+          if (compiled.length > 0) { // every compile after the first waits for the test
+            holding = true;
+            await held;
+          }
           if (fail) throw new Error('held stage refuses this snapshot');
           compiled.push(snapshot.version);
           return { name: 'held', run: () => undefined };
@@ -79,7 +83,8 @@ describe('authz capability readiness', () => {
     h.writeConfig({ 'block.yaml': BLOCK });
     const reload = h.mw.config.reload();
     // The new snapshot is compiling (held): every check is answered, by the pipeline being replaced.
-    await expect.poll(() => h!.mw.config.current().version === first && compiled.length === 1).toBe(true);
+    await expect.poll(() => holding, { timeout: 20_000 }).toBe(true); // the reload reads the files in a worker thread first
+    expect(h.mw.config.current().version).toBe(first);
     for (let i = 0; i < 20; i++) {
       expect((await h.check(BLOCKED)).status.code).toBe(status.OK);
       expect((await h.check(checkRequest({ source: 'spiffe://cluster.local/ns/shop/sa/orders' }))).status.code).toBe(status.PERMISSION_DENIED);
@@ -99,5 +104,28 @@ describe('authz capability readiness', () => {
     expect(h.authz.ready?.()).toBe(true);
     expect((await h.check(BLOCKED)).status.code).toBe(status.PERMISSION_DENIED);
     expect((await h.check(checkRequest())).status.code).toBe(status.OK);
+  });
+
+  it('answers from the old pipeline while a recompile after start (a stage added late) compiles', async () => {
+    h = await startAuthz({ 'services.yaml': SERVICES, 'authz.yaml': ORDERS_FROM_WEB });
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let holding = false;
+    h.authz.addStage({
+      name: 'deny-all',
+      async compile() {
+        holding = true;
+        await held;
+        return { name: 'deny-all', run: () => ({ outcome: 'deny', reason: 'late stage' }) };
+      },
+    });
+    try {
+      await expect.poll(() => holding).toBe(true);
+      for (let i = 0; i < 20; i++) expect((await h.check(checkRequest())).status.code).toBe(status.OK);
+    } finally {
+      release(); // else stop() would wait for the held compile
+    }
+    await h.authz.recompile(); // queued behind the held compile: resolves once that one serves
+    expect((await h.check(checkRequest())).status.code).toBe(status.PERMISSION_DENIED);
   });
 });

@@ -83,14 +83,17 @@ describe('authz capability readiness', () => {
     h.writeConfig({ 'block.yaml': BLOCK });
     const reload = h.mw.config.reload();
     // The new snapshot is compiling (held): every check is answered, by the pipeline being replaced.
-    await expect.poll(() => holding, { timeout: 20_000 }).toBe(true); // the reload reads the files in a worker thread first
-    expect(h.mw.config.current().version).toBe(first);
-    for (let i = 0; i < 20; i++) {
-      expect((await h.check(BLOCKED)).status.code).toBe(status.OK);
-      expect((await h.check(checkRequest({ source: 'spiffe://cluster.local/ns/shop/sa/orders' }))).status.code).toBe(status.PERMISSION_DENIED);
+    try {
+      await expect.poll(() => holding, { timeout: 20_000 }).toBe(true); // the reload reads the files in a worker thread first
+      expect(h.mw.config.current().version).toBe(first);
+      for (let i = 0; i < 20; i++) {
+        expect((await h.check(BLOCKED)).status.code).toBe(status.OK);
+        expect((await h.check(checkRequest({ source: 'spiffe://cluster.local/ns/shop/sa/orders' }))).status.code).toBe(status.PERMISSION_DENIED);
+      }
+      expect(h.authz.version()).toBe(first);
+    } finally {
+      release(); // else stop() would wait for the held compile
     }
-    expect(h.authz.version()).toBe(first);
-    release();
     expect(await reload).toMatchObject({ changed: true });
     expect(h.authz.version()).not.toBe(first);
     expect((await h.check(BLOCKED)).status.code).toBe(status.PERMISSION_DENIED);

@@ -4,7 +4,7 @@ import { MeshwardError, registerErrorCodes } from '../lib/errors.ts';
 
 registerErrorCodes({
   AUTHZ_BAD_REQUEST: { grpc: GrpcStatus.INVALID_ARGUMENT, http: 400, exit: 2, description: 'ext_authz: the checked request is malformed (unparseable body, NUL in path); answered as a 400 denial.' },
-  AUTHZ_NOT_READY: { grpc: GrpcStatus.UNAVAILABLE, http: 503, exit: 69, description: 'ext_authz: no compiled policy set yet (startup or every compile failed).' },
+  AUTHZ_NOT_READY: { grpc: GrpcStatus.UNAVAILABLE, http: 503, exit: 69, description: 'ext_authz: no compiled policy set yet (an embedder calling check() before start(); `meshward serve` opens no port before the first compile).' },
   AUTHZ_STAGE_FAILED: { grpc: GrpcStatus.INTERNAL, http: 500, exit: 70, description: 'ext_authz: a pipeline stage failed; Envoy applies failure_mode_allow / status_on_error.' },
   JWKS_FETCH_FAILED: { grpc: GrpcStatus.UNAVAILABLE, http: 503, exit: 69, description: 'RequestAuthentication: the jwksUri could not be fetched or parsed.' },
 });

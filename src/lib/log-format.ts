@@ -48,7 +48,7 @@ export function formatLogLine(line: string, colour = false): string {
   const fields = Object.entries(rec).filter(([k]) => !HEAD_FIELDS.has(k)).map(([k, v]) => `${k}=${value(v)}`);
   let out = `${clock(rec.time)} ${shownLevel} ${component}${String(rec.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
   const err = rec.err as { message?: string; stack?: string; code?: string } | undefined;
-  if (err) out += `${(err.stack ?? `${err.code ? `${err.code}: ` : ''}${err.message ?? ''}`).split('\n').map((l) => `    ${l}`).join('\n')}\n`;
+  if (err) out += `${(err.stack || `${err.code ? `${err.code}: ` : ''}${err.message ?? ''}`).split('\n').map((l) => `    ${l}`).join('\n')}\n`;
   return out;
 }
 

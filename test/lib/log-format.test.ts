@@ -23,6 +23,12 @@ describe('log formats', () => {
     expect(line).toBe('00:00:00.000 ERROR request failed\n    Error: boom\n        at x (y.ts:1:1)\n');
   });
 
+  it('prints code and message of an error logged as a plain object, whose stack the logger leaves empty', () => {
+    const s = sink();
+    createLogger({ format: 'text', destination: s.stream }).error({ err: { code: 'POLICY_COMPILE_FAILED', message: 'rego/p.rego:4:1: rego_parse_error' } }, 'start failed');
+    expect(s.text()).toMatch(/start failed\n {4}POLICY_COMPILE_FAILED: rego\/p\.rego:4:1: rego_parse_error\n$/);
+  });
+
   it('keeps JSON lines when asked for json', () => {
     const s = sink();
     createLogger({ format: 'json', destination: s.stream }).info({ a: 1 }, 'hello');

@@ -15,4 +15,4 @@ export { grpcError } from './grpc-status.ts';
 export { istioCaServiceDefinition } from './istio-api.ts';
 export { CaError } from './errors.ts';
 export { SharedCa, type SharedCaOptions } from './shared.ts';
-export { BUNDLE_PROPAGATION_S, BUNDLE_REFRESH_HINT_S, SAFE_ACTIVATION_DELAY_MS } from './rotation-delay.ts';
+export { activationDelayMs, BUNDLE_PROPAGATION_S, BUNDLE_REFRESH_HINT_S, SAFE_ACTIVATION_DELAY, SAFE_ACTIVATION_DELAY_MS } from './rotation-delay.ts';

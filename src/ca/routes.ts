@@ -11,7 +11,7 @@ import type { Authority } from './authority.ts';
 import { spiffeBundle } from './bundle.ts';
 import type { Issuer } from './issuer.ts';
 import type { CertificateRecordStore } from './records.ts';
-import { BUNDLE_REFRESH_HINT_S } from './rotation-delay.ts';
+import { activationDelayMs, BUNDLE_REFRESH_HINT_S, SAFE_ACTIVATION_DELAY } from './rotation-delay.ts';
 
 export interface CaRouteDeps {
   auth: ApiAuth;
@@ -102,15 +102,22 @@ export function caRoutes(app: FastifyInstance, d: CaRouteDeps): void {
   app.post('/v1/ca/rotate', {
     preHandler: d.auth.require('admin'),
     schema: {
-      tags: ['ca'], summary: 'Force a CA rotation: prepare the next CA now, activate it after `activateAfter` (admin token).', security: [{ bearer: [] }],
-      body: Type.Optional(Type.Object({ newRoot: Type.Optional(Type.Boolean()), activateAfter: Type.Optional(Type.String({ pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h|d))+$' })) })),
+      tags: ['ca'], security: [{ bearer: [] }],
+      summary: `Force a CA rotation: prepare the next CA now (published in the bundle), activate it after \`activateAfter\` (default ${SAFE_ACTIVATION_DELAY}, as \`meshward ca rotate\`; "0s" activates at once) (admin token).`,
+      body: Type.Optional(Type.Object({
+        newRoot: Type.Optional(Type.Boolean()),
+        activateAfter: Type.Optional(Type.String({ pattern: '^(0|(\\d+(\\.\\d+)?(ms|s|m|h|d))+)$', description: `Delay before the prepared CA signs (default ${SAFE_ACTIVATION_DELAY}: sidecars must hold the new root first); "0s" or "0" at once.` })),
+      })),
     },
   }, async (req) => {
     const body = (req.body ?? {}) as { newRoot?: boolean; activateAfter?: string };
-    const rotate = (authority: Authority) => authority.rotate({ newRoot: body.newRoot, activateAfterMs: body.activateAfter ? parseDuration(body.activateAfter) : undefined });
+    const activateAfterMs = activationDelayMs(body.activateAfter);
+    const rotate = (authority: Authority) => authority.rotate({ newRoot: body.newRoot, activateAfterMs });
     const slot = d.mutate ? await d.mutate(rotate) : rotate(d.authority);
+    // Read before afterRotate: an immediate activation turns the slot active and drops its activateAt.
+    const activatesAt = slot.activateAt!;
     d.afterRotate();
-    return { prepared: slot, slots: d.authority.slots() };
+    return { prepared: slot, activatesAt, slots: d.authority.slots() };
   });
 
   app.post('/v1/svids/jwt', {

@@ -2,7 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { Authority, CaError, caDirOf, openCaSource, PLUGGED_IN_FILES, pluggedCaConfigured, SAFE_ACTIVATION_DELAY_MS, SharedCa, type SlotSummary } from '../../ca/index.ts';
+import { activationDelayMs, Authority, CaError, caDirOf, openCaSource, PLUGGED_IN_FILES, pluggedCaConfigured, SAFE_ACTIVATION_DELAY, SharedCa, type SlotSummary } from '../../ca/index.ts';
 import { createSnapshot, loadConfigDir, parseDuration } from '../../config/index.ts';
 import type { CaSettings } from '../../config/kinds/mesh.ts';
 import { resolveMesh } from '../../config/mesh-defaults.ts';
@@ -16,8 +16,8 @@ import { PostgresStateStore, requireKek } from '../../state/index.ts';
 import { pickOptions, resolveServeOptions } from '../options.ts';
 import { callServer, SERVER_OPTIONS, ServerUnreachableError, serverTarget } from '../server.ts';
 
-/** The default --activate-after, as a duration (6m). */
-const SAFE_DELAY = `${SAFE_ACTIVATION_DELAY_MS / 60_000}m`;
+/** The default --activate-after (6m), the same as POST /v1/ca/rotate's. */
+const SAFE_DELAY = SAFE_ACTIVATION_DELAY;
 
 const COMMON = pickOptions(['data', 'config', 'trust-domain', 'json']);
 
@@ -137,7 +137,7 @@ export const commands: CliCommand[] = [
       const activateAfter = (values['activate-after'] as string | undefined) ?? SAFE_DELAY;
       let activateAfterMs: number;
       try {
-        activateAfterMs = parseDuration(activateAfter);
+        activateAfterMs = activationDelayMs(activateAfter);
       } catch (err) {
         throw new MeshwardError('INVALID_ARGUMENT', `--activate-after: ${(err as Error).message}`);
       }

@@ -25,7 +25,8 @@ export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS5
 const CLOCK_SKEW_S = 60;
 const MAX_CACHED_TOKENS = 10_000;
 
-type Location = { kind: 'header'; name: string; prefix: string } | { kind: 'param'; name: string } | { kind: 'cookie'; name: string };
+/** `key` (`kind:name`) is computed once, when the rule is compiled: tokens are found on every check. */
+type Location = ({ kind: 'header'; name: string; prefix: string } | { kind: 'param'; name: string } | { kind: 'cookie'; name: string }) & { key: string };
 
 interface CompiledJwtRule {
   /** `namespace/name` of the RequestAuthentication. */
@@ -58,18 +59,18 @@ interface CachedToken {
   nbf?: number;
 }
 
-const DEFAULT_LOCATIONS: Location[] = [{ kind: 'header', name: 'authorization', prefix: 'Bearer ' }, { kind: 'param', name: 'access_token' }];
+const keyed = <L extends { kind: string; name: string }>(l: L): L & { key: string } => ({ ...l, key: `${l.kind}:${l.name}` });
+
+const DEFAULT_LOCATIONS: Location[] = [keyed({ kind: 'header', name: 'authorization', prefix: 'Bearer ' } as const), keyed({ kind: 'param', name: 'access_token' } as const)];
 
 function locationsOf(rule: JwtRule): Location[] {
   const out: Location[] = [
-    ...(rule.fromHeaders ?? []).map((h): Location => ({ kind: 'header', name: h.name.toLowerCase(), prefix: h.prefix ?? '' })),
-    ...(rule.fromParams ?? []).map((name): Location => ({ kind: 'param', name })),
-    ...(rule.fromCookies ?? []).map((name): Location => ({ kind: 'cookie', name })),
+    ...(rule.fromHeaders ?? []).map((h): Location => keyed({ kind: 'header', name: h.name.toLowerCase(), prefix: h.prefix ?? '' } as const)),
+    ...(rule.fromParams ?? []).map((name): Location => keyed({ kind: 'param', name } as const)),
+    ...(rule.fromCookies ?? []).map((name): Location => keyed({ kind: 'cookie', name } as const)),
   ];
   return out.length > 0 ? out : DEFAULT_LOCATIONS;
 }
-
-const locationKey = (l: Location) => `${l.kind}:${l.name}`;
 
 function cookies(header: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
@@ -191,7 +192,7 @@ export class Authenticator implements Stage {
     const byLocation = new Map<string, FoundToken>();
     for (const rule of rules) {
       for (const l of rule.locations) {
-        const key = locationKey(l);
+        const key = l.key;
         const seen = byLocation.get(key);
         if (seen) {
           seen.rules.push(rule);

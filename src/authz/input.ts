@@ -112,6 +112,17 @@ function guarded<T>(note: BadRequestNote, fn: () => T, fallback: T): T {
   }
 }
 
+/** `parsePath`, or `[]` with the bad-request note (no closure: this runs on every check). */
+function parsedPath(note: BadRequestNote, pathPart: string): string[] {
+  try {
+    return parsePath(pathPart);
+  } catch (err) {
+    if (!(err instanceof AuthzBadRequestError)) throw err;
+    note.message ??= err.message;
+    return [];
+  }
+}
+
 /**
  * Builds the input and facts. A malformed request (bad percent-encoding, NUL in the path,
  * unparseable JSON body) still yields an input (for the audit record) plus `badRequest`, which the
@@ -130,12 +141,13 @@ export function buildInput(request: CheckRequestJson, options: { pathNormalizati
   const bad: BadRequestNote = {};
   const input: AuthzInput = {
     attributes,
-    parsed_path: guarded(bad, () => parsePath(pathPart), []),
+    parsed_path: parsedPath(bad, pathPart),
     parsed_query: parseQuery(queryPart),
     truncated_body: truncated,
     version: INPUT_VERSION,
   };
-  const body = guarded(bad, () => parseBody(http, headers['content-type'], truncated), undefined);
+  const contentType = headers['content-type'];
+  const body = contentType === undefined ? undefined : guarded(bad, () => parseBody(http, contentType, truncated), undefined);
   if (body !== undefined) input.parsed_body = body;
   if (attributes.source?.principal) input.source_principal = attributes.source.principal;
   const pathOnly = withoutFragment(pathPart);
@@ -287,12 +299,13 @@ function decodeComponent(s: string): string {
 }
 
 /**
- * name → values; hand-rolled because URLSearchParams costs more than the rest of the input. A Map
- * while parsing, then Object.fromEntries (own data properties: `__proto__` stays data).
+ * name → values; hand-rolled because URLSearchParams costs more than the rest of the input. Own
+ * data properties in first-seen order, as Object.fromEntries of a Map gives (`__proto__` stays
+ * data), without the Map and its entries per check.
  */
 function parseQuery(query: string): Record<string, string[]> {
-  if (!query) return {};
-  const values = new Map<string, string[]>();
+  const values: Record<string, string[]> = {};
+  if (!query) return values;
   let start = 0;
   while (start <= query.length) {
     let end = query.indexOf('&', start);
@@ -302,13 +315,14 @@ function parseQuery(query: string): Record<string, string[]> {
       const hasValue = eq >= 0 && eq < end;
       const key = decodeComponent(query.slice(start, hasValue ? eq : end));
       const value = hasValue ? decodeComponent(query.slice(eq + 1, end)) : '';
-      const list = values.get(key);
+      const list = Object.hasOwn(values, key) ? values[key] : undefined;
       if (list) list.push(value);
-      else values.set(key, [value]);
+      else if (key === '__proto__') Object.defineProperty(values, key, { value: [value], enumerable: true, configurable: true, writable: true });
+      else values[key] = [value];
     }
     start = end + 1;
   }
-  return Object.fromEntries(values);
+  return values;
 }
 
 function bodyText(http: HttpRequestJson): string {
@@ -320,7 +334,7 @@ function bodyText(http: HttpRequestJson): string {
 export const MAX_BODY_DEPTH = 512;
 
 /** JSON and form bodies as the OPA-Envoy plugin parses them; a partial JSON body is not parsed. */
-function parseBody(http: HttpRequestJson, contentType: string | undefined, truncated: boolean): unknown {
+function parseBody(http: HttpRequestJson, contentType: string, truncated: boolean): unknown {
   if (!contentType) return undefined;
   const text = bodyText(http);
   if (text === '') return undefined;

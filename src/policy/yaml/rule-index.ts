@@ -71,26 +71,59 @@ export class RuleIndex<P> {
     return better(this.#rest, facts, auth, accept, best);
   }
 
-  /** Scans the rules filed under each leading-segment prefix of `path` (`/a`, `/a/b`, ...). */
-  #scanPrefixes(path: string, scan: (list: IndexedRule<P>[] | undefined) => void): void {
-    for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) scan(this.#prefix.get(path.slice(0, i)));
+  /**
+   * Every matching rule, in ordinal order, at most one per policy (AUDIT and dry-run reporting).
+   * Closure-free like `first`: it runs on every check of a workload with an AUDIT policy.
+   */
+  all(facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: P) => boolean): IndexedRule<P>[] {
+    const found = new AllMatches<P>();
+    found.scan(this.#exactPath.get(facts.path), facts, auth, accept);
+    if (this.#prefix.size > 0) {
+      const path = facts.path;
+      for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) found.scan(this.#prefix.get(path.slice(0, i)), facts, auth, accept);
+    }
+    if (facts.sourcePrincipal !== undefined && this.#principal.size > 0) found.scan(this.#principal.get(facts.sourcePrincipal), facts, auth, accept);
+    found.scan(this.#rest, facts, auth, accept);
+    return found.sorted();
+  }
+}
+
+/** Few matches are the rule: a list searched by policy, and a Map only once there are many. */
+const LINEAR_MATCHES = 16;
+
+const byOrdinal = (a: { ordinal: number }, b: { ordinal: number }) => a.ordinal - b.ordinal;
+
+/** The lowest-ordinal matching rule per policy, collected over several candidate lists. */
+class AllMatches<P> {
+  readonly #list: IndexedRule<P>[] = [];
+  #byPolicy?: Map<P, number>;
+
+  scan(list: IndexedRule<P>[] | undefined, facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: P) => boolean): void {
+    if (!list) return;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      const at = this.#indexOf(e.policy);
+      if (at >= 0 && this.#list[at]!.ordinal <= e.ordinal) continue;
+      if (!accept(e.policy) || !e.match(facts, auth)) continue;
+      if (at >= 0) this.#list[at] = e;
+      else this.#add(e);
+    }
   }
 
-  /** Every matching rule, in ordinal order, at most one per policy (AUDIT and dry-run reporting). */
-  all(facts: MatchFacts, auth: MatchAuth | undefined, accept: (p: P) => boolean): IndexedRule<P>[] {
-    const found = new Map<P, IndexedRule<P>>();
-    const scan = (list: IndexedRule<P>[] | undefined) => {
-      if (!list) return;
-      for (const e of list) {
-        const prev = found.get(e.policy);
-        if (prev && prev.ordinal <= e.ordinal) continue;
-        if (accept(e.policy) && e.match(facts, auth)) found.set(e.policy, e);
-      }
-    };
-    scan(this.#exactPath.get(facts.path));
-    if (this.#prefix.size > 0) this.#scanPrefixes(facts.path, scan);
-    if (facts.sourcePrincipal !== undefined && this.#principal.size > 0) scan(this.#principal.get(facts.sourcePrincipal));
-    scan(this.#rest);
-    return [...found.values()].sort((a, b) => a.ordinal - b.ordinal);
+  sorted(): IndexedRule<P>[] {
+    return this.#list.length > 1 ? this.#list.sort(byOrdinal) : this.#list;
+  }
+
+  #indexOf(policy: P): number {
+    if (this.#byPolicy) return this.#byPolicy.get(policy) ?? -1;
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) if (list[i]!.policy === policy) return i;
+    return -1;
+  }
+
+  #add(e: IndexedRule<P>): void {
+    this.#list.push(e);
+    if (this.#byPolicy) this.#byPolicy.set(e.policy, this.#list.length - 1);
+    else if (this.#list.length > LINEAR_MATCHES) this.#byPolicy = new Map(this.#list.map((x, i) => [x.policy, i]));
   }
 }

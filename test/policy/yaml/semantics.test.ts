@@ -185,3 +185,44 @@ describe('rule indexes', () => {
     }
   });
 });
+
+describe('AUDIT rule index', () => {
+  // 40 AUDIT policies (more than the index's linear-search threshold of matches), each with rules
+  // of every index kind, so one request matches several rules of several policies.
+  const ruleOf = (p: number, r: number) => {
+    switch ((p + r) % 5) {
+      case 0: return { to: [{ operation: { paths: [`/a/${p % 4}`] } }] };
+      case 1: return { to: [{ operation: { paths: [`/a/*`], methods: [p % 2 ? 'POST' : 'GET'] } }] };
+      case 2: return { from: [{ source: { principals: [`cluster.local/ns/shop/sa/sa${p % 3}`] } }] };
+      case 3: return { to: [{ operation: { paths: [`/a/{*}/b`] } }] };
+      default: return { when: [{ key: 'request.headers[x-k]', values: [`v${p % 6}`] }] };
+    }
+  };
+  const policies = Array.from({ length: 40 }, (_, p) => ({ name: `audit-${p}`, action: 'AUDIT' as const, rules: [0, 1, 2].map((r) => ruleOf(p, r)) }));
+  const indexed = compile(...policies);
+
+  it('reports, for every policy, its first matching rule, as evaluating each rule alone does (allow and deny-free)', () => {
+    const paths = ['/a/0', '/a/1', '/a/3', '/a/x/b', '/a/x/c', '/b', '/a'];
+    const principals = ['cluster.local/ns/shop/sa/sa0', 'cluster.local/ns/shop/sa/sa2', 'cluster.local/ns/shop/sa/web'];
+    let matchedSomewhere = 0;
+    for (const path of paths) {
+      for (const method of ['GET', 'POST']) {
+        for (const sourcePrincipal of principals) {
+          for (const headers of [{}, { 'x-k': 'v1' }, { 'x-k': 'v5' }]) {
+            const f = facts({ path, method, sourcePrincipal, headers });
+            const expected: { policy: string; rule: number }[] = [];
+            policies.forEach((p, pi) => {
+              const rule = p.rules.findIndex((r) => compile({ name: 'one', rules: [r] }).evaluate(orders, f, undefined).allowed);
+              if (rule >= 0) expected.push({ policy: `shop/${policies[pi]!.name}`, rule });
+            });
+            const got = indexed.evaluate(orders, f, auth()).audit.map((m) => ({ policy: m.policy.id, rule: m.rule }));
+            expect(got).toEqual(expected);
+            if (expected.length > 16) matchedSomewhere++;
+          }
+        }
+      }
+    }
+    // The many-matches route (past the linear search) was taken too.
+    expect(matchedSomewhere).toBeGreaterThan(0);
+  });
+});

@@ -58,6 +58,8 @@ export class BatchEncoder {
   #index: Float64Array;
   #slot = 0;
   #input?: BatchInputContext;
+  /** Scratch for one record's column texts. */
+  readonly #texts: string[] = new Array<string>(COLUMN_FIELDS.length).fill('');
 
   constructor(expectedRecords = 500) {
     // As large as the largest batch seen so far: growing by doubling from 64 KiB to a full batch
@@ -91,12 +93,14 @@ export class BatchEncoder {
 
   add(r: PreparedRecord, inputBytes?: Uint8Array): void {
     let nulls = 0;
-    let columns = '';
+    // One join, not eight concatenations (each a string the write then flattens).
+    const texts = this.#texts;
     for (let i = 0; i < COLUMN_FIELDS.length; i++) {
       const v = r[COLUMN_FIELDS[i]!];
       if (v === null) nulls |= 1 << i;
-      columns = i === 0 ? (v ?? '') : `${columns}\0${v ?? ''}`;
+      texts[i] = v ?? '';
     }
+    const columns = texts.join('\0');
     // UTF-8 takes at most 3 bytes per UTF-16 unit; only near the end of the buffer is the exact size worth computing.
     const inputLength = inputBytes?.length ?? 0;
     if (this.#offset + (columns.length + r.body.length) * 3 + inputLength > this.#bytes.length) {

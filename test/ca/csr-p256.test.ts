@@ -57,8 +57,8 @@ afterEach(() => {
 });
 
 /** Imports the CA afresh with MESHWARD_NATIVE_CRYPTO as given and serves it on a local gRPC server. */
-async function serve(nativeCrypto: '0' | undefined) {
-  if (nativeCrypto) vi.stubEnv('MESHWARD_NATIVE_CRYPTO', nativeCrypto);
+async function serve(nativeCrypto: '0' | '') {
+  vi.stubEnv('MESHWARD_NATIVE_CRYPTO', nativeCrypto);
   vi.resetModules();
   const { p256VerifyImplementation } = await import('../../src/ca/p256-verify.ts');
   const { CREATE_CERTIFICATE_PATH, istioCaServiceDefinition, istioCaStreamHandler, registerIstioCaService } = await import('../../src/ca/istio-api.ts');
@@ -93,7 +93,7 @@ async function serve(nativeCrypto: '0' | undefined) {
 }
 
 const modes = [
-  { name: 'native', env: undefined, run: built },
+  { name: 'native', env: '' as const, run: built }, // '' = use the addon when it loads
   { name: 'node:crypto', env: '0' as const, run: true },
 ];
 

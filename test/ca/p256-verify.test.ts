@@ -114,7 +114,7 @@ describe('P-256 verification: the corpus', () => {
     expect(verdicts(verifyP256NodeCrypto)).toEqual([]);
   });
 
-  it.skipIf(!built)('the native addon gives the expected verdict on every case (so the same as node:crypto)', () => {
+  it.skipIf(!built || process.env.MESHWARD_NATIVE_CRYPTO === '0')('the native addon gives the expected verdict on every case (so the same as node:crypto)', () => {
     expect(native, p256VerifyImplementation().reason).toBeDefined();
     expect(verdicts(native!)).toEqual([]);
   });
@@ -160,7 +160,8 @@ function smallXPoint(): { x: bigint; y: bigint } {
 }
 
 describe.skipIf(!built)('the native addon, called directly', () => {
-  const addon = createRequire(import.meta.url)(ADDON) as { verify: (...args: unknown[]) => boolean };
+  // Required lazily: a skipped describe still runs its body.
+  const addon = { verify: (...args: unknown[]) => (createRequire(import.meta.url)(ADDON) as { verify: (...a: unknown[]) => boolean }).verify(...args) };
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const point = pointOf(publicKey);
   const message = Buffer.from('m');

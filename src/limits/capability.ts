@@ -78,7 +78,13 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
     backend = new MemoryBackend();
   }
 
-  const sqlite = new SqliteQuotaStore(openQuotaDatabase(path.join(ctx.options.dataDir, 'limits')));
+  // Opened (creating <data>/limits/quotas.db) only when SQLite holds quotas: the auto store and
+  // the adjustment log without a database, or a QuotaPolicy with `store: sqlite` (at policy install).
+  let sqlite: SqliteQuotaStore | undefined;
+  const sqliteStore = (): SqliteQuotaStore => {
+    sqlite ??= new SqliteQuotaStore(openQuotaDatabase(path.join(ctx.options.dataDir, 'limits')));
+    return sqlite;
+  };
   let postgres: PostgresQuotaStore | undefined;
   const postgresStore = (): PostgresQuotaStore | undefined => {
     if (!ctx.options.databaseUrl) return undefined;
@@ -87,8 +93,8 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
   };
   let redisQuota: RedisQuotaStore | undefined;
   const stores = (kind: 'auto' | 'sqlite' | 'redis' | 'postgres'): QuotaStore | undefined => {
-    if (kind === 'auto') return postgresStore() ?? sqlite;
-    if (kind === 'sqlite') return sqlite;
+    if (kind === 'auto') return postgresStore() ?? sqliteStore();
+    if (kind === 'sqlite') return sqliteStore();
     if (kind === 'postgres') return postgresStore();
     const client = redisClient();
     if (!client) return undefined;
@@ -96,7 +102,7 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
     return redisQuota;
   };
   // Adjustments are recorded durably: in PostgreSQL when configured (shared by replicas), else SQLite.
-  const adjustmentLog: AdjustmentLog = postgresStore() ?? sqlite;
+  const adjustmentLog: AdjustmentLog = postgresStore() ?? sqliteStore();
 
   const engine = new RateLimitEngine({ backend, clock: ctx.clock, logger: ctx.logger, registry: ctx.registry, failureMode: settings.failureMode });
   const quotas = new QuotaService({
@@ -136,7 +142,7 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
   if (isStageRegistry(authz)) authz.addStage(factory, { after: 'authorize' });
   else log.info('no authz capability with addStage: the limits stage is not in the ext_authz pipeline');
 
-  const purge = () => sqlite.purgeExpired(ctx.clock.now());
+  const purge = () => sqlite?.purgeExpired(ctx.clock.now());
   let cancelPurge: (() => void) | undefined;
   const schedulePurge = () => {
     cancelPurge = ctx.clock.setTimer(3_600_000, () => {
@@ -164,7 +170,7 @@ export async function createLimitsCapability(ctx: CapabilityContext): Promise<Li
       cancelPurge?.();
       unsubscribe();
       await backend.close();
-      await sqlite.close();
+      await sqlite?.close();
       await postgres?.close();
       redis?.disconnect();
     },

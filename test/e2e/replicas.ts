@@ -9,8 +9,11 @@ import { freePort } from '../helpers/ports.ts';
 import { DATABASE_URL, describeWithPostgres, describeWithRedis } from '../helpers/services.ts';
 import type { SdsClient } from '../sds/harness.ts';
 
-/** What a replica writes to its data dir (docs/replicas.md, "What a replica writes"): nothing of the CA, no key, no token hashes. */
-export const DOCUMENTED_DATA_FILES = /^(admin\.token|serve\.lock|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|audit\/checkpoint-latest\.json|limits\/quotas\.db(-shm|-wal)?)$/;
+/**
+ * What a replica writes to its data dir (docs/replicas.md, "What a replica writes"): nothing of the
+ * CA, no key, no token hashes, and no limits/quotas.db (quotas go to PostgreSQL; no policy here says `store: sqlite`).
+ */
+export const DOCUMENTED_DATA_FILES = /^(admin\.token|serve\.lock|audit\/checkpoint-key(\.pub)?\.pem|audit\/checkpoints(\.1)?\.ndjson|audit\/checkpoint-latest\.json)$/;
 
 export const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 

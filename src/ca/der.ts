@@ -153,3 +153,44 @@ export function derToPem(der: Buffer, label: string): string {
   for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
+
+/** Byte length of `derToPem(der, label)` for a DER of `derLength` bytes (ASCII label). */
+export function pemLength(derLength: number, label: string): number {
+  const b64 = Math.ceil(derLength / 3) * 4;
+  return 11 + label.length + 6 + b64 + Math.max(1, Math.ceil(b64 / 64)) + 9 + label.length + 6;
+}
+
+const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
+
+/**
+ * Writes `derToPem(der, label)` as bytes into `out` at `at` and returns the offset past it: the
+ * same text without building strings (the Istio CA answer is bytes on the wire anyway).
+ */
+export function writePem(der: Buffer, label: string, out: Buffer, at: number): number {
+  let p = at + out.write(`-----BEGIN ${label}-----\n`, at, 'latin1');
+  let col = 0;
+  const whole = der.length - (der.length % 3);
+  for (let i = 0; i < whole; i += 3) {
+    const n = (der[i]! << 16) | (der[i + 1]! << 8) | der[i + 2]!;
+    out[p++] = B64[n >> 18]!;
+    out[p++] = B64[(n >> 12) & 63]!;
+    out[p++] = B64[(n >> 6) & 63]!;
+    out[p++] = B64[n & 63]!;
+    col += 4;
+    if (col === 64) {
+      out[p++] = 0x0a;
+      col = 0;
+    }
+  }
+  const rest = der.length - whole;
+  if (rest > 0) {
+    const n = (der[whole]! << 16) | (rest === 2 ? der[whole + 1]! << 8 : 0);
+    out[p++] = B64[n >> 18]!;
+    out[p++] = B64[(n >> 12) & 63]!;
+    out[p++] = rest === 2 ? B64[(n >> 6) & 63]! : 0x3d;
+    out[p++] = 0x3d;
+    col += 4;
+  }
+  if (col > 0 || der.length === 0) out[p++] = 0x0a; // derToPem writes an empty line for no bytes
+  return p + out.write(`-----END ${label}-----\n`, p, 'latin1');
+}

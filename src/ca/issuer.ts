@@ -29,6 +29,8 @@ export interface X509Svid {
   readonly chainPem: string;
   /** The root this certificate chains to, PEM. */
   readonly rootPem: string;
+  /** The CA chain after the leaf (`chainPem` without the leaf), when the issuer has it apart. */
+  readonly caChainPem?: string;
   readonly notBefore: number;
   readonly notAfter: number;
   readonly issuedAt: number;
@@ -57,19 +59,55 @@ export interface IssuerDeps {
 }
 
 const MIN_TTL_MS = 60_000;
+/** Validated SPIFFE IDs kept (a fleet renews the same identities over and over). */
+const VALID_IDS_KEPT = 10_000;
+
+/** An issued X509-SVID; the PEM chain is built on first use (the Istio CA API writes the leaf's bytes itself). */
+class IssuedSvid implements X509Svid {
+  #chainPem: string | undefined;
+
+  constructor(
+    readonly spiffeId: string, readonly serial: string, readonly certDer: Buffer, readonly caChainPem: string, readonly rootPem: string,
+    readonly notBefore: number, readonly notAfter: number, readonly issuedAt: number, readonly caSlot: string,
+  ) {}
+
+  get chainPem(): string {
+    this.#chainPem ??= certPem(this.certDer) + this.caChainPem;
+    return this.#chainPem;
+  }
+}
+
+/** The durations of one settings object, parsed once (settings objects are replaced, not mutated, on reload). */
+interface Limits { readonly settings: CaSettings; readonly maxTtl: number; readonly skew: number }
 
 export class Issuer {
   readonly #d: IssuerDeps;
+  /** SPIFFE ID → its trust domain, for IDs that passed parseSpiffeId with a workload path. */
+  readonly #validIds = new Map<string, string>();
+  #limits: Limits | undefined;
 
   constructor(deps: IssuerDeps) {
     this.#d = deps;
   }
 
   #checkIdentity(spiffeId: string): void {
-    const id = parseSpiffeId(spiffeId);
     const trustDomain = this.#d.trustDomain();
+    const known = this.#validIds.get(spiffeId);
+    if (known === trustDomain) return;
+    const id = parseSpiffeId(spiffeId);
     if (id.trustDomain !== trustDomain) throw new SpiffeIdError(`SPIFFE ID ${spiffeId} is not in this CA's trust domain ${trustDomain}`);
     if (!id.path) throw new SpiffeIdError('an X509-SVID needs a workload path, not the bare trust domain ID');
+    if (this.#validIds.size >= VALID_IDS_KEPT) this.#validIds.clear();
+    this.#validIds.set(spiffeId, id.trustDomain);
+  }
+
+  #limitsOf(settings: CaSettings): Limits {
+    let limits = this.#limits;
+    if (limits?.settings !== settings) {
+      limits = { settings, maxTtl: parseDuration(settings.workloadCertTTL), skew: parseDuration(settings.clockSkew) };
+      this.#limits = limits;
+    }
+    return limits;
   }
 
   /** Signs an X509-SVID for `spiffeId` over the given public key; its record is queued, not awaited. */
@@ -78,33 +116,35 @@ export class Issuer {
   }
 
   /** Like `issue`, resolved only once the certificate's record is durable (group commit, records.ts). */
-  async issueRecorded(req: IssueRequest): Promise<X509Svid> {
-    const { svid, recorded } = this.#issue(req);
-    if (recorded) {
-      try {
-        await recorded;
-      } catch (err) {
-        throw new MeshwardError('UNAVAILABLE', `certificate ${svid.serial} could not be recorded, so it is not handed out: ${(err as Error).message}`, { cause: err });
-      }
+  issueRecorded(req: IssueRequest): Promise<X509Svid> {
+    let issued: { svid: X509Svid; recorded: Promise<void> | undefined };
+    try {
+      issued = this.#issue(req);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return svid;
+    const { svid, recorded } = issued;
+    if (!recorded) return Promise.resolve(svid);
+    // No async function: one reaction on the batch's commit per call, nothing more.
+    return recorded.then(() => svid, (err: unknown) => {
+      throw new MeshwardError('UNAVAILABLE', `certificate ${svid.serial} could not be recorded, so it is not handed out: ${(err as Error).message}`, { cause: err });
+    });
   }
 
   #issue(req: IssueRequest): { svid: X509Svid; recorded: Promise<void> | undefined } {
     this.#checkIdentity(req.spiffeId);
-    const settings = this.#d.settings();
+    const { maxTtl, skew } = this.#limitsOf(this.#d.settings());
     const now = this.#d.clock.now();
-    const maxTtl = parseDuration(settings.workloadCertTTL);
     const ttl = Math.max(MIN_TTL_MS, Math.min(req.ttlMs ?? maxTtl, maxTtl));
     const signer = this.#d.authority.active();
     if (signer.notAfter <= now) throw new MeshwardError('UNAVAILABLE', 'the active CA has expired; it rotates on the next tick (or run `meshward ca rotate`)');
-    const notBefore = now - parseDuration(settings.clockSkew);
+    const notBefore = now - skew;
     const notAfter = Math.min(now + ttl, signer.notAfter);
     const { der, serial } = signLeaf(signer.template, { spki: req.spki, keyKind: req.keyKind, spiffeId: req.spiffeId, notBefore, notAfter });
-    const svid: X509Svid = {
-      spiffeId: req.spiffeId, serial: serial.toString('hex'), certDer: der, chainPem: certPem(der) + signer.chainPem, rootPem: signer.rootPem,
-      notBefore: Math.floor(notBefore / 1000) * 1000, notAfter: Math.floor(notAfter / 1000) * 1000, issuedAt: now, caSlot: signer.slotId,
-    };
+    const svid = new IssuedSvid(
+      req.spiffeId, serial.toString('hex'), der, signer.chainPem, signer.rootPem,
+      Math.floor(notBefore / 1000) * 1000, Math.floor(notAfter / 1000) * 1000, now, signer.slotId,
+    );
     const recorded = this.#d.records?.add({ serial: svid.serial, spiffeId: svid.spiffeId, notBefore: svid.notBefore, notAfter: svid.notAfter, issuedAt: now, requestedBy: req.requestedBy, method: req.method, caSlot: signer.slotId });
     this.#d.onIssued?.(svid, req.method);
     return { svid, recorded };

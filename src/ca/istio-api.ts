@@ -11,12 +11,12 @@
 import { Metadata, type sendUnaryData, type Server, type ServerUnaryCall, type ServiceDefinition } from '@grpc/grpc-js';
 import type { WorkloadAuthenticator } from '../identity/index.ts';
 import { errorCodeOf, MeshwardError, toGrpcStatus } from '../lib/errors.ts';
-import { type GrpcFailure, serveUnary, type StreamHandler, type UnaryMethod } from '../lib/grpc-unary-stream.ts';
+import { framed, type GrpcFailure, serveUnary, type StreamHandler, type UnaryMethod } from '../lib/grpc-unary-stream.ts';
 import type { Logger } from '../lib/logger.ts';
 import { loadMeshwardProto } from '../lib/protos.ts';
 import { grpcError } from './grpc-status.ts';
-import { decodeIstioRequest, encodeIstioResponse, type IstioCertificateRequest, type IstioCertificateResponse } from './istio-codec.ts';
-import type { Issuer } from './issuer.ts';
+import { decodeIstioRequest, encodeIstioLeafFrame, encodeIstioResponse, type IstioCertificateRequest, type IstioCertificateResponse } from './istio-codec.ts';
+import type { Issuer, X509Svid } from './issuer.ts';
 
 export const CREATE_CERTIFICATE_PATH = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
@@ -34,17 +34,37 @@ export interface IstioCaDeps { authenticator: WorkloadAuthenticator; issuer: Iss
 
 const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
 
-/** One call: identity from the token only, the CSR's signature checked, answered once recorded. */
-async function createCertificate(deps: IstioCaDeps, authorization: unknown, request: IstioCertificateRequest): Promise<IstioCertificateResponse> {
+/** One call: identity from the token only, the CSR's signature checked, resolved once recorded. */
+async function createCertificate(deps: IstioCaDeps, authorization: unknown, request: IstioCertificateRequest): Promise<X509Svid> {
   const identity = deps.authenticator.authenticateHeader
     ? await deps.authenticator.authenticateHeader(authorization)
     : await deps.authenticator.authenticate(metadataWith(authorization));
   const seconds = Number(request.validity_duration ?? 0);
-  const svid = await deps.issuer.issueForCsrRecorded(request.csr ?? '', identity.spiffeId, {
+  return deps.issuer.issueForCsrRecorded(request.csr ?? '', identity.spiffeId, {
     ttlMs: seconds > 0 ? seconds * 1000 : undefined,
     requestedBy: identity.spiffeId,
   });
+}
+
+/** `cert_chain`: the leaf, the CA chain up to the root, the root; one PEM certificate each. */
+function certChainOf(svid: X509Svid): IstioCertificateResponse {
   return { cert_chain: [...(svid.chainPem.match(CERTIFICATE_PEM) ?? []), svid.rootPem] };
+}
+
+/** The encoded CA part of `cert_chain` for the last signer seen: the same for every leaf it signs. */
+let caFields: { caChainPem: string; rootPem: string; bytes: Buffer } | undefined;
+
+function caFieldsOf(caChainPem: string, rootPem: string): Buffer {
+  if (caFields?.caChainPem !== caChainPem || caFields.rootPem !== rootPem) {
+    caFields = { caChainPem, rootPem, bytes: encodeIstioResponse({ cert_chain: [...(caChainPem.match(CERTIFICATE_PEM) ?? []), rootPem] }) };
+  }
+  return caFields.bytes;
+}
+
+/** The answer's frame, the leaf's PEM written straight into it when the issuer keeps the CA chain apart. */
+function answerFrame(svid: X509Svid): Buffer {
+  if (svid.caChainPem === undefined) return framed(encodeIstioResponse(certChainOf(svid)));
+  return encodeIstioLeafFrame(svid.certDer, caFieldsOf(svid.caChainPem, svid.rootPem));
 }
 
 function metadataWith(authorization: unknown): Metadata {
@@ -60,7 +80,7 @@ function refused(deps: IstioCaDeps, err: unknown): void {
 export function registerIstioCaService(server: Server, deps: IstioCaDeps): void {
   server.addService(istioCaServiceDefinition(), {
     CreateCertificate(call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, callback: sendUnaryData<IstioCertificateResponse>) {
-      createCertificate(deps, call.metadata.get('authorization')[0], call.request).then((res) => callback(null, res), (err: unknown) => {
+      createCertificate(deps, call.metadata.get('authorization')[0], call.request).then((svid) => callback(null, certChainOf(svid)), (err: unknown) => {
         refused(deps, err);
         callback(grpcError(err));
       });
@@ -70,16 +90,16 @@ export function registerIstioCaService(server: Server, deps: IstioCaDeps): void 
 
 /** `CreateCertificate` on the HTTP/2 stream, past grpc-js (routed by the CA capability). */
 export function istioCaStreamHandler(deps: IstioCaDeps): StreamHandler {
-  return (stream, headers) => {
-    const method: UnaryMethod<IstioCertificateRequest, IstioCertificateResponse> = {
-      deserialize: decodeIstioRequest,
-      serialize: encodeIstioResponse,
-      handle: (request) => createCertificate(deps, headers.authorization, request),
-      failure: (err): GrpcFailure => {
-        refused(deps, err);
-        return { code: toGrpcStatus(err), message: err instanceof MeshwardError ? err.message : 'internal error', trailers: { 'meshward-error-code': errorCodeOf(err) } };
-      },
-    };
-    serveUnary(method, stream, headers);
+  // One method object for every call: the call's headers come with each `handle`.
+  const method: UnaryMethod<IstioCertificateRequest, X509Svid> = {
+    deserialize: decodeIstioRequest,
+    serialize: (svid) => encodeIstioResponse(certChainOf(svid)),
+    serializeFramed: answerFrame,
+    handle: (request, _message, headers) => createCertificate(deps, headers.authorization, request),
+    failure: (err): GrpcFailure => {
+      refused(deps, err);
+      return { code: toGrpcStatus(err), message: err instanceof MeshwardError ? err.message : 'internal error', trailers: { 'meshward-error-code': errorCodeOf(err) } };
+    },
   };
+  return (stream, headers) => serveUnary(method, stream, headers);
 }

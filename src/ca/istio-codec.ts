@@ -3,6 +3,8 @@
  * fields meshward reads (csr = 1, validity_duration = 3); the rest (metadata = 4, unknown fields)
  * is skipped by wire type. A test proves it equal to proto-loader's on the same bytes.
  */
+import { pemLength, writePem } from './der.ts';
+
 export interface IstioCertificateRequest {
   csr?: string;
   validity_duration?: string | number;
@@ -69,21 +71,50 @@ export function decodeIstioRequest(message: Buffer): IstioCertificateRequest {
   return out;
 }
 
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
+function varintLength(n: number): number {
+  let length = 1;
+  for (; n > 0x7f; n >>>= 7) length++;
+  return length;
+}
+
+function writeVarint(out: Buffer, at: number, n: number): number {
   while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
+    out[at++] = (n & 0x7f) | 0x80;
     n >>>= 7;
   }
-  out.push(n);
+  out[at++] = n;
+  return at;
+}
+
+/** `cert_chain` fields (field 1, length-delimited), in order. */
+export function encodeIstioResponse(response: IstioCertificateResponse): Buffer {
+  const bodies = response.cert_chain.map((pem) => Buffer.from(pem, 'utf8'));
+  let length = 0;
+  for (const body of bodies) length += 1 + varintLength(body.length) + body.length;
+  const out = Buffer.allocUnsafe(length);
+  let p = 0;
+  for (const body of bodies) {
+    out[p++] = 0x0a;
+    p = writeVarint(out, p, body.length);
+    p += body.copy(out, p);
+  }
   return out;
 }
 
-export function encodeIstioResponse(response: IstioCertificateResponse): Buffer {
-  const parts: Buffer[] = [];
-  for (const pem of response.cert_chain) {
-    const body = Buffer.from(pem, 'utf8');
-    parts.push(Buffer.from([0x0a, ...varintBytes(body.length)]), body);
-  }
-  return Buffer.concat(parts);
+/**
+ * The whole gRPC message frame (5-byte prefix, then the response) whose `cert_chain` is the leaf
+ * `leafDer` as PEM followed by `rest` (already encoded `cert_chain` fields, the CA's: the same for
+ * every leaf it signs). One allocation; the bytes equal `encodeIstioResponse` of the PEM strings.
+ */
+export function encodeIstioLeafFrame(leafDer: Buffer, rest: Buffer): Buffer {
+  const pem = pemLength(leafDer.length, 'CERTIFICATE');
+  const length = 1 + varintLength(pem) + pem + rest.length;
+  const frame = Buffer.allocUnsafe(5 + length);
+  frame[0] = 0;
+  frame.writeUInt32BE(length, 1);
+  frame[5] = 0x0a;
+  const at = writeVarint(frame, 6, pem);
+  const end = writePem(leafDer, 'CERTIFICATE', frame, at);
+  rest.copy(frame, end);
+  return frame;
 }

@@ -29,10 +29,16 @@ export interface UnaryMethod<Req, Res> {
   deserialize(message: Buffer): Req;
   serialize(response: Res): Buffer;
   /**
+   * Optional: the whole length-prefixed message (5-byte gRPC prefix, then `serialize`'s bytes),
+   * for a method that can write its answer into the frame directly instead of copying it there.
+   */
+  serializeFramed?(response: Res): Buffer;
+  /**
    * The call's work; may be asynchronous. Throwing (or rejecting) answers with `failure(err)`.
    * `message` is the serialized request; it is the handler's to keep (nothing reuses its memory).
+   * `headers` are the call's request headers (so one method object can serve every call).
    */
-  handle(request: Req, message: Buffer): Res | Promise<Res>;
+  handle(request: Req, message: Buffer, headers: IncomingHttpHeaders): Res | Promise<Res>;
   failure(err: unknown): GrpcFailure;
   /** Largest accepted request message, bytes (grpc-js's default is 4 MiB). */
   maxReceiveBytes?: number;
@@ -46,10 +52,27 @@ const DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024;
 // The same headers grpc-js answers with, so clients see no difference between the two paths.
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' };
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': '' };
+const RESPOND_OPTIONS = Object.freeze({ waitForTrailers: true });
 
 /** `this` is the stream (EventEmitter listeners are called on their emitter): no closure per call. */
 function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
+}
+
+const CALL = Symbol('meshward.unaryCall');
+/** The stream carries its call, so its listeners are shared functions rather than closures per call. */
+type CallStream = ServerHttp2Stream & { [CALL]: UnaryCall<unknown, unknown> };
+
+function onData(this: CallStream, chunk: Buffer): void {
+  this[CALL].receive(chunk);
+}
+
+function onEnd(this: CallStream): void {
+  this[CALL].received();
+}
+
+function onClose(this: CallStream): void {
+  this[CALL].closed();
 }
 
 function ignoreStreamError(): void {
@@ -87,10 +110,19 @@ export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: Serv
     return;
   }
   const max = method.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE;
-  const call = new UnaryCall(method, stream, headers, max);
-  stream.on('data', (chunk: Buffer) => call.receive(chunk));
-  stream.on('end', () => call.received());
-  stream.on('close', () => call.closed());
+  (stream as CallStream)[CALL] = new UnaryCall(method, stream, headers, max) as UnaryCall<unknown, unknown>;
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('close', onClose);
+}
+
+/** A length-prefixed, uncompressed gRPC message. */
+export function framed(message: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(5 + message.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  return frame;
 }
 
 class UnaryCall<Req, Res> {
@@ -167,7 +199,7 @@ class UnaryCall<Req, Res> {
     }
     let result: Res | Promise<Res>;
     try {
-      result = this.method.handle(request, message);
+      result = this.method.handle(request, message, this.headers);
     } catch (err) {
       this.fail(this.method.failure(err));
       return;
@@ -189,20 +221,17 @@ class UnaryCall<Req, Res> {
 
   private respond(response: Res): void {
     if (this.done) return;
-    let message: Buffer;
+    let frame: Buffer;
     try {
-      message = this.method.serialize(response);
+      frame = this.method.serializeFramed ? this.method.serializeFramed(response) : framed(this.method.serialize(response));
     } catch (err) {
       this.fail({ code: GrpcCode.INTERNAL, message: `Error serializing response: ${(err as Error).message}` });
       return;
     }
     if (!this.finish()) return;
-    const frame = Buffer.allocUnsafe(5 + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, 5);
-    this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    this.stream.once('wantTrailers', sendOkTrailers);
+    this.stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
+    // Emitted once per stream: `on` spares the `once` wrapper.
+    this.stream.on('wantTrailers', sendOkTrailers);
     this.stream.end(frame);
   }
 

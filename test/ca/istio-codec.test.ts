@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { istioCaServiceDefinition } from '../../src/ca/index.ts';
-import { decodeIstioRequest, encodeIstioResponse } from '../../src/ca/istio-codec.ts';
+import { randomBytes } from 'node:crypto';
+import { derToPem, pemLength, writePem } from '../../src/ca/der.ts';
+import { decodeIstioRequest, encodeIstioLeafFrame, encodeIstioResponse } from '../../src/ca/istio-codec.ts';
 
 const method = () => istioCaServiceDefinition().CreateCertificate!;
 const CSR = '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n';
@@ -20,5 +22,28 @@ describe('Istio CA codec (by hand) against proto-loader', () => {
   it('refuses a truncated message', () => {
     const wire = method().requestSerialize({ csr: CSR });
     expect(() => decodeIstioRequest(wire.subarray(0, wire.length - 3))).toThrow(/truncated/);
+  });
+
+  it('writes the leaf frame byte for byte as the framed message of the PEM strings', () => {
+    const rest = encodeIstioResponse({ cert_chain: ['intermediate\n', 'root\n'] });
+    for (const size of [1, 2, 3, 47, 48, 49, 200, 479, 480, 481, 2000]) {
+      const leaf = randomBytes(size);
+      const message = encodeIstioResponse({ cert_chain: [derToPem(leaf, 'CERTIFICATE'), 'intermediate\n', 'root\n'] });
+      const frame = encodeIstioLeafFrame(leaf, rest);
+      expect(frame.subarray(5).equals(message)).toBe(true);
+      expect(frame[0]).toBe(0);
+      expect(frame.readUInt32BE(1)).toBe(message.length);
+    }
+  });
+
+  it('writes PEM bytes equal to derToPem, every length modulo 3 and 48', () => {
+    for (let size = 0; size < 200; size++) {
+      const der = randomBytes(size);
+      const out = Buffer.alloc(pemLength(size, 'CERTIFICATE') + 4, 0xee);
+      const end = writePem(der, 'CERTIFICATE', out, 2);
+      expect(out.toString('latin1', 2, end)).toBe(derToPem(der, 'CERTIFICATE'));
+      expect(end).toBe(out.length - 2);
+      expect(out[out.length - 1]).toBe(0xee);
+    }
   });
 });

@@ -75,6 +75,28 @@ describe.each([['past grpc-js', true], ['through grpc-js', false]])('CreateCerti
     expect(row?.spiffe_id).toBe(`spiffe://${TRUST_DOMAIN}/ns/shop/sa/orders`);
   });
 
+  it('answers concurrent calls with distinct certificates, each for its own CSR key, chained to the active CA', async () => {
+    const { token } = await start(routed);
+    const bearer = await token();
+    const keys = await Promise.all(Array.from({ length: 24 }, () => crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>));
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const csrs = await Promise.all(keys.map(async (k) => (await x509.Pkcs10CertificateRequestGenerator.create({ keys: k, signingAlgorithm: alg })).toString('pem')));
+    const answers = await Promise.all(csrs.map((csr) => call({ csr }, bearer)));
+    const signer = ca!.authority.active();
+    const intermediate = new X509Certificate(signer.chainPem);
+    const serials = new Set<string>();
+    for (const [i, res] of answers.entries()) {
+      expect(res.cert_chain.slice(1)).toEqual([signer.chainPem, signer.rootPem]);
+      const leaf = new X509Certificate(res.cert_chain[0]!);
+      expect(leaf.verify(intermediate.publicKey)).toBe(true);
+      const spki = Buffer.from(await crypto.subtle.exportKey('spki', keys[i]!.publicKey));
+      expect(leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(spki)).toBe(true);
+      expect(leaf.subjectAltName).toBe(`URI:spiffe://${TRUST_DOMAIN}/ns/shop/sa/orders`);
+      serials.add(leaf.serialNumber);
+    }
+    expect(serials.size).toBe(answers.length);
+  });
+
   it('refuses a caller without a token, with a bad CSR, and with a token that expired after it was cached', async () => {
     const { token } = await start(routed);
     const csr = await csrPem('spiffe://x/y');

@@ -41,6 +41,20 @@ interface Row {
 }
 
 const NS_SA = /\/ns\/([^/]+)\/sa\/([^/]+)$/;
+const NO_NS_SA: readonly [null, null] = [null, null];
+/** Namespace and service account of recently recorded SPIFFE IDs (a fleet renews the same ones). */
+const nsSaCache = new Map<string, readonly [string | null, string | null]>();
+
+function nsSaOf(spiffeId: string): readonly [string | null, string | null] {
+  let v = nsSaCache.get(spiffeId);
+  if (!v) {
+    const m = NS_SA.exec(spiffeId);
+    v = m ? [m[1]!, m[2]!] : NO_NS_SA;
+    if (nsSaCache.size >= 10_000) nsSaCache.clear();
+    nsSaCache.set(spiffeId, v);
+  }
+  return v;
+}
 
 export function encodeCursor(issuedAt: number, serial: string): string {
   return Buffer.from(JSON.stringify([issuedAt, serial])).toString('base64url');
@@ -90,6 +104,8 @@ export interface CertificateRecordStore {
 export class CertificateRecords implements CertificateRecordStore {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
+  /** One batch in one transaction; built once (better-sqlite3 builds wrappers per `transaction()`). */
+  readonly #insertBatch: (batch: CertificateRecord[]) => void;
   #pending: CertificateRecord[] = [];
   #commit: BatchCommit | undefined;
   #flushScheduled = false;
@@ -107,6 +123,12 @@ export class CertificateRecords implements CertificateRecordStore {
       CREATE INDEX IF NOT EXISTS certificates_issued ON certificates (issued_at DESC, serial DESC);
       CREATE INDEX IF NOT EXISTS certificates_spiffe ON certificates (spiffe_id, issued_at DESC);`);
     this.#insert = this.#db.prepare('INSERT OR IGNORE INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.#insertBatch = this.#db.transaction((batch: CertificateRecord[]) => {
+      for (const r of batch) {
+        const [namespace, serviceAccount] = nsSaOf(r.spiffeId);
+        this.#insert.run(r.serial, r.spiffeId, namespace, serviceAccount, r.notBefore, r.notAfter, r.issuedAt, r.requestedBy, r.method, r.caSlot);
+      }
+    });
   }
 
   add(record: CertificateRecord): Promise<void> {
@@ -139,12 +161,7 @@ export class CertificateRecords implements CertificateRecordStore {
     if (batch.length === 0) return;
     try {
       if (!this.#db.open) throw new Error('the issued-certificate database is closed');
-      this.#db.transaction(() => {
-        for (const r of batch) {
-          const m = NS_SA.exec(r.spiffeId);
-          this.#insert.run(r.serial, r.spiffeId, m?.[1] ?? null, m?.[2] ?? null, r.notBefore, r.notAfter, r.issuedAt, r.requestedBy, r.method, r.caSlot);
-        }
-      })();
+      this.#insertBatch(batch);
     } catch (err) {
       commit?.reject(err);
       throw err;

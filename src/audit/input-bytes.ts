@@ -48,6 +48,7 @@ export async function completeRecords(records: WireRecord[], context: BatchInput
   // A decoder that cannot load would fail every retry of this batch: record without the input instead.
   const decode = await loadInputDecoder(context.decoder).catch((err: Error): InputDecoder => () => { throw new Error(`input decoder unavailable: ${err.message}`); });
   const masker = maskers.get(context.maskPaths);
+  const bodies = new BodyBytes(records.length);
   for (const record of records) {
     if (!record.input) continue;
     const head = Buffer.from(record.body.buffer, record.body.byteOffset, record.body.byteLength).toString('utf8');
@@ -58,7 +59,38 @@ export async function completeRecords(records: WireRecord[], context: BatchInput
       // The event loop decoded these very bytes, so this is a bug; the decision is still recorded.
       body = `${head.slice(0, -1)},"inputError":${JSON.stringify((err as Error).message)}}`;
     }
-    record.body = Buffer.from(body, 'utf8');
+    record.body = bodies.encode(body);
     delete record.input;
+  }
+}
+
+/** Bytes per chunk the bodies of a batch are encoded into: at most this, about 4 KiB per record for a small batch. */
+const BODY_CHUNK_BYTES = 256 * 1024;
+const BODY_BYTES_PER_RECORD = 4096;
+
+/**
+ * A batch's completed bodies as UTF-8, back to back in a few large chunks (views stay valid: a
+ * full chunk is left to the records viewing it). Buffer.from per body took a slice of Node's 8 KiB
+ * pool, a new pool every five records: ≈ 7 % of the writer thread in the CPU profile.
+ */
+class BodyBytes {
+  readonly #chunkBytes: number;
+  #chunk = Buffer.alloc(0);
+  #used = 0;
+
+  constructor(records: number) {
+    this.#chunkBytes = Math.min(BODY_CHUNK_BYTES, records * BODY_BYTES_PER_RECORD);
+  }
+
+  encode(body: string): Buffer {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const room = body.length * 3;
+    if (this.#used + room > this.#chunk.length) {
+      this.#chunk = Buffer.allocUnsafeSlow(Math.max(this.#chunkBytes, room));
+      this.#used = 0;
+    }
+    const start = this.#used;
+    this.#used += this.#chunk.write(body, start, 'utf8');
+    return this.#chunk.subarray(start, this.#used);
   }
 }

@@ -168,4 +168,21 @@ describe('completing a record body', () => {
     expect(Buffer.from(records[0]!.body).toString()).toBe(plain.body);
     expect(decodeBatch(encodeBatch([plain]))[0]!.input).toBeUndefined();
   });
+
+  it('completes every body of a large batch exactly, across the chunks the bodies are encoded into', async () => {
+    const encoder = new BatchEncoder();
+    const context = { decoder: AUDIT_INPUT_DECODER, maskPaths: [] };
+    const requests = Object.values(REQUESTS);
+    // Non-ASCII reasons of growing length: bodies of every size, some longer than a chunk's remainder.
+    const heads = Array.from({ length: 300 }, (_, i) => prepareRecord({ ...decision({ reason: `é🚦${'x'.repeat(i * 37)}` }), input: undefined }, []));
+    heads.forEach((h, i) => encoder.addWithInputBytes(h, requests[i % requests.length]!, context));
+    const records = decodeBatch(encoder.finish());
+    await completeRecords(records, context, new MaskerCache());
+    const masker = createMasker([]);
+    records.forEach((r, i) => {
+      const expected = completeBody(heads[i]!.body, decodeAuditInput(requests[i % requests.length]!), masker);
+      expect(Buffer.from(r.body).toString('utf8')).toBe(expected);
+      expect(r.input).toBeUndefined();
+    });
+  });
 });

@@ -2,13 +2,20 @@
  * `meshward policy eval|test|check`: the Rego engine from the command line, shaped like
  * `opa eval --format json`, `opa test` and `opa check`.
  */
-import { MeshwardError } from '../../lib/errors.ts';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { MeshwardError, registerErrorCodes } from '../../lib/errors.ts';
 import { RegoError } from '../../policy/rego/errors.ts';
 import { loadPolicyFiles, mergeData, readDataFile } from '../../policy/rego/files.ts';
 import { compileRego } from '../../policy/rego/policy.ts';
 import { runRegoTests } from '../../policy/rego/testing.ts';
 import { type Value, stringifyJSON } from '../../policy/rego/value.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
+
+// `opa test` exits 0 when it runs no test unless given --fail-on-empty (then 1); failing is the
+// default here, so a CI job whose test files or rules are mis-named does not pass silently.
+registerErrorCodes({
+  POLICY_NO_TESTS: { grpc: GrpcStatus.NOT_FOUND, http: 404, exit: 1, description: '`meshward policy test` found no test to run (no rule named test_*, or none matching --run) in the paths given; --allow-empty exits 0.' },
+});
 
 function list(v: CliValues[string]): string[] {
   if (v === undefined) return [];
@@ -74,11 +81,18 @@ function toJSONText(x: unknown, indent = ''): string {
 
 const testCommand: CliCommand = {
   name: 'policy test',
-  summary: 'Run Rego tests (rules named test_*) like `opa test`; exit 2 when a test fails.',
+  summary: 'Run Rego tests (rules named test_*) like `opa test`; exit 2 when a test fails, 1 when no test was found (POLICY_NO_TESTS; `opa test` needs --fail-on-empty for that) unless --allow-empty.',
   usage: 'DIR_OR_FILE...',
-  options: { verbose: { type: 'boolean', short: 'v', description: 'Print every test, not only failures' }, run: { type: 'string', short: 'r', value: 'REGEX', description: 'Run only tests whose name matches' }, json: { type: 'boolean', description: 'Print JSON instead of text' } },
+  options: {
+    verbose: { type: 'boolean', short: 'v', description: 'Print every test, not only failures' },
+    run: { type: 'string', short: 'r', value: 'REGEX', description: 'Run only tests whose name matches' },
+    json: { type: 'boolean', description: 'Print JSON instead of text' },
+    'allow-empty': { type: 'boolean', description: 'Exit 0 when no test is found (the default is exit 1, POLICY_NO_TESTS)' },
+    'fail-on-empty': { type: 'boolean', description: 'As opa test --fail-on-empty: exit 1 when no test is found (the default here)' },
+  },
   async run({ values, positionals }, io) {
     if (positionals.length === 0) throw new MeshwardError('INVALID_ARGUMENT', 'a directory or file is required');
+    if (values['allow-empty'] && values['fail-on-empty']) throw new MeshwardError('INVALID_ARGUMENT', '--allow-empty and --fail-on-empty contradict each other');
     const loaded = loadPolicyFiles(positionals);
     let policy: ReturnType<typeof compileRego>;
     try {
@@ -107,9 +121,17 @@ const testCommand: CliCommand = {
       if (errored) io.stdout(`ERROR: ${errored}/${results.length}\n`);
       if (results.length === 0) io.stdout('no tests found\n');
     }
+    if (results.length === 0 && !values['allow-empty']) throw noTests(positionals, Object.keys(loaded.modules).length, values.run);
     return results.every((r) => r.status === 'PASS') ? 0 : 2;
   },
 };
+
+/** What was searched, so a mis-named file or rule, or a --run that matches nothing, is easy to spot. */
+function noTests(paths: string[], modules: number, run: CliValues[string]): MeshwardError {
+  const filter = typeof run === 'string' ? ` matching --run ${JSON.stringify(run)}` : '';
+  return new MeshwardError('POLICY_NO_TESTS',
+    `no tests found${filter} in ${paths.join(', ')} (${modules} Rego module${modules === 1 ? '' : 's'} loaded; tests are rules named test_*); pass --allow-empty to exit 0`);
+}
 
 const checkCommand: CliCommand = {
   name: 'policy check',

@@ -11,6 +11,7 @@ import type { Authority, BundleListener, TrustBundle } from './authority.ts';
 import { CREATE_CERTIFICATE_PATH, istioCaStreamHandler, registerIstioCaService } from './istio-api.ts';
 import { type IssueRequest, Issuer, type X509Svid } from './issuer.ts';
 import { CertificateRecords, type CertificateRecordStore } from './records.ts';
+import { p256VerifyImplementation } from './p256-verify.ts';
 import { PostgresCertificateRecords } from './records-postgres.ts';
 import { Rotator } from './rotator.ts';
 import { describeCa, openCaSource, pluggedCaConfigured, watchPluggedFiles } from './source.ts';
@@ -58,6 +59,9 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
   });
   const authority = caSource.authority;
   logger.info(describeCa(caSource), `CA in use: ${caSource.mode} (${caSource.source})`);
+  // Resolved now, so MESHWARD_NATIVE_CRYPTO=1 without the addon fails the start, not the first CSR.
+  const csrVerifier = p256VerifyImplementation();
+  logger.info({ csrVerifier: csrVerifier.implementation, ...(csrVerifier.reason ? { reason: csrVerifier.reason } : {}) }, `P-256 CSR signatures checked with ${csrVerifier.implementation}`);
   if (authority.trustDomain !== mesh().trustDomain) {
     logger.warn({ ca: authority.trustDomain, config: mesh().trustDomain }, 'the CA was created for another trust domain; workload IDs follow the configuration, CA certificates keep the old one (create a new CA to change it)');
   }

@@ -142,9 +142,19 @@ export function decodeOid(content: Buffer): string {
   return arcs.join('.');
 }
 
+// PEM block patterns by label source: built once (matchAll works on a copy, so sharing is safe).
+const pemPatterns = new Map<string, RegExp>();
+
 export function pemToDer(pem: string, label: string | RegExp): Buffer[] {
-  const re = new RegExp(`-----BEGIN (${typeof label === 'string' ? label : label.source})-----([\\s\\S]*?)-----END \\1-----`, 'g');
-  return [...pem.matchAll(re)].map((m) => Buffer.from(m[2]!.replace(/\s+/g, ''), 'base64'));
+  const source = typeof label === 'string' ? label : label.source;
+  let re = pemPatterns.get(source);
+  if (!re) {
+    re = new RegExp(`-----BEGIN (${source})-----([\\s\\S]*?)-----END \\1-----`, 'g');
+    if (pemPatterns.size >= 64) pemPatterns.clear();
+    pemPatterns.set(source, re);
+  }
+  // Node's base64 decoder skips line breaks and other whitespace itself.
+  return [...pem.matchAll(re)].map((m) => Buffer.from(m[2]!, 'base64'));
 }
 
 export function derToPem(der: Buffer, label: string): string {
@@ -160,37 +170,22 @@ export function pemLength(derLength: number, label: string): number {
   return 11 + label.length + 6 + b64 + Math.max(1, Math.ceil(b64 / 64)) + 9 + label.length + 6;
 }
 
-const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
-
 /**
  * Writes `derToPem(der, label)` as bytes into `out` at `at` and returns the offset past it: the
  * same text without building strings (the Istio CA answer is bytes on the wire anyway).
  */
 export function writePem(der: Buffer, label: string, out: Buffer, at: number): number {
   let p = at + out.write(`-----BEGIN ${label}-----\n`, at, 'latin1');
-  let col = 0;
-  const whole = der.length - (der.length % 3);
-  for (let i = 0; i < whole; i += 3) {
-    const n = (der[i]! << 16) | (der[i + 1]! << 8) | der[i + 2]!;
-    out[p++] = B64[n >> 18]!;
-    out[p++] = B64[(n >> 12) & 63]!;
-    out[p++] = B64[(n >> 6) & 63]!;
-    out[p++] = B64[n & 63]!;
-    col += 4;
-    if (col === 64) {
-      out[p++] = 0x0a;
-      col = 0;
-    }
+  const b64 = der.toString('base64');
+  const lines = Math.max(1, Math.ceil(b64.length / 64));
+  // Natively encoded, written past where the line breaks go, then each line moved into place.
+  out.write(b64, p + lines, 'latin1');
+  for (let from = p + lines, left = b64.length; ; from += 64, left -= 64) {
+    const n = Math.min(64, left);
+    out.copyWithin(p, from, from + n);
+    p += n;
+    out[p++] = 0x0a;
+    if (left <= 64) break;
   }
-  const rest = der.length - whole;
-  if (rest > 0) {
-    const n = (der[whole]! << 16) | (rest === 2 ? der[whole + 1]! << 8 : 0);
-    out[p++] = B64[n >> 18]!;
-    out[p++] = B64[(n >> 12) & 63]!;
-    out[p++] = rest === 2 ? B64[(n >> 6) & 63]! : 0x3d;
-    out[p++] = 0x3d;
-    col += 4;
-  }
-  if (col > 0 || der.length === 0) out[p++] = 0x0a; // derToPem writes an empty line for no bytes
   return p + out.write(`-----END ${label}-----\n`, p, 'latin1');
 }

@@ -1,7 +1,8 @@
 /**
  * Authenticates gRPC callers (sidecars) from the bearer token in their metadata: a Kubernetes
  * service-account JWT from a configured issuer, or a meshward bootstrap token. Verified tokens
- * are cached until they expire, so a reconnecting fleet costs one signature check per token.
+ * are cached until they expire (by the exact `authorization` value carrying them), so a
+ * reconnecting fleet costs one signature check per token.
  */
 import type { KeyObject } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
@@ -111,25 +112,26 @@ export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): Re
     }
   }
 
-  function remember(token: string, identity: WorkloadIdentity, exp: number | undefined): void {
+  function remember(header: string, identity: WorkloadIdentity, exp: number | undefined): void {
     const expiresAt = exp === undefined ? clock.now() + 5 * 60_000 : exp * 1000;
     if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
-    cache.set(token, { identity, expiresAt });
+    cache.set(header, { identity, expiresAt });
   }
 
   const authenticator = {
     authenticate: (metadata: Metadata) => authenticator.authenticateHeader(metadata.get('authorization')[0]),
     async authenticateHeader(authorization: unknown): Promise<WorkloadIdentity> {
-      const token = bearerOf(authorization);
-      if (!token) throw new UnauthenticatedError('no bearer token (send gRPC metadata "authorization: Bearer <service-account JWT>")');
       const settings = deps.settings();
       if (cachedFor !== settings) {
         // New configuration (issuers may have changed): forget what the old one accepted.
         cache = new Map();
         cachedFor = settings;
       }
-      const hit = cache.get(token);
+      // Keyed by the exact header value (its one token): a hit skips parsing the header again.
+      const hit = typeof authorization === 'string' ? cache.get(authorization) : undefined;
       if (hit && hit.expiresAt > clock.now()) return hit.identity;
+      const token = bearerOf(authorization);
+      if (!token) throw new UnauthenticatedError('no bearer token (send gRPC metadata "authorization: Bearer <service-account JWT>")');
       const { payload, via } = await verify(token, settings.trustDomain, settings.identity);
       const ref = serviceAccountOf(payload);
       if ('error' in ref) throw new UnauthenticatedError(ref.error);
@@ -143,7 +145,7 @@ export function createWorkloadAuthenticator(deps: WorkloadAuthenticatorDeps): Re
         spiffeId, trustDomain: settings.trustDomain, namespace: ref.namespace, serviceAccount: ref.serviceAccount, via,
         ...(payload.exp === undefined ? {} : { validUntil: (payload.exp + CLOCK_TOLERANCE_S) * 1000 }),
       });
-      remember(token, identity, payload.exp);
+      remember(authorization as string, identity, payload.exp);
       return identity;
     },
   };

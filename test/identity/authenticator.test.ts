@@ -134,6 +134,20 @@ describe('workload authenticator', () => {
     await expect(auth.authenticate(metadataWith(token))).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
+  it('serves from its cache only the exact header it verified: another token, or a tampered one, is verified anew', async () => {
+    const { clock, auth } = await setup();
+    const token = await k8sToken(clock, { sub: 'system:serviceaccount:web:api' });
+    expect((await auth.authenticateHeader(`Bearer ${token}`)).spiffeId).toBe('spiffe://example.org/ns/web/sa/api');
+    // Same token, other spelling of the scheme: not a cache hit, verified and accepted.
+    expect((await auth.authenticateHeader(`bearer  ${token}`)).spiffeId).toBe('spiffe://example.org/ns/web/sa/api');
+    const [head, payload, signature] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
+    const swapped = Buffer.from(JSON.stringify({ ...claims, sub: 'system:serviceaccount:web:admin' })).toString('base64url');
+    await expect(auth.authenticateHeader(`Bearer ${head}.${swapped}.${signature}`)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(auth.authenticateHeader(`Bearer ${token}x`)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(auth.authenticateHeader(`Bearer ${token} trailing`)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
   it('verifies Kubernetes tokens against a JWKS fetched from jwksUri', async () => {
     const jwks = await k8sJwks();
     const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(jwks));

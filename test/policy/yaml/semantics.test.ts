@@ -208,7 +208,7 @@ describe('AUDIT rule index', () => {
     for (const path of paths) {
       for (const method of ['GET', 'POST']) {
         for (const sourcePrincipal of principals) {
-          for (const headers of [{}, { 'x-k': 'v1' }, { 'x-k': 'v5' }]) {
+          for (const headers of [{}, { 'x-k': 'v1' }, { 'x-k': 'v5' }] as Record<string, string>[]) {
             const f = facts({ path, method, sourcePrincipal, headers });
             const expected: { policy: string; rule: number }[] = [];
             policies.forEach((p, pi) => {

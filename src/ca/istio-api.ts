@@ -34,16 +34,25 @@ export interface IstioCaDeps { authenticator: WorkloadAuthenticator; issuer: Iss
 
 const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g;
 
-/** One call: identity from the token only, the CSR's signature checked, resolved once recorded. */
-async function createCertificate(deps: IstioCaDeps, authorization: unknown, request: IstioCertificateRequest): Promise<X509Svid> {
+/**
+ * One call: identity from the token only, the CSR's signature checked, resolved once recorded.
+ * A token already verified goes straight on (no promise for it); a refusal may be thrown or a rejection.
+ */
+function createCertificate(deps: IstioCaDeps, authorization: unknown, request: IstioCertificateRequest): Promise<X509Svid> {
+  const identity = deps.authenticator.cachedIdentity?.(authorization);
+  return identity ? issueFor(deps, identity.spiffeId, request) : authenticateAndIssue(deps, authorization, request);
+}
+
+async function authenticateAndIssue(deps: IstioCaDeps, authorization: unknown, request: IstioCertificateRequest): Promise<X509Svid> {
   const identity = deps.authenticator.authenticateHeader
     ? await deps.authenticator.authenticateHeader(authorization)
     : await deps.authenticator.authenticate(metadataWith(authorization));
+  return issueFor(deps, identity.spiffeId, request);
+}
+
+function issueFor(deps: IstioCaDeps, spiffeId: string, request: IstioCertificateRequest): Promise<X509Svid> {
   const seconds = Number(request.validity_duration ?? 0);
-  return deps.issuer.issueForCsrRecorded(request.csr ?? '', identity.spiffeId, {
-    ttlMs: seconds > 0 ? seconds * 1000 : undefined,
-    requestedBy: identity.spiffeId,
-  });
+  return deps.issuer.issueForCsrRecorded(request.csr ?? '', spiffeId, { ttlMs: seconds > 0 ? seconds * 1000 : undefined, requestedBy: spiffeId });
 }
 
 /** `cert_chain`: the leaf, the CA chain up to the root, the root; one PEM certificate each. */
@@ -80,10 +89,15 @@ function refused(deps: IstioCaDeps, err: unknown): void {
 export function registerIstioCaService(server: Server, deps: IstioCaDeps): void {
   server.addService(istioCaServiceDefinition(), {
     CreateCertificate(call: ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, callback: sendUnaryData<IstioCertificateResponse>) {
-      createCertificate(deps, call.metadata.get('authorization')[0], call.request).then((svid) => callback(null, certChainOf(svid)), (err: unknown) => {
+      const refuse = (err: unknown) => {
         refused(deps, err);
         callback(grpcError(err));
-      });
+      };
+      try {
+        createCertificate(deps, call.metadata.get('authorization')[0], call.request).then((svid) => callback(null, certChainOf(svid)), refuse);
+      } catch (err) {
+        refuse(err);
+      }
     },
   });
 }

@@ -104,6 +104,7 @@ describe.each([['past grpc-js', true], ['through grpc-js', false]])('CreateCerti
     const shortLived = await token(120_000);
     await expect(call({ csr: 'garbage' }, shortLived)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
     await call({ csr }, shortLived); // verified and cached
+    await expect(call({ csr: 'garbage' }, shortLived)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT }); // cached token, bad CSR
     ca!.clock.advance(10 * 60_000);
     await expect(call({ csr }, shortLived)).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
   });

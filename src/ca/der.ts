@@ -79,13 +79,18 @@ export function time(ms: number): Buffer {
 /** Writes UTCTime digits for `ms` into `buf` at `at` (13 bytes), for patching templates in place. */
 export function writeUtcTimeDigits(buf: Buffer, at: number, ms: number): void {
   const d = new Date(ms);
-  const fields = [d.getUTCFullYear() % 100, d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
-  let p = at;
-  for (const f of fields) {
-    buf[p++] = 0x30 + Math.floor(f / 10);
-    buf[p++] = 0x30 + (f % 10);
-  }
-  buf[p] = 0x5a; // 'Z'
+  twoDigits(buf, at, d.getUTCFullYear() % 100);
+  twoDigits(buf, at + 2, d.getUTCMonth() + 1);
+  twoDigits(buf, at + 4, d.getUTCDate());
+  twoDigits(buf, at + 6, d.getUTCHours());
+  twoDigits(buf, at + 8, d.getUTCMinutes());
+  twoDigits(buf, at + 10, d.getUTCSeconds());
+  buf[at + 12] = 0x5a; // 'Z'
+}
+
+function twoDigits(buf: Buffer, at: number, n: number): void {
+  buf[at] = 0x30 + Math.floor(n / 10);
+  buf[at + 1] = 0x30 + (n % 10);
 }
 
 // ---- reading ----

@@ -77,14 +77,21 @@ const serialPool = Buffer.alloc(SERIAL_BYTES * 1024);
 let serialOffset = serialPool.length;
 
 export function randomSerial(): Buffer {
+  const serial = Buffer.allocUnsafe(SERIAL_BYTES);
+  writeRandomSerial(serial, 0);
+  return serial;
+}
+
+/** Writes a fresh random serial (SERIAL_BYTES) into `out` at `at`; returns the offset past it. */
+function writeRandomSerial(out: Buffer, at: number): number {
   if (serialOffset >= serialPool.length) {
     randomFillSync(serialPool);
     serialOffset = 0;
   }
-  const serial = Buffer.from(serialPool.subarray(serialOffset, serialOffset + SERIAL_BYTES));
+  serialPool.copy(out, at, serialOffset, serialOffset + SERIAL_BYTES);
   serialOffset += SERIAL_BYTES;
-  serial[0]! |= 0x80; // fixed length: the 0x00 pad is then always required, so the encoding is fixed-size
-  return serial;
+  out[at]! |= 0x80; // fixed length: the 0x00 pad is then always required, so the encoding is fixed-size
+  return at + SERIAL_BYTES;
 }
 
 export interface LeafParams {
@@ -110,20 +117,22 @@ function putHeader(buf: Buffer, at: number, tag: number, length: number): number
   return at;
 }
 
-function validity(notBefore: number, notAfter: number): Buffer {
-  if (notBefore < Y2050 && notAfter < Y2050 && notBefore >= Date.UTC(1950, 0, 1)) {
-    const buf = Buffer.allocUnsafe(UTC_VALIDITY_LENGTH);
-    buf[0] = 0x30;
-    buf[1] = 30;
-    buf[2] = 0x17;
-    buf[3] = 13;
-    writeUtcTimeDigits(buf, 4, notBefore);
-    buf[17] = 0x17;
-    buf[18] = 13;
-    writeUtcTimeDigits(buf, 19, notAfter);
-    return buf;
+const Y1950 = Date.UTC(1950, 0, 1);
+
+/** Validity as two UTCTimes (1950–2049), written in place when `out` is given; false outside those years. */
+function writeUtcValidity(out: Buffer | undefined, at: number, notBefore: number, notAfter: number): boolean {
+  if (!(notBefore < Y2050 && notAfter < Y2050 && notBefore >= Y1950)) return false;
+  if (out) {
+    out[at] = 0x30;
+    out[at + 1] = 30;
+    out[at + 2] = 0x17;
+    out[at + 3] = 13;
+    writeUtcTimeDigits(out, at + 4, notBefore);
+    out[at + 17] = 0x17;
+    out[at + 18] = 13;
+    writeUtcTimeDigits(out, at + 19, notAfter);
   }
-  return seq(time(notBefore), time(notAfter));
+  return true;
 }
 
 // Encoded SAN extensions of recently seen SPIFFE IDs: a fleet renews the same identities over and over.
@@ -142,21 +151,29 @@ function sanExtension(spiffeId: string): Buffer {
 
 /** The leaf TBSCertificate for `params`, patched into the template's bytes. */
 export function buildLeafTbs(template: LeafTemplate, params: LeafParams): { tbs: Buffer; serial: Buffer } {
-  const serial = params.serial ?? randomSerial();
   const san = sanExtension(params.spiffeId);
   const ski = sha1(subjectPublicKeyBits(params.spki));
   const fixed = template.fixedExtensions[params.keyKind];
   const extListLength = fixed.length + SKI_EXTENSION_PREFIX.length + ski.length + san.length;
   const extSeqLength = headerLength(extListLength) + extListLength;
-  const valid = validity(Math.floor(params.notBefore / 1000) * 1000, Math.floor(params.notAfter / 1000) * 1000);
-  const bodyLength = VERSION_AND_SERIAL_HEADER.length + SERIAL_BYTES + template.afterSerial.length + valid.length
+  const notBefore = Math.floor(params.notBefore / 1000) * 1000;
+  const notAfter = Math.floor(params.notAfter / 1000) * 1000;
+  // UTCTime validity is written in place; other years take the general encoder.
+  const generalValidity = writeUtcValidity(undefined, 0, notBefore, notAfter) ? undefined : seq(time(notBefore), time(notAfter));
+  const validityLength = generalValidity?.length ?? UTC_VALIDITY_LENGTH;
+  const bodyLength = VERSION_AND_SERIAL_HEADER.length + SERIAL_BYTES + template.afterSerial.length + validityLength
     + EMPTY_SUBJECT.length + params.spki.length + headerLength(extSeqLength) + extSeqLength;
   const tbs = Buffer.allocUnsafe(headerLength(bodyLength) + bodyLength);
   let p = putHeader(tbs, 0, 0x30, bodyLength);
   p += VERSION_AND_SERIAL_HEADER.copy(tbs, p);
-  p += serial.copy(tbs, p);
+  const serialAt = p;
+  p = params.serial ? p + params.serial.copy(tbs, p) : writeRandomSerial(tbs, p);
   p += template.afterSerial.copy(tbs, p);
-  p += valid.copy(tbs, p);
+  if (generalValidity) p += generalValidity.copy(tbs, p);
+  else {
+    writeUtcValidity(tbs, p, notBefore, notAfter);
+    p += UTC_VALIDITY_LENGTH;
+  }
   p += EMPTY_SUBJECT.copy(tbs, p);
   p += params.spki.copy(tbs, p);
   p = putHeader(tbs, p, 0xa3, extSeqLength);
@@ -166,7 +183,7 @@ export function buildLeafTbs(template: LeafTemplate, params: LeafParams): { tbs:
   p += ski.copy(tbs, p);
   p += san.copy(tbs, p);
   if (p !== tbs.length) throw new Error(`leaf TBS length mismatch (${p} != ${tbs.length})`);
-  return { tbs, serial };
+  return { tbs, serial: tbs.subarray(serialAt, serialAt + SERIAL_BYTES) };
 }
 
 /** Issues a signed leaf certificate (DER): Certificate ::= SEQ { tbs, algorithm, BIT STRING signature }, one allocation. */

@@ -58,13 +58,17 @@ const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf
  * per CPU-second of `pid` is the rate per core that the machine's other load cannot distort much:
  * a server starved of its core answers fewer requests per second but not per CPU-second.
  */
-async function load(url: string, bodyFile: string, headers: string[], h1: boolean, pid: number): Promise<Rate> {
+async function load(url: string, bodyFile: string, headers: string[], h1: boolean, pid: number, settle?: () => Promise<void>): Promise<Rate> {
   const conc = h1 ? ['--h1', '-c', '32', '-m', '1'] : ['-c', '8', '-m', '16'];
   const h2load = (duration: number) => execFileAsync('taskset', ['-c', LOAD_CPU, 'h2load', ...conc, '-D', String(duration), '-d', bodyFile, ...headers.flatMap((h) => ['-H', h]), url],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   await h2load(1);
+  // A server that records after answering (meshward's audit writer) has work left when h2load
+  // stops: the window starts once the warm-up's backlog is durable and ends once this run's is.
+  await settle?.();
   const cpuBefore = cpuSeconds(pid);
   const { stdout } = await h2load(SECONDS);
+  await settle?.();
   const cpu = cpuSeconds(pid) - cpuBefore;
   const r = parseSummary(stdout);
   const non2xx = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
@@ -309,7 +313,7 @@ async function checkComparison(work: string): Promise<void> {
     const ours: Side = {
       name: 'meshward Check',
       run: async () => {
-        const r = await load(`http://127.0.0.1:${mw.port}/envoy.service.auth.v3.Authorization/Check`, bodyFile, ['content-type: application/grpc', 'te: trailers'], false, mw.pid);
+        const r = await load(`http://127.0.0.1:${mw.port}/envoy.service.auth.v3.Authorization/Check`, bodyFile, ['content-type: application/grpc', 'te: trailers'], false, mw.pid, mw.settle);
         answered += r.ok;
         return r;
       },

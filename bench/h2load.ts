@@ -132,7 +132,11 @@ export async function inChild<T>(work: string, kind: ServerKind, configDir: stri
 
 function lineWaiter(child: ChildProcess): (pattern: RegExp) => Promise<RegExpExecArray> {
   let out = '';
-  const waiters: { pattern: RegExp; resolve(m: RegExpExecArray): void }[] = [];
+  const waiters: { pattern: RegExp; resolve(m: RegExpExecArray): void; reject(err: Error): void }[] = [];
+  // One exit listener for all waiters (one per wait piled up past the 10-listener warning).
+  child.once('exit', (code) => {
+    for (const w of waiters.splice(0)) w.reject(new Error(`benchmark server exited with ${code}`));
+  });
   child.stdout!.on('data', (d: Buffer) => {
     out += d.toString();
     for (const w of [...waiters]) {
@@ -145,7 +149,7 @@ function lineWaiter(child: ChildProcess): (pattern: RegExp) => Promise<RegExpExe
     }
   });
   return (pattern) => new Promise<RegExpExecArray>((resolve, reject) => {
-    waiters.push({ pattern, resolve });
-    child.once('exit', (code) => reject(new Error(`benchmark server exited with ${code}`)));
+    if (child.exitCode !== null) reject(new Error(`benchmark server exited with ${child.exitCode}`));
+    else waiters.push({ pattern, resolve, reject });
   });
 }

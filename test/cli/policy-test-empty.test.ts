@@ -3,31 +3,11 @@
  * paths searched): a CI job whose test files or rules are mis-named must not pass silently.
  * `opa test` exits 0 then unless given --fail-on-empty; `--allow-empty` keeps that behaviour.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index.ts';
+import { describe, expect, it } from 'vitest';
+import { cli, tempDirsOfFiles } from '../helpers/cli.ts';
 import { errorCatalog } from '../../src/lib/errors.ts';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-policy-test-'));
-  dirs.push(dir);
-  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-  return dir;
-}
-
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
+const tempDir = tempDirsOfFiles('mw-policy-test-');
 
 const POLICY = 'package envoy.authz\nimport rego.v1\n\ndefault allow := false\n\nallow if input.method == "GET"\n';
 // A test rule mis-named (no test_ prefix): nothing to run.

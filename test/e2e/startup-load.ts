@@ -8,6 +8,7 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
+import { afterAll } from 'vitest';
 import { envoyService } from '../../src/lib/protos.ts';
 import { checkRequest } from '../authz/helpers.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -191,4 +192,22 @@ export async function hammerThroughStartup(serves: Serve[], afterServingMs = 150
   const tallies = await Promise.all(hammers.map((h) => h.stop()));
   if (failure) throw failure;
   return tallies;
+}
+
+/**
+ * Call inside a describe: cleanups run in reverse after its tests; `killLater` SIGKILLs a child
+ * still running then (a burner, a replica a failed assertion left behind) and waits for its exit.
+ */
+export function cleanupsAfterAll(): { cleanups: (() => unknown)[]; killLater(child: ChildProcess, exited?: Promise<unknown>): void } {
+  const cleanups: (() => unknown)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  }, 60_000);
+  const killLater = (child: ChildProcess, exited?: Promise<unknown>) => {
+    cleanups.push(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      return exited;
+    });
+  };
+  return { cleanups, killLater };
 }

@@ -4,28 +4,20 @@
  * checks from before their port accepts: none is answered AUTHZ_NOT_READY (or any error), before or
  * after "meshward serving". Counts are printed; only behaviour is asserted.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts';
 import { createFreshDatabase } from '../state/fresh-database.ts';
 import { describeWithServices } from './replicas.ts';
-import { burnCpu, describeTallies, hammerThroughStartup, spawnServe, writeLoadedConfig } from './startup-load.ts';
+import { burnCpu, cleanupsAfterAll, describeTallies, hammerThroughStartup, spawnServe, writeLoadedConfig } from './startup-load.ts';
 
 const REPLICAS = 3;
 
 describeWithServices('replicas on PostgreSQL and Redis started together under load', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterAll(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  }, 60_000);
-  const killLater = (child: ChildProcess, exited?: Promise<unknown>) => cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    return exited;
-  });
+  const { cleanups, killLater } = cleanupsAfterAll();
 
   it('never answers AUTHZ_NOT_READY, before or after "meshward serving"', async () => {
     const db = await createFreshDatabase(DATABASE_URL!, 'meshward_startup');

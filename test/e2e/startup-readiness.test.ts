@@ -6,14 +6,13 @@
  * whose policies do not compile stops the start: no port answers, no "serving" line. Counts are
  * printed; only behaviour is asserted.
  */
-import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkRequest } from '../authz/helpers.ts';
-import { ALLOWED, burnCpu, checkOnce, DENIED, describeTallies, GENERATED_REGO_POLICIES, GENERATED_YAML_POLICIES, hammer, hammerThroughStartup, type Serve, spawnServe, writeLoadedConfig } from './startup-load.ts';
+import { ALLOWED, burnCpu, cleanupsAfterAll, checkOnce, DENIED, describeTallies, GENERATED_REGO_POLICIES, GENERATED_YAML_POLICIES, hammer, hammerThroughStartup, type Serve, spawnServe, writeLoadedConfig } from './startup-load.ts';
 
 const REPLICAS = 4;
 
@@ -30,14 +29,7 @@ spec:
 `;
 
 describe('meshward serve answers ext_authz checks as soon as it accepts them', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterAll(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  }, 60_000);
-  const killLater = (child: ChildProcess, exited?: Promise<unknown>) => cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    return exited;
-  });
+  const { cleanups, killLater } = cleanupsAfterAll();
 
   it('never answers AUTHZ_NOT_READY: not while starting under load with many policies, not after "serving", not during a reload', async () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'mw-startup-'));

@@ -1,27 +1,9 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/index.ts';
+import { describe, expect, it } from 'vitest';
+import { cli, tempDirsOfFiles } from '../../helpers/cli.ts';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(files: Record<string, string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-'));
-  dirs.push(dir);
-  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-  return dir;
-}
-
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
+const tempDir = tempDirsOfFiles('mw-');
 
 const POLICY = 'package envoy.authz\nimport rego.v1\n\ndefault allow := false\n\nallow if input.method == "GET"\n\nallow if input.user in data.admins\n';
 

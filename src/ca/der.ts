@@ -168,29 +168,3 @@ export function derToPem(der: Buffer, label: string): string {
   for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
-
-/** Byte length of `derToPem(der, label)` for a DER of `derLength` bytes (ASCII label). */
-export function pemLength(derLength: number, label: string): number {
-  const b64 = Math.ceil(derLength / 3) * 4;
-  return 11 + label.length + 6 + b64 + Math.max(1, Math.ceil(b64 / 64)) + 9 + label.length + 6;
-}
-
-/**
- * Writes `derToPem(der, label)` as bytes into `out` at `at` and returns the offset past it: the
- * same text without building strings (the Istio CA answer is bytes on the wire anyway).
- */
-export function writePem(der: Buffer, label: string, out: Buffer, at: number): number {
-  let p = at + out.write(`-----BEGIN ${label}-----\n`, at, 'latin1');
-  const b64 = der.toString('base64');
-  const lines = Math.max(1, Math.ceil(b64.length / 64));
-  // Natively encoded, written past where the line breaks go, then each line moved into place.
-  out.write(b64, p + lines, 'latin1');
-  for (let from = p + lines, left = b64.length; ; from += 64, left -= 64) {
-    const n = Math.min(64, left);
-    out.copyWithin(p, from, from + n);
-    p += n;
-    out[p++] = 0x0a;
-    if (left <= 64) break;
-  }
-  return p + out.write(`-----END ${label}-----\n`, p, 'latin1');
-}

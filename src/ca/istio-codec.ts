@@ -3,7 +3,7 @@
  * fields meshward reads (csr = 1, validity_duration = 3); the rest (metadata = 4, unknown fields)
  * is skipped by wire type. A test proves it equal to proto-loader's on the same bytes.
  */
-import { pemLength, writePem } from './der.ts';
+import { derToPem } from './der.ts';
 
 export interface IstioCertificateRequest {
   csr?: string;
@@ -107,14 +107,15 @@ export function encodeIstioResponse(response: IstioCertificateResponse): Buffer 
  * every leaf it signs). One allocation; the bytes equal `encodeIstioResponse` of the PEM strings.
  */
 export function encodeIstioLeafFrame(leafDer: Buffer, rest: Buffer): Buffer {
-  const pem = pemLength(leafDer.length, 'CERTIFICATE');
-  const length = 1 + varintLength(pem) + pem + rest.length;
+  // PEM is ASCII: its string length is its byte length, written straight into the frame.
+  const pem = derToPem(leafDer, 'CERTIFICATE');
+  const length = 1 + varintLength(pem.length) + pem.length + rest.length;
   const frame = Buffer.allocUnsafe(5 + length);
   frame[0] = 0;
   frame.writeUInt32BE(length, 1);
   frame[5] = 0x0a;
-  const at = writeVarint(frame, 6, pem);
-  const end = writePem(leafDer, 'CERTIFICATE', frame, at);
+  const at = writeVarint(frame, 6, pem.length);
+  const end = at + frame.write(pem, at, 'latin1');
   rest.copy(frame, end);
   return frame;
 }

@@ -119,20 +119,19 @@ function putHeader(buf: Buffer, at: number, tag: number, length: number): number
 
 const Y1950 = Date.UTC(1950, 0, 1);
 
-/** Validity as two UTCTimes (1950–2049), written in place when `out` is given; false outside those years. */
-function writeUtcValidity(out: Buffer | undefined, at: number, notBefore: number, notAfter: number): boolean {
-  if (!(notBefore < Y2050 && notAfter < Y2050 && notBefore >= Y1950)) return false;
-  if (out) {
-    out[at] = 0x30;
-    out[at + 1] = 30;
-    out[at + 2] = 0x17;
-    out[at + 3] = 13;
-    writeUtcTimeDigits(out, at + 4, notBefore);
-    out[at + 17] = 0x17;
-    out[at + 18] = 13;
-    writeUtcTimeDigits(out, at + 19, notAfter);
-  }
-  return true;
+/** UTCTime covers 1950–2049 (RFC 5280 §4.1.2.5); other years take GeneralizedTime. */
+const inUtcTimeYears = (notBefore: number, notAfter: number): boolean => notBefore >= Y1950 && notBefore < Y2050 && notAfter < Y2050;
+
+/** Validity as two UTCTimes (UTC_VALIDITY_LENGTH bytes), written in place at `at`. */
+function writeUtcValidity(out: Buffer, at: number, notBefore: number, notAfter: number): void {
+  out[at] = 0x30;
+  out[at + 1] = 30;
+  out[at + 2] = 0x17;
+  out[at + 3] = 13;
+  writeUtcTimeDigits(out, at + 4, notBefore);
+  out[at + 17] = 0x17;
+  out[at + 18] = 13;
+  writeUtcTimeDigits(out, at + 19, notAfter);
 }
 
 // Encoded SAN extensions of recently seen SPIFFE IDs: a fleet renews the same identities over and over.
@@ -159,7 +158,7 @@ export function buildLeafTbs(template: LeafTemplate, params: LeafParams): { tbs:
   const notBefore = Math.floor(params.notBefore / 1000) * 1000;
   const notAfter = Math.floor(params.notAfter / 1000) * 1000;
   // UTCTime validity is written in place; other years take the general encoder.
-  const generalValidity = writeUtcValidity(undefined, 0, notBefore, notAfter) ? undefined : seq(time(notBefore), time(notAfter));
+  const generalValidity = inUtcTimeYears(notBefore, notAfter) ? undefined : seq(time(notBefore), time(notAfter));
   const validityLength = generalValidity?.length ?? UTC_VALIDITY_LENGTH;
   const bodyLength = VERSION_AND_SERIAL_HEADER.length + SERIAL_BYTES + template.afterSerial.length + validityLength
     + EMPTY_SUBJECT.length + params.spki.length + headerLength(extSeqLength) + extSeqLength;

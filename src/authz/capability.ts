@@ -39,6 +39,9 @@ export interface AuthzCapability extends Capability, StageRegistry {
   recompile(): Promise<void>;
 }
 
+/** What a log line shows of a compile error: its code and message (file:line), not a stack. */
+const errorFields = (err: unknown) => ({ code: (err as { code?: string }).code, message: (err as Error).message });
+
 export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
   const { logger, registry, clock } = ctx;
   const log = logger.child({ capability: 'authz' });
@@ -103,7 +106,7 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
 
   /** A recompile after start: a failure keeps the previous pipeline serving (logged). */
   const compile = (snapshot: ConfigSnapshot): Promise<void> => enqueue(snapshot).catch((err: unknown) => {
-    log.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, version: snapshot.version, serving: current?.snapshot.version }, 'ext_authz pipeline failed to compile; keeping the previous one');
+    log.error({ err: errorFields(err), version: snapshot.version, serving: current?.snapshot.version }, 'ext_authz pipeline failed to compile; keeping the previous one');
   });
 
   const check = createCheck({ pipeline: () => current, audit: () => audit, clock, logger: log, registry });
@@ -135,7 +138,7 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
       // error names file:line), rather than a replica that listens and answers every check UNAVAILABLE.
       const initial = ctx.config.current();
       await enqueue(initial).catch((err: unknown) => {
-        log.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, version: initial.version }, 'ext_authz policies do not compile: meshward does not start');
+        log.error({ err: errorFields(err), version: initial.version }, 'ext_authz policies do not compile: meshward does not start');
         throw err;
       });
       unsubscribe = ctx.config.subscribe((snapshot) => compile(snapshot));

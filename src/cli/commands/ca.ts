@@ -16,9 +16,6 @@ import { PostgresStateStore, requireKek } from '../../state/index.ts';
 import { pickOptions, resolveServeOptions } from '../options.ts';
 import { callServer, SERVER_OPTIONS, ServerUnreachableError, serverTarget } from '../server.ts';
 
-/** The default --activate-after (6m), the same as POST /v1/ca/rotate's. */
-const SAFE_DELAY = SAFE_ACTIVATION_DELAY;
-
 const COMMON = pickOptions(['data', 'config', 'trust-domain', 'json']);
 
 /** The plugged-in CA serve uses (status, rotate and export look at the CA serve signs with). */
@@ -124,17 +121,17 @@ export const commands: CliCommand[] = [
   },
   {
     name: 'ca rotate',
-    summary: `Force a CA rotation: prepare the next CA now (published in the trust bundle) and activate it after --activate-after (default ${SAFE_DELAY}: the bundle refresh hint plus propagation, so sidecars hold the new root first). Asks the running server (found as every command finds it); --offline changes the data dir and is refused while a server holds it (<data>/serve.lock).`,
+    summary: `Force a CA rotation: prepare the next CA now (published in the trust bundle) and activate it after --activate-after (default ${SAFE_ACTIVATION_DELAY}: the bundle refresh hint plus propagation, so sidecars hold the new root first). Asks the running server (found as every command finds it); --offline changes the data dir and is refused while a server holds it (<data>/serve.lock).`,
     options: {
       ...pickOptions(['config', 'json']), ...SERVER_OPTIONS, ...CA_DIR,
       'new-root': { type: 'boolean', description: 'Give the next CA a new root (both roots are trusted until the old one is unused)' },
-      'activate-after': { type: 'string', value: 'DURATION', description: 'Delay before the prepared CA signs (0 only if every sidecar already has the new bundle)', default: SAFE_DELAY },
+      'activate-after': { type: 'string', value: 'DURATION', description: 'Delay before the prepared CA signs (0 only if every sidecar already has the new bundle)', default: SAFE_ACTIVATION_DELAY },
       offline: { type: 'boolean', description: 'Rotate in the data dir without a server (refused while one holds it)' },
     },
     async run({ values }, io) {
       const c = caContext(values, io);
       const newRoot = Boolean(values['new-root']);
-      const activateAfter = (values['activate-after'] as string | undefined) ?? SAFE_DELAY;
+      const activateAfter = (values['activate-after'] as string | undefined) ?? SAFE_ACTIVATION_DELAY;
       let activateAfterMs: number;
       try {
         activateAfterMs = activationDelayMs(activateAfter);

@@ -3,6 +3,7 @@
  * finding fields in certificates and CSRs. Not a general ASN.1 library on purpose: every shape it
  * writes is checked against @peculiar/x509 and openssl in the tests.
  */
+import { boundedMemo } from '../lib/bounded-memo.ts';
 
 export const TAG = {
   BOOLEAN: 0x01, INTEGER: 0x02, BIT_STRING: 0x03, OCTET_STRING: 0x04, NULL: 0x05, OID: 0x06,
@@ -148,16 +149,10 @@ export function decodeOid(content: Buffer): string {
 }
 
 // PEM block patterns by label source: built once (matchAll works on a copy, so sharing is safe).
-const pemPatterns = new Map<string, RegExp>();
+const pemPattern = boundedMemo(64, (source: string) => new RegExp(`-----BEGIN (${source})-----([\\s\\S]*?)-----END \\1-----`, 'g'));
 
 export function pemToDer(pem: string, label: string | RegExp): Buffer[] {
-  const source = typeof label === 'string' ? label : label.source;
-  let re = pemPatterns.get(source);
-  if (!re) {
-    re = new RegExp(`-----BEGIN (${source})-----([\\s\\S]*?)-----END \\1-----`, 'g');
-    if (pemPatterns.size >= 64) pemPatterns.clear();
-    pemPatterns.set(source, re);
-  }
+  const re = pemPattern(typeof label === 'string' ? label : label.source);
   // Node's base64 decoder skips line breaks and other whitespace itself.
   return [...pem.matchAll(re)].map((m) => Buffer.from(m[2]!, 'base64'));
 }

@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { preparePrivateDatabaseFile } from '../lib/sqlite-file.ts';
+import { boundedMemo } from '../lib/bounded-memo.ts';
 
 export type IssuanceMethod = 'sds' | 'csr' | 'api' | 'cli';
 
@@ -43,18 +44,10 @@ interface Row {
 const NS_SA = /\/ns\/([^/]+)\/sa\/([^/]+)$/;
 const NO_NS_SA: readonly [null, null] = [null, null];
 /** Namespace and service account of recently recorded SPIFFE IDs (a fleet renews the same ones). */
-const nsSaCache = new Map<string, readonly [string | null, string | null]>();
-
-function nsSaOf(spiffeId: string): readonly [string | null, string | null] {
-  let v = nsSaCache.get(spiffeId);
-  if (!v) {
-    const m = NS_SA.exec(spiffeId);
-    v = m ? [m[1]!, m[2]!] : NO_NS_SA;
-    if (nsSaCache.size >= 10_000) nsSaCache.clear();
-    nsSaCache.set(spiffeId, v);
-  }
-  return v;
-}
+const nsSaOf = boundedMemo(10_000, (spiffeId: string): readonly [string | null, string | null] => {
+  const m = NS_SA.exec(spiffeId);
+  return m ? [m[1]!, m[2]!] : NO_NS_SA;
+});
 
 export function encodeCursor(issuedAt: number, serial: string): string {
   return Buffer.from(JSON.stringify([issuedAt, serial])).toString('base64url');

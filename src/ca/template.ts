@@ -9,6 +9,7 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { type KeyObject, randomFillSync, sign } from 'node:crypto';
+import { boundedMemo } from '../lib/bounded-memo.ts';
 import { explicit, headerLength, seq, smallInteger, time, unsignedInteger, writeUtcTimeDigits } from './der.ts';
 import {
   akiValue, basicConstraintsValue, extension, extKeyUsageValue, KEY_USAGE, keyIdentifier, keyUsageValue, OID,
@@ -135,18 +136,8 @@ function writeUtcValidity(out: Buffer, at: number, notBefore: number, notAfter: 
 }
 
 // Encoded SAN extensions of recently seen SPIFFE IDs: a fleet renews the same identities over and over.
-const sanCache = new Map<string, Buffer>();
-
-function sanExtension(spiffeId: string): Buffer {
-  let san = sanCache.get(spiffeId);
-  if (!san) {
-    // Critical: the subject is empty (SPIFFE X509-SVID §4, RFC 5280 §4.2.1.6).
-    san = extension(OID.subjectAltName, true, uriSanValue(spiffeId));
-    if (sanCache.size >= 10_000) sanCache.clear();
-    sanCache.set(spiffeId, san);
-  }
-  return san;
-}
+// Critical: the subject is empty (SPIFFE X509-SVID §4, RFC 5280 §4.2.1.6).
+const sanExtension = boundedMemo(10_000, (spiffeId: string): Buffer => extension(OID.subjectAltName, true, uriSanValue(spiffeId)));
 
 /** The leaf TBSCertificate for `params`, patched into the template's bytes. */
 export function buildLeafTbs(template: LeafTemplate, params: LeafParams): { tbs: Buffer; serial: Buffer } {

@@ -71,6 +71,8 @@ export class PostgresAuditStore implements AuditStore {
   readonly kind = 'postgres' as const;
   readonly #pool: pg.Pool;
   readonly #p: string;
+  /** The last append failed: it may still have committed (see #alreadyCommitted). */
+  #outcomeUnknown = false;
 
   private constructor(pool: pg.Pool, prefix: string) {
     this.#pool = pool;
@@ -117,20 +119,37 @@ export class PostgresAuditStore implements AuditStore {
   async append(records: readonly PreparedRecord[]): Promise<{ firstSeq: number; lastSeq: number }> {
     if (records.length === 0) return { firstSeq: 0, lastSeq: 0 };
     try {
-      return await this.#transaction(async (c) => {
+      const written = await this.#transaction(async (c) => {
         await this.#lock(c);
-        const links = chainBatch(await this.#headOf(c), records);
-        const rows = records.map((r, i) => ({ ...r, ...links[i]! }));
+        const committed = this.#outcomeUnknown ? await this.#alreadyCommitted(c, records) : undefined;
+        const missing = committed ? records.filter((r) => !committed.has(r.decisionId)) : records;
+        if (missing.length === 0) return { firstSeq: Math.min(...committed!.values()), lastSeq: Math.max(...committed!.values()) };
+        const links = chainBatch(await this.#headOf(c), missing);
+        const rows = missing.map((r, i) => ({ ...r, ...links[i]! }));
         const col = <K extends keyof (typeof rows)[number]>(k: K) => rows.map((r) => r[k]);
         await c.query(
           `INSERT INTO ${this.#p}records (${INSERT_COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])`,
           [col('seq'), col('decisionId'), col('time'), col('decision'), col('status'), col('sourcePrincipal'), col('requestPrincipal'), col('destination'), col('method'), col('path'), col('configVersion'), col('policies'), col('body'), col('prevHash'), col('hash')],
         );
-        return { firstSeq: rows[0]!.seq, lastSeq: rows.at(-1)!.seq };
+        return { firstSeq: committed?.size ? Math.min(...committed.values()) : rows[0]!.seq, lastSeq: rows.at(-1)!.seq };
       });
+      this.#outcomeUnknown = false;
+      return written;
     } catch (err) {
+      // The COMMIT may have reached the server even though its reply did not reach us.
+      this.#outcomeUnknown = true;
       throw new AuditStoreUnavailableError(`audit write failed: ${(err as Error).message}`, err);
     }
+  }
+
+  /**
+   * After a failed append, the records of the retried batch that the failed one did commit (its
+   * COMMIT reached the server, the reply was lost), by decision id with their seq, so the retry
+   * writes each decision once. Decision ids are UUIDv7 made by this process; one lookup per retry.
+   */
+  async #alreadyCommitted(c: Queryable, records: readonly PreparedRecord[]): Promise<Map<string, number>> {
+    const r = await c.query(`SELECT decision_id, seq FROM ${this.#p}records WHERE decision_id = ANY($1::text[])`, [records.map((x) => x.decisionId)]);
+    return new Map((r.rows as { decision_id: string; seq: string }[]).map((row) => [row.decision_id, Number(row.seq)]));
   }
 
   async #select(sql: string, params: unknown[]): Promise<AuditRow[]> {

@@ -16,7 +16,7 @@ import { DATABASE_URL, REDIS_URL } from '../helpers/services.ts';
 import type { DiscoveryResponseMsg } from '../sds/harness.ts';
 import { createFreshDatabase } from '../state/fresh-database.ts';
 import { checkClientOf, describeWithServices, type Replica, SECRET_TYPE, sdsClientOf, startReplica } from './replicas.ts';
-import { startTcpProxy } from './tcp-proxy.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const LIMIT = 5;
 
@@ -101,10 +101,12 @@ spec:
       const res = await fetch(`http://${r.http}/v1/ca`, { headers: { authorization: `Bearer ${env.MESHWARD_ADMIN_TOKEN}` } });
       return ((await res.json()) as { replica?: { leader: boolean } }).replica?.leader === true;
     }))).filter(Boolean).length;
+    let lastSeen = '';
     const until = async (what: string, ok: () => Promise<boolean>, ms = 60_000): Promise<number> => {
       const t = Date.now();
+      lastSeen = '';
       while (!(await ok())) {
-        if (Date.now() - t > ms) throw new Error(`${what}: not within ${ms} ms`);
+        if (Date.now() - t > ms) throw new Error(`${what}: not within ${ms} ms${lastSeen && ` (last seen: ${lastSeen})`}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       return Date.now() - t;
@@ -141,6 +143,7 @@ spec:
     report['pg back: a leader again after, ms'] = sinceUp();
     await until('records flushed', async () => {
       const r = await cli(['audit', 'verify', '--json', '--database-url', db.url, '--data', path.join(root, 'verify')]);
+      lastSeen = `exit ${r.code}, ${r.out.slice(0, 300)} for ${answered} answered`;
       return r.code === 0 && (JSON.parse(r.out) as { checked: number }).checked === answered;
     });
     report['pg back: every answered check in the chain after, ms'] = sinceUp();

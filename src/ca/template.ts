@@ -1,5 +1,5 @@
 /**
- * Certificate templates (pure apart from hashing, random serials and the signature).
+ * Certificate templates (pure apart from hashing, serials (time + CSPRNG) and the signature).
  *
  * The leaf path is the hot path: everything that depends only on the signing CA (signature
  * algorithm, issuer Name, AKI, key usage, EKU, basic constraints) is encoded once per CA into a
@@ -17,7 +17,7 @@ import {
 } from './x509.ts';
 
 const SERIAL_BYTES = 16;
-/** a0 03 02 01 02 (v3) then INTEGER header for 17 bytes: a 0x00 pad keeps the random serial positive. */
+/** a0 03 02 01 02 (v3) then INTEGER header for 17 bytes: a 0x00 pad keeps the serial positive. */
 const VERSION_AND_SERIAL_HEADER = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02, 0x02, SERIAL_BYTES + 1, 0x00]);
 const EMPTY_SUBJECT = Buffer.from([0x30, 0x00]);
 /** SEQ { OID subjectKeyIdentifier, OCTET STRING { OCTET STRING (20) } } up to the 20 key-id bytes. */
@@ -73,25 +73,35 @@ const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash;
 /** crypto.hash (Node ≥ 20.12) skips the Hash object; older Nodes fall back to createHash. */
 const sha1 = (data: Buffer): Buffer => (oneShot ? oneShot('sha1', data, 'buffer') : nodeCrypto.createHash('sha1').update(data).digest());
 
-// Serials come from a pooled CSPRNG buffer: one randomFillSync per 1024 certificates.
-const serialPool = Buffer.alloc(SERIAL_BYTES * 1024);
+/**
+ * Serials (SERIAL_BYTES): the issuance time in ms (48 bits, top bit set), then 80 bits from a
+ * CSPRNG (the CA/Browser Forum asks for at least 64). The time first makes each serial sort after
+ * the previous ones, so the unique serial index of the issued-certificate records grows at its
+ * right edge instead of dirtying a random B-tree page per certificate: 30 → 13 µs of CPU per
+ * SQLite record at 200k records, and the gap grows with the table.
+ */
+const SERIAL_TIME_BYTES = 6;
+const SERIAL_RANDOM_BYTES = SERIAL_BYTES - SERIAL_TIME_BYTES;
+// One randomFillSync per 1024 serials.
+const serialPool = Buffer.alloc(SERIAL_RANDOM_BYTES * 1024);
 let serialOffset = serialPool.length;
 
 export function randomSerial(): Buffer {
   const serial = Buffer.allocUnsafe(SERIAL_BYTES);
-  writeRandomSerial(serial, 0);
+  writeSerial(serial, 0);
   return serial;
 }
 
-/** Writes a fresh random serial (SERIAL_BYTES) into `out` at `at`; returns the offset past it. */
-function writeRandomSerial(out: Buffer, at: number): number {
+/** Writes a fresh serial (SERIAL_BYTES) into `out` at `at`; returns the offset past it. */
+function writeSerial(out: Buffer, at: number): number {
   if (serialOffset >= serialPool.length) {
     randomFillSync(serialPool);
     serialOffset = 0;
   }
-  serialPool.copy(out, at, serialOffset, serialOffset + SERIAL_BYTES);
-  serialOffset += SERIAL_BYTES;
+  out.writeUIntBE(Date.now(), at, SERIAL_TIME_BYTES);
   out[at]! |= 0x80; // fixed length: the 0x00 pad is then always required, so the encoding is fixed-size
+  serialPool.copy(out, at + SERIAL_TIME_BYTES, serialOffset, serialOffset + SERIAL_RANDOM_BYTES);
+  serialOffset += SERIAL_RANDOM_BYTES;
   return at + SERIAL_BYTES;
 }
 
@@ -157,7 +167,7 @@ export function buildLeafTbs(template: LeafTemplate, params: LeafParams): { tbs:
   let p = putHeader(tbs, 0, 0x30, bodyLength);
   p += VERSION_AND_SERIAL_HEADER.copy(tbs, p);
   const serialAt = p;
-  p = params.serial ? p + params.serial.copy(tbs, p) : writeRandomSerial(tbs, p);
+  p = params.serial ? p + params.serial.copy(tbs, p) : writeSerial(tbs, p);
   p += template.afterSerial.copy(tbs, p);
   if (generalValidity) p += generalValidity.copy(tbs, p);
   else {

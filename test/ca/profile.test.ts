@@ -91,6 +91,21 @@ describe('X509-SVID profile', () => {
     expect(serials.size).toBe(200);
   });
 
+  it('starts each serial with its issuance time so later serials sort after earlier ones, and keeps 80 random bits after it', () => {
+    const before = Date.now();
+    const svids = Array.from({ length: 50 }, () => issueEc().svid);
+    const after = Date.now();
+    const millis = svids.map((s) => Number.parseInt(s.serial.slice(0, 12), 16) - 0x800000000000);
+    expect(Math.min(...millis)).toBeGreaterThanOrEqual(before);
+    expect(Math.max(...millis)).toBeLessThanOrEqual(after);
+    expect(millis).toEqual([...millis].sort((a, b) => a - b));
+    const tails = new Set(svids.map((s) => s.serial.slice(12)));
+    expect(tails.size).toBe(50);
+    // 80 random bits: across 50 tails, every one of the 80 bit positions is seen both set and clear.
+    const bits = svids.map((s) => BigInt(`0x${s.serial.slice(12)}`));
+    for (let b = 0n; b < 80n; b++) expect(new Set(bits.map((v) => (v >> b) & 1n)).size).toBe(2);
+  });
+
   it('signs CA certificates with CA=true and keyCertSign', () => {
     const signer = ca.authority.active();
     for (const der of [signer.chain[0]!, signer.root]) {

@@ -19,7 +19,7 @@ import { authenticateStage } from './authn.ts';
 import { authorizeStage } from './authorize.ts';
 import { warmCodec } from './codec.ts';
 import type { CheckRequestJson } from './input.ts';
-import { rejectUndecodable, tolerantService } from './invalid-request.ts';
+import { InvalidRequests, rejectUndecodable, tolerantService } from './invalid-request.ts';
 import { JwksCache } from './jwks.ts';
 import { type CompiledPipeline, closePipeline, compilePipeline } from './pipeline.ts';
 import { AUTHORIZATION_SERVICE, authorizationServiceDefinition } from './proto.ts';
@@ -111,7 +111,8 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
 
   const check = createCheck({ pipeline: () => current, audit: () => audit, clock, logger: log, registry });
   // What arrives over gRPC may not decode: answered INVALID_ARGUMENT, counted (invalid-request.ts).
-  const wireCheck = rejectUndecodable(check, { registry, logger: log, clock });
+  const invalid = new InvalidRequests({ registry, logger: log, clock });
+  const wireCheck = rejectUndecodable(check, invalid);
   // Reading pauses while the audit queue is full (backpressure); undefined in the common case.
   const admission = () => audit?.readable?.();
 
@@ -128,7 +129,7 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
     registerGrpc(server: GrpcServer) {
       server.addService(tolerantService(authorizationServiceDefinition()), { Check: checkHandler(wireCheck, admission) });
     },
-    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(wireCheck, admission)]]),
+    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(wireCheck, admission, invalid)]]),
     async start() {
       audit = ctx.find<Capability & AuditSink>('audit');
       if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');

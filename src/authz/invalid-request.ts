@@ -2,10 +2,12 @@
  * CheckRequests that cannot be decoded. grpc-js (and the fast path, copying it) answered them
  * INTERNAL with nothing logged or counted, so a broken or hostile client was invisible. Decoding
  * now never throws: a failure becomes a marker the check turns into INVALID_ARGUMENT, counted in
- * `meshward_authz_invalid_requests_total{reason}` and logged at most once per interval.
+ * `meshward_authz_invalid_requests_total{reason}` and logged at most once per interval. The fast
+ * path also notes calls whose gRPC framing it refuses before decoding (`InvalidRequests.note`).
  */
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { Clock } from '../lib/clock.ts';
+import type { RefusedReason } from '../lib/grpc-unary-stream.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import { counter, type Registry } from '../lib/metrics.ts';
@@ -43,15 +45,32 @@ export function tolerantService(definition: ServiceDefinition): ServiceDefinitio
     [name, name === 'Check' ? { ...method, requestDeserialize: tolerantDecoder(method.requestDeserialize as (m: Buffer) => CheckRequestJson) } : method])) as ServiceDefinition;
 }
 
-/** `check`, answering an undecodable request with InvalidCheckRequestError (counted, rate-limited log). */
-export function rejectUndecodable(check: CheckFn, deps: { registry: Registry; logger: Logger; clock: Clock; logIntervalMs?: number }): CheckFn {
-  const invalid = counter(deps.registry, 'meshward_authz_invalid_requests_total', 'ext_authz CheckRequests refused before any decision, by reason (undecodable: not a CheckRequest).', ['reason']);
-  const log = new RateLimitedLog(deps.logger, 'invalid CheckRequests answered INVALID_ARGUMENT', { clock: deps.clock, ...(deps.logIntervalMs ? { intervalMs: deps.logIntervalMs } : {}) });
+/**
+ * Requests refused before any decision: counted in `meshward_authz_invalid_requests_total{reason}`
+ * and logged at most once per interval (with a count), so a broken or hostile client is visible
+ * without one log line per request.
+ */
+export class InvalidRequests {
+  readonly #counter;
+  readonly #log;
+
+  constructor(deps: { registry: Registry; logger: Logger; clock: Clock; logIntervalMs?: number }) {
+    this.#counter = counter(deps.registry, 'meshward_authz_invalid_requests_total', 'ext_authz CheckRequests refused before any decision, by reason (undecodable: not a CheckRequest; framing, encoding, too_large: the gRPC message around it).', ['reason']);
+    this.#log = new RateLimitedLog(deps.logger, 'invalid CheckRequests refused before any decision', { clock: deps.clock, ...(deps.logIntervalMs ? { intervalMs: deps.logIntervalMs } : {}) });
+  }
+
+  note(reason: 'undecodable' | RefusedReason, error: string): void {
+    this.#counter.inc({ reason });
+    this.#log.note({ reason, error });
+  }
+}
+
+/** `check`, answering an undecodable request with InvalidCheckRequestError (noted in `invalid`). */
+export function rejectUndecodable(check: CheckFn, invalid: InvalidRequests): CheckFn {
   return (request, options) => {
     const reason = (request as Partial<Undecodable>)[UNDECODABLE];
     if (reason === undefined) return check(request, options);
-    invalid.inc({ reason: 'undecodable' });
-    log.note({ reason: 'undecodable', error: reason });
+    invalid.note('undecodable', reason);
     throw new InvalidCheckRequestError(reason);
   };
 }

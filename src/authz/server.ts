@@ -19,7 +19,7 @@ import { counter, type Registry } from '../lib/metrics.ts';
 import { AUDIT_INPUT_DECODER } from './audit-input.ts';
 import { decodeCheckRequest, encodeCheckResponse } from './codec.ts';
 import { AuthzNotReadyError } from './errors.ts';
-import { tolerantDecoder } from './invalid-request.ts';
+import { type InvalidRequests, tolerantDecoder } from './invalid-request.ts';
 import { buildInput, type CheckRequestJson } from './input.ts';
 import { type CheckOutcome, type CompiledPipeline, runPipeline } from './pipeline.ts';
 import { decisionRecord, errorRecord, worthRecording } from './record.ts';
@@ -191,7 +191,7 @@ function grpcFailure(err: unknown): GrpcFailure {
  * call machinery; same protos, same statuses and trailers as `checkHandler`, which stays
  * registered as the fallback.
  */
-export function checkStreamHandler(check: CheckFn, admission?: Admission): StreamHandler {
+export function checkStreamHandler(check: CheckFn, admission?: Admission, invalid?: Pick<InvalidRequests, 'note'>): StreamHandler {
   const method: UnaryMethod<CheckRequestJson, Record<string, unknown>> = {
     // The hand-written codec (codec.ts): proven equal to proto-loader's by test, 2.4–3.3× faster.
     deserialize: tolerantDecoder(decodeCheckRequest),
@@ -204,6 +204,7 @@ export function checkStreamHandler(check: CheckFn, admission?: Admission): Strea
       return result instanceof Promise ? result.then(responseOf) : result.response;
     },
     failure: grpcFailure,
+    refused: (reason, message) => invalid?.note(reason, message),
   };
   return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     const wait = admission?.();

@@ -40,9 +40,18 @@ export interface UnaryMethod<Req, Res> {
    */
   handle(request: Req, message: Buffer, headers: IncomingHttpHeaders): Res | Promise<Res>;
   failure(err: unknown): GrpcFailure;
+  /** Optional: told of each call refused before its message could be decoded (to count it). */
+  refused?(reason: RefusedReason, message: string): void;
   /** Largest accepted request message, bytes (grpc-js's default is 4 MiB). */
   maxReceiveBytes?: number;
 }
+
+/**
+ * Why a call was refused before decoding: `framing` (no message, a truncated one, or more than
+ * one), `encoding` (a compression it does not support or that does not decompress),
+ * `too_large` (over maxReceiveBytes, compressed or not).
+ */
+export type RefusedReason = 'framing' | 'encoding' | 'too_large';
 
 /** The handler a router calls for each stream of its method. */
 export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
@@ -142,7 +151,7 @@ class UnaryCall<Req, Res> {
     if (this.done) return;
     this.size += chunk.length;
     if (this.size > this.max + 5) {
-      this.fail({ code: GrpcCode.RESOURCE_EXHAUSTED, message: `Received message larger than max (${this.size - 5} vs. ${this.max})` });
+      this.refuse('too_large', { code: GrpcCode.RESOURCE_EXHAUSTED, message: `Received message larger than max (${this.size - 5} vs. ${this.max})` });
       return;
     }
     this.chunks.push(chunk);
@@ -153,12 +162,12 @@ class UnaryCall<Req, Res> {
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = [];
     if (body.length < 5) {
-      this.fail({ code: GrpcCode.INTERNAL, message: body.length === 0 ? 'Unary call ended without a request message' : 'Truncated gRPC message frame' });
+      this.refuse('framing', { code: GrpcCode.INTERNAL, message: body.length === 0 ? 'Unary call ended without a request message' : 'Truncated gRPC message frame' });
       return;
     }
     const length = body.readUInt32BE(1);
     if (body.length !== 5 + length) {
-      this.fail({ code: GrpcCode.INTERNAL, message: body.length < 5 + length ? 'Truncated gRPC message frame' : 'Unary call carried more than one request message' });
+      this.refuse('framing', { code: GrpcCode.INTERNAL, message: body.length < 5 + length ? 'Truncated gRPC message frame' : 'Unary call carried more than one request message' });
       return;
     }
     const message = body.subarray(5);
@@ -179,12 +188,13 @@ class UnaryCall<Req, Res> {
     const encoding = this.headers['grpc-encoding'];
     const codec = encoding === 'gzip' ? gunzip : encoding === 'deflate' ? inflate : undefined;
     if (!codec) {
-      this.fail({ code: GrpcCode.UNIMPLEMENTED, message: `Received message compressed with unsupported encoding "${String(encoding ?? 'identity')}"` });
+      this.refuse('encoding', { code: GrpcCode.UNIMPLEMENTED, message: `Received message compressed with unsupported encoding "${String(encoding ?? 'identity')}"` });
       return;
     }
     codec(message, { maxOutputLength: this.max }, (err, plain) => {
-      if (err) this.fail({ code: (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' ? GrpcCode.RESOURCE_EXHAUSTED : GrpcCode.INTERNAL, message: `Could not decompress the request: ${err.message}` });
-      else this.decoded(plain);
+      if (!err) this.decoded(plain);
+      else if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') this.refuse('too_large', { code: GrpcCode.RESOURCE_EXHAUSTED, message: `Could not decompress the request: ${err.message}` });
+      else this.refuse('encoding', { code: GrpcCode.INTERNAL, message: `Could not decompress the request: ${err.message}` });
     });
   }
 
@@ -233,6 +243,13 @@ class UnaryCall<Req, Res> {
     // Emitted once per stream: `on` spares the `once` wrapper.
     this.stream.on('wantTrailers', sendOkTrailers);
     this.stream.end(frame);
+  }
+
+  /** Refused before decoding: the method is told (to count it), then the call fails. */
+  private refuse(reason: RefusedReason, failure: GrpcFailure): void {
+    if (this.done) return;
+    this.method.refused?.(reason, failure.message);
+    this.fail(failure);
   }
 
   /** A trailers-only response carrying the status (as grpc-js sends errors before any message). */

@@ -33,12 +33,17 @@ async function start(grpcFastPath: boolean) {
   return { mw, lines, registry };
 }
 
-/** Sends one length-prefixed gRPC message of `payload` to Check; resolves the grpc-status and message. */
-function rawCheck(session: http2.ClientHttp2Session, payload: Buffer): Promise<{ status: string; message: string }> {
-  const frame = Buffer.concat([Buffer.from([0]), Buffer.alloc(4), payload]);
+function grpcFrame(payload: Buffer, compressed = false): Buffer {
+  const frame = Buffer.concat([Buffer.from([compressed ? 1 : 0]), Buffer.alloc(4), payload]);
   frame.writeUInt32BE(payload.length, 1);
+  return frame;
+}
+
+/** Sends `body` (one length-prefixed gRPC message of `payload` by default) to Check; resolves the grpc-status and message. */
+function rawCheck(session: http2.ClientHttp2Session, payload: Buffer, body = grpcFrame(payload), extraHeaders: Record<string, string> = {}): Promise<{ status: string; message: string }> {
+  const frame = body;
   return new Promise((resolve, reject) => {
-    const req = session.request({ ':method': 'POST', ':path': '/envoy.service.auth.v3.Authorization/Check', 'content-type': 'application/grpc', te: 'trailers' });
+    const req = session.request({ ':method': 'POST', ':path': '/envoy.service.auth.v3.Authorization/Check', 'content-type': 'application/grpc', te: 'trailers', ...extraHeaders });
     let headers: http2.IncomingHttpHeaders = {};
     req.on('response', (h) => (headers = h));
     req.on('trailers', (t) => (headers = { ...headers, ...t }));
@@ -49,9 +54,9 @@ function rawCheck(session: http2.ClientHttp2Session, payload: Buffer): Promise<{
   });
 }
 
-async function invalidCount(registry: Registry): Promise<number> {
+async function invalidCount(registry: Registry, reason = 'undecodable'): Promise<number> {
   const metric = await registry.getSingleMetric('meshward_authz_invalid_requests_total')?.get();
-  return metric?.values.find((v) => v.labels.reason === 'undecodable')?.value ?? 0;
+  return metric?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
 }
 
 describe('an undecodable CheckRequest', () => {
@@ -66,9 +71,43 @@ describe('an undecodable CheckRequest', () => {
       for (const a of answers) expect(a.status).toBe('3');
       expect(answers[0]!.message).toMatch(/CheckRequest could not be decoded/);
       expect(await invalidCount(registry)).toBe(40);
-      const logged = lines.filter((l) => l.msg === 'invalid CheckRequests answered INVALID_ARGUMENT');
+      const logged = lines.filter((l) => l.msg === 'invalid CheckRequests refused before any decision');
       expect(logged).toHaveLength(1);
       expect(logged[0]!.count).toBe(1);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+describe('a Check call whose gRPC message is malformed (fast path)', () => {
+  it('is refused with a status that says what is wrong, counted by reason and logged once per interval, while a well-formed call is still decided', async () => {
+    const { mw, lines, registry } = await start(true);
+    const session = http2.connect(`http://${mw.addresses.grpc}`);
+    try {
+      const truncated = grpcFrame(Buffer.alloc(10)).subarray(0, 8);
+      const two = Buffer.concat([grpcFrame(Buffer.alloc(0)), grpcFrame(Buffer.alloc(0))]);
+      const tooLarge = grpcFrame(Buffer.alloc(4 * 1024 * 1024 + 1));
+      const answers = {
+        empty: await rawCheck(session, Buffer.alloc(0), Buffer.alloc(0)),
+        truncated: await rawCheck(session, Buffer.alloc(0), truncated),
+        two: await rawCheck(session, Buffer.alloc(0), two),
+        snappy: await rawCheck(session, Buffer.alloc(0), grpcFrame(Buffer.from('x'), true), { 'grpc-encoding': 'snappy' }),
+        notGzip: await rawCheck(session, Buffer.alloc(0), grpcFrame(Buffer.from('not gzip'), true), { 'grpc-encoding': 'gzip' }),
+        tooLarge: await rawCheck(session, Buffer.alloc(0), tooLarge),
+        wellFormed: await rawCheck(session, Buffer.alloc(0)),
+      };
+      expect(answers.empty).toEqual({ status: '13', message: 'Unary call ended without a request message' });
+      expect(answers.truncated).toEqual({ status: '13', message: 'Truncated gRPC message frame' });
+      expect(answers.two).toEqual({ status: '13', message: 'Unary call carried more than one request message' });
+      expect(answers.snappy).toEqual({ status: '12', message: 'Received message compressed with unsupported encoding "snappy"' });
+      expect(answers.notGzip.status).toBe('13');
+      expect(answers.notGzip.message).toMatch(/^Could not decompress the request/);
+      expect(answers.tooLarge.status).toBe('8');
+      // An empty CheckRequest decodes: it is decided (gRPC OK, the decision in the CheckResponse), not refused.
+      expect(answers.wellFormed.status).toBe('0');
+      expect([await invalidCount(registry, 'framing'), await invalidCount(registry, 'encoding'), await invalidCount(registry, 'too_large')]).toEqual([3, 2, 1]);
+      expect(lines.filter((l) => l.msg === 'invalid CheckRequests refused before any decision')).toHaveLength(1);
     } finally {
       session.close();
     }

@@ -165,7 +165,7 @@ async function p256Ca(dir: string): Promise<{ cert: string; key: string }> {
 }
 
 interface Side { name: string; run(): Promise<Rate> }
-interface Comparison { title: string; peer?: Side; ours: Side; floor?: { name: string; run(): Promise<Rate & { freshPerCpu: number }> }; verify?(): Promise<string>; skipped?: string; cleanup(): Promise<void> }
+interface Comparison { title: string; peer?: Side; ours: Side; transport?: Side; floor?: { name: string; run(): Promise<Rate & { freshPerCpu: number }> }; verify?(): Promise<string>; skipped?: string; cleanup(): Promise<void> }
 
 /**
  * The floor of a CSR service in Node on the server core: one P-256 verify and one P-256 sign per
@@ -190,6 +190,36 @@ console.log(JSON.stringify({ ...built, freshPerCpu: fresh.perCpu }));`;
 async function signVerifyFloor(): Promise<Rate & { freshPerCpu: number }> {
   const { stdout } = await execFileAsync('taskset', ['-c', SERVER_CPU, process.execPath, '-e', FLOOR_SCRIPT, String(SECONDS)], { encoding: 'utf8' });
   return JSON.parse(stdout) as Rate & { freshPerCpu: number };
+}
+
+/**
+ * What node:http2 alone costs per unary gRPC call on the server core: a server that reads each
+ * request and answers a fixed message of `responseBytes` with grpc-status 0, doing nothing else
+ * (the same calls as meshward's answer path: respond, end with the message, send trailers).
+ * meshward's CPU per call minus this is what its own work costs.
+ */
+const TRANSPORT_SCRIPT = `const http2 = require('node:http2');
+const size = Number(process.argv[1]), body = Buffer.alloc(5 + size, 0x61); body[0] = 0; body.writeUInt32BE(size, 1);
+const server = http2.createServer({ settings: { maxConcurrentStreams: 1000 } });
+server.on('stream', (stream) => {
+  stream.on('data', () => {});
+  stream.on('end', () => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(body);
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));`;
+
+interface Transport { side: Side; stop(): Promise<void> }
+
+async function transportFloor(bodyFile: string, responseBytes: number): Promise<Transport> {
+  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, '-e', TRANSPORT_SCRIPT, String(responseBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { port } = JSON.parse((await line(child, /\{[^\n]*\}\n/))[0]) as { port: number };
+  return {
+    side: { name: `node:http2 alone (fixed ${responseBytes}-byte answer)`, run: () => load(`http://127.0.0.1:${port}/bench.Transport/Unary`, bodyFile, ['content-type: application/grpc', 'te: trailers'], false, child.pid!) },
+    stop: () => stop(child),
+  };
 }
 
 async function csrComparison(work: string): Promise<Comparison> {
@@ -217,7 +247,12 @@ async function csrComparison(work: string): Promise<Comparison> {
     return `  issued-certificate records: ${fmt(recorded)} (warm-up included) for ${fmt(answered)} answered measured calls${recorded >= answered ? ': every answer was a recorded certificate' : `: ${fmt(answered - recorded)} answers were NOT certificates`}`;
   };
   const children: ChildProcess[] = [ours];
-  const cleanup = async () => { for (const c of children) await stop(c); };
+  // An Istio answer carries the leaf and the CA chain as PEM: about 2 KB.
+  const transport = await transportFloor(grpcBody, 2048);
+  const cleanup = async () => {
+    await transport.stop();
+    for (const c of children) await stop(c);
+  };
   const title = 'CSR signing (P-256 CSR → X509 certificate)';
   const floor = { name: 'floor: P-256 verify + sign (keys built; key imported per request)', run: signVerifyFloor };
   if (!has('cfssl')) return { title, ours: oursSide, floor, verify, skipped: 'cfssl not installed (apt-get install -y golang-cfssl): skipped', cleanup };
@@ -233,7 +268,7 @@ async function csrComparison(work: string): Promise<Comparison> {
     name: 'cfssl serve /api/v1/cfssl/sign',
     run: () => load(`http://127.0.0.1:${port}/api/v1/cfssl/sign`, cfsslBody, ['content-type: application/json'], true, cfssl.pid!),
   };
-  return { title, peer, ours: oursSide, floor, verify, cleanup };
+  return { title, peer, ours: oursSide, transport: transport.side, floor, verify, cleanup };
 }
 
 const CERBOS_POLICY = `apiVersion: api.cerbos.dev/v1
@@ -323,13 +358,16 @@ async function checkComparison(work: string): Promise<void> {
       return;
     }
     const cerbos = await startCerbos(work, installed.binary);
+    // An allowed CheckResponse with its headers: about 100 bytes.
+    const transport = await transportFloor(bodyFile, 100);
     try {
       const peer: Side = {
         name: 'Cerbos CheckResources',
         run: () => load(`http://127.0.0.1:${cerbos.port}/cerbos.svc.v1.CerbosService/CheckResources`, cerbos.bodyFile, ['content-type: application/grpc', 'te: trailers'], false, cerbos.child.pid!),
       };
-      await compare({ title: '', peer, ours, cleanup: async () => undefined });
+      await compare({ title: '', peer, ours, transport: transport.side, cleanup: async () => undefined });
     } finally {
+      await transport.stop();
       await stop(cerbos.child);
     }
   });
@@ -349,11 +387,13 @@ async function compare(c: Comparison): Promise<void> {
     for (let r = 1; r <= ROUNDS; r++) console.log(`  round ${r}: ${c.ours.name} ${rate(await c.ours.run())}`);
     return;
   }
-  console.log(`  round | ${c.peer.name} | ${c.ours.name} | ratio per second | ratio per CPU-second${c.floor ? ` | ${c.floor.name} /CPU-s | meshward / floor (per CPU-second)` : ''}`);
+  console.log(`  round | ${c.peer.name} | ${c.ours.name} | ratio per second | ratio per CPU-second${c.floor ? ` | ${c.floor.name} /CPU-s | meshward / floor (per CPU-second)` : ''}${c.transport ? ' | transport alone' : ''}`);
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
   const ofFloor: number[] = [];
   const ofFresh: number[] = [];
+  const transportUs: number[] = [];
+  const oursUs: number[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     // Alternate who goes first, so neither always runs on the warmer or quieter half of a round.
     const [a, b] = r % 2 ? [c.peer, c.ours] : [c.ours, c.peer];
@@ -362,16 +402,21 @@ async function compare(c: Comparison): Promise<void> {
     const [peer, ours] = a === c.peer ? [ra, rb] : [rb, ra];
     ratios.push(ours.rps / peer.rps);
     cpuRatios.push(ours.perCpu / peer.perCpu);
+    oursUs.push(1e6 / ours.perCpu);
+    const transport = c.transport ? await c.transport.run() : undefined;
+    if (transport) transportUs.push(1e6 / transport.perCpu);
     const floor = c.floor ? await c.floor.run() : undefined;
     if (floor) {
       ofFloor.push(ours.perCpu / floor.perCpu);
       ofFresh.push(ours.perCpu / floor.freshPerCpu);
     }
-    console.log(`  ${r} | ${rate(peer)} | ${rate(ours)} | ${(ours.rps / peer.rps).toFixed(2)}× | ${(ours.perCpu / peer.perCpu).toFixed(2)}×${floor ? ` | ${fmt(floor.perCpu)}; ${fmt(floor.freshPerCpu)} | ${((100 * ours.perCpu) / floor.perCpu).toFixed(0)} %; ${((100 * ours.perCpu) / floor.freshPerCpu).toFixed(0)} %` : ''}`);
+    console.log(`  ${r} | ${rate(peer)} | ${rate(ours)} | ${(ours.rps / peer.rps).toFixed(2)}× | ${(ours.perCpu / peer.perCpu).toFixed(2)}×${floor ? ` | ${fmt(floor.perCpu)}; ${fmt(floor.freshPerCpu)} | ${((100 * ours.perCpu) / floor.perCpu).toFixed(0)} %; ${((100 * ours.perCpu) / floor.freshPerCpu).toFixed(0)} %` : ''}${transport ? ` | transport: ${fmt(transport.perCpu)} /CPU-s` : ''}`);
   }
   const range = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))} (median ${f(median(xs))})`;
   console.log(`  meshward / ${c.peer.name.split(' ')[0]}: ${range(ratios, (x) => `${x.toFixed(2)}×`)} per second, ${range(cpuRatios, (x) => `${x.toFixed(2)}×`)} per CPU-second`);
   const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
+  const us = (x: number) => `${x.toFixed(0)} µs`;
+  if (c.transport) console.log(`  CPU per call: meshward ${range(oursUs, us)}, of which ${c.transport.name} ${range(transportUs, us)} (${range(transportUs.map((t, i) => t / oursUs[i]!), pct)} of meshward's)`);
   if (ofFloor.length) console.log(`  meshward per CPU-second at ${range(ofFloor, pct)} of the verify+sign floor with keys built, ${range(ofFresh, pct)} of it with the key imported per request`);
 }
 

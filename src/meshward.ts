@@ -71,7 +71,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   const adminToken = stampAdminToken(options.dataDir);
   // With a database URL and a KEK, replicas share API tokens, the bootstrap key and the CA (src/state).
   const state = options.databaseUrl && options.kek
-    ? await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: options.kek, ...(options.stateSchema ? { schema: options.stateSchema } : {}) })
+    ? await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: options.kek, ...(options.previousKeks?.length ? { previousKeks: options.previousKeks } : {}), ...(options.stateSchema ? { schema: options.stateSchema } : {}) })
     : undefined;
   let sharedAuth: SharedApiAuth | undefined;
   if (state) {

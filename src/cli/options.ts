@@ -2,7 +2,7 @@ import { parseDuration } from '../config/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
 /** Server options from flags, then environment, then defaults. */
 import type { ServeOptions } from '../server/capability.ts';
-import { loadKek } from '../state/index.ts';
+import { loadKek, loadPreviousKeks, type PostgresStateOptions, requireKek } from '../state/index.ts';
 import type { CliOption } from './command.ts';
 
 export type { CliOption } from './command.ts';
@@ -28,6 +28,7 @@ export const OPTIONS = {
   'redis-url': { type: 'string', value: 'URL', description: 'Redis for rate-limit counters shared by replicas', env: 'MESHWARD_REDIS_URL' },
   'ca-dir': { type: 'string', value: 'DIR', description: 'A plugged-in CA in Istio cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem); else <data>/ca/plugged, else the generated CA', env: 'MESHWARD_CA_DIR' },
   'kek-file': { type: 'string', value: 'FILE', description: 'Key-encryption key of shared state (32 bytes; or base64 in MESHWARD_KEK)', env: 'MESHWARD_KEK_FILE' },
+  'previous-kek-file': { type: 'string', value: 'FILE', description: 'Previous key-encryption keys, one base64 key per line, still accepted to open shared secrets during a KEK rotation (or MESHWARD_PREVIOUS_KEK, comma-separated; see `meshward state rekey`)', env: 'MESHWARD_PREVIOUS_KEK_FILE' },
   'no-watch': { type: 'boolean', description: 'Do not reload the configuration when its files change', env: 'MESHWARD_WATCH_CONFIG=false' },
   'no-grpc-fast-path': { type: 'boolean', description: 'Serve ext_authz Check through grpc-js only (no HTTP/2 fast path)', env: 'MESHWARD_GRPC_FAST_PATH=false' },
   'grpc-max-streams': { type: 'string', value: 'N', description: 'Concurrent gRPC streams per connection', default: '1000', env: 'MESHWARD_GRPC_MAX_STREAMS' },
@@ -121,9 +122,20 @@ function httpTls(flags: Record<string, unknown>, env: Readonly<Record<string, st
 }
 
 /** The key-encryption key of shared state: --kek-file / MESHWARD_KEK_FILE, or MESHWARD_KEK (base64). */
-function kekOf(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'kek'> {
+function kekOf(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'kek' | 'previousKeks'> {
   const kek = loadKek({ file: (flags['kek-file'] as string | undefined) ?? env.MESHWARD_KEK_FILE, env: env.MESHWARD_KEK });
-  return kek ? { kek } : {};
+  const previousKeks = loadPreviousKeks({ file: (flags['previous-kek-file'] as string | undefined) ?? env.MESHWARD_PREVIOUS_KEK_FILE, env: env.MESHWARD_PREVIOUS_KEK });
+  return { ...(kek ? { kek } : {}), ...(previousKeks.length ? { previousKeks } : {}) };
+}
+
+/** How a command opens the shared state: --database-url, the KEK (required) and any previous ones, MESHWARD_STATE_SCHEMA. */
+export function stateStoreOptions(options: ServeOptions & { databaseUrl: string }, env: Readonly<Record<string, string | undefined>>): PostgresStateOptions {
+  return {
+    connectionString: options.databaseUrl,
+    kek: requireKek(options.kek),
+    ...(options.previousKeks ? { previousKeks: options.previousKeks } : {}),
+    ...(env.MESHWARD_STATE_SCHEMA ? { schema: env.MESHWARD_STATE_SCHEMA } : {}),
+  };
 }
 
 /** --grpc-max-streams (streams per connection) and --grpc-idle-timeout (a duration: 5m, 30s). */

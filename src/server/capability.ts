@@ -33,6 +33,8 @@ export interface ServeOptions {
    * database URL without one; without it here, that state stays in the data dir.
    */
   kek?: Buffer;
+  /** Previous KEKs, still accepted to open shared secrets during a KEK rotation (`meshward state rekey`). */
+  previousKeks?: Buffer[];
   /** PostgreSQL schema of the shared state (default `meshward_state`). */
   stateSchema?: string;
   /** Watch the config directory for changes. */

@@ -40,15 +40,39 @@ export function seal(kek: Buffer, name: string, plain: Buffer): string {
 
 /** Opens a sealed secret; a wrong KEK, name or an altered value is STATE_KEK_INVALID. */
 export function open(kek: Buffer, name: string, sealedText: string): Buffer {
-  let dek: Buffer | undefined;
+  return openWithAny([kek], name, sealedText).plain;
+}
+
+/**
+ * Opens a sealed secret with the first of `keks` that opens it (the current KEK first, then
+ * previous ones during a KEK rotation); `index` says which. None: STATE_KEK_INVALID.
+ */
+export function openWithAny(keks: readonly Buffer[], name: string, sealedText: string): { plain: Buffer; index: number } {
+  let sealed: Sealed;
   try {
-    const sealed = JSON.parse(sealedText) as Sealed;
+    sealed = JSON.parse(sealedText) as Sealed;
     if (sealed.v !== 1) throw new Error(`unsupported envelope version ${String(sealed.v)}`);
-    dek = decrypt(kek, `dek:${name}`, sealed.dek);
-    return decrypt(dek, name, sealed.data);
   } catch (err) {
-    throw new StateError('STATE_KEK_INVALID', `secret "${name}" does not open with this key-encryption key (another KEK sealed it, or it was altered): ${(err as Error).message}`, { cause: err });
-  } finally {
-    dek?.fill(0);
+    throw new StateError('STATE_KEK_INVALID', `secret "${name}" is not a sealed value: ${(err as Error).message}`, { cause: err });
   }
+  let last: unknown;
+  for (let index = 0; index < keks.length; index++) {
+    let dek: Buffer | undefined;
+    try {
+      dek = decrypt(keks[index]!, `dek:${name}`, sealed.dek);
+    } catch (err) {
+      last = err; // not this KEK: try the next one
+      continue;
+    }
+    try {
+      return { plain: decrypt(dek, name, sealed.data), index };
+    } catch (err) {
+      // The KEK opened the data key, so the data itself was altered: no other KEK can help.
+      throw new StateError('STATE_KEK_INVALID', `secret "${name}" was altered: ${(err as Error).message}`, { cause: err });
+    } finally {
+      dek.fill(0);
+    }
+  }
+  const tried = keks.length === 1 ? 'this key-encryption key' : `any of the ${keks.length} key-encryption keys given (current and previous)`;
+  throw new StateError('STATE_KEK_INVALID', `secret "${name}" does not open with ${tried} (another KEK sealed it, or it was altered): ${(last as Error | undefined)?.message ?? 'no key'}`, { cause: last });
 }

@@ -32,6 +32,24 @@ export function loadKek(source: { file?: string; env?: string }): Buffer | undef
   return undefined;
 }
 
+/**
+ * Previous KEKs, still accepted to open secrets during a KEK rotation (`meshward state rekey`):
+ * from a file (one base64 key per line) or `MESHWARD_PREVIOUS_KEK` (base64, comma-separated).
+ */
+export function loadPreviousKeks(source: { file?: string; env?: string }): Buffer[] {
+  if (source.file) {
+    let text: string;
+    try {
+      text = readFileSync(source.file, 'utf8');
+    } catch (err) {
+      throw new StateError('STATE_KEK_INVALID', `--previous-kek-file ${source.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    return text.split('\n').flatMap((l, i) => (l.trim() ? [decode(l, `${source.file}:${i + 1}`)] : []));
+  }
+  if (source.env) return source.env.split(',').map((k) => k.trim()).filter(Boolean).map((k, i) => decode(k, `MESHWARD_PREVIOUS_KEK (key ${i + 1})`));
+  return [];
+}
+
 /** Refuses shared state without a KEK: secrets would otherwise sit in the database in clear. */
 export function requireKek(kek: Buffer | undefined): Buffer {
   if (!kek) {

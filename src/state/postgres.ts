@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { MeshwardError } from '../lib/errors.ts';
 import { createPgPool, inPgTransaction } from '../lib/pg-pool.ts';
-import { open as openSealed, seal as sealSecret } from './envelope.ts';
+import { openWithAny, seal as sealSecret } from './envelope.ts';
 import type { CaDocument, CaTransaction, Queryable, ReplicaHeartbeat, SharedStateStore, StoredApiToken } from './store.ts';
 
 export const DEFAULT_STATE_SCHEMA = 'meshward_state';
@@ -15,6 +15,8 @@ const CA_CHANNEL = 'meshward_ca';
 export interface PostgresStateOptions {
   connectionString: string;
   kek: Buffer;
+  /** Previous KEKs, still accepted to open secrets until `rekey` has re-sealed them under `kek`. */
+  previousKeks?: readonly Buffer[];
   /** Schema name (tests use their own). */
   schema?: string;
   maxConnections?: number;
@@ -63,12 +65,15 @@ export class PostgresStateStore implements SharedStateStore {
   readonly location: string;
   readonly #pool: pg.Pool;
   readonly #kek: Buffer;
+  /** The current KEK first, then the previous ones. */
+  readonly #keks: readonly Buffer[];
   readonly #connectionString: string;
   readonly #listeners = new Set<pg.Client>();
 
   private constructor(pool: pg.Pool, o: PostgresStateOptions, schema: string) {
     this.#pool = pool;
     this.#kek = o.kek;
+    this.#keks = [o.kek, ...(o.previousKeks ?? [])];
     this.#connectionString = o.connectionString;
     this.schema = schema;
     this.location = `${redact(o.connectionString)} (schema ${schema})`;
@@ -102,7 +107,54 @@ export class PostgresStateStore implements SharedStateStore {
   }
 
   open(name: string, sealed: string): Buffer {
-    return openSealed(this.#kek, name, sealed);
+    return openWithAny(this.#keks, name, sealed).plain;
+  }
+
+  /**
+   * Re-seals every secret and CA key that a previous KEK sealed under the current one, in one
+   * transaction holding the CA lock (so no CA change interleaves). A value no given KEK opens
+   * fails the whole run: nothing is changed. Values already under the current KEK are left as they are.
+   */
+  async rekey(): Promise<{ resealed: number; current: number }> {
+    const s = this.schema;
+    let resealed = 0;
+    let current = 0;
+    const reseal = (name: string, sealed: string): string | undefined => {
+      const { plain, index } = openWithAny(this.#keks, name, sealed);
+      try {
+        if (index === 0) {
+          current++;
+          return undefined;
+        }
+        resealed++;
+        return this.seal(name, plain);
+      } finally {
+        plain.fill(0);
+      }
+    };
+    await this.#transaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`meshward:ca:${s}`]);
+      const secrets = await c.query(`SELECT name, sealed FROM ${s}.secrets ORDER BY name FOR UPDATE`);
+      for (const row of secrets.rows as { name: string; sealed: string }[]) {
+        const next = reseal(row.name, row.sealed);
+        if (next) await c.query(`UPDATE ${s}.secrets SET sealed = $2 WHERE name = $1`, [row.name, next]);
+      }
+      const ca = await c.query(`SELECT keys FROM ${s}.ca WHERE id = 1 FOR UPDATE`);
+      if (ca.rows[0]) {
+        const keys = JSON.parse(String(ca.rows[0].keys)) as Record<string, string>;
+        let changed = false;
+        for (const [name, sealed] of Object.entries(keys)) {
+          const next = reseal(name, sealed);
+          if (next) {
+            keys[name] = next;
+            changed = true;
+          }
+        }
+        // The version stays: the CA itself did not change, and every CA write re-seals from memory under its writer's current KEK.
+        if (changed) await c.query(`UPDATE ${s}.ca SET keys = $1 WHERE id = 1`, [JSON.stringify(keys)]);
+      }
+    });
+    return { resealed, current };
   }
 
   async secret(name: string, create: () => Buffer): Promise<Buffer> {

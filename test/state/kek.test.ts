@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.ts';
-import { loadKek, openSealed, seal, type StateError } from '../../src/state/index.ts';
+import { loadKek, loadPreviousKeks, openSealed, openWithAny, seal, type StateError } from '../../src/state/index.ts';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -43,6 +43,49 @@ describe('KEK envelope', () => {
     ct[0] = ct[0]! ^ 1;
     parsed.data[1] = ct.toString('base64');
     expect(codeOf(() => openSealed(kek, 'keys/root.key.pem', JSON.stringify(parsed)))).toBe('STATE_KEK_INVALID');
+  });
+});
+
+describe('KEK envelope during a KEK rotation', () => {
+  const secret = Buffer.from('key material');
+
+  it('opens a value sealed under a previous KEK and says which key opened it', () => {
+    const [current, previous, older] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+    const sealed = seal(previous, 'n', secret);
+    const opened = openWithAny([current, older, previous], 'n', sealed);
+    expect(opened.plain.equals(secret)).toBe(true);
+    expect(opened.index).toBe(2);
+    expect(openWithAny([current, previous], 'n', seal(current, 'n', secret)).index).toBe(0);
+  });
+
+  it('refuses when no key given opens it, and an altered value even though a key opens its data key', () => {
+    const kek = randomBytes(32);
+    const sealed = seal(kek, 'n', secret);
+    expect(codeOf(() => openWithAny([randomBytes(32), randomBytes(32)], 'n', sealed))).toBe('STATE_KEK_INVALID');
+    const parsed = JSON.parse(sealed) as { data: [string, string, string] };
+    parsed.data[2] = Buffer.alloc(16).toString('base64');
+    expect(() => openWithAny([randomBytes(32), kek], 'n', JSON.stringify(parsed))).toThrow(/secret "n" was altered/);
+    expect(() => openWithAny([kek], 'n', '{"v":2}')).toThrow(/not a sealed value: unsupported envelope version 2/);
+  });
+});
+
+describe('loadPreviousKeks', () => {
+  it('reads one base64 key per line from a file, or a comma-separated list from the environment', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mw-kek-'));
+    dirs.push(dir);
+    const [a, b] = [randomBytes(32), randomBytes(32)];
+    writeFileSync(path.join(dir, 'previous'), `${a.toString('base64')}\n\n${b.toString('base64')}\n`);
+    expect(loadPreviousKeks({ file: path.join(dir, 'previous') }).map((k) => k.toString('hex'))).toEqual([a, b].map((k) => k.toString('hex')));
+    expect(loadPreviousKeks({ env: `${a.toString('base64')}, ${b.toString('base64')}` }).map((k) => k.toString('hex'))).toEqual([a, b].map((k) => k.toString('hex')));
+    expect(loadPreviousKeks({})).toEqual([]);
+  });
+
+  it('names the line or the position of a key that is not 32 base64 bytes', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mw-kek-'));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, 'previous'), `${randomBytes(32).toString('base64')}\n\nshort\n`);
+    expect(() => loadPreviousKeks({ file: path.join(dir, 'previous') })).toThrow(/previous:3: the key-encryption key must be 32 bytes/);
+    expect(() => loadPreviousKeks({ env: `${randomBytes(32).toString('base64')},${randomBytes(8).toString('base64')}` })).toThrow(/MESHWARD_PREVIOUS_KEK \(key 2\)/);
   });
 });
 

@@ -12,8 +12,8 @@ import { silentLogger } from '../../lib/logger.ts';
 import { MeshwardError } from '../../lib/errors.ts';
 import { assertNoLiveServer, describeLock, liveServeLock } from '../../server/serve-lock.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
-import { PostgresStateStore, requireKek } from '../../state/index.ts';
-import { pickOptions, resolveServeOptions } from '../options.ts';
+import { PostgresStateStore } from '../../state/index.ts';
+import { pickOptions, resolveServeOptions, stateStoreOptions } from '../options.ts';
 import { callServer, SERVER_OPTIONS, ServerUnreachableError, serverTarget } from '../server.ts';
 
 const COMMON = pickOptions(['data', 'config', 'trust-domain', 'json']);
@@ -100,7 +100,7 @@ export const commands: CliCommand[] = [
       namespace: { type: 'string', short: 'n', value: 'NAME', description: 'Namespace of the workload (required)' },
       'service-account': { type: 'string', short: 's', value: 'NAME', description: 'Service account of the workload (required)' },
       ttl: { type: 'string', value: 'DURATION', description: 'Lifetime of the token', default: '24h' },
-      ...pickOptions(['database-url', 'kek-file'], { 'database-url': 'Sign with the bootstrap key replicas share in PostgreSQL' }),
+      ...pickOptions(['database-url', 'kek-file', 'previous-kek-file'], { 'database-url': 'Sign with the bootstrap key replicas share in PostgreSQL' }),
     },
     async run({ values }, io) {
       const c = caContext(values, io);
@@ -179,7 +179,7 @@ export const commands: CliCommand[] = [
   {
     name: 'ca status',
     summary: "Show the CA mode, trust bundle sequence and slots with their rotation phase (the CA serve signs with: a plugged-in one from --ca-dir or <data>/ca/plugged, else with --database-url the CA replicas share, else the data dir's own).",
-    options: { ...COMMON, ...CA_DIR, ...pickOptions(['database-url', 'kek-file'], { 'database-url': 'Show the CA replicas share in PostgreSQL' }) },
+    options: { ...COMMON, ...CA_DIR, ...pickOptions(['database-url', 'kek-file', 'previous-kek-file'], { 'database-url': 'Show the CA replicas share in PostgreSQL' }) },
     async run({ values }, io) {
       const c = caContext(values, io);
       const authority = await statusAuthority(values, io, c);
@@ -200,7 +200,7 @@ export const commands: CliCommand[] = [
 async function statusAuthority(values: CliValues, io: CliIo, c: CaContext): Promise<Authority> {
   const options = resolveServeOptions(values, io.env);
   if (!options.databaseUrl || pluggedCaConfigured(c.caDir, c.pluggedDir)) return openAuthority(c);
-  const store = await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: requireKek(options.kek) });
+  const store = await PostgresStateStore.open(stateStoreOptions({ ...options, databaseUrl: options.databaseUrl }, io.env));
   try {
     const authority = await SharedCa.read({ store, trustDomain: c.trustDomain, settings: () => c.settings, clock: systemClock });
     if (!authority) throw new CaError('CA_NOT_INITIALIZED', `no CA in ${store.location} yet (the first \`meshward serve --database-url\` creates it)`);
@@ -214,7 +214,7 @@ async function statusAuthority(values: CliValues, io: CliIo, c: CaContext): Prom
 async function bootstrapKeyFor(values: CliValues, io: CliIo, dataDir: string): Promise<BootstrapKey> {
   const options = resolveServeOptions(values, io.env);
   if (!options.databaseUrl) return loadOrCreateBootstrapKey(dataDir);
-  const store = await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: requireKek(options.kek) });
+  const store = await PostgresStateStore.open(stateStoreOptions({ ...options, databaseUrl: options.databaseUrl }, io.env));
   try {
     return await loadOrCreateSharedBootstrapKey(store);
   } finally {

@@ -10,11 +10,11 @@ import { createApiToken, fileTokenAdmin, revokeApiToken, sharedTokenAdmin, type 
 import { parseDuration } from '../../config/index.ts';
 import { MeshwardError } from '../../lib/errors.ts';
 import { liveServeLock } from '../../server/serve-lock.ts';
-import { PostgresStateStore, requireKek } from '../../state/index.ts';
+import { PostgresStateStore } from '../../state/index.ts';
 import type { CliCommand, CliIo, CliValues } from '../command.ts';
-import { pickOptions, resolveServeOptions } from '../options.ts';
+import { pickOptions, resolveServeOptions, stateStoreOptions } from '../options.ts';
 
-const STORE = pickOptions(['data', 'database-url', 'kek-file'], { 'database-url': 'Use the tokens replicas share in PostgreSQL (needs the KEK)' });
+const STORE = pickOptions(['data', 'database-url', 'kek-file', 'previous-kek-file'], { 'database-url': 'Use the tokens replicas share in PostgreSQL (needs the KEK)' });
 
 async function openAdmin(values: CliValues, io: CliIo): Promise<TokenAdmin> {
   const options = resolveServeOptions(values, io.env);
@@ -25,7 +25,7 @@ async function openAdmin(values: CliValues, io: CliIo): Promise<TokenAdmin> {
     if (lock?.sharedState) throw new MeshwardError('INVALID_ARGUMENT', `the server holding ${dataDir} (pid ${lock.pid}) keeps API tokens in PostgreSQL: pass --database-url (and the KEK) to manage them`);
     return fileTokenAdmin(dataDir);
   }
-  const store = await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: requireKek(options.kek), ...(io.env.MESHWARD_STATE_SCHEMA ? { schema: io.env.MESHWARD_STATE_SCHEMA } : {}) });
+  const store = await PostgresStateStore.open(stateStoreOptions({ ...options, databaseUrl: options.databaseUrl }, io.env));
   return sharedTokenAdmin(store, dataDir);
 }
 

@@ -11,7 +11,7 @@
  *       resource policy; audit off) vs meshward ext_authz `Check` (JWT + 50 YAML policies, audit
  *       to SQLite on; records counted after a graceful stop: none may be missing).
  *
- *   npm run bench peers           (PEERS_ROUNDS=3, PEERS_SECONDS=3 by default)
+ *   npm run bench peers           (PEERS_ROUNDS=3, PEERS_SECONDS=3 by default; PEERS_ONLY=csr|check)
  */
 import 'reflect-metadata';
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
@@ -29,6 +29,8 @@ import { type ChildServer, inChild, median, parseSummary } from './h2load.ts';
 const execFileAsync = promisify(execFile);
 const ROUNDS = Number(process.env.PEERS_ROUNDS ?? 3);
 const SECONDS = Number(process.env.PEERS_SECONDS ?? 3);
+/** `csr` or `check` runs that comparison alone. */
+const ONLY = process.env.PEERS_ONLY;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const SERVER_CPU = '1';
 const LOAD_CPU = '0';
@@ -426,14 +428,16 @@ if (!has('h2load') || !has('taskset')) {
   const work = mkdtempSync(path.join(os.tmpdir(), 'mw-peers-'));
   console.log(`peers: servers on core ${SERVER_CPU}, h2load on core ${LOAD_CPU}, ${ROUNDS} interleaved rounds of ${SECONDS}s (node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   try {
-    const csr = await csrComparison(work);
-    try {
-      await compare(csr);
-      if (csr.verify) console.log(await csr.verify());
-    } finally {
-      await csr.cleanup();
+    if (ONLY !== 'check') {
+      const csr = await csrComparison(work);
+      try {
+        await compare(csr);
+        if (csr.verify) console.log(await csr.verify());
+      } finally {
+        await csr.cleanup();
+      }
     }
-    await checkComparison(work);
+    if (ONLY !== 'csr') await checkComparison(work);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

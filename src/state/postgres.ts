@@ -150,8 +150,12 @@ export class PostgresStateStore implements SharedStateStore {
             changed = true;
           }
         }
-        // The version stays: the CA itself did not change, and every CA write re-seals from memory under its writer's current KEK.
-        if (changed) await c.query(`UPDATE ${s}.ca SET keys = $1 WHERE id = 1`, [JSON.stringify(keys)]);
+        if (changed) {
+          // A new version, though the CA is the same: replicas keep the sealed values they loaded
+          // and write them back with their next CA change; this makes them load the new ones first.
+          const v = await c.query(`UPDATE ${s}.ca SET keys = $1, version = version + 1, updated_at = $2 WHERE id = 1 RETURNING version`, [JSON.stringify(keys), Date.now()]);
+          await c.query('SELECT pg_notify($1, $2)', [`${CA_CHANNEL}_${s}`, String(v.rows[0]!.version)]);
+        }
       }
     });
     return { resealed, current };

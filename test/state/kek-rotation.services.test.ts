@@ -88,6 +88,30 @@ describeWithPostgres('rotating the key-encryption key of shared state', () => {
     await expect(replicaBundle(schema, oldKek)).rejects.toMatchObject({ code: 'STATE_KEK_INVALID' });
   });
 
+  it('keeps a replica that was running during the rekey from writing values sealed under the old KEK back', async () => {
+    const schema = freshSchema();
+    const oldKek = randomBytes(32);
+    const newKek = randomBytes(32);
+    await replicaBundle(schema, oldKek);
+    // A replica runs through the rekey holding what it loaded (sealed under the old KEK)...
+    const configDir = writeConfigDir({ 'mesh.yaml': doc('Mesh', 'mesh', 'trustDomain: example.org') });
+    const running = await createMeshward(
+      { configDir, dataDir: tempDir('mw-rekey-'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, databaseUrl: DATABASE_URL!, kek: newKek, previousKeks: [oldKek], stateSchema: schema },
+      { logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability] },
+    );
+    await running.start();
+    cleanups.push(() => running.stop());
+    expect((await rekey(schema, newKek, [oldKek])).code).toBe(0);
+    // ...then changes the CA (a forced rotation writes the whole CA document).
+    const admin = running.apiAuth.createToken('ops', 'admin');
+    const res = await running.http.inject({ method: 'POST', url: '/v1/ca/rotate', headers: { authorization: `Bearer ${admin}` }, payload: { newRoot: true } });
+    expect(res.statusCode).toBe(200);
+    await running.stop();
+    // Nothing is left under the old KEK: the new one alone opens everything.
+    expect(JSON.parse((await rekey(schema, newKek, [oldKek])).out)).toMatchObject({ resealed: 0 });
+    await expect(replicaBundle(schema, newKek)).resolves.toContain('BEGIN CERTIFICATE');
+  });
+
   it('changes nothing when a secret opens with none of the keys given, and says which (exit 78)', async () => {
     const schema = freshSchema();
     const kek = randomBytes(32);

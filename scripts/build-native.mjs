@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Builds the native P-256 CSR verifier (src/ca/native/p256_verify.c) with the node-gyp npm bundles.
- * Run by `prepare` (so by `npm install` / `npm ci` of this repository) and by `npm run build:native`.
+ * Run by the `install` script (so by `npm install` / `npm ci` of this repository, and when the
+ * package is installed from the registry, which ships the C source) and by `npm run build:native`.
  *
  * It never fails the install: without a C compiler, make, python3 or node's headers it prints one
  * warning and meshward checks CSR signatures with node:crypto (same verdicts, ≈ 2× the CPU per CSR).

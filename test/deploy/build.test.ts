@@ -88,7 +88,7 @@ describe('bin/meshward.js without a build', () => {
 });
 
 describe('the npm package', () => {
-  it('ships dist/, bin/meshward.js, proto/ and the sample policies, and no sources, tests, benchmarks or CI files', () => {
+  it('ships dist/, bin/meshward.js, proto/, the sample policies and the native verifier\'s C source, and no other sources, tests, benchmarks, build output or CI files', () => {
     const out = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8', timeout: 120_000 });
     expect(out.status, out.stderr).toBe(0);
     const files = (JSON.parse(out.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
@@ -96,7 +96,10 @@ describe('the npm package', () => {
     expect(files).toContain('proto/istio/ca.proto');
     expect(files).toContain('policies/rego/payments.rego');
     if (built) expect(files).toContain('dist/main.js');
-    const unwanted = files.filter((f) => /^(src|test|bench|scripts|deploy|\.ci|docs)\//.test(f) || f === 'bin/meshward-dev.js' || f.endsWith('.ts') && !f.endsWith('.d.ts'));
+    // The native CSR verifier's C source and build script: the install script builds it (scripts/build-native.mjs).
+    const nativeSources = ['src/ca/native/p256_verify.c', 'src/ca/native/binding.gyp', 'scripts/build-native.mjs'];
+    for (const f of nativeSources) expect(files).toContain(f);
+    const unwanted = files.filter((f) => !nativeSources.includes(f) && (/^(src|test|bench|scripts|deploy|\.ci|docs|build)\//.test(f) || f === 'bin/meshward-dev.js' || f.endsWith('.ts') && !f.endsWith('.d.ts')));
     expect(unwanted).toEqual([]);
   }, 120_000);
 });

@@ -3,7 +3,7 @@
  * imports it from plain Node 20 (no tsx), as `npm install meshward` would.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ describe('the packed package from plain Node', () => {
     } catch {
       // Type errors elsewhere do not stop emission; the import below is the check.
     }
-    for (const f of ['package.json', 'bin', 'proto', 'policies', 'README.md']) cpSync(join(root, f), join(stage, f), { recursive: true });
+    for (const f of ['package.json', 'bin', 'proto', 'policies', 'README.md', 'scripts/build-native.mjs', 'src/ca/native/p256_verify.c', 'src/ca/native/binding.gyp']) cpSync(join(root, f), join(stage, f), { recursive: true });
     run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], stage);
     const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
     // Install: unpack into node_modules and link the project's dependencies (no network).
@@ -50,6 +50,17 @@ describe('the packed package from plain Node', () => {
     const stdout = run(process.execPath, ['main.mjs'], consumer);
     expect(JSON.parse(stdout)).toEqual({ allow: true, doc: { roles: ['x'], big: '12345678901234567890' }, conv: { n: 1 } });
   });
+
+  it('builds the native CSR verifier from its own files, as its install script does on `npm install meshward`', () => {
+    const pkg = join(consumer, 'node_modules', 'meshward');
+    // Never fails an install: without a compiler it warns, and then --check below fails.
+    run(process.execPath, ['scripts/build-native.mjs'], pkg);
+    // Where this checkout could build it, the package can too (CI checks that it can).
+    if (existsSync(join(root, 'build/native/p256_verify.node'))) {
+      expect(run(process.execPath, ['scripts/build-native.mjs', '--check'], pkg)).toMatch(/native P-256 verifier/);
+      expect(existsSync(join(pkg, 'build/native/p256_verify.node'))).toBe(true);
+    }
+  }, 180_000);
 
   it('ships no tests, benchmarks or dev entry point', () => {
     const files = run('tar', ['tzf', join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!)], work).split('\n');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../src/audit/index.ts';
 import { SqliteAuditStore } from '../../src/audit/sqlite.ts';
-import { posixLocksOf, readAsSecondClients, startWriterChild, type WriterKind } from '../helpers/sqlite-writer.ts';
+import { databaseFileModes, type WriterKind, writeReadAndKill } from '../helpers/sqlite-writer.ts';
 
 describe('audit database read by a second client while meshward writes', () => {
   const dirs: string[] = [];
@@ -19,23 +19,12 @@ describe('audit database read by a second client while meshward writes', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-audit-readers-'));
     dirs.push(dir);
     const file = path.join(dir, 'audit', 'audit.db');
-    const writer = await startWriterChild(kind, file);
-    try {
-      expect(await writer.write(200)).toBe(200);
-      expect(posixLocksOf(writer.pid, file).length).toBeGreaterThan(0);
-      for (const count of readAsSecondClients(file, 'audit_records')) expect(count).toBe(200);
-      expect(await writer.write(300)).toBe(500);
-      expect(posixLocksOf(writer.pid, file).length).toBeGreaterThan(0);
-    } finally {
-      await writer.kill();
-    }
+    await writeReadAndKill(kind, file, 'audit_records');
     const store = new SqliteAuditStore({ file });
     try {
       const report = await verifyChain(store);
       expect(report).toMatchObject({ ok: true, checked: 500 });
-      for (const suffix of ['', '-wal', '-shm']) {
-        if (fs.existsSync(file + suffix)) expect(fs.statSync(file + suffix).mode & 0o777).toBe(0o600);
-      }
+      for (const mode of databaseFileModes(file)) expect(mode).toBe(0o600);
     } finally {
       await store.close();
     }

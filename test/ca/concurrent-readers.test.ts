@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { posixLocksOf, readAsSecondClients, startWriterChild } from '../helpers/sqlite-writer.ts';
+import { databaseFileModes, writeReadAndKill } from '../helpers/sqlite-writer.ts';
 
 describe('certificates.db read by a second client while meshward writes', () => {
   const dirs: string[] = [];
@@ -17,18 +17,9 @@ describe('certificates.db read by a second client while meshward writes', () => 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-ca-readers-'));
     dirs.push(dir);
     const file = path.join(dir, 'ca', 'certificates.db');
-    const writer = await startWriterChild('certificates', file);
-    try {
-      expect(await writer.write(200)).toBe(200);
-      expect(posixLocksOf(writer.pid, file).length).toBeGreaterThan(0);
-      for (const count of readAsSecondClients(file, 'certificates')) expect(count).toBe(200);
-      expect(await writer.write(300)).toBe(500);
-      expect(posixLocksOf(writer.pid, file).length).toBeGreaterThan(0);
-      for (const suffix of ['', '-wal', '-shm']) expect(fs.statSync(file + suffix).mode & 0o777).toBe(0o600);
-      expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
-    } finally {
-      await writer.kill();
-    }
+    await writeReadAndKill('certificates', file, 'certificates');
+    expect(databaseFileModes(file)).toEqual([0o600, 0o600, 0o600]);
+    expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
     const db = new Database(file);
     expect((db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n).toBe(500);
     db.close();

@@ -89,3 +89,26 @@ export function readAsSecondClients(file: string, table: string): number[] {
   if (sqlite3ShellAvailable()) counts.push(Number(execFileSync('sqlite3', [file, `select count(*) from ${table}`], { encoding: 'utf8' }).trim()));
   return counts;
 }
+
+/**
+ * The scenario the three stores share: a child commits 200 records, a second client reads and
+ * closes, the child commits 300 more and keeps its POSIX locks throughout, then dies by SIGKILL.
+ * Returns once the child is dead; the caller checks what survived.
+ */
+export async function writeReadAndKill(kind: WriterKind, file: string, table: string): Promise<void> {
+  const writer = await startWriterChild(kind, file);
+  try {
+    if ((await writer.write(200)) !== 200) throw new Error('the writer did not commit 200 records');
+    if (posixLocksOf(writer.pid, file).length === 0) throw new Error('the writer holds no POSIX lock on the database');
+    for (const count of readAsSecondClients(file, table)) if (count !== 200) throw new Error(`a second client read ${count} records, not 200`);
+    if ((await writer.write(300)) !== 500) throw new Error('the writer did not commit 500 records');
+    if (posixLocksOf(writer.pid, file).length === 0) throw new Error('the writer lost its POSIX lock after the second client closed');
+  } finally {
+    await writer.kill();
+  }
+}
+
+/** Mode bits of the database and the -wal/-shm files that exist. */
+export function databaseFileModes(file: string): number[] {
+  return ['', '-wal', '-shm'].filter((s) => fs.existsSync(file + s)).map((s) => fs.statSync(file + s).mode & 0o777);
+}

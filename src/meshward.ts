@@ -61,6 +61,12 @@ function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
 }
 
+/** During a KEK rotation (previous KEKs given), which step is next (docs/ca-sds.md, "Rotating the KEK"). */
+function logKekRotationStep(logger: Logger, openedWithPrevious: readonly string[]): void {
+  if (openedWithPrevious.length > 0) logger.warn({ secrets: openedWithPrevious }, 'some shared secrets are still sealed under a previous KEK: once every replica has the new KEK, run `meshward state rekey`');
+  else logger.info('the previous KEK opened nothing here: once `meshward state rekey` has run, remove it from every replica');
+}
+
 export async function createMeshward(options: ServeOptions, deps: MeshwardDeps = {}): Promise<Meshward> {
   const logger = deps.logger ?? createLogger();
   const registry = deps.registry ?? createRegistry({ defaultMetrics: true });
@@ -162,6 +168,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     started = true;
     health.setStatus('', 'SERVING');
     logger.info({ grpc: addresses.grpc, http: addresses.http, grpcTls: grpcTls !== undefined, httpTls: httpTls !== undefined, grpcFastPaths, version: config.current().version }, 'meshward serving');
+    if (state && options.previousKeks?.length) logKekRotationStep(logger, state.openedWithPreviousKek);
   };
   let stopping: Promise<void> | undefined;
 

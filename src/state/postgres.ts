@@ -67,6 +67,7 @@ export class PostgresStateStore implements SharedStateStore {
   readonly #kek: Buffer;
   /** The current KEK first, then the previous ones. */
   readonly #keks: readonly Buffer[];
+  readonly #openedWithPrevious = new Set<string>();
   readonly #connectionString: string;
   readonly #listeners = new Set<pg.Client>();
 
@@ -107,7 +108,14 @@ export class PostgresStateStore implements SharedStateStore {
   }
 
   open(name: string, sealed: string): Buffer {
-    return openWithAny(this.#keks, name, sealed).plain;
+    const { plain, index } = openWithAny(this.#keks, name, sealed);
+    if (index > 0) this.#openedWithPrevious.add(name);
+    return plain;
+  }
+
+  /** Names of the secrets this process opened with a previous KEK (still to re-seal: `rekey`). */
+  get openedWithPreviousKek(): readonly string[] {
+    return [...this.#openedWithPrevious];
   }
 
   /**

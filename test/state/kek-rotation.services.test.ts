@@ -4,11 +4,13 @@
  * or nothing), after which the old KEK opens nothing.
  */
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
 import { type CaCapability, createCaCapability } from '../../src/ca/index.ts';
 import { runCli } from '../../src/cli/index.ts';
 import { loadOrCreateSharedBootstrapKey } from '../../src/identity/index.ts';
-import { silentLogger } from '../../src/lib/logger.ts';
+import { type Logger, silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
 import { createMeshward } from '../../src/meshward.ts';
 import { PostgresStateStore } from '../../src/state/index.ts';
@@ -23,11 +25,11 @@ afterEach(async () => {
 const freshSchema = () => freshPgSchema('mw_rekey', (drop) => cleanups.push(drop));
 
 /** Starts a CA replica; resolves its trust bundle, or rejects with what stopped it. */
-async function replicaBundle(schema: string, kek: Buffer, previousKeks?: Buffer[]): Promise<string> {
+async function replicaBundle(schema: string, kek: Buffer, previousKeks?: Buffer[], logger: Logger = silentLogger()): Promise<string> {
   const configDir = writeConfigDir({ 'mesh.yaml': doc('Mesh', 'mesh', 'trustDomain: example.org') });
   const mw = await createMeshward(
     { configDir, dataDir: tempDir('mw-rekey-'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, databaseUrl: DATABASE_URL!, kek, ...(previousKeks ? { previousKeks } : {}), stateSchema: schema },
-    { logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability] },
+    { logger, registry: createRegistry(), capabilities: [createCaCapability] },
   );
   try {
     await mw.start();
@@ -66,8 +68,12 @@ describeWithPostgres('rotating the key-encryption key of shared state', () => {
     const bootstrapKid = (await loadOrCreateSharedBootstrapKey(first)).kid;
     await first.close();
 
-    // Step 1: replicas get the new KEK, the old one as previous. Same CA.
-    expect(await replicaBundle(schema, newKek, [oldKek])).toBe(bundle);
+    // Step 1: replicas get the new KEK, the old one as previous. Same CA; the log names what still needs re-sealing.
+    const lines: { msg: string; secrets?: string[] }[] = [];
+    const capture = () => pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _e, done) { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done(); } }));
+    expect(await replicaBundle(schema, newKek, [oldKek], capture())).toBe(bundle);
+    const pending = lines.find((l) => l.msg.includes('still sealed under a previous KEK'));
+    expect(pending?.secrets?.length).toBeGreaterThanOrEqual(2);
     // Without the old one they cannot open what it sealed yet.
     await expect(replicaBundle(schema, newKek)).rejects.toMatchObject({ code: 'STATE_KEK_INVALID' });
 
@@ -79,6 +85,11 @@ describeWithPostgres('rotating the key-encryption key of shared state', () => {
     expect(report.alreadyCurrent).toBe(0);
     const again = JSON.parse((await rekey(schema, newKek, [oldKek])).out) as { resealed: number; alreadyCurrent: number };
     expect(again).toMatchObject({ resealed: 0, alreadyCurrent: report.resealed });
+
+    lines.length = 0;
+    await replicaBundle(schema, newKek, [oldKek], capture());
+    expect(lines.some((l) => l.msg.includes('the previous KEK opened nothing here'))).toBe(true);
+    expect(lines.some((l) => l.msg.includes('still sealed under a previous KEK'))).toBe(false);
 
     // Step 3: the old KEK is no longer needed, and no longer opens anything.
     expect(await replicaBundle(schema, newKek)).toBe(bundle);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { type Agent, startAgent } from '../../src/agent/index.ts';
 import { createCaCapability } from '../../src/ca/index.ts';
+import { runCli } from '../../src/cli/index.ts';
 import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
@@ -113,3 +114,12 @@ export async function startTestAgent(mw: MeshwardProcess, token: string, extra: 
 }
 
 export const noMetadata = () => new Metadata();
+
+/** What `meshward proxy grpc-bootstrap <args>` prints (it must exit 0). */
+export async function grpcBootstrapFromCli(args: string[]): Promise<string> {
+  let out = '';
+  let err = '';
+  const code = await runCli(['proxy', 'grpc-bootstrap', ...args], { stdout: (t) => { out += t; }, stderr: (t) => { err += t; }, env: {}, cwd: process.cwd() });
+  if (code !== 0) throw new Error(`proxy grpc-bootstrap exited ${code}: ${err}`);
+  return out;
+}

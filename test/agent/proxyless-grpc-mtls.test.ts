@@ -12,49 +12,19 @@ import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Agent, startAgent } from '../../src/agent/index.ts';
-import { runCli } from '../../src/cli/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import type { SecretProvider, XdsCapability } from '../../src/xds/index.ts';
 import { removeDir, tempDir } from '../helpers/config.ts';
-import { answeringServer, call } from '../xds/proxyless-harness.ts';
-import { MeshwardProcess, TRUST_DOMAIN } from './harness.ts';
+import { call, grpcServiceYaml, mtlsServer } from '../xds/proxyless-harness.ts';
+import { grpcBootstrapFromCli, MeshwardProcess, TRUST_DOMAIN } from './harness.ts';
 
 const HOUR = 3_600_000;
 const id = (sa: string) => `spiffe://${TRUST_DOMAIN}/ns/shop/sa/${sa}`;
 
 function services(orders: number, billing: number): string {
-  return `
-apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: orders, namespace: shop }
-spec:
-  serviceAccount: orders
-  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
-  endpoints: [{ address: 127.0.0.1, port: ${orders} }]
----
-apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: billing, namespace: shop }
-spec:
-  serviceAccount: billing
-  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
-  endpoints: [{ address: 127.0.0.1, port: ${billing} }]
-`;
-}
-
-/** A grpc-js server requiring a client certificate from the mesh CA; answers the caller's SANs. */
-function mtlsServer(svid: { chainPem: string; keyPem: string }, rootsPem: string): Promise<{ server: grpc.Server; port: number }> {
-  const creds = grpc.ServerCredentials.createSsl(Buffer.from(rootsPem), [{ cert_chain: Buffer.from(svid.chainPem), private_key: Buffer.from(svid.keyPem) }], true);
-  return answeringServer((c) => c.getAuthContext().sslPeerCertificate?.subjectaltname ?? 'none', creds);
-}
-
-async function cliBootstrap(socket: string, certificateDir: string): Promise<string> {
-  let out = '';
-  const io = { stdout: (t: string) => { out += t; }, stderr: () => {}, env: {}, cwd: process.cwd() };
-  const code = await runCli(['proxy', 'grpc-bootstrap', '--node', 'web-1.shop', '--namespace', 'shop', '--service-account', 'web', '--agent-xds', socket, '--certificate-dir', certificateDir], io);
-  expect(code).toBe(0);
-  return out;
+  return `${grpcServiceYaml('orders', [{ port: orders }])}---
+${grpcServiceYaml('billing', [{ port: billing }])}`;
 }
 
 describe('proxyless gRPC with mTLS through the agent', () => {
@@ -93,7 +63,7 @@ describe('proxyless gRPC with mTLS through the agent', () => {
       if (Date.now() > end) throw new Error('the agent wrote no SVID files');
       await new Promise((r) => setTimeout(r, 50));
     }
-    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = await cliBootstrap(xdsSocket, svidDir);
+    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = await grpcBootstrapFromCli(['--node', 'web-1.shop', '--namespace', 'shop', '--service-account', 'web', '--agent-xds', xdsSocket, '--certificate-dir', svidDir]);
     grpcXds.register();
   }, 30_000);
 

@@ -16,34 +16,16 @@ import { runCli } from '../../src/cli/index.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
 import type { XdsCapability } from '../../src/xds/index.ts';
 import { removeDir, tempDir } from '../helpers/config.ts';
-import { answeringServer, call, canaryRoute } from '../xds/proxyless-harness.ts';
-import { MeshwardProcess, replaceFile, TRUST_DOMAIN } from './harness.ts';
+import { answeringServer, call, canaryRoute, grpcServiceYaml, ORDERS_SUBSETS } from '../xds/proxyless-harness.ts';
+import { grpcBootstrapFromCli, MeshwardProcess, replaceFile, TRUST_DOMAIN } from './harness.ts';
 
 const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
 const HOUR = 3_600_000;
 const WEB = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/web`;
 
 function ordersService(v1Port: number, v2Port: number): string {
-  return `
-apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: orders, namespace: shop }
-spec:
-  serviceAccount: orders
-  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
-  endpoints:
-    - { address: 127.0.0.1, port: ${v1Port}, labels: { version: v1 } }
-    - { address: 127.0.0.1, port: ${v2Port}, labels: { version: v2 } }
----
-apiVersion: meshward.io/v1
-kind: TrafficPolicy
-metadata: { name: orders, namespace: shop }
-spec:
-  host: orders
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
-`;
+  return `${grpcServiceYaml('orders', [{ port: v1Port, version: 'v1' }, { port: v2Port, version: 'v2' }])}---
+${ORDERS_SUBSETS}`;
 }
 
 /** `n` calls, 50 at a time: the share answered by v2. */
@@ -57,15 +39,6 @@ async function v2Share(client: grpc.Client, n: number): Promise<number> {
     }
   }));
   return v2 / n;
-}
-
-/** The bootstrap the CLI prints for a workload whose agent's xDS proxy listens on `socket`. */
-async function cliBootstrap(socket: string): Promise<string> {
-  let out = '';
-  const io = { stdout: (t: string) => { out += t; }, stderr: () => {}, env: {}, cwd: process.cwd() };
-  const code = await runCli(['proxy', 'grpc-bootstrap', '--node', 'web-7d9f.shop', '--namespace', 'shop', '--service-account', 'web', '--agent-xds', socket], io);
-  expect(code).toBe(0);
-  return out;
 }
 
 describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
@@ -96,7 +69,7 @@ describe('proxyless gRPC through the agent (@grpc/grpc-js-xds)', () => {
     writeFileSync(tokenFile, await mw.token('shop', 'web', HOUR), { mode: 0o600 });
     const xdsSocket = path.join(agentDir, 'xds.sock');
     agent = await startAgent({ grpcAddress: mw.grpcAddress, tokenFile, plaintext: true, xdsSocket, logger: silentLogger(), clock: mw.clock });
-    bootstrap = await cliBootstrap(xdsSocket);
+    bootstrap = await grpcBootstrapFromCli(['--node', 'web-7d9f.shop', '--namespace', 'shop', '--service-account', 'web', '--agent-xds', xdsSocket]);
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = bootstrap;
     grpcXds.register();
     client = new grpc.Client(TARGET, grpc.credentials.createInsecure());

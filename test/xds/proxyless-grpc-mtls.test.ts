@@ -13,55 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Meshward } from '../../src/meshward.ts';
 import { renderGrpcBootstrap, type SecretProvider, type XdsCapability } from '../../src/xds/index.ts';
 import { ConfigDir } from './fixtures.ts';
-import { answeringServer, call, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
+import { call, canaryRoute, grpcServiceYaml, mtlsServer, ORDERS_SUBSETS, peerSans, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
 
 const id = (sa: string) => `spiffe://cluster.local/ns/shop/sa/${sa}`;
 
 function mesh(ports: { v1: number; v2: number; billing: number }): string {
-  return `
-apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: orders, namespace: shop }
-spec:
-  serviceAccount: orders
-  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
-  endpoints:
-    - { address: 127.0.0.1, port: ${ports.v1}, labels: { version: v1 } }
-    - { address: 127.0.0.1, port: ${ports.v2}, labels: { version: v2 } }
----
-apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: billing, namespace: shop }
-spec:
-  serviceAccount: billing
-  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
-  endpoints: [{ address: 127.0.0.1, port: ${ports.billing} }]
----
-apiVersion: meshward.io/v1
-kind: TrafficPolicy
-metadata: { name: orders, namespace: shop }
-spec:
-  host: orders
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
----
-apiVersion: meshward.io/v1
-kind: Route
-metadata: { name: orders, namespace: shop }
-spec:
-  hosts: [orders]
-  http:
-    - route:
-        - { destination: { host: orders, subset: v1 }, weight: 90 }
-        - { destination: { host: orders, subset: v2 }, weight: 10 }
-`;
-}
-
-/** A grpc-js server requiring a client certificate from the mesh CA; answers its version and the caller's SANs. */
-function mtlsServer(version: string, svid: { chainPem: string; keyPem: string }, rootsPem: string): Promise<{ server: grpc.Server; port: number }> {
-  const creds = grpc.ServerCredentials.createSsl(Buffer.from(rootsPem), [{ cert_chain: Buffer.from(svid.chainPem), private_key: Buffer.from(svid.keyPem) }], true);
-  return answeringServer((c) => `${version}|${c.getAuthContext().sslPeerCertificate?.subjectaltname ?? 'none'}`, creds);
+  return `${grpcServiceYaml('orders', [{ port: ports.v1, version: 'v1' }, { port: ports.v2, version: 'v2' }])}---
+${grpcServiceYaml('billing', [{ port: ports.billing }])}---
+${ORDERS_SUBSETS}---${canaryRoute(10)}`;
 }
 
 describe('proxyless gRPC with mTLS from certificate provider files', () => {
@@ -83,10 +42,10 @@ describe('proxyless gRPC with mTLS from certificate provider files', () => {
       return { chainPem: s.svid.chainPem, keyPem: s.privateKeyPem };
     };
     const orders = await svidOf('orders');
-    const v1 = await mtlsServer('v1', orders, roots);
-    const v2 = await mtlsServer('v2', orders, roots);
+    const v1 = await mtlsServer(orders, roots, (c) => `v1|${peerSans(c)}`);
+    const v2 = await mtlsServer(orders, roots, (c) => `v2|${peerSans(c)}`);
     // billing's endpoint presents payments' certificate: a valid mesh SVID, but not billing's identity.
-    const impostor = await mtlsServer('impostor', await svidOf('payments'), roots);
+    const impostor = await mtlsServer(await svidOf('payments'), roots, (c) => `impostor|${peerSans(c)}`);
     servers.push(v1.server, v2.server, impostor.server);
     dir.write({ 'mesh.yaml': mesh({ v1: v1.port, v2: v2.port, billing: impostor.port }) });
     await meshward.config.reload();

@@ -14,22 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Meshward } from '../../src/meshward.ts';
 import { renderGrpcBootstrap, type XdsCapability } from '../../src/xds/index.ts';
 import { ConfigDir } from './fixtures.ts';
-import { answeringServer, call, canaryRoute, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
+import { answeringServer, call, canaryRoute, grpcServiceYaml, ORDERS_SUBSETS, startMeshward, tokenForwarder, workloadToken } from './proxyless-harness.ts';
 
 const TARGET = 'xds:///orders.shop.svc.cluster.local:8080';
 
 function ordersService(v1Port: number, v2Port: number): string {
-  return `
-apiVersion: meshward.io/v1
-kind: Service
-metadata: { name: orders, namespace: shop }
-spec:
-  serviceAccount: orders
-  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
-  endpoints:
-    - { address: 127.0.0.1, port: ${v1Port}, labels: { version: v1 } }
-    - { address: 127.0.0.1, port: ${v2Port}, labels: { version: v2 } }
----
+  return `${grpcServiceYaml('orders', [{ port: v1Port, version: 'v1' }, { port: v2Port, version: 'v2' }])}---
 apiVersion: meshward.io/v1
 kind: Service
 metadata: { name: web, namespace: shop }
@@ -38,15 +28,7 @@ spec:
   ports: [{ name: http, port: 8080 }]
   endpoints: [{ address: 10.0.1.10 }]
 ---
-apiVersion: meshward.io/v1
-kind: TrafficPolicy
-metadata: { name: orders, namespace: shop }
-spec:
-  host: orders
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
-  loadBalancer: LEAST_REQUEST
+${ORDERS_SUBSETS}  loadBalancer: LEAST_REQUEST
 `;
 }
 

@@ -27,6 +27,43 @@ export async function answeringServer(answer: (call: grpc.ServerUnaryCall<Buffer
   return { server, port: await bind(server, creds) };
 }
 
+/**
+ * A gRPC Service of namespace shop named `name` (its service account too) on port 8080, with
+ * loopback endpoints (labelled `version` when given), as YAML.
+ */
+export function grpcServiceYaml(name: string, endpoints: { port: number; version?: string }[]): string {
+  const lines = endpoints.map((e) => `    - { address: 127.0.0.1, port: ${e.port}${e.version ? `, labels: { version: ${e.version} }` : ''} }`);
+  return `apiVersion: meshward.io/v1
+kind: Service
+metadata: { name: ${name}, namespace: shop }
+spec:
+  serviceAccount: ${name}
+  ports: [{ name: grpc, port: 8080, protocol: GRPC }]
+  endpoints:
+${lines.join('\n')}
+`;
+}
+
+/** orders' v1 and v2 subsets (by the `version` label), as YAML. */
+export const ORDERS_SUBSETS = `apiVersion: meshward.io/v1
+kind: TrafficPolicy
+metadata: { name: orders, namespace: shop }
+spec:
+  host: orders
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+`;
+
+/** The caller's certificate SANs as the server saw them (`URI:spiffe://…`), or `none`. */
+export const peerSans = (c: grpc.ServerUnaryCall<Buffer, Buffer>): string => c.getAuthContext().sslPeerCertificate?.subjectaltname ?? 'none';
+
+/** A real grpc-js server presenting `svid` and requiring a client certificate from `rootsPem`; answers the caller's SANs unless told otherwise. */
+export function mtlsServer(svid: { chainPem: string; keyPem: string }, rootsPem: string, answer: (call: grpc.ServerUnaryCall<Buffer, Buffer>) => string = peerSans): Promise<{ server: grpc.Server; port: number }> {
+  const creds = grpc.ServerCredentials.createSsl(Buffer.from(rootsPem), [{ cert_chain: Buffer.from(svid.chainPem), private_key: Buffer.from(svid.keyPem) }], true);
+  return answeringServer(answer, creds);
+}
+
 /** One call of the method: the server's answer. */
 export function call(client: grpc.Client): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,8 +1,7 @@
 /**
  * Child process of bench/authz.bench.ts: runs one server of the ext_authz benchmark, prints
  * `{"port":N}` once it listens, answers each `flush` line on stdin with `flushed` once its audit
- * backlog is durable and each `stats` line with `stats {...}` (the audit log's counters), and
- * exits on SIGTERM. The latency measurement runs each server alone in its
+ * backlog is durable, and exits on SIGTERM. The latency measurement runs each server alone in its
  * own process, as meshward runs in production.
  *
  *   node --import tsx bench/authz-server.ts <kind (see SERVER_NAMES)> <configDir> <workDir>
@@ -18,11 +17,6 @@ if (!(kind in SERVER_NAMES) || !configDir || !work) {
 const server = await startServer(kind, configDir, work);
 process.stdout.write(`${JSON.stringify({ port: server.port, ...(server.tls ? { tls: true } : {}) })}\n`);
 createInterface({ input: process.stdin }).on('line', (line) => {
-  // `stats`: the audit log's counters now (queue depth, backpressure), as one JSON line.
-  if (line.trim() === 'stats') {
-    process.stdout.write(`stats ${JSON.stringify(server.audit?.stats() ?? {})}\n`);
-    return;
-  }
   if (line.trim() !== 'flush') return;
   void (server.audit?.flush() ?? Promise.resolve()).then(() => process.stdout.write('flushed\n'));
 });

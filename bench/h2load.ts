@@ -98,8 +98,6 @@ export interface ChildServer extends Target {
   pid: number;
   /** Resolves once the child's audit backlog is durable. */
   settle(): Promise<void>;
-  /** The child's audit log counters now (queued, waiting, paused...); empty without audit. */
-  auditStats(): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -117,12 +115,7 @@ export async function inChild<T>(work: string, kind: ServerKind, configDir: stri
       child.stdin!.write('flush\n');
       await flushed;
     };
-    const auditStats = async () => {
-      const line = expectLine(/stats (\{[^\n]*\})\n/);
-      child.stdin!.write('stats\n');
-      return JSON.parse((await line)[1]!) as Record<string, unknown>;
-    };
-    return await run({ ...listening, pid: child.pid!, settle, auditStats });
+    return await run({ ...listening, pid: child.pid!, settle });
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');

@@ -213,14 +213,14 @@ server.on('stream', (stream) => {
 });
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));`;
 
-interface Transport { side: Side; stop(): Promise<void> }
+interface Transport { side: Side; child: ChildProcess }
 
 async function transportFloor(bodyFile: string, responseBytes: number): Promise<Transport> {
   const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, '-e', TRANSPORT_SCRIPT, String(responseBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const { port } = JSON.parse((await line(child, /\{[^\n]*\}\n/))[0]) as { port: number };
   return {
     side: { name: `node:http2 alone (fixed ${responseBytes}-byte answer)`, run: () => load(`http://127.0.0.1:${port}/bench.Transport/Unary`, bodyFile, ['content-type: application/grpc', 'te: trailers'], false, child.pid!) },
-    stop: () => stop(child),
+    child,
   };
 }
 
@@ -249,12 +249,7 @@ async function csrComparison(work: string): Promise<Comparison> {
     return `  issued-certificate records: ${fmt(recorded)} (warm-up included) for ${fmt(answered)} answered measured calls${recorded >= answered ? ': every answer was a recorded certificate' : `: ${fmt(answered - recorded)} answers were NOT certificates`}`;
   };
   const children: ChildProcess[] = [ours];
-  // An Istio answer carries the leaf and the CA chain as PEM: about 2 KB.
-  const transport = await transportFloor(grpcBody, 2048);
-  const cleanup = async () => {
-    await transport.stop();
-    for (const c of children) await stop(c);
-  };
+  const cleanup = async () => { for (const c of children) await stop(c); };
   const title = 'CSR signing (P-256 CSR → X509 certificate)';
   const floor = { name: 'floor: P-256 verify + sign (keys built; key imported per request)', run: signVerifyFloor };
   if (!has('cfssl')) return { title, ours: oursSide, floor, verify, skipped: 'cfssl not installed (apt-get install -y golang-cfssl): skipped', cleanup };
@@ -264,6 +259,9 @@ async function csrComparison(work: string): Promise<Comparison> {
     { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, GOMAXPROCS: '1' } });
   children.push(cfssl);
   await waitForPort(port);
+  // An Istio answer carries the leaf and the CA chain as PEM: about 2 KB.
+  const transport = await transportFloor(grpcBody, 2048);
+  children.push(transport.child);
   const cfsslBody = path.join(work, 'cfssl-sign.json');
   writeFileSync(cfsslBody, JSON.stringify({ certificate_request: csr }));
   const peer: Side = {
@@ -369,7 +367,7 @@ async function checkComparison(work: string): Promise<void> {
       };
       await compare({ title: '', peer, ours, transport: transport.side, cleanup: async () => undefined });
     } finally {
-      await transport.stop();
+      await stop(transport.child);
       await stop(cerbos.child);
     }
   });

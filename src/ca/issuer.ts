@@ -10,6 +10,7 @@ import type { CaSettings } from '../config/kinds/mesh.ts';
 import { parseDuration } from '../config/duration.ts';
 import { parseSpiffeId, SpiffeIdError } from '../identity/index.ts';
 import type { Clock } from '../lib/clock.ts';
+import { boundedMemo } from '../lib/bounded-memo.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import type { Authority } from './authority.ts';
 import { certPem } from './ca-certs.ts';
@@ -59,8 +60,8 @@ export interface IssuerDeps {
 }
 
 const MIN_TTL_MS = 60_000;
-/** Validated SPIFFE IDs kept (a fleet renews the same identities over and over). */
-const VALID_IDS_KEPT = 10_000;
+/** Parsed SPIFFE IDs kept (a fleet renews the same identities over and over). */
+const PARSED_IDS_KEPT = 10_000;
 
 /** An issued X509-SVID; the PEM chain is built on first use (the Istio CA API writes the leaf's bytes itself). */
 class IssuedSvid implements X509Svid {
@@ -82,8 +83,8 @@ interface Limits { readonly settings: CaSettings; readonly maxTtl: number; reado
 
 export class Issuer {
   readonly #d: IssuerDeps;
-  /** SPIFFE ID → its trust domain, for IDs that passed parseSpiffeId with a workload path. */
-  readonly #validIds = new Map<string, string>();
+  /** Parsed SPIFFE IDs of recent issuances (a refused one is not kept: parseSpiffeId threw). */
+  readonly #parsedId = boundedMemo(PARSED_IDS_KEPT, parseSpiffeId);
   #limits: Limits | undefined;
 
   constructor(deps: IssuerDeps) {
@@ -91,14 +92,10 @@ export class Issuer {
   }
 
   #checkIdentity(spiffeId: string): void {
+    const id = this.#parsedId(spiffeId);
     const trustDomain = this.#d.trustDomain();
-    const known = this.#validIds.get(spiffeId);
-    if (known === trustDomain) return;
-    const id = parseSpiffeId(spiffeId);
     if (id.trustDomain !== trustDomain) throw new SpiffeIdError(`SPIFFE ID ${spiffeId} is not in this CA's trust domain ${trustDomain}`);
     if (!id.path) throw new SpiffeIdError('an X509-SVID needs a workload path, not the bare trust domain ID');
-    if (this.#validIds.size >= VALID_IDS_KEPT) this.#validIds.clear();
-    this.#validIds.set(spiffeId, id.trustDomain);
   }
 
   #limitsOf(settings: CaSettings): Limits {

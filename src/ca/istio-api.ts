@@ -55,17 +55,20 @@ function issueFor(deps: IstioCaDeps, spiffeId: string, request: IstioCertificate
   return deps.issuer.issueForCsrRecorded(request.csr ?? '', spiffeId, { ttlMs: seconds > 0 ? seconds * 1000 : undefined, requestedBy: spiffeId });
 }
 
-/** `cert_chain`: the leaf, the CA chain up to the root, the root; one PEM certificate each. */
-function certChainOf(svid: X509Svid): IstioCertificateResponse {
-  return { cert_chain: [...(svid.chainPem.match(CERTIFICATE_PEM) ?? []), svid.rootPem] };
+/** `cert_chain`: each PEM certificate of `chainPem`, then the root. */
+function certChain(chainPem: string, rootPem: string): IstioCertificateResponse {
+  return { cert_chain: [...(chainPem.match(CERTIFICATE_PEM) ?? []), rootPem] };
 }
+
+/** `cert_chain` of an SVID: the leaf, the CA chain up to the root, the root. */
+const certChainOf = (svid: X509Svid): IstioCertificateResponse => certChain(svid.chainPem, svid.rootPem);
 
 /** The encoded CA part of `cert_chain` for the last signer seen: the same for every leaf it signs. */
 let caFields: { caChainPem: string; rootPem: string; bytes: Buffer } | undefined;
 
 function caFieldsOf(caChainPem: string, rootPem: string): Buffer {
   if (caFields?.caChainPem !== caChainPem || caFields.rootPem !== rootPem) {
-    caFields = { caChainPem, rootPem, bytes: encodeIstioResponse({ cert_chain: [...(caChainPem.match(CERTIFICATE_PEM) ?? []), rootPem] }) };
+    caFields = { caChainPem, rootPem, bytes: encodeIstioResponse(certChain(caChainPem, rootPem)) };
   }
   return caFields.bytes;
 }

@@ -27,11 +27,10 @@ const ADDON_PATH = fileURLToPath(new URL('../../build/native/p256_verify.node', 
 
 /** node:crypto: the key imported from its coordinates, then verified (what meshward did before). */
 export const verifyP256NodeCrypto: P256Verifier = (point, message, signature) => {
-  if (point.length !== 65 || point[0] !== 0x04) return false;
   try {
     return verify('sha256', message, p256KeyFromPoint(point), signature);
   } catch {
-    return false; // not a point on the curve
+    return false; // not a 65-byte uncompressed point, or not on the curve
   }
 };
 

@@ -86,7 +86,8 @@ const SERIAL_RANDOM_BYTES = SERIAL_BYTES - SERIAL_TIME_BYTES;
 const serialPool = Buffer.alloc(SERIAL_RANDOM_BYTES * 1024);
 let serialOffset = serialPool.length;
 
-export function randomSerial(): Buffer {
+/** A fresh serial (SERIAL_BYTES, see writeSerial), for CA certificates. */
+export function newSerial(): Buffer {
   const serial = Buffer.allocUnsafe(SERIAL_BYTES);
   writeSerial(serial, 0);
   return serial;
@@ -231,7 +232,7 @@ export function signCaCertificate(params: CaCertificateParams, issuerKey: KeyObj
   ];
   const tbs = seq(
     explicit(0, smallInteger(2)),
-    unsignedInteger(randomSerial()),
+    unsignedInteger(newSerial()),
     scheme.algorithmIdentifier,
     params.issuer,
     seq(time(params.notBefore), time(params.notAfter)),

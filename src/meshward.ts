@@ -21,7 +21,7 @@ import { routeGrpcJsLogs } from './server/grpc-log.ts';
 import { guardGrpcStreams } from './server/grpc-port-guard.ts';
 import { listenError } from './server/listen-errors.ts';
 import { grpcServerCredentials, TlsFilesWatcher } from './server/tls-files.ts';
-import { PostgresStateStore } from './state/index.ts';
+import { PostgresStateStore, postgresStateOptions } from './state/index.ts';
 
 export type { ServeOptions } from './server/capability.ts';
 
@@ -77,7 +77,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   const adminToken = stampAdminToken(options.dataDir);
   // With a database URL and a KEK, replicas share API tokens, the bootstrap key and the CA (src/state).
   const state = options.databaseUrl && options.kek
-    ? await PostgresStateStore.open({ connectionString: options.databaseUrl, kek: options.kek, ...(options.previousKeks?.length ? { previousKeks: options.previousKeks } : {}), ...(options.stateSchema ? { schema: options.stateSchema } : {}) })
+    ? await PostgresStateStore.open(postgresStateOptions({ ...options, databaseUrl: options.databaseUrl, kek: options.kek }))
     : undefined;
   let sharedAuth: SharedApiAuth | undefined;
   if (state) {

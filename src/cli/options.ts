@@ -2,7 +2,7 @@ import { parseDuration } from '../config/index.ts';
 import { MeshwardError } from '../lib/errors.ts';
 /** Server options from flags, then environment, then defaults. */
 import type { ServeOptions } from '../server/capability.ts';
-import { loadKek, loadPreviousKeks, type PostgresStateOptions, requireKek } from '../state/index.ts';
+import { loadKek, loadPreviousKeks, type PostgresStateOptions, postgresStateOptions, requireKek } from '../state/index.ts';
 import type { CliOption } from './command.ts';
 
 export type { CliOption } from './command.ts';
@@ -130,12 +130,7 @@ function kekOf(flags: Record<string, unknown>, env: Readonly<Record<string, stri
 
 /** How a command opens the shared state: --database-url, the KEK (required) and any previous ones, MESHWARD_STATE_SCHEMA. */
 export function stateStoreOptions(options: ServeOptions & { databaseUrl: string }, env: Readonly<Record<string, string | undefined>>): PostgresStateOptions {
-  return {
-    connectionString: options.databaseUrl,
-    kek: requireKek(options.kek),
-    ...(options.previousKeks ? { previousKeks: options.previousKeks } : {}),
-    ...(env.MESHWARD_STATE_SCHEMA ? { schema: env.MESHWARD_STATE_SCHEMA } : {}),
-  };
+  return postgresStateOptions({ ...options, kek: requireKek(options.kek), ...(env.MESHWARD_STATE_SCHEMA ? { stateSchema: env.MESHWARD_STATE_SCHEMA } : {}) });
 }
 
 /** --grpc-max-streams (streams per connection) and --grpc-idle-timeout (a duration: 5m, 30s). */

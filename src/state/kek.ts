@@ -17,17 +17,18 @@ function decode(text: string, where: string): Buffer {
   return key;
 }
 
+/** A key file's text; a file that cannot be read is STATE_KEK_INVALID naming the flag and the file. */
+function readKeyFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new StateError('STATE_KEK_INVALID', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+}
+
 /** The KEK from a file or the environment; undefined when neither is given. */
 export function loadKek(source: { file?: string; env?: string }): Buffer | undefined {
-  if (source.file) {
-    let text: string;
-    try {
-      text = readFileSync(source.file, 'utf8');
-    } catch (err) {
-      throw new StateError('STATE_KEK_INVALID', `--kek-file ${source.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-    }
-    return decode(text, source.file);
-  }
+  if (source.file) return decode(readKeyFile('--kek-file', source.file), source.file);
   if (source.env) return decode(source.env, 'MESHWARD_KEK');
   return undefined;
 }
@@ -38,13 +39,8 @@ export function loadKek(source: { file?: string; env?: string }): Buffer | undef
  */
 export function loadPreviousKeks(source: { file?: string; env?: string }): Buffer[] {
   if (source.file) {
-    let text: string;
-    try {
-      text = readFileSync(source.file, 'utf8');
-    } catch (err) {
-      throw new StateError('STATE_KEK_INVALID', `--previous-kek-file ${source.file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-    }
-    return text.split('\n').flatMap((l, i) => (l.trim() ? [decode(l, `${source.file}:${i + 1}`)] : []));
+    const file = source.file;
+    return readKeyFile('--previous-kek-file', file).split('\n').flatMap((l, i) => (l.trim() ? [decode(l, `${file}:${i + 1}`)] : []));
   }
   if (source.env) return source.env.split(',').map((k) => k.trim()).filter(Boolean).map((k, i) => decode(k, `MESHWARD_PREVIOUS_KEK (key ${i + 1})`));
   return [];

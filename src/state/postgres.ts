@@ -22,6 +22,16 @@ export interface PostgresStateOptions {
   maxConnections?: number;
 }
 
+/** The store's options from what serve and the CLI resolve (flags, environment, tests). */
+export function postgresStateOptions(o: { databaseUrl: string; kek: Buffer; previousKeks?: readonly Buffer[]; stateSchema?: string }): PostgresStateOptions {
+  return {
+    connectionString: o.databaseUrl,
+    kek: o.kek,
+    ...(o.previousKeks?.length ? { previousKeks: o.previousKeks } : {}),
+    ...(o.stateSchema ? { schema: o.stateSchema } : {}),
+  };
+}
+
 function checkSchema(name: string): string {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new MeshwardError('INVALID_ARGUMENT', `state schema "${name}" must be lower-case letters, digits and _`);
   return name;

@@ -7,7 +7,6 @@ import path from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { type Agent, startAgent } from '../../src/agent/index.ts';
 import { createCaCapability } from '../../src/ca/index.ts';
-import { runCli } from '../../src/cli/index.ts';
 import { loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
 import { FakeClock } from '../../src/lib/clock.ts';
 import { silentLogger } from '../../src/lib/logger.ts';
@@ -16,6 +15,7 @@ import { envoyService } from '../../src/lib/protos.ts';
 import { createMeshward, type Meshward } from '../../src/meshward.ts';
 import { createSdsCapability } from '../../src/sds/index.ts';
 import { createXdsCapability } from '../../src/xds/index.ts';
+import { cli } from '../helpers/cli.ts';
 import { doc, removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
 import type { SdsClient } from '../sds/harness.ts';
 
@@ -117,9 +117,7 @@ export const noMetadata = () => new Metadata();
 
 /** What `meshward proxy grpc-bootstrap <args>` prints (it must exit 0). */
 export async function grpcBootstrapFromCli(args: string[]): Promise<string> {
-  let out = '';
-  let err = '';
-  const code = await runCli(['proxy', 'grpc-bootstrap', ...args], { stdout: (t) => { out += t; }, stderr: (t) => { err += t; }, env: {}, cwd: process.cwd() });
-  if (code !== 0) throw new Error(`proxy grpc-bootstrap exited ${code}: ${err}`);
-  return out;
+  const { code, stdout, stderr } = await cli(['proxy', 'grpc-bootstrap', ...args]);
+  if (code !== 0) throw new Error(`proxy grpc-bootstrap exited ${code}: ${stderr}`);
+  return stdout;
 }

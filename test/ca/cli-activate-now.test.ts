@@ -3,7 +3,7 @@
  * docs/ca-sds.md name 0 for that), as the API's `"activateAfter": "0s"` does; the default waits.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/index.ts';
+import { cli } from '../helpers/cli.ts';
 import { doc, writeConfigDir } from '../helpers/config.ts';
 import { removeDir, tempDir } from './helpers.ts';
 
@@ -11,13 +11,6 @@ const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) removeDir(d);
 });
-
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env: {}, cwd: process.cwd() });
-  return { code, stdout, stderr };
-}
 
 async function rotateOffline(...extra: string[]): Promise<string[]> {
   const data = tempDir();

@@ -8,12 +8,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, expect, it } from 'vitest';
 import { type CaCapability, createCaCapability } from '../../src/ca/index.ts';
-import { runCli } from '../../src/cli/index.ts';
 import { loadOrCreateSharedBootstrapKey } from '../../src/identity/index.ts';
 import { type Logger, silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry } from '../../src/lib/metrics.ts';
 import { createMeshward } from '../../src/meshward.ts';
 import { PostgresStateStore } from '../../src/state/index.ts';
+import { cli } from '../helpers/cli.ts';
 import { doc, tempDir, writeConfigDir } from '../helpers/config.ts';
 import { DATABASE_URL, describeWithPostgres, freshPgSchema } from '../helpers/services.ts';
 
@@ -40,11 +40,9 @@ async function replicaBundle(schema: string, kek: Buffer, previousKeks?: Buffer[
 }
 
 async function rekey(schema: string, kek: Buffer, previous?: Buffer[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
   const env = { MESHWARD_KEK: kek.toString('base64'), MESHWARD_STATE_SCHEMA: schema, ...(previous ? { MESHWARD_PREVIOUS_KEK: previous.map((k) => k.toString('base64')).join(',') } : {}) };
-  const code = await runCli(['state', 'rekey', '--database-url', DATABASE_URL!, '--json'], { stdout: (t) => out.push(t), stderr: (t) => err.push(t), env, cwd: process.cwd() });
-  return { code, out: out.join(''), err: err.join('') };
+  const { code, stdout, stderr } = await cli(['state', 'rekey', '--database-url', DATABASE_URL!, '--json'], env);
+  return { code, out: stdout, err: stderr };
 }
 
 async function sealedValues(schema: string): Promise<string[]> {

@@ -11,7 +11,8 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { Authority } from '../src/ca/authority.ts';
-import { CREATE_CERTIFICATE_PATH, istioCaStreamHandler, registerIstioCaService } from '../src/ca/istio-api.ts';
+import { CREATE_CERTIFICATE_PATH, istioCaRoute, registerIstioCaService } from '../src/ca/istio-api.ts';
+import { streamHandlerOf } from '../src/lib/grpc-unary-stream.ts';
 import { Issuer } from '../src/ca/issuer.ts';
 import { CertificateRecords } from '../src/ca/records.ts';
 import { resolveMesh } from '../src/config/mesh-defaults.ts';
@@ -34,7 +35,7 @@ const server = new Server();
 registerIstioCaService(server, { authenticator, issuer, logger: silentLogger() });
 const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
 // As meshward serve does: CreateCertificate on the HTTP/2 stream unless GRPC_JS=1 (grpc-js only).
-const routed = process.env.GRPC_JS === '1' ? 0 : routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, istioCaStreamHandler({ authenticator, issuer, logger: silentLogger() })]]));
+const routed = process.env.GRPC_JS === '1' ? 0 : routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, streamHandlerOf(istioCaRoute({ authenticator, issuer, logger: silentLogger() }))]]));
 process.stdout.write(`${JSON.stringify({ port, token, routed })}\n`);
 
 process.stdin.setEncoding('utf8').on('data', async (line: string) => {

@@ -14,6 +14,7 @@ import { CAPABILITIES } from './capabilities.ts';
 import { ConfigStore } from './config/index.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { routeGrpcStreams } from './lib/grpc-stream-router.ts';
+import { streamHandlerOf } from './lib/grpc-unary-stream.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
@@ -142,7 +143,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   const grpcFastPaths: string[] = [];
   const routeFastPaths = () => {
     if (options.grpcFastPath === false) return;
-    const routes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]));
+    const routes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]).map(([path, route]) => [path, streamHandlerOf(route)] as const));
     if (routes.size === 0) return;
     if (routeGrpcStreams(grpc, routes) > 0) grpcFastPaths.push(...routes.keys());
     else logger.warn({ methods: [...routes.keys()] }, 'could not route these gRPC methods past grpc-js (unexpected grpc-js internals); grpc-js serves them, more slowly');

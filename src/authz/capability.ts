@@ -24,7 +24,7 @@ import { JwksCache } from './jwks.ts';
 import { type CompiledPipeline, closePipeline, compilePipeline } from './pipeline.ts';
 import { AUTHORIZATION_SERVICE, authorizationServiceDefinition } from './proto.ts';
 import { authzRoutes } from './routes.ts';
-import { type AuditSink, type CheckOptions, type CheckResult, checkHandler, checkStreamHandler, createCheck } from './server.ts';
+import { type AuditSink, type CheckOptions, type CheckResult, checkHandler, checkRoute, createCheck } from './server.ts';
 import { placeStage, type StageFactory, type StagePlacement, type StageRegistry } from './stage.ts';
 
 export interface AuthzCapability extends Capability, StageRegistry {
@@ -129,7 +129,7 @@ export function createAuthzCapability(ctx: CapabilityContext): AuthzCapability {
     registerGrpc(server: GrpcServer) {
       server.addService(tolerantService(authorizationServiceDefinition()), { Check: checkHandler(wireCheck, admission) });
     },
-    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkStreamHandler(wireCheck, admission, invalid)]]),
+    grpcStreamRoutes: () => new Map([[`/${AUTHORIZATION_SERVICE}/Check`, checkRoute(wireCheck, admission, invalid)]]),
     async start() {
       audit = ctx.find<Capability & AuditSink>('audit');
       if (!audit) log.warn('no audit capability: ext_authz decisions are not recorded');

@@ -4,7 +4,6 @@
  * record. An internal failure answers with a gRPC error status (never an allow), so Envoy's
  * `failure_mode_allow` / `status_on_error` decide, as documented.
  */
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { sendUnaryData, ServerUnaryCall, ServiceError } from '@grpc/grpc-js';
 import { Metadata } from '@grpc/grpc-js';
@@ -13,7 +12,7 @@ import type { Clock } from '../lib/clock.ts';
 import { errorCodeOf, toGrpcStatus } from '../lib/errors.ts';
 import { newDecisionId } from '../lib/ids.ts';
 import type { Logger } from '../lib/logger.ts';
-import { type GrpcFailure, serveUnary, type StreamHandler, type UnaryMethod } from '../lib/grpc-unary-stream.ts';
+import type { GrpcFailure, UnaryMethod, UnaryRoute } from '../lib/grpc-unary-stream.ts';
 import { FastHistogram, type FastHistogramChild } from '../lib/fast-histogram.ts';
 import { counter, type Registry } from '../lib/metrics.ts';
 import { AUDIT_INPUT_DECODER } from './audit-input.ts';
@@ -187,11 +186,11 @@ function grpcFailure(err: unknown): GrpcFailure {
 }
 
 /**
- * Check served directly on the HTTP/2 stream (src/lib/grpc-unary-stream.ts), bypassing grpc-js's
+ * Check served directly on HTTP/2 streams (src/lib/grpc-unary-stream.ts), bypassing grpc-js's
  * call machinery; same protos, same statuses and trailers as `checkHandler`, which stays
- * registered as the fallback.
+ * registered as the fallback on the gRPC port.
  */
-export function checkStreamHandler(check: CheckFn, admission?: Admission, invalid?: Pick<InvalidRequests, 'note'>): StreamHandler {
+export function checkRoute(check: CheckFn, admission?: Admission, invalid?: Pick<InvalidRequests, 'note'>): UnaryRoute {
   const method: UnaryMethod<CheckRequestJson, Record<string, unknown>> = {
     // The hand-written codec (codec.ts): proven equal to proto-loader's by test, 2.4–3.3× faster.
     deserialize: tolerantDecoder(decodeCheckRequest),
@@ -206,21 +205,7 @@ export function checkStreamHandler(check: CheckFn, admission?: Admission, invali
     failure: grpcFailure,
     refused: (reason, message) => invalid?.note(reason, message),
   };
-  return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    const wait = admission?.();
-    if (wait === undefined) {
-      serveUnary(method, stream, headers);
-      return;
-    }
-    // Reading pauses: the stream is parked unread (HTTP/2 flow control holds its data) until the
-    // audit queue has room again; a client that gives up meanwhile resets it.
-    stream.on('error', ignoreParkedStreamError);
-    void wait.then(() => { if (!stream.destroyed && !stream.closed) serveUnary(method, stream, headers); });
-  };
-}
-
-function ignoreParkedStreamError(): void {
-  // Reset while parked: nothing to answer.
+  return admission ? { method, admission } : { method };
 }
 
 function responseOf(result: CheckResult): Record<string, unknown> {

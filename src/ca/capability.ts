@@ -8,7 +8,7 @@ import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, loadOrCreateShar
 import { counter, gauge } from '../lib/metrics.ts';
 import type { Capability, CapabilityContext } from '../server/capability.ts';
 import type { Authority, BundleListener, TrustBundle } from './authority.ts';
-import { CREATE_CERTIFICATE_PATH, istioCaStreamHandler, registerIstioCaService } from './istio-api.ts';
+import { CREATE_CERTIFICATE_PATH, istioCaRoute, registerIstioCaService } from './istio-api.ts';
 import { type IssueRequest, Issuer, type X509Svid } from './issuer.ts';
 import { CertificateRecords, type CertificateRecordStore } from './records.ts';
 import { p256VerifyImplementation } from './p256-verify.ts';
@@ -129,7 +129,7 @@ export async function createCaCapability(ctx: CapabilityContext): Promise<CaCapa
       registerIstioCaService(server, { authenticator, issuer, logger });
     },
     // CreateCertificate past grpc-js; the registration above stays as the fallback.
-    grpcStreamRoutes: () => new Map([[CREATE_CERTIFICATE_PATH, istioCaStreamHandler({ authenticator, issuer, logger })]]),
+    grpcStreamRoutes: () => new Map([[CREATE_CERTIFICATE_PATH, istioCaRoute({ authenticator, issuer, logger })]]),
     registerHttp(app) {
       caRoutes(app, {
         auth: ctx.apiAuth, authority, issuer, records, authenticator, clock: ctx.clock,

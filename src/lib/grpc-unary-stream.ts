@@ -9,6 +9,9 @@
  * does the same protocol work for the one method that needs it (see docs/authz.md, Performance).
  * Everything else on the gRPC port (SDS, ADS, the CA, health) stays on grpc-js: see
  * grpc-stream-router.ts.
+ *
+ * The call itself (`UnaryCall`) does not know its transport: `serveUnary` binds it to a
+ * node:http2 stream, and the dedicated unary port (src/lib/h2/) binds it to its own streams.
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
@@ -56,10 +59,25 @@ export type RefusedReason = 'framing' | 'encoding' | 'too_large';
 /** The handler a router calls for each stream of its method. */
 export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void;
 
+/**
+ * A unary method as a capability offers it to both transports (the gRPC port's fast path and the
+ * dedicated unary port).
+ */
+export interface UnaryRoute {
+  // biome-ignore lint/suspicious/noExplicitAny: routes of different request/response types share one map.
+  readonly method: UnaryMethod<any, any>;
+  /**
+   * Optional: undefined when a new call may be read now, or a promise that settles when it may
+   * (the audit queue is full). Until then its stream stays unread: HTTP/2 flow control holds the
+   * client's data, and a client that gives up resets it.
+   */
+  readonly admission?: () => Promise<void> | undefined;
+}
+
 const DEFAULT_MAX_RECEIVE = 4 * 1024 * 1024;
 
 // The same headers grpc-js answers with, so clients see no difference between the two paths.
-const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' };
+export const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto', 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' };
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': '' };
 const RESPOND_OPTIONS = Object.freeze({ waitForTrailers: true });
 
@@ -70,7 +88,7 @@ function sendOkTrailers(this: ServerHttp2Stream): void {
 
 const CALL = Symbol('meshward.unaryCall');
 /** The stream carries its call, so its listeners are shared functions rather than closures per call. */
-type CallStream = ServerHttp2Stream & { [CALL]: UnaryCall<unknown, unknown> };
+type CallStream = ServerHttp2Stream & { [CALL]: NodeUnaryCall<unknown, unknown> };
 
 function onData(this: CallStream, chunk: Buffer): void {
   this[CALL].receive(chunk);
@@ -118,11 +136,26 @@ export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: Serv
     stream.respond({ ':status': 415 }, { endStream: true });
     return;
   }
-  const max = method.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE;
-  (stream as CallStream)[CALL] = new UnaryCall(method, stream, headers, max) as UnaryCall<unknown, unknown>;
+  (stream as CallStream)[CALL] = new NodeUnaryCall(method, stream, headers) as NodeUnaryCall<unknown, unknown>;
   stream.on('data', onData);
   stream.on('end', onEnd);
   stream.on('close', onClose);
+}
+
+/** The node:http2 stream handler of `route` (the gRPC port's fast path). */
+export function streamHandlerOf(route: UnaryRoute): StreamHandler {
+  const { method, admission } = route;
+  if (!admission) return (stream, headers) => serveUnary(method, stream, headers);
+  return (stream, headers) => {
+    const wait = admission();
+    if (wait === undefined) {
+      serveUnary(method, stream, headers);
+      return;
+    }
+    // Reading pauses: the stream is parked unread until admitted (see UnaryRoute.admission).
+    stream.on('error', ignoreStreamError);
+    void wait.then(() => { if (!stream.destroyed && !stream.closed) serveUnary(method, stream, headers); });
+  };
 }
 
 /** A length-prefixed, uncompressed gRPC message. */
@@ -134,18 +167,30 @@ export function framed(message: Buffer): Buffer {
   return frame;
 }
 
-class UnaryCall<Req, Res> {
+/**
+ * One unary call, whatever carries it: the request body arrives through `receive`/`received`,
+ * `closed` says the stream is gone, and a transport subclass sends the answer.
+ */
+export abstract class UnaryCall<Req, Res> {
   private chunks: Buffer[] = [];
   private size = 0;
   private done = false;
   private deadline: NodeJS.Timeout | undefined;
+  protected readonly max: number;
 
   constructor(
     private readonly method: UnaryMethod<Req, Res>,
-    private readonly stream: ServerHttp2Stream,
-    private readonly headers: IncomingHttpHeaders,
-    private readonly max: number,
-  ) {}
+    protected readonly headers: IncomingHttpHeaders,
+  ) {
+    this.max = method.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE;
+  }
+
+  /** False once the stream can no longer be answered (reset, closed, or already answered). */
+  protected abstract answerable(): boolean;
+  /** Sends response headers, the length-prefixed message and OK trailers. */
+  protected abstract sendMessage(frame: Buffer): void;
+  /** Sends a trailers-only response carrying the failure's status. */
+  protected abstract sendFailure(failure: GrpcFailure): void;
 
   receive(chunk: Buffer): void {
     if (this.done) return;
@@ -239,10 +284,7 @@ class UnaryCall<Req, Res> {
       return;
     }
     if (!this.finish()) return;
-    this.stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
-    // Emitted once per stream: `on` spares the `once` wrapper.
-    this.stream.on('wantTrailers', sendOkTrailers);
-    this.stream.end(frame);
+    this.sendMessage(frame);
   }
 
   /** Refused before decoding: the method is told (to count it), then the call fails. */
@@ -255,9 +297,7 @@ class UnaryCall<Req, Res> {
   /** A trailers-only response carrying the status (as grpc-js sends errors before any message). */
   private fail(failure: GrpcFailure): void {
     if (this.done || !this.finish()) return;
-    this.stream.respond({
-      ...RESPONSE_HEADERS, ...failure.trailers, 'grpc-status': String(failure.code), 'grpc-message': encodeGrpcMessage(failure.message),
-    }, { endStream: true });
+    this.sendFailure(failure);
   }
 
   /** Ends the call; false when the stream can no longer be answered (reset by the client). */
@@ -265,6 +305,33 @@ class UnaryCall<Req, Res> {
     this.done = true;
     this.chunks = [];
     if (this.deadline) clearTimeout(this.deadline);
+    return this.answerable();
+  }
+}
+
+/** A call on a node:http2 stream (the gRPC port's fast path). */
+class NodeUnaryCall<Req, Res> extends UnaryCall<Req, Res> {
+  constructor(method: UnaryMethod<Req, Res>, private readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders) {
+    super(method, headers);
+  }
+
+  protected answerable(): boolean {
     return !this.stream.destroyed && !this.stream.closed && !this.stream.headersSent;
   }
+
+  protected sendMessage(frame: Buffer): void {
+    this.stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
+    // Emitted once per stream: `on` spares the `once` wrapper.
+    this.stream.on('wantTrailers', sendOkTrailers);
+    this.stream.end(frame);
+  }
+
+  protected sendFailure(failure: GrpcFailure): void {
+    this.stream.respond({ ...RESPONSE_HEADERS, ...failureTrailers(failure) }, { endStream: true });
+  }
+}
+
+/** The status trailers of a failed call (sent in a trailers-only response). */
+export function failureTrailers(failure: GrpcFailure): Record<string, string> {
+  return { ...failure.trailers, 'grpc-status': String(failure.code), 'grpc-message': encodeGrpcMessage(failure.message) };
 }

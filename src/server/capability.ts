@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ConfigStore } from '../config/index.ts';
 import type { ApiAuth } from '../api/auth.ts';
 import type { Clock } from '../lib/clock.ts';
-import type { StreamHandler } from '../lib/grpc-unary-stream.ts';
+import type { UnaryRoute } from '../lib/grpc-unary-stream.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Registry } from '../lib/metrics.ts';
 import type { SharedStateStore } from '../state/index.ts';
@@ -86,11 +86,12 @@ export interface Capability {
   /** Adds gRPC services to the shared server (before it binds). */
   registerGrpc?(server: GrpcServer): void;
   /**
-   * gRPC methods (by `/package.Service/Method` path) this capability also serves directly on the
-   * HTTP/2 stream, in front of grpc-js (src/lib/grpc-stream-router.ts). The method must still be
-   * registered with `registerGrpc`: grpc-js serves it when the fast path cannot be installed.
+   * Unary gRPC methods (by `/package.Service/Method` path) this capability also serves directly
+   * on HTTP/2 streams: in front of grpc-js on the gRPC port (src/lib/grpc-stream-router.ts), and
+   * on the dedicated unary port (src/lib/h2/). The method must still be registered with
+   * `registerGrpc`: grpc-js serves it when the fast path cannot be installed.
    */
-  grpcStreamRoutes?(): ReadonlyMap<string, StreamHandler>;
+  grpcStreamRoutes?(): ReadonlyMap<string, UnaryRoute>;
   /** Adds HTTP routes to the shared fastify instance (before it listens). */
   registerHttp?(app: FastifyInstance): void | Promise<void>;
   /** Starts background work (after servers are registered, before they listen). */

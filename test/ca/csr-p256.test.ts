@@ -61,10 +61,11 @@ async function serve(nativeCrypto: '0' | '') {
   vi.stubEnv('MESHWARD_NATIVE_CRYPTO', nativeCrypto);
   vi.resetModules();
   const { p256VerifyImplementation } = await import('../../src/ca/p256-verify.ts');
-  const { CREATE_CERTIFICATE_PATH, istioCaServiceDefinition, istioCaStreamHandler, registerIstioCaService } = await import('../../src/ca/istio-api.ts');
+  const { CREATE_CERTIFICATE_PATH, istioCaServiceDefinition, istioCaRoute, registerIstioCaService } = await import('../../src/ca/istio-api.ts');
   const { resolveMesh } = await import('../../src/config/mesh-defaults.ts');
   const { createWorkloadAuthenticator, loadOrCreateBootstrapKey, signBootstrapToken } = await import('../../src/identity/index.ts');
   const { routeGrpcStreams } = await import('../../src/lib/grpc-stream-router.ts');
+  const { streamHandlerOf } = await import('../../src/lib/grpc-unary-stream.ts');
   const { silentLogger } = await import('../../src/lib/logger.ts');
   const { createTestCa, removeDir, TRUST_DOMAIN } = await import('./helpers.ts');
   const ca = createTestCa();
@@ -74,7 +75,7 @@ async function serve(nativeCrypto: '0' | '') {
   const server = new Server();
   registerIstioCaService(server, deps);
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, istioCaStreamHandler(deps)]]));
+  routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, streamHandlerOf(istioCaRoute(deps))]]));
   const Ctor = makeGenericClientConstructor(istioCaServiceDefinition(), 'IstioCertificateService');
   const client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as IstioClient;
   cleanup = () => {

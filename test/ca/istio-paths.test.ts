@@ -5,7 +5,8 @@ import { X509Certificate } from 'node:crypto';
 import { credentials, makeGenericClientConstructor, Metadata, Server, ServerCredentials, type ServiceError, status } from '@grpc/grpc-js';
 import * as x509 from '@peculiar/x509';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CREATE_CERTIFICATE_PATH, istioCaServiceDefinition, istioCaStreamHandler, registerIstioCaService } from '../../src/ca/istio-api.ts';
+import { CREATE_CERTIFICATE_PATH, istioCaServiceDefinition, istioCaRoute, registerIstioCaService } from '../../src/ca/istio-api.ts';
+import { streamHandlerOf } from '../../src/lib/grpc-unary-stream.ts';
 import { resolveMesh } from '../../src/config/mesh-defaults.ts';
 import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, signBootstrapToken } from '../../src/identity/index.ts';
 import { routeGrpcStreams } from '../../src/lib/grpc-stream-router.ts';
@@ -47,7 +48,7 @@ async function start(routed: boolean): Promise<{ token: (ttlMs?: number) => Prom
   server = new Server();
   registerIstioCaService(server, deps);
   const port = await new Promise<number>((resolve, reject) => server!.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  if (routed) expect(routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, istioCaStreamHandler(deps)]]))).toBe(1);
+  if (routed) expect(routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, streamHandlerOf(istioCaRoute(deps))]]))).toBe(1);
   const Ctor = makeGenericClientConstructor(istioCaServiceDefinition(), 'IstioCertificateService');
   client = new Ctor(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as IstioClient;
   const clock = ca.clock;

@@ -19,7 +19,7 @@ import type { CapabilityFactory } from '../src/server/capability.ts';
 
 export const ISSUER = 'https://auth.bench.example';
 
-export type ServerKind = 'trivial' | 'bare' | 'full' | 'full-grpcjs' | 'full-tls';
+export type ServerKind = 'trivial' | 'bare' | 'full' | 'full-grpcjs' | 'full-tls' | 'full-unary';
 
 export const SERVER_NAMES: Record<ServerKind, string> = {
   trivial: 'trivial grpc-js handler',
@@ -27,6 +27,7 @@ export const SERVER_NAMES: Record<ServerKind, string> = {
   full: 'full pipeline (JWT + 50 YAML policies + audit to SQLite)',
   'full-grpcjs': 'full pipeline, Check through grpc-js (--no-grpc-fast-path)',
   'full-tls': 'full pipeline over TLS (--grpc-tls-cert/--grpc-tls-key)',
+  'full-unary': 'full pipeline on the unary gRPC port (--unary-grpc-addr)',
 };
 
 export function grpcFrame(message: Buffer): Buffer {
@@ -80,7 +81,7 @@ export function checkRequestBody(token: string): Buffer {
 
 export interface AuditHandle { flush(): Promise<void>; stats(): { written: number; rejected: number; queued: number } }
 
-export async function startPipeline(dir: string, work: string, withAudit: boolean, name: string, grpcFastPath = true, grpcTls?: { certFile: string; keyFile: string }): Promise<{ port: number; tls?: boolean; audit?: AuditHandle; authz: AuthzCapability; stop(): Promise<void> }> {
+export async function startPipeline(dir: string, work: string, withAudit: boolean, name: string, grpcFastPath = true, grpcTls?: { certFile: string; keyFile: string }, unary = false): Promise<{ port: number; tls?: boolean; audit?: AuditHandle; authz: AuthzCapability; stop(): Promise<void> }> {
   const capabilities: CapabilityFactory[] = [];
   let audit = false;
   if (withAudit) {
@@ -94,18 +95,18 @@ export async function startPipeline(dir: string, work: string, withAudit: boolea
   }
   capabilities.push(createAuthzCapability);
   const mw = await createMeshward(
-    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath, ...(grpcTls ? { grpcTls } : {}) },
+    { configDir: dir, dataDir: path.join(work, `data-${name}`), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath, ...(grpcTls ? { grpcTls } : {}), ...(unary ? { unaryGrpcAddress: '127.0.0.1:0' } : {}) },
     { logger: silentLogger(), registry: createRegistry(), capabilities },
   );
   await mw.start();
   const handle = audit ? mw.capability('audit') as unknown as AuditHandle : undefined;
-  return { port: Number(mw.addresses.grpc.split(':').pop()), ...(grpcTls ? { tls: true } : {}), ...(handle ? { audit: handle } : {}), authz: mw.capability<AuthzCapability>('authz')!, stop: () => mw.stop() };
+  return { port: Number((unary ? mw.addresses.unary! : mw.addresses.grpc).split(':').pop()), ...(grpcTls ? { tls: true } : {}), ...(handle ? { audit: handle } : {}), authz: mw.capability<AuthzCapability>('authz')!, stop: () => mw.stop() };
 }
 
 /** Starts one kind of server; `work` holds its data directory. */
 export async function startServer(kind: ServerKind, configDir: string, work: string): Promise<{ port: number; tls?: boolean; audit?: AuditHandle; authz?: AuthzCapability; stop(): Promise<void> }> {
   if (kind === 'trivial') return startTrivial();
-  return startPipeline(configDir, work, kind !== 'bare', kind, kind !== 'full-grpcjs', kind === 'full-tls' ? selfSignedPair(work) : undefined);
+  return startPipeline(configDir, work, kind !== 'bare', kind, kind !== 'full-grpcjs', kind === 'full-tls' ? selfSignedPair(work) : undefined, kind === 'full-unary');
 }
 
 /** A throwaway P-256 certificate for 127.0.0.1, made with the openssl CLI (h2load does not verify it). */

@@ -19,6 +19,7 @@ import { resolveMesh } from '../src/config/mesh-defaults.ts';
 import { createWorkloadAuthenticator, loadOrCreateBootstrapKey, signBootstrapToken } from '../src/identity/index.ts';
 import { systemClock } from '../src/lib/clock.ts';
 import { routeGrpcStreams } from '../src/lib/grpc-stream-router.ts';
+import { createUnaryServer } from '../src/lib/h2/server.ts';
 import { silentLogger } from '../src/lib/logger.ts';
 
 const dataDir = process.argv[2]!;
@@ -33,10 +34,15 @@ const token = await signBootstrapToken(key, { namespace: 'shop', serviceAccount:
 
 const server = new Server();
 registerIstioCaService(server, { authenticator, issuer, logger: silentLogger() });
-const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-// As meshward serve does: CreateCertificate on the HTTP/2 stream unless GRPC_JS=1 (grpc-js only).
-const routed = process.env.GRPC_JS === '1' ? 0 : routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, streamHandlerOf(istioCaRoute({ authenticator, issuer, logger: silentLogger() }))]]));
-process.stdout.write(`${JSON.stringify({ port, token, routed })}\n`);
+const grpcPort = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+// As meshward serve does. PORT=unary (default): the unary gRPC port (--unary-grpc-addr);
+// PORT=grpc: the gRPC port's fast path; PORT=grpc-js: grpc-js only.
+const route = istioCaRoute({ authenticator, issuer, logger: silentLogger() });
+const mode = process.env.PORT ?? 'unary';
+const unary = mode === 'unary' ? createUnaryServer({ routes: new Map([[CREATE_CERTIFICATE_PATH, route]]) }) : undefined;
+const port = unary ? await unary.listen('127.0.0.1', 0) : grpcPort;
+if (mode === 'grpc') routeGrpcStreams(server, new Map([[CREATE_CERTIFICATE_PATH, streamHandlerOf(route)]]));
+process.stdout.write(`${JSON.stringify({ port, token, mode })}\n`);
 
 process.stdin.setEncoding('utf8').on('data', async (line: string) => {
   if (!line.includes('flush')) return;
@@ -48,6 +54,7 @@ process.stdin.setEncoding('utf8').on('data', async (line: string) => {
 });
 process.once('SIGTERM', async () => {
   server.forceShutdown();
+  await unary?.close(0);
   await records.close();
   process.exit(0);
 });

@@ -327,8 +327,11 @@ async function startCerbos(work: string, binary: string): Promise<{ child: Child
 }
 
 /** Audit records in the meshward child's SQLite store (read after it stopped). */
+/** meshward's Check is loaded on the unary gRPC port (--unary-grpc-addr), where Envoy's ext_authz cluster points. */
+const CHECK_SERVER = 'full-unary' as const;
+
 function auditRecords(work: string): number {
-  const file = path.join(work, 'child-full', 'data-full', 'audit', 'audit.db');
+  const file = path.join(work, `child-${CHECK_SERVER}`, `data-${CHECK_SERVER}`, 'audit', 'audit.db');
   const db = new Database(file, { readonly: true });
   try {
     const table = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%records'").get() as { name: string }).name;
@@ -343,7 +346,7 @@ async function checkComparison(work: string): Promise<void> {
   const installed = installCerbos(path.join(work, 'cerbos'));
   const { configDir, bodyFile } = await prepareBenchInputs(work);
   let answered = 0;
-  const checked = await inChild(work, 'full', configDir, async (mw: ChildServer) => {
+  const checked = await inChild(work, CHECK_SERVER, configDir, async (mw: ChildServer) => {
     execFileSync('taskset', ['-a', '-cp', SERVER_CPU, String(mw.pid)], { stdio: 'ignore' });
     const ours: Side = {
       name: 'meshward Check',

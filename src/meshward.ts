@@ -20,6 +20,7 @@ import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
 import { routeGrpcJsLogs } from './server/grpc-log.ts';
 import { guardGrpcStreams } from './server/grpc-port-guard.ts';
+import { startUnaryPort, type UnaryPort } from './server/unary-port.ts';
 import { listenError } from './server/listen-errors.ts';
 import { grpcServerCredentials, TlsFilesWatcher } from './server/tls-files.ts';
 import { PostgresStateStore, postgresStateOptions } from './state/index.ts';
@@ -46,8 +47,8 @@ export interface Meshward {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly apiAuth: ApiAuth;
-  /** Bound addresses after start(). */
-  readonly addresses: { grpc: string; http: string };
+  /** Bound addresses after start(); `unary` only with `unaryGrpcAddress`. */
+  readonly addresses: { grpc: string; http: string; unary?: string };
   /** gRPC methods served on the HTTP/2 stream, past grpc-js (after start()); see grpc-stream-router.ts. */
   readonly grpcFastPaths: readonly string[];
   capability<T extends Capability>(name: string): T | undefined;
@@ -139,7 +140,20 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   httpTls?.onChange((pair) => (http.server as unknown as TlsServer).setSecureContext({ cert: pair.cert, key: pair.key, ...(pair.ca ? { ca: pair.ca } : {}) }));
   for (const c of capabilities) await c.registerHttp?.(http);
 
-  const addresses = { grpc: '', http: '' };
+  const addresses: { grpc: string; http: string; unary?: string } = { grpc: '', http: '' };
+  let unaryPort: UnaryPort | undefined;
+  const startUnary = async () => {
+    if (!options.unaryGrpcAddress) return;
+    const u = splitAddress(options.unaryGrpcAddress);
+    unaryPort = await startUnaryPort({
+      host: u.host, port: u.port, routes: new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])])), serving: () => started && !stopping,
+      ...(grpcTls ? { tls: grpcTls } : {}), maxConcurrentStreams: options.grpcMaxConcurrentStreams ?? DEFAULT_GRPC_MAX_CONCURRENT_STREAMS,
+      idleTimeoutMs: options.grpcIdleTimeoutMs ?? DEFAULT_GRPC_IDLE_TIMEOUT_MS, registry, logger,
+    }).catch((err: unknown) => {
+      throw listenError(err, 'unary gRPC', options.unaryGrpcAddress!, '--unary-grpc-addr');
+    });
+    addresses.unary = unaryPort.address;
+  };
   const grpcFastPaths: string[] = [];
   const routeFastPaths = () => {
     if (options.grpcFastPath === false) return;
@@ -159,6 +173,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     addresses.grpc = `${g.host}:${grpcPort}`;
     routeFastPaths();
     guardGrpcStreams(grpc, registry);
+    await startUnary();
     const h = splitAddress(options.httpAddress);
     await http.listen({ host: h.host, port: h.port }).catch((err: unknown) => {
       throw listenError(err, 'HTTP', options.httpAddress, '--http-addr');
@@ -168,7 +183,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     if (options.watchConfig) config.watch();
     started = true;
     health.setStatus('', 'SERVING');
-    logger.info({ grpc: addresses.grpc, http: addresses.http, grpcTls: grpcTls !== undefined, httpTls: httpTls !== undefined, grpcFastPaths, version: config.current().version }, 'meshward serving');
+    logger.info({ grpc: addresses.grpc, http: addresses.http, ...(unaryPort ? { unaryGrpc: unaryPort.address, unaryGrpcMethods: unaryPort.paths } : {}), grpcTls: grpcTls !== undefined, httpTls: httpTls !== undefined, grpcFastPaths, version: config.current().version }, 'meshward serving');
     if (state && options.previousKeks?.length) logKekRotationStep(logger, state.openedWithPreviousKek);
   };
   let stopping: Promise<void> | undefined;
@@ -197,7 +212,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
         });
         // Streams never end by themselves: close them so the drain only waits for unary calls.
         for (const c of capabilities) c.drain?.();
-        await Promise.all([grpcDrained, http.close()]);
+        await Promise.all([grpcDrained, http.close(), unaryPort?.close()]);
         grpcTls?.close();
         httpTls?.close();
         for (const c of [...capabilities].reverse()) {

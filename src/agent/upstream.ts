@@ -15,6 +15,8 @@ import { AgentError } from './errors.ts';
 export interface UpstreamOptions {
   /** meshward's gRPC address, host:port. */
   grpcAddress: string;
+  /** meshward's unary gRPC port (`serve --unary-grpc-addr`), host:port: CSRs go there when set. */
+  unaryGrpcAddress?: string;
   /** meshward's HTTP API base URL (bundle, JWT-SVIDs); without it, bundles come from CreateCertificate only. */
   apiUrl?: string;
   tokenFile: string;
@@ -40,7 +42,7 @@ function hostOf(address: string): string {
 export function checkTransport(o: UpstreamOptions): void {
   if (o.caPem) return;
   if (!o.plaintext) throw new MeshwardError('INVALID_ARGUMENT', '--meshward-ca FILE is required (TLS to meshward); --plaintext is allowed for a loopback meshward only');
-  const hosts = [hostOf(o.grpcAddress), ...(o.apiUrl ? [new URL(o.apiUrl).hostname.replace(/^\[|\]$/g, '')] : [])];
+  const hosts = [hostOf(o.grpcAddress), ...(o.unaryGrpcAddress ? [hostOf(o.unaryGrpcAddress)] : []), ...(o.apiUrl ? [new URL(o.apiUrl).hostname.replace(/^\[|\]$/g, '')] : [])];
   for (const h of hosts) {
     const loopback = LOOPBACK.has(h) || (isIP(h) === 4 && h.startsWith('127.'));
     if (!loopback) throw new MeshwardError('INVALID_ARGUMENT', `--plaintext: ${h} is not a loopback address; use --meshward-ca FILE for TLS`);
@@ -56,7 +58,7 @@ export class Upstream {
     this.#o = o;
     const Ctor = makeGenericClientConstructor(istioCaServiceDefinition(), 'IstioCertificateService');
     const creds = o.caPem ? credentials.createSsl(Buffer.from(o.caPem)) : credentials.createInsecure();
-    this.#client = new Ctor(o.grpcAddress, creds) as unknown as CaClient;
+    this.#client = new Ctor(o.unaryGrpcAddress ?? o.grpcAddress, creds) as unknown as CaClient;
   }
 
   /** The token as it is in the file now. */

@@ -176,7 +176,10 @@ export abstract class UnaryCall<Req, Res> {
   private size = 0;
   private done = false;
   private deadline: NodeJS.Timeout | undefined;
-  protected readonly max: number;
+  /** The body was complete and its processing began (decompress, decode, handle). */
+  private started = false;
+  private settledOnce = false;
+  private readonly max: number;
 
   constructor(
     private readonly method: UnaryMethod<Req, Res>,
@@ -191,6 +194,17 @@ export abstract class UnaryCall<Req, Res> {
   protected abstract sendMessage(frame: Buffer): void;
   /** Sends a trailers-only response carrying the failure's status. */
   protected abstract sendFailure(failure: GrpcFailure): void;
+  /**
+   * Told once when the call's work is over: answered, failed, or closed before its handler ran.
+   * A call whose client went away while its handler ran settles when the handler ends.
+   */
+  protected onSettled(): void {}
+
+  private settle(): void {
+    if (this.settledOnce) return;
+    this.settledOnce = true;
+    this.onSettled();
+  }
 
   receive(chunk: Buffer): void {
     if (this.done) return;
@@ -204,6 +218,7 @@ export abstract class UnaryCall<Req, Res> {
 
   received(): void {
     if (this.done) return;
+    this.started = true;
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = [];
     if (body.length < 5) {
@@ -227,6 +242,7 @@ export abstract class UnaryCall<Req, Res> {
     // Client cancelled, connection lost or the response is complete: nothing more to send.
     this.done = true;
     if (this.deadline) clearTimeout(this.deadline);
+    if (!this.started) this.settle();
   }
 
   private decompress(message: Buffer): void {
@@ -244,7 +260,10 @@ export abstract class UnaryCall<Req, Res> {
   }
 
   private decoded(message: Buffer): void {
-    if (this.done) return;
+    if (this.done) {
+      this.settle(); // closed while decompressing: the handler never runs
+      return;
+    }
     let request: Req;
     try {
       request = this.method.deserialize(message);
@@ -271,10 +290,12 @@ export abstract class UnaryCall<Req, Res> {
   private armDeadline(): void {
     const ms = parseGrpcTimeout(this.headers['grpc-timeout']);
     if (ms === undefined) return;
-    this.deadline = setTimeout(() => this.fail({ code: GrpcCode.DEADLINE_EXCEEDED, message: 'Deadline exceeded' }), Math.max(0, ms));
+    // The handler still runs: the call settles when it ends (its concurrency slot stays taken).
+    this.deadline = setTimeout(() => this.answerFailure({ code: GrpcCode.DEADLINE_EXCEEDED, message: 'Deadline exceeded' }), Math.max(0, ms));
   }
 
   private respond(response: Res): void {
+    this.settle();
     if (this.done) return;
     let frame: Buffer;
     try {
@@ -289,13 +310,22 @@ export abstract class UnaryCall<Req, Res> {
 
   /** Refused before decoding: the method is told (to count it), then the call fails. */
   private refuse(reason: RefusedReason, failure: GrpcFailure): void {
-    if (this.done) return;
+    if (this.done) {
+      this.settle();
+      return;
+    }
     this.method.refused?.(reason, failure.message);
     this.fail(failure);
   }
 
   /** A trailers-only response carrying the status (as grpc-js sends errors before any message). */
   private fail(failure: GrpcFailure): void {
+    this.settle();
+    this.answerFailure(failure);
+  }
+
+  /** Sends the failure unless the call already ended; does not settle it. */
+  private answerFailure(failure: GrpcFailure): void {
     if (this.done || !this.finish()) return;
     this.sendFailure(failure);
   }

@@ -50,6 +50,12 @@ export interface ServeOptions {
    * the private keys SDS hands out off the wire in clear.
    */
   grpcTls?: { certFile: string; keyFile: string };
+  /**
+   * Also serve the unary methods (ext_authz Check, Istio CreateCertificate, gRPC health) on this
+   * address, on meshward's own HTTP/2 server (src/lib/h2/): several times cheaper per call than
+   * the gRPC port. Same TLS pair and stream limits as the gRPC port. Off when unset.
+   */
+  unaryGrpcAddress?: string;
   /** How often TLS files are re-read for rotation (default 60 s). */
   tlsRefreshIntervalMs?: number;
   /**

@@ -12,7 +12,7 @@ registerErrorCodes({
   ADDRESS_UNAVAILABLE: { grpc: GrpcStatus.FAILED_PRECONDITION, http: 500, exit: 78, description: 'A listen address cannot be bound: not an address of this host, or a port this user may not bind.' },
 });
 
-export type Listener = 'gRPC' | 'HTTP';
+export type Listener = 'gRPC' | 'HTTP' | 'unary gRPC';
 
 export class ListenError extends MeshwardError {
   constructor(code: 'ADDRESS_IN_USE' | 'ADDRESS_UNAVAILABLE', message: string, cause: unknown) {

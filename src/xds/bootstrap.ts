@@ -4,7 +4,7 @@
  * the node identity meshward checks against the sidecar's credential. Pure: options in, object out.
  */
 import { stringify } from 'yaml';
-import { AGENT_SDS_CLUSTER, FILTER, MESHWARD_CLUSTER, TYPE, type Json } from './generate/common.ts';
+import { AGENT_SDS_CLUSTER, FILTER, MESHWARD_CLUSTER, MESHWARD_UNARY_CLUSTER, TYPE, type Json } from './generate/common.ts';
 
 export { AGENT_SDS_CLUSTER };
 
@@ -17,6 +17,12 @@ export interface BootstrapOptions {
   service?: string;
   /** meshward's gRPC address, host:port. */
   meshwardAddress: string;
+  /**
+   * meshward's unary gRPC port (`serve --unary-grpc-addr`) as the sidecar reaches it: adds the
+   * `meshward-unary` cluster (same TLS as `meshward`) and says so in the node metadata, so the
+   * ext_authz filter meshward sends this sidecar calls it there.
+   */
+  meshwardUnaryAddress?: string;
   /** Incremental (Delta) xDS instead of State of the World. */
   delta?: boolean;
   adminPort?: number;
@@ -58,12 +64,26 @@ function hostPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port };
 }
 
+/** A static HTTP/2 cluster to one of meshward's gRPC addresses, with TLS when a CA file is given. */
+function meshwardCluster(name: string, address: string, caFile: string | undefined): Json {
+  const { host, port } = hostPort(address);
+  const ipLiteral = /^[\d.]+$/.test(host) || host.includes(':');
+  return {
+    name,
+    type: ipLiteral ? 'STATIC' : 'STRICT_DNS',
+    connect_timeout: { seconds: '1' },
+    typed_extension_protocol_options: { [FILTER.httpProtocolOptions]: { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }] },
+    ...(caFile ? { transport_socket: meshwardTls(caFile, host, ipLiteral) } : {}),
+  };
+}
+
 /** The bootstrap as an object in the Envoy Bootstrap proto's JSON shape. */
 export function bootstrapObject(o: BootstrapOptions): Json {
-  const { host, port } = hostPort(o.meshwardAddress);
   // Struct in Envoy's JSON mapping: a plain object.
-  const metadata: Record<string, string> = { NAMESPACE: o.namespace, SERVICE_ACCOUNT: o.serviceAccount, ...(o.service ? { SERVICE: o.service } : {}) };
-  const ipLiteral = /^[\d.]+$/.test(host) || host.includes(':');
+  const metadata: Record<string, string> = {
+    NAMESPACE: o.namespace, SERVICE_ACCOUNT: o.serviceAccount, ...(o.service ? { SERVICE: o.service } : {}), ...(o.meshwardUnaryAddress ? { MESHWARD_UNARY_AUTHZ: 'true' } : {}),
+  };
   return {
     node: { id: o.nodeId, cluster: o.service ? `${o.service}.${o.namespace}` : o.namespace, metadata },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: o.adminPort ?? DEFAULT_ADMIN_PORT } } },
@@ -85,14 +105,7 @@ export function bootstrapObject(o: BootstrapOptions): Json {
       lds_config: { ads: {}, resource_api_version: 'V3' },
     },
     static_resources: {
-      clusters: [{
-        name: MESHWARD_CLUSTER,
-        type: ipLiteral ? 'STATIC' : 'STRICT_DNS',
-        connect_timeout: { seconds: '1' },
-        typed_extension_protocol_options: { [FILTER.httpProtocolOptions]: { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } },
-        load_assignment: { cluster_name: MESHWARD_CLUSTER, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }] },
-        ...(o.meshwardCaFile ? { transport_socket: meshwardTls(o.meshwardCaFile, host, ipLiteral) } : {}),
-      }, ...(o.agentSocket ? [agentCluster(o.agentSocket)] : []), ...(o.agentXdsSocket ? [agentCluster(o.agentXdsSocket, AGENT_XDS_CLUSTER)] : [])],
+      clusters: [meshwardCluster(MESHWARD_CLUSTER, o.meshwardAddress, o.meshwardCaFile), ...(o.meshwardUnaryAddress ? [meshwardCluster(MESHWARD_UNARY_CLUSTER, o.meshwardUnaryAddress, o.meshwardCaFile)] : []), ...(o.agentSocket ? [agentCluster(o.agentSocket)] : []), ...(o.agentXdsSocket ? [agentCluster(o.agentXdsSocket, AGENT_XDS_CLUSTER)] : [])],
     },
   };
 }
@@ -105,6 +118,7 @@ export function renderBootstrap(o: BootstrapOptions): string {
     o.agentSocket
       ? `# certificates from the meshward agent on ${o.agentSocket} (cluster ${AGENT_SDS_CLUSTER}, no token), authorization from meshward ext_authz.`
       : '# certificates from meshward SDS, authorization from meshward ext_authz, all via the `meshward` cluster.',
+    ...(o.meshwardUnaryAddress ? [`# ext_authz Check goes to meshward's unary gRPC port ${o.meshwardUnaryAddress} (cluster ${MESHWARD_UNARY_CLUSTER}).`] : []),
     ...(o.agentXdsSocket
       ? [`# ADS goes through the agent's xDS proxy on ${o.agentXdsSocket}, which adds the current token: this file holds none.`]
       : [

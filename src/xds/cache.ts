@@ -42,7 +42,7 @@ export class GenerationCache {
       this.#outbound ??= encodePart(outboundResources(this.model), this.#interner);
       let routes = this.#routesByNamespace.get(proxy.namespace);
       if (!routes) this.#routesByNamespace.set(proxy.namespace, (routes = encodePart({ route: outboundRoutes(this.model, proxy.namespace) }, this.#interner)));
-      const inboundKey = proxyKey({ namespace: proxy.namespace, serviceAccount: proxy.serviceAccount, ...(proxy.service ? { service: proxy.service } : {}) });
+      const inboundKey = proxyKey({ namespace: proxy.namespace, serviceAccount: proxy.serviceAccount, ...(proxy.service ? { service: proxy.service } : {}), ...(proxy.unaryAuthz ? { unaryAuthz: true } : {}) });
       let inbound = this.#inboundByKey.get(inboundKey);
       if (!inbound) this.#inboundByKey.set(inboundKey, (inbound = encodePart(inboundResources(this.model, proxy), this.#interner)));
       snap = assembleSnapshot(this.version, [this.#outbound, routes, inbound]);

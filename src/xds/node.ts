@@ -34,6 +34,11 @@ export interface ProxyIdentity {
    * when its bootstrap declares the `default` certificate provider (`MESHWARD_MTLS: "true"`), mTLS.
    */
   readonly proxyless?: ProxylessMode;
+  /**
+   * The sidecar's bootstrap has the `meshward-unary` cluster (`proxy bootstrap --unary-meshward`,
+   * node metadata `MESHWARD_UNARY_AUTHZ: "true"`): its ext_authz filter calls meshward's unary port.
+   */
+  readonly unaryAuthz?: true;
 }
 
 function metadataString(node: NodeMessage, key: string): string | undefined {
@@ -84,6 +89,7 @@ export function resolveProxy(node: NodeMessage | undefined, identity: WorkloadId
     spiffeId: identity.spiffeId,
     via: identity.via,
     ...(agent ? { userAgent: agent } : {}),
+    ...(metadataString(node, 'MESHWARD_UNARY_AUTHZ') === 'true' ? { unaryAuthz: true as const } : {}),
     ...(isProxylessGrpc(node) ? { proxyless: metadataString(node, 'MESHWARD_MTLS') === 'true' ? 'mtls' as const : 'plaintext' as const } : {}),
   };
 }
@@ -115,6 +121,6 @@ function resolveService(node: NodeMessage, identity: WorkloadIdentity, directory
 }
 
 /** Proxies with the same key get the same resources (generation is cached per key). */
-export function proxyKey(p: Pick<ProxyIdentity, 'namespace' | 'serviceAccount' | 'service' | 'proxyless'>): string {
-  return `${p.namespace}/${p.serviceAccount}/${p.service ?? ''}${p.proxyless ? `/grpc-${p.proxyless}` : ''}`;
+export function proxyKey(p: Pick<ProxyIdentity, 'namespace' | 'serviceAccount' | 'service' | 'proxyless' | 'unaryAuthz'>): string {
+  return `${p.namespace}/${p.serviceAccount}/${p.service ?? ''}${p.proxyless ? `/grpc-${p.proxyless}` : ''}${p.unaryAuthz ? '/unary' : ''}`;
 }

@@ -31,6 +31,8 @@ export class MeshwardProcess {
   httpAddress = '127.0.0.1:0';
   /** Certificate and key files of meshward's gRPC and HTTP TLS, when set before start(). */
   tls?: { certFile: string; keyFile: string };
+  /** The unary gRPC port's address once started, when set (to '127.0.0.1:0') before start(). */
+  unaryAddress?: string;
 
   constructor(meshSpec: string, clock = new FakeClock(), extraFiles: Record<string, string> = {}) {
     this.clock = clock;
@@ -40,13 +42,14 @@ export class MeshwardProcess {
   /** Starts meshward; after the first start, on the same ports. */
   async start(): Promise<void> {
     const m = await createMeshward(
-      { configDir: this.configDir, dataDir: this.dataDir, grpcAddress: this.grpcAddress, httpAddress: this.httpAddress, watchConfig: false, ...(this.tls ? { grpcTls: this.tls, httpTls: this.tls } : {}) },
+      { configDir: this.configDir, dataDir: this.dataDir, grpcAddress: this.grpcAddress, httpAddress: this.httpAddress, watchConfig: false, ...(this.tls ? { grpcTls: this.tls, httpTls: this.tls } : {}), ...(this.unaryAddress ? { unaryGrpcAddress: this.unaryAddress } : {}) },
       { clock: this.clock, logger: silentLogger(), registry: createRegistry(), capabilities: [createCaCapability, createSdsCapability, (ctx) => createXdsCapability(ctx)] },
     );
     await m.start();
     this.meshward = m;
     this.grpcAddress = m.addresses.grpc;
     this.httpAddress = m.addresses.http;
+    if (m.addresses.unary) this.unaryAddress = m.addresses.unary;
   }
 
   async stop(): Promise<void> {

@@ -35,6 +35,7 @@ describe('agent transport to meshward', () => {
     writeFileSync(tls.keyFile, server.keyPem, { mode: 0o600 });
     mw = new MeshwardProcess('');
     mw.tls = tls;
+    mw.unaryAddress = '127.0.0.1:0';
     await mw.start();
     const tokenFile = path.join(dir, 'token');
     writeFileSync(tokenFile, await mw.token('shop', 'orders'));
@@ -49,6 +50,25 @@ describe('agent transport to meshward', () => {
     agent = await startAgent({ ...base, caPem: other.certPem });
     await vi.waitFor(() => expect(agent!.identity.health().consecutiveFailures).toBeGreaterThan(0), { timeout: 10_000 });
     expect(agent.identity.health().state).toBe('not_ready');
+  });
+
+  it('sends its CSRs to the unary port over TLS when given --unary-meshward', async () => {
+    const dir = tempDir('mw-agent-unary-');
+    dirs.push(dir);
+    const ca = await createTestCa();
+    const server = await ca.sign({ ip: ['127.0.0.1'] });
+    const tls = { certFile: path.join(dir, 'server.pem'), keyFile: path.join(dir, 'server-key.pem') };
+    writeFileSync(tls.certFile, server.certPem);
+    writeFileSync(tls.keyFile, server.keyPem, { mode: 0o600 });
+    mw = new MeshwardProcess('');
+    mw.tls = tls;
+    mw.unaryAddress = '127.0.0.1:0';
+    await mw.start();
+    const tokenFile = path.join(dir, 'token');
+    writeFileSync(tokenFile, await mw.token('shop', 'orders'));
+    // The gRPC port given is closed: the SVID can only come from the unary port.
+    agent = await startAgent({ grpcAddress: '127.0.0.1:1', unaryGrpcAddress: mw.unaryAddress!, apiUrl: mw.apiUrl, tokenFile, logger: silentLogger(), clock: mw.clock, caPem: ca.certPem });
+    expect((await agent.identity.ready(10_000)).spiffeId).toBe(ORDERS);
   });
 
   it('refuses plaintext unless asked for, and to anything but loopback', async () => {

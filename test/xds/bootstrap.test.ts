@@ -65,6 +65,22 @@ describe('meshward proxy bootstrap', () => {
     });
   });
 
+  it('adds the meshward-unary cluster, with the same TLS, and says so in the node metadata when given the unary port', async () => {
+    const out = io();
+    expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web', '--meshward', 'meshward.mw.svc:15010', '--unary-meshward', 'meshward.mw.svc:15011', '--meshward-ca', '/etc/meshward/ca.pem'], out)).toBe(0);
+    const doc = parse(out.out) as Json;
+    const type = envoyMessageType('envoy.config.bootstrap.v3.Bootstrap');
+    expect(pgvViolations(type.deserialize(Buffer.from(type.serialize(asProtoJson(doc)))) as Json, 'envoy.config.bootstrap.v3.Bootstrap')).toEqual([]);
+    const clusters = (doc.static_resources as { clusters: Json[] }).clusters;
+    expect(clusters.map((c) => c.name)).toEqual(['meshward', 'meshward-unary']);
+    expect(clusters[1]).toMatchObject({ load_assignment: { cluster_name: 'meshward-unary', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 'meshward.mw.svc', port_value: 15011 } } } }] }] } });
+    expect(clusters[1]!.transport_socket).toEqual(clusters[0]!.transport_socket);
+    expect(doc.node).toMatchObject({ metadata: { MESHWARD_UNARY_AUTHZ: 'true' } });
+    const plain = io();
+    expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web'], plain)).toBe(0);
+    expect((parse(plain.out) as { node: { metadata: Json } }).node.metadata.MESHWARD_UNARY_AUTHZ).toBeUndefined();
+  });
+
   it('fails with a usage error when --node or --service-account is missing, or the address is malformed', async () => {
     const a = io();
     expect(await runCli(['proxy', 'bootstrap', '--service-account', 'web'], a)).toBe(2);

@@ -64,4 +64,19 @@ describe('xDS node identity over the life of a stream', () => {
     c.send({ type_url: TYPE.eds, resource_names_subscribe: ['outbound|7070||search.shop.svc.cluster.local'] });
     expect((await c.next()).type_url).toBe(TYPE.eds);
   });
+
+  it('points the ext_authz filter at the unary port only for sidecars whose bootstrap has its cluster', async () => {
+    h = await startHarness({ 's.yaml': SHOP_SERVICES });
+    const authzCluster = async (meta: Record<string, string>) => {
+      const c = h.client('sotw', 'token:shop:orders');
+      c.send({ node: node(`orders-${Object.keys(meta).length}`, { SERVICE: 'orders', ...meta }), type_url: TYPE.lds });
+      const inbound = ((await c.next()).resources as Json[]).find((r) => r.name === 'virtualInbound')!;
+      c.close();
+      const hcm = ((inbound.filter_chains as Json[])[0]!.filters as Json[])[0]!.typed_config as Json;
+      const authz = (hcm.http_filters as Json[]).find((f) => f.name === 'envoy.filters.http.ext_authz')!.typed_config as Json;
+      return ((authz.grpc_service as Json).envoy_grpc as Json).cluster_name;
+    };
+    expect(await authzCluster({ MESHWARD_UNARY_AUTHZ: 'true' })).toBe('meshward-unary');
+    expect(await authzCluster({})).toBe('meshward');
+  });
 });

@@ -32,6 +32,7 @@ function duration(values: CliValues, name: string): number | undefined {
 const AGENT_OPTIONS: Record<string, CliOption> = {
   'token-file': { type: 'string', value: 'FILE', description: 'Token file, re-read on every use (a projected service-account token kubelet rotates, or `meshward ca token` output).', env: 'MESHWARD_TOKEN_FILE' },
   meshward: { type: 'string', value: 'HOST:PORT', description: "meshward's gRPC address (CreateCertificate).", default: SERVE_DEFAULTS.grpcAddress, env: 'MESHWARD_GRPC_ADDR' },
+  'unary-meshward': { type: 'string', value: 'HOST:PORT', description: "meshward's unary gRPC port (`serve --unary-grpc-addr`): CSRs go there; --meshward still carries ADS.", env: 'MESHWARD_UNARY_GRPC_ADDR' },
   'meshward-api': { type: 'string', value: 'URL', description: "meshward's HTTP API (trust bundle polling, JWT-SVIDs).", env: 'MESHWARD_API' },
   'meshward-ca': { type: 'string', value: 'FILE', description: "PEM of the CA that signed meshward's server certificates (TLS to meshward)." },
   plaintext: { type: 'boolean', description: 'Talk to meshward without TLS: loopback addresses only (development).' },
@@ -43,6 +44,10 @@ const AGENT_OPTIONS: Record<string, CliOption> = {
   'svid-dir': { type: 'string', value: 'DIR', description: 'Also write svid.pem, svid_key.pem (0600) and bundle.pem here (atomic renames).' },
   'bundle-refresh': { type: 'string', value: 'DURATION', description: 'How often to poll the published trust bundle.', default: '60s' },
 };
+
+function unaryOf(address: string | undefined): { unaryGrpcAddress?: string } {
+  return address ? { unaryGrpcAddress: address } : {};
+}
 
 export const command: CliCommand = {
   name: 'agent',
@@ -62,6 +67,7 @@ export const command: CliCommand = {
     const logger = createLogger().child({ component: 'agent' });
     const agent = await startAgent({
       grpcAddress: str(values.meshward) ?? io.env.MESHWARD_GRPC_ADDR ?? SERVE_DEFAULTS.grpcAddress,
+      ...unaryOf(str(values['unary-meshward']) ?? io.env.MESHWARD_UNARY_GRPC_ADDR),
       tokenFile, logger, plaintext: values.plaintext === true,
       socketMode: parseSocketMode(str(values['socket-mode'])),
       ...(caPem ? { caPem } : {}), ...(apiUrl ? { apiUrl } : {}), ...(sdsSocket ? { sdsSocket } : {}), ...(workloadSocket ? { workloadSocket } : {}),

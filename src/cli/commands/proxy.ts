@@ -37,6 +37,7 @@ const bootstrap: CliCommand = {
     ...workloadOptions('Envoy node id (required)', 'sidecar'),
     service: { type: 'string', value: 'NAME', description: 'Service the workload belongs to' },
     meshward: { type: 'string', value: 'HOST:PORT', description: "meshward's gRPC address as the sidecar reaches it", default: SERVE_DEFAULTS.grpcAddress, env: 'MESHWARD_GRPC_ADDR' },
+    'unary-meshward': { type: 'string', value: 'HOST:PORT', description: "meshward's unary gRPC port (`serve --unary-grpc-addr`) as the sidecar reaches it: ext_authz Check goes there (cluster `meshward-unary`)", env: 'MESHWARD_UNARY_GRPC_ADDR' },
     delta: { type: 'boolean', description: 'Use delta xDS instead of state-of-the-world' },
     'admin-port': { type: 'string', value: 'PORT', description: "Envoy's admin port", default: String(DEFAULT_ADMIN_PORT) },
     'meshward-ca': { type: 'string', value: 'FILE', description: "CA certificate that verifies meshward's gRPC TLS certificate (TLS to meshward)" },
@@ -53,6 +54,7 @@ const bootstrap: CliCommand = {
         ...workloadOf(values),
         ...(service ? { service } : {}),
         meshwardAddress: str(values.meshward) ?? io.env.MESHWARD_GRPC_ADDR ?? SERVE_DEFAULTS.grpcAddress,
+        ...unaryAddressOf(values, io.env),
         delta: values.delta === true,
         adminPort,
         ...(caFile ? { meshwardCaFile: caFile } : {}),
@@ -66,6 +68,11 @@ const bootstrap: CliCommand = {
     return 0;
   },
 };
+
+function unaryAddressOf(values: CliValues, env: Readonly<Record<string, string | undefined>>): { meshwardUnaryAddress?: string } {
+  const address = str(values['unary-meshward']) ?? env.MESHWARD_UNARY_GRPC_ADDR;
+  return address ? { meshwardUnaryAddress: address } : {};
+}
 
 /** `--agent-xds /run/meshward/xds.sock` is the gRPC target `unix:///run/meshward/xds.sock`; `--xds-server` is taken as given. */
 function xdsServerOf(values: CliValues, cwd: string): string {

@@ -8,6 +8,8 @@ import { envoyPackageDefinition } from '../../lib/protos.ts';
 
 /** Name of meshward's gRPC cluster, defined statically in the bootstrap (ADS needs it before any xDS). */
 export const MESHWARD_CLUSTER = 'meshward';
+/** The static cluster of meshward's unary gRPC port (ext_authz), in bootstraps made with `--unary-meshward`. */
+export const MESHWARD_UNARY_CLUSTER = 'meshward-unary';
 /** SDS secret names served by meshward's SDS: the workload SVID and the trust bundle (Istio's names). */
 export const SDS_CERT = 'default';
 export const SDS_ROOT = 'ROOTCA';

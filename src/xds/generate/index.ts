@@ -4,14 +4,14 @@
  */
 import type { GeneratedKind } from '../type-urls.ts';
 import { BLACKHOLE, inboundCluster, serviceClusters } from './clusters.ts';
-import { type Json, sdsConfigSource } from './common.ts';
+import { type Json, MESHWARD_CLUSTER, MESHWARD_UNARY_CLUSTER, sdsConfigSource } from './common.ts';
 import { serviceLoadAssignments } from './endpoints.ts';
 import { inboundListener, outboundListener, virtualOutboundListener } from './listeners.ts';
 import { serviceKey, type MeshModel, type MeshService } from './model.ts';
 import { outboundRouteConfiguration } from './routes.ts';
 
 export { compileModel, type MeshModel, type MeshService } from './model.ts';
-export { MESHWARD_CLUSTER, SDS_CERT, SDS_ROOT } from './common.ts';
+export { MESHWARD_CLUSTER, MESHWARD_UNARY_CLUSTER, SDS_CERT, SDS_ROOT } from './common.ts';
 export * from './names.ts';
 export { proxylessClusters, proxylessListenersAndRoutes, proxylessRouteName } from './proxyless.ts';
 
@@ -22,6 +22,8 @@ export interface ProxyTarget {
   readonly service?: string;
   /** A proxyless gRPC client (see proxyless.ts), not an Envoy sidecar, and how it reaches services. */
   readonly proxyless?: 'plaintext' | 'mtls';
+  /** Its ext_authz filter calls the `meshward-unary` cluster (meshward's unary port) instead of `meshward`. */
+  readonly unaryAuthz?: true;
 }
 
 export type GeneratedResources = Record<GeneratedKind, Json[]>;
@@ -69,7 +71,7 @@ export function outboundRoutes(model: MeshModel, callerNamespace: string): Json[
 /** The inbound side of a sidecar: its listener and local clusters (empty for a client-only workload). */
 export function inboundResources(model: MeshModel, proxy: ProxyTarget): Pick<GeneratedResources, 'cluster' | 'listener'> {
   const own = ownService(model, proxy);
-  return own ? { listener: [inboundListener(own, model.mesh)], cluster: own.spec.ports.map(inboundCluster) } : { listener: [], cluster: [] };
+  return own ? { listener: [inboundListener(own, model.mesh, proxy.unaryAuthz ? MESHWARD_UNARY_CLUSTER : MESHWARD_CLUSTER)], cluster: own.spec.ports.map(inboundCluster) } : { listener: [], cluster: [] };
 }
 
 /** Everything one sidecar gets (the three parts above, combined). */

@@ -16,14 +16,17 @@ type ServicePort = ServiceSpec['ports'][number];
 
 const ROUTER: Json = { name: FILTER.router, typed_config: { '@type': TYPE.router } };
 
-/** The ext_authz HTTP filter calling meshward; Mesh.extAuthz decides failure mode, body and timeout. */
-export function extAuthzFilter(settings: ResolvedMeshSpec['extAuthz']): Json {
+/**
+ * The ext_authz HTTP filter calling meshward (through `cluster`: the gRPC port's, or the unary
+ * port's when the sidecar's bootstrap has it); Mesh.extAuthz decides failure mode, body and timeout.
+ */
+export function extAuthzFilter(settings: ResolvedMeshSpec['extAuthz'], cluster: string = MESHWARD_CLUSTER): Json {
   return {
     name: FILTER.extAuthz,
     typed_config: {
       '@type': TYPE.extAuthz,
       transport_api_version: 'V3',
-      grpc_service: { envoy_grpc: { cluster_name: MESHWARD_CLUSTER }, timeout: durationMs(parseDuration(settings.timeout)) },
+      grpc_service: { envoy_grpc: { cluster_name: cluster }, timeout: durationMs(parseDuration(settings.timeout)) },
       ...(settings.failureMode === 'allow' ? { failure_mode_allow: true } : {}),
       ...(settings.maxRequestBytes > 0
         ? { with_request_body: { max_request_bytes: settings.maxRequestBytes, ...(settings.allowPartialMessage ? { allow_partial_message: true } : {}) } }
@@ -70,7 +73,7 @@ function inboundRoutes(svc: MeshService, cluster: string): Json[] {
   return [...fromRules, { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: durationMs(0) }, typed_per_filter_config: extAuthzPerRoute(base) }];
 }
 
-function inboundFilterChain(svc: MeshService, port: ServicePort, mesh: ResolvedMeshSpec): Json {
+function inboundFilterChain(svc: MeshService, port: ServicePort, mesh: ResolvedMeshSpec, authzCluster: string): Json {
   const cluster = inboundClusterName(port.port);
   const target = port.targetPort ?? port.port;
   const filter = port.protocol === 'TCP'
@@ -83,7 +86,7 @@ function inboundFilterChain(svc: MeshService, port: ServicePort, mesh: ResolvedM
         codec_type: 'AUTO',
         ...pathNormalizationOptions(mesh.pathNormalization.normalization),
         route_config: { name: cluster, virtual_hosts: [{ name: `inbound|http|${port.port}`, domains: ['*'], routes: inboundRoutes(svc, cluster) }], validate_clusters: { value: false } },
-        http_filters: [extAuthzFilter(mesh.extAuthz), ROUTER],
+        http_filters: [extAuthzFilter(mesh.extAuthz, authzCluster), ROUTER],
         // The application learns the caller's SPIFFE ID from x-forwarded-client-cert, never from the caller.
         forward_client_cert_details: 'SANITIZE_SET',
         set_current_client_cert_details: { uri: true },
@@ -93,13 +96,13 @@ function inboundFilterChain(svc: MeshService, port: ServicePort, mesh: ResolvedM
 }
 
 /** The inbound listener of a sidecar fronting `svc`. */
-export function inboundListener(svc: MeshService, mesh: ResolvedMeshSpec): Json {
+export function inboundListener(svc: MeshService, mesh: ResolvedMeshSpec, authzCluster: string = MESHWARD_CLUSTER): Json {
   return {
     name: VIRTUAL_INBOUND,
     address: socketAddress('0.0.0.0', INBOUND_CAPTURE_PORT),
     traffic_direction: 'INBOUND',
     listener_filters: [{ name: FILTER.originalDst, typed_config: { '@type': TYPE.originalDst } }],
-    filter_chains: svc.spec.ports.map((p) => inboundFilterChain(svc, p, mesh)),
+    filter_chains: svc.spec.ports.map((p) => inboundFilterChain(svc, p, mesh, authzCluster)),
   };
 }
 

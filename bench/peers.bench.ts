@@ -167,7 +167,7 @@ async function p256Ca(dir: string): Promise<{ cert: string; key: string }> {
 }
 
 interface Side { name: string; run(): Promise<Rate> }
-interface Comparison { title: string; peer?: Side; ours: Side; transport?: Side; floor?: { name: string; run(): Promise<Rate & { freshPerCpu: number }> }; verify?(): Promise<string>; skipped?: string; cleanup(): Promise<void> }
+interface Comparison { title: string; peer?: Side; ours: Side; transports?: Side[]; floor?: { name: string; run(): Promise<Rate & { freshPerCpu: number }> }; verify?(): Promise<string>; skipped?: string; cleanup(): Promise<void> }
 
 /**
  * The floor of a CSR service in Node on the server core: one P-256 verify and one P-256 sign per
@@ -195,10 +195,11 @@ async function signVerifyFloor(): Promise<Rate & { freshPerCpu: number }> {
 }
 
 /**
- * What node:http2 alone costs per unary gRPC call on the server core: a server that reads each
- * request and answers a fixed message of `responseBytes` with grpc-status 0, doing nothing else
- * (the same calls as meshward's answer path: respond, end with the message, send trailers).
- * meshward's CPU per call minus this is what its own work costs.
+ * What a transport alone costs per unary gRPC call on the server core: a server that reads each
+ * request and answers a fixed message of `responseBytes` with grpc-status 0, doing nothing else.
+ * Two: node:http2 (what the gRPC port's fast path runs on), and meshward's own HTTP/2 server
+ * (src/lib/h2/, the unary port meshward is loaded on here). meshward's CPU per call minus the
+ * latter is what its own work costs.
  */
 const TRANSPORT_SCRIPT = `const http2 = require('node:http2');
 const size = Number(process.argv[1]), body = Buffer.alloc(5 + size, 0x61); body[0] = 0; body.writeUInt32BE(size, 1);
@@ -213,15 +214,21 @@ server.on('stream', (stream) => {
 });
 server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })));`;
 
-interface Transport { side: Side; child: ChildProcess }
+interface Transport { sides: Side[]; children: ChildProcess[] }
 
 async function transportFloor(bodyFile: string, responseBytes: number): Promise<Transport> {
-  const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, '-e', TRANSPORT_SCRIPT, String(responseBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const { port } = JSON.parse((await line(child, /\{[^\n]*\}\n/))[0]) as { port: number };
-  return {
-    side: { name: `node:http2 alone (fixed ${responseBytes}-byte answer)`, run: () => load(`http://127.0.0.1:${port}/bench.Transport/Unary`, bodyFile, ['content-type: application/grpc', 'te: trailers'], false, child.pid!) },
-    child,
-  };
+  const kinds = [
+    { name: 'node:http2', args: ['-e', TRANSPORT_SCRIPT, String(responseBytes)] },
+    { name: "meshward's HTTP/2", args: ['--import', 'tsx', path.join(here, 'unary-transport.ts'), String(responseBytes)] },
+  ];
+  const out: Transport = { sides: [], children: [] };
+  for (const kind of kinds) {
+    const child = spawn('taskset', ['-c', SERVER_CPU, process.execPath, ...kind.args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    out.children.push(child);
+    const { port } = JSON.parse((await line(child, /\{[^\n]*\}\n/))[0]) as { port: number };
+    out.sides.push({ name: `${kind.name} alone (fixed ${responseBytes}-byte answer)`, run: () => load(`http://127.0.0.1:${port}/bench.Transport/Unary`, bodyFile, ['content-type: application/grpc', 'te: trailers'], false, child.pid!) });
+  }
+  return out;
 }
 
 async function csrComparison(work: string): Promise<Comparison> {
@@ -261,14 +268,14 @@ async function csrComparison(work: string): Promise<Comparison> {
   await waitForPort(port);
   // An Istio answer carries the leaf and the CA chain as PEM: about 2 KB.
   const transport = await transportFloor(grpcBody, 2048);
-  children.push(transport.child);
+  children.push(...transport.children);
   const cfsslBody = path.join(work, 'cfssl-sign.json');
   writeFileSync(cfsslBody, JSON.stringify({ certificate_request: csr }));
   const peer: Side = {
     name: 'cfssl serve /api/v1/cfssl/sign',
     run: () => load(`http://127.0.0.1:${port}/api/v1/cfssl/sign`, cfsslBody, ['content-type: application/json'], true, cfssl.pid!),
   };
-  return { title, peer, ours: oursSide, transport: transport.side, floor, verify, cleanup };
+  return { title, peer, ours: oursSide, transports: transport.sides, floor, verify, cleanup };
 }
 
 const CERBOS_POLICY = `apiVersion: api.cerbos.dev/v1
@@ -368,9 +375,9 @@ async function checkComparison(work: string): Promise<void> {
         name: 'Cerbos CheckResources',
         run: () => load(`http://127.0.0.1:${cerbos.port}/cerbos.svc.v1.CerbosService/CheckResources`, cerbos.bodyFile, ['content-type: application/grpc', 'te: trailers'], false, cerbos.child.pid!),
       };
-      await compare({ title: '', peer, ours, transport: transport.side, cleanup: async () => undefined });
+      await compare({ title: '', peer, ours, transports: transport.sides, cleanup: async () => undefined });
     } finally {
-      await stop(transport.child);
+      for (const child of transport.children) await stop(child);
       await stop(cerbos.child);
     }
   });
@@ -390,12 +397,12 @@ async function compare(c: Comparison): Promise<void> {
     for (let r = 1; r <= ROUNDS; r++) console.log(`  round ${r}: ${c.ours.name} ${rate(await c.ours.run())}`);
     return;
   }
-  console.log(`  round | ${c.peer.name} | ${c.ours.name} | ratio per second | ratio per CPU-second${c.floor ? ` | ${c.floor.name} /CPU-s | meshward / floor (per CPU-second)` : ''}${c.transport ? ' | transport alone' : ''}`);
+  console.log(`  round | ${c.peer.name} | ${c.ours.name} | ratio per second | ratio per CPU-second${c.floor ? ` | ${c.floor.name} /CPU-s | meshward / floor (per CPU-second)` : ''}${c.transports ? ' | transports alone' : ''}`);
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
   const ofFloor: number[] = [];
   const ofFresh: number[] = [];
-  const transportUs: number[] = [];
+  const transportUs: number[][] = (c.transports ?? []).map(() => []);
   const oursUs: number[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     // Alternate who goes first, so neither always runs on the warmer or quieter half of a round.
@@ -406,20 +413,24 @@ async function compare(c: Comparison): Promise<void> {
     ratios.push(ours.rps / peer.rps);
     cpuRatios.push(ours.perCpu / peer.perCpu);
     oursUs.push(1e6 / ours.perCpu);
-    const transport = c.transport ? await c.transport.run() : undefined;
-    if (transport) transportUs.push(1e6 / transport.perCpu);
+    const transports: Rate[] = [];
+    for (const t of c.transports ?? []) transports.push(await t.run());
+    transports.forEach((t, i) => transportUs[i]!.push(1e6 / t.perCpu));
     const floor = c.floor ? await c.floor.run() : undefined;
     if (floor) {
       ofFloor.push(ours.perCpu / floor.perCpu);
       ofFresh.push(ours.perCpu / floor.freshPerCpu);
     }
-    console.log(`  ${r} | ${rate(peer)} | ${rate(ours)} | ${(ours.rps / peer.rps).toFixed(2)}× | ${(ours.perCpu / peer.perCpu).toFixed(2)}×${floor ? ` | ${fmt(floor.perCpu)}; ${fmt(floor.freshPerCpu)} | ${((100 * ours.perCpu) / floor.perCpu).toFixed(0)} %; ${((100 * ours.perCpu) / floor.freshPerCpu).toFixed(0)} %` : ''}${transport ? ` | transport: ${fmt(transport.perCpu)} /CPU-s` : ''}`);
+    console.log(`  ${r} | ${rate(peer)} | ${rate(ours)} | ${(ours.rps / peer.rps).toFixed(2)}× | ${(ours.perCpu / peer.perCpu).toFixed(2)}×${floor ? ` | ${fmt(floor.perCpu)}; ${fmt(floor.freshPerCpu)} | ${((100 * ours.perCpu) / floor.perCpu).toFixed(0)} %; ${((100 * ours.perCpu) / floor.freshPerCpu).toFixed(0)} %` : ''}${transports.length ? ` | ${transports.map((t) => `${fmt(t.perCpu)} /CPU-s`).join('; ')}` : ''}`);
   }
   const range = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))} (median ${f(median(xs))})`;
   console.log(`  meshward / ${c.peer.name.split(' ')[0]}: ${range(ratios, (x) => `${x.toFixed(2)}×`)} per second, ${range(cpuRatios, (x) => `${x.toFixed(2)}×`)} per CPU-second`);
   const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
   const us = (x: number) => `${x.toFixed(0)} µs`;
-  if (c.transport) console.log(`  CPU per call: meshward ${range(oursUs, us)}, of which ${c.transport.name} ${range(transportUs, us)} (${range(transportUs.map((t, i) => t / oursUs[i]!), pct)} of meshward's)`);
+  if (c.transports) {
+    console.log(`  CPU per call: meshward ${range(oursUs, us)}`);
+    c.transports.forEach((t, k) => console.log(`    ${t.name}: ${range(transportUs[k]!, us)} (${range(transportUs[k]!.map((x, i) => x / oursUs[i]!), pct)} of meshward's)`));
+  }
   if (ofFloor.length) console.log(`  meshward per CPU-second at ${range(ofFloor, pct)} of the verify+sign floor with keys built, ${range(ofFresh, pct)} of it with the key imported per request`);
 }
 

@@ -77,15 +77,17 @@ describe.skipIf(!hasKubectl).each(['single', 'ha'])('deploy/kubernetes/overlays/
     expect(container.resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
   });
 
-  it('selects its pods from the Service and NetworkPolicy, and exposes the gRPC and HTTP ports', () => {
+  it('selects its pods from the Service and NetworkPolicy, and exposes the gRPC, unary gRPC and HTTP ports', () => {
     const labels = deployment.spec.template.metadata.labels;
     expect(matches(deployment.spec.selector.matchLabels, labels)).toBe(true);
     const service = one(objs, 'Service', 'meshward');
     expect(matches(service.spec.selector, labels)).toBe(true);
-    expect(service.spec.ports.map((p: { targetPort: string }) => p.targetPort).sort()).toEqual(['grpc', 'http']);
+    expect(service.spec.ports.map((p: { targetPort: string }) => p.targetPort).sort()).toEqual(['grpc', 'grpc-unary', 'http']);
     const policy = one(objs, 'NetworkPolicy');
     expect(matches(policy.spec.podSelector.matchLabels, labels)).toBe(true);
-    expect(policy.spec.ingress.flatMap((r: { ports: { port: number }[] }) => r.ports.map((p) => p.port)).sort()).toEqual([15000, 15010]);
+    expect(policy.spec.ingress.flatMap((r: { ports: { port: number }[] }) => r.ports.map((p) => p.port)).sort()).toEqual([15000, 15010, 15011]);
+    const env = Object.fromEntries((container.env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
+    expect(env.MESHWARD_UNARY_GRPC_ADDR).toBe(`0.0.0.0:${(container.ports as { name: string; containerPort: number }[]).find((p) => p.name === 'grpc-unary')!.containerPort}`);
     expect(pod.serviceAccountName).toBe(one(objs, 'ServiceAccount').metadata.name);
   });
 

@@ -103,8 +103,9 @@ async function main(): Promise<void> {
   const bare = await startServer('bare', configDir, work);
   const full = await startServer('full', configDir, work);
   const fullGrpcJs = await startServer('full-grpcjs', configDir, work);
+  const fullUnary = await startServer('full-unary', configDir, work);
   const decoded = authorizationServiceDefinition().Check!.requestDeserialize(checkRequestBody(token)) as object;
-  for (const p of [bare, full, fullGrpcJs]) {
+  for (const p of [bare, full, fullGrpcJs, fullUnary]) {
     const probe = await p.authz!.check(decoded);
     if (probe.outcome.decision.outcome !== 'allow') throw new Error(`pipeline probe not allowed: ${probe.outcome.decision.reason}`);
   }
@@ -116,12 +117,13 @@ async function main(): Promise<void> {
   // Interleaved rounds: the machine is shared, so each round compares servers under the same noise.
   // After a run against the audited server, wait until its backlog is durable so the audit
   // writer does not steal CPU from the next server's run.
-  const kinds: ServerKind[] = ['trivial', 'bare', 'full', 'full-grpcjs'];
+  const kinds: ServerKind[] = ['trivial', 'bare', 'full', 'full-grpcjs', 'full-unary'];
   const servers = [
     { kind: kinds[0]!, port: trivial.port, after: async () => {} },
     { kind: kinds[1]!, port: bare.port, after: async () => {} },
     { kind: kinds[2]!, port: full.port, after: async () => { await full.audit?.flush(); } },
     { kind: kinds[3]!, port: fullGrpcJs.port, after: async () => { await fullGrpcJs.audit?.flush(); } },
+    { kind: kinds[4]!, port: fullUnary.port, after: async () => { await fullUnary.audit?.flush(); } },
   ];
   const rounds: H2Result[][] = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
     const st = full.audit.stats();
     say(`audit: ${st.written} records written, ${st.rejected} rejected (queue full), ${st.queued} queued at the end`);
   }
+  await fullUnary.stop();
   await fullGrpcJs.stop();
   await full.stop();
   await bare.stop();

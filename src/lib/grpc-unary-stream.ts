@@ -121,11 +121,15 @@ export function parseGrpcTimeout(value: string | string[] | undefined): number |
 
 /**
  * `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%` itself
- * (gRPC over HTTP/2, "Responses"). encodeURIComponent encodes a superset, which decoders accept.
+ * (gRPC over HTTP/2, "Responses"). encodeURI, as grpc-js's server does: grpc-js clients decode
+ * with decodeURI, which would leave encodeURIComponent's `%3A` (`:`) or `%2F` (`/`) escaped.
+ * A lone surrogate (which encodeURI throws on) becomes U+FFFD rather than an unanswered call.
  */
 export function encodeGrpcMessage(message: string): string {
-  return /^[\x20-\x24\x26-\x7e]*$/.test(message) ? message : encodeURIComponent(message);
+  return /^[\x20-\x24\x26-\x7e]*$/.test(message) ? message : encodeURI(message.replace(LONE_SURROGATE, '\ufffd'));
 }
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** Serves one call of `method` on `stream`. */
 export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {

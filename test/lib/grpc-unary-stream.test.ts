@@ -227,4 +227,11 @@ describe('gRPC header values', () => {
     expect(encodeGrpcMessage('100% sure')).not.toContain('% ');
     expect(decodeURIComponent(encodeGrpcMessage('zürich\nline'))).toBe('zürich\nline');
   });
+
+  it('encodes grpc-message so that grpc-js clients (decodeURI) read it back unchanged, lone surrogates included', () => {
+    // grpc-js decodes with decodeURI, which leaves %3A or %2F as they are: those must not be escaped.
+    expect(decodeURI(encodeGrpcMessage('quota 100% used: see /v1/quotas, a=b'))).toBe('quota 100% used: see /v1/quotas, a=b');
+    expect(decodeURI(encodeGrpcMessage('zürich: 😀'))).toBe('zürich: 😀');
+    expect(decodeURI(encodeGrpcMessage('bad \ud800 input'))).toBe('bad \ufffd input');
+  });
 });

@@ -10,9 +10,9 @@
  * streaming) stays on the gRPC port.
  *
  * What a hostile client can send is bounded here: frame size, header block size (compressed and
- * decoded), concurrent streams (a reset stream keeps its slot until its call finishes, so rapid
- * resets cannot run more calls at once than the limit), resets, empty frames, and the output a
- * client makes us queue without reading it (reading pauses until it drains).
+ * decoded), concurrent streams (a stream keeps its slot until its call finishes and its answer is
+ * out, so neither rapid resets nor answers held by a closed window exceed the limit), resets, empty
+ * frames, and the output a client makes us queue without reading it (reading pauses until it drains).
  */
 import type { Socket } from 'node:net';
 import { type GrpcFailure, RESPONSE_HEADERS, UnaryCall, type UnaryRoute, failureTrailers } from '../grpc-unary-stream.ts';
@@ -31,9 +31,22 @@ export interface H2Limits {
   idleTimeoutMs: number;
   /** The client preface and first SETTINGS must arrive within this. */
   prefaceTimeoutMs: number;
+  /**
+   * A stream whose request has not ended this long after its HEADERS, or whose answer has not all
+   * been sent (the client's window stays closed) this long after it was ready, is reset (CANCEL).
+   */
+  streamTimeoutMs: number;
+  /**
+   * Request bytes held for calls whose request has not ended, per connection. Past it, no stream
+   * gets window credit until some request ends or is reset: the client's streams stall instead of
+   * filling memory (1,000 streams × 4 MiB otherwise). Above the largest message, so one call fits.
+   */
+  maxBufferedRequestBytes: number;
 }
 
-export const DEFAULT_H2_LIMITS: H2Limits = { maxConcurrentStreams: 1000, maxHeaderListSize: 65_536, idleTimeoutMs: 5 * 60_000, prefaceTimeoutMs: 10_000 };
+export const DEFAULT_H2_LIMITS: H2Limits = {
+  maxConcurrentStreams: 1000, maxHeaderListSize: 65_536, idleTimeoutMs: 5 * 60_000, prefaceTimeoutMs: 10_000, streamTimeoutMs: 30_000, maxBufferedRequestBytes: 16 << 20,
+};
 
 /** What the connection reports to its server (metrics, logs). */
 export interface H2Observer {
@@ -51,6 +64,8 @@ const STREAM_CREDIT_BATCH = 32_768;
 const OUTPUT_HIGH_WATER = 1 << 20;
 /** Frames that carry nothing (empty DATA, CONTINUATION or unknown) tolerated per connection. */
 const MAX_EMPTY_FRAMES = 1000;
+/** SETTINGS frames that change SETTINGS_INITIAL_WINDOW_SIZE tolerated per connection (each walks every stream). */
+const MAX_WINDOW_SETTINGS = 1000;
 /** CONTINUATION frames tolerated in one header block. */
 const MAX_CONTINUATIONS = 64;
 /** After we end a connection, how long the peer has to close its side. */
@@ -81,13 +96,19 @@ class H2Stream extends UnaryCall<unknown, unknown> {
   recvWindow = DEFAULT_WINDOW_SIZE;
   /** Received bytes not yet credited back. */
   uncredited = 0;
+  /** Request bytes this stream holds toward the connection's budget (until its request ends). */
+  buffered = 0;
+  /** When its HEADERS arrived, then when its answer was ready (ms, for the stream timeout). */
+  since = Date.now();
   remoteEnded = false;
   /** Data held while the call waits for admission (flow control bounds it to the stream window). */
   parked: Buffer[] | undefined;
   /** The answer is out (or the stream was reset): only the call's handler may still run. */
   localClosed = false;
-  /** The call's work is over (UnaryCall.onSettled): its concurrency slot is free. */
+  /** The call's work is over (UnaryCall.onSettled). */
   settledCall = false;
+  /** Call settled and stream closed: its concurrency slot is free. */
+  released = false;
   /** Our answer's bytes waiting for flow-control window, and whether trailers follow. */
   pendingData: Buffer | undefined;
   pendingTrailers: Buffer | undefined;
@@ -127,18 +148,29 @@ export class H2Connection {
   private connUncredited = 0;
   private readonly decoder: HpackDecoder;
   private readonly streams = new Map<number, H2Stream>();
-  /** Streams whose call has not settled (answered streams whose handler still runs included). */
+  /** Streams holding a concurrency slot: their call has not settled or their stream is still open. */
   private inProgress = 0;
   private lastStreamId = 0;
-  private input: Buffer | undefined;
+  /** Bytes received but not yet parsed: kept as chunks until a whole frame is there (see onData). */
+  private input: Buffer[] = [];
+  private inputBytes = 0;
+  /** How many bytes the next step needs (preface, frame header or whole frame). */
+  private needed = PREFACE.length;
+  /** Request bytes held by streams whose request has not ended (H2Limits.maxBufferedRequestBytes). */
+  private bufferedRequestBytes = 0;
+  /** Streams denied window credit while over that budget. */
+  private readonly starved = new Set<H2Stream>();
+  private sweepTimer: NodeJS.Timeout | undefined;
   private prefaceSeen = false;
   private settingsSeen = false;
   /** A header block being assembled from HEADERS + CONTINUATION. */
   private block: { streamId: number; endStream: boolean; parts: Buffer[]; size: number; frames: number } | undefined;
   private emptyFrames = 0;
+  private windowSettings = 0;
   private streamsOpened = 0;
   private unansweredResets = 0;
-  private blocked: H2Stream[] = [];
+  /** Streams whose answer waits for connection window (their own is open), oldest first. */
+  private readonly blocked = new Set<H2Stream>();
   private goingAway = false;
   private dead = false;
   private corked = false;
@@ -184,8 +216,10 @@ export class H2Connection {
     clearTimeout(this.prefaceTimer);
     for (const stream of this.streams.values()) stream.closed();
     this.streams.clear();
-    this.blocked = [];
-    this.input = undefined;
+    this.blocked.clear();
+    this.starved.clear();
+    clearInterval(this.sweepTimer);
+    this.input = [];
     this.socket.destroy();
   }
 
@@ -197,25 +231,28 @@ export class H2Connection {
 
   private onData(chunk: Buffer): void {
     if (this.dead) return;
-    const buf = this.input ? Buffer.concat([this.input, chunk]) : chunk;
-    this.input = undefined;
+    this.input.push(chunk);
+    this.inputBytes += chunk.length;
+    // A frame trickled in many small segments is joined once, when it is all there (joining on
+    // every segment would copy up to 16 KiB per byte received).
+    if (this.inputBytes < this.needed) {
+      if (!this.prefaceSeen) this.checkPartialPreface();
+      return;
+    }
+    const buf = this.input.length === 1 ? this.input[0]! : Buffer.concat(this.input, this.inputBytes);
+    this.input = [];
+    this.inputBytes = 0;
     try {
-      let at = 0;
-      if (!this.prefaceSeen) {
-        if (buf.length < PREFACE.length) {
-          if (!PREFACE.subarray(0, buf.length).equals(buf)) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
-          this.input = buf;
-          return;
-        }
-        if (!PREFACE.equals(buf.subarray(0, PREFACE.length))) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
-        this.prefaceSeen = true;
-        at = PREFACE.length;
-      }
+      let at = this.prefaceSeen ? 0 : this.readPreface(buf);
+      this.needed = FRAME_HEADER_SIZE;
       while (!this.dead && buf.length - at >= FRAME_HEADER_SIZE) {
         const length = (buf[at]! << 16) | (buf[at + 1]! << 8) | buf[at + 2]!;
         // We never raise SETTINGS_MAX_FRAME_SIZE above its initial value.
         if (length > DEFAULT_MAX_FRAME_SIZE) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, `frame of ${length} bytes exceeds SETTINGS_MAX_FRAME_SIZE`);
-        if (buf.length - at < FRAME_HEADER_SIZE + length) break;
+        if (buf.length - at < FRAME_HEADER_SIZE + length) {
+          this.needed = FRAME_HEADER_SIZE + length;
+          break;
+        }
         const type = buf[at + 3]!;
         const flags = buf[at + 4]!;
         const streamId = buf.readUInt32BE(at + 5) & 0x7fffffff;
@@ -223,26 +260,42 @@ export class H2Connection {
         at += FRAME_HEADER_SIZE + length;
         this.onFrame(type, flags, streamId, payload);
       }
-      if (at < buf.length && !this.dead) this.input = buf.subarray(at);
+      if (at < buf.length && !this.dead) {
+        this.input.push(buf.subarray(at));
+        this.inputBytes = buf.length - at;
+      }
     } catch (err) {
       this.fail(err);
     }
+  }
+
+  /** Refuses at once what cannot become the preface (an HTTP/1.1 request, TLS to a plain port). */
+  private checkPartialPreface(): void {
+    const head = Buffer.concat(this.input, this.inputBytes);
+    if (!PREFACE.subarray(0, head.length).equals(head)) this.fail(new ConnectionError(H2Error.PROTOCOL_ERROR, 'not an HTTP/2 connection preface'));
+  }
+
+  /** Checks the client preface at the start of `buf`; returns its length. */
+  private readPreface(buf: Buffer): number {
+    if (!PREFACE.equals(buf.subarray(0, PREFACE.length))) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
+    this.prefaceSeen = true;
+    return PREFACE.length;
   }
 
   private onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
     if (!this.settingsSeen && type !== FrameType.SETTINGS) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'the first frame was not SETTINGS');
     if (this.block && type !== FrameType.CONTINUATION) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'a header block was interrupted by another frame');
     switch (type) {
-      case FrameType.DATA: return this.onDataFrame(flags, streamId, payload);
-      case FrameType.HEADERS: return this.onHeaders(flags, streamId, payload);
-      case FrameType.PRIORITY: return this.onPriority(streamId, payload);
-      case FrameType.RST_STREAM: return this.onRstStream(streamId, payload);
-      case FrameType.SETTINGS: return this.onSettings(flags, streamId, payload);
+      case FrameType.DATA: this.onDataFrame(flags, streamId, payload); return;
+      case FrameType.HEADERS: this.onHeaders(flags, streamId, payload); return;
+      case FrameType.PRIORITY: this.onPriority(streamId, payload); return;
+      case FrameType.RST_STREAM: this.onRstStream(streamId, payload); return;
+      case FrameType.SETTINGS: this.onSettings(flags, streamId, payload); return;
       case FrameType.PUSH_PROMISE: throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'a client sent PUSH_PROMISE');
-      case FrameType.PING: return this.onPing(flags, streamId, payload);
-      case FrameType.GOAWAY: return this.onGoaway(streamId, payload);
-      case FrameType.WINDOW_UPDATE: return this.onWindowUpdate(streamId, payload);
-      case FrameType.CONTINUATION: return this.onContinuation(flags, streamId, payload);
+      case FrameType.PING: this.onPing(flags, streamId, payload); return;
+      case FrameType.GOAWAY: this.onGoaway(streamId, payload); return;
+      case FrameType.WINDOW_UPDATE: this.onWindowUpdate(streamId, payload); return;
+      case FrameType.CONTINUATION: this.onContinuation(flags, streamId, payload); return;
       default:
         // Unknown frame types are ignored (RFC 9113 §4.1), but they cost a parse each.
         this.countEmpty();
@@ -256,13 +309,27 @@ export class H2Connection {
       return;
     }
     if (payload.length % 6 !== 0) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS payload not a multiple of 6 bytes');
+    const initialWindow = this.peerInitialWindow;
     for (let i = 0; i < payload.length; i += 6) this.applySetting(payload.readUInt16BE(i), payload.readUInt32BE(i + 2));
+    // Once per frame, however many INITIAL_WINDOW_SIZE entries it repeats (each would walk every stream).
+    const delta = this.peerInitialWindow - initialWindow;
+    if (delta !== 0) this.moveStreamWindows(delta);
     if (!this.settingsSeen) {
       this.settingsSeen = true;
       clearTimeout(this.prefaceTimer);
     }
     this.write(SETTINGS_ACK);
-    this.flushBlocked();
+    if (delta > 0) this.flushBlocked();
+  }
+
+  /** RFC 9113 §6.9.2: a new SETTINGS_INITIAL_WINDOW_SIZE moves every stream window by the difference. */
+  private moveStreamWindows(delta: number): void {
+    if (++this.windowSettings > MAX_WINDOW_SETTINGS) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, 'too many SETTINGS_INITIAL_WINDOW_SIZE changes');
+    for (const stream of this.streams.values()) {
+      stream.sendWindow += delta;
+      if (stream.sendWindow > MAX_WINDOW_SIZE) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'a stream window grew above 2^31-1');
+      if (stream.pendingData && stream.sendWindow > 0) this.blocked.add(stream);
+    }
   }
 
   private applySetting(id: number, value: number): void {
@@ -270,16 +337,10 @@ export class H2Connection {
       case Setting.ENABLE_PUSH:
         if (value > 1) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'SETTINGS_ENABLE_PUSH not 0 or 1');
         return;
-      case Setting.INITIAL_WINDOW_SIZE: {
+      case Setting.INITIAL_WINDOW_SIZE:
         if (value > MAX_WINDOW_SIZE) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1');
-        const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) {
-          stream.sendWindow += delta;
-          if (stream.sendWindow > MAX_WINDOW_SIZE) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'a stream window grew above 2^31-1');
-        }
         return;
-      }
       case Setting.MAX_FRAME_SIZE:
         if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
         this.peerMaxFrameSize = value;
@@ -335,7 +396,7 @@ export class H2Connection {
       this.resetStream(streamId, H2Error.FLOW_CONTROL_ERROR, 'stream window above 2^31-1');
       return;
     }
-    this.flushBlocked();
+    if (stream.pendingData) this.pump(stream);
   }
 
   private onRstStream(streamId: number, payload: Buffer): void {
@@ -371,6 +432,8 @@ export class H2Connection {
       this.resetStream(streamId, H2Error.FLOW_CONTROL_ERROR, 'DATA beyond the stream window');
       return;
     }
+    stream.buffered += data.length;
+    this.bufferedRequestBytes += data.length;
     if (stream.parked) {
       if (data.length > 0) stream.parked.push(data);
       stream.uncredited += length;
@@ -421,7 +484,7 @@ export class H2Connection {
     try {
       decoded = this.decoder.decode(block);
     } catch (err) {
-      if (err instanceof HeaderListTooLargeError) throw new ConnectionError(H2Error.COMPRESSION_ERROR, 'x');
+      if (err instanceof HeaderListTooLargeError) tooLarge = true;
       else if (err instanceof HpackError) throw new ConnectionError(H2Error.COMPRESSION_ERROR, err.message);
       else throw err;
     }
@@ -479,6 +542,7 @@ export class H2Connection {
     this.streams.set(streamId, stream);
     this.inProgress++;
     clearTimeout(this.idleTimer);
+    this.sweepTimer ??= setInterval(() => this.sweep(), Math.min(1000, this.limits.streamTimeoutMs)).unref();
     const wait = route.admission?.();
     if (wait !== undefined) {
       // Parked unread: no stream credit is returned, so the client can send at most one window.
@@ -501,17 +565,36 @@ export class H2Connection {
 
   private endOfRequest(stream: H2Stream): void {
     stream.remoteEnded = true;
+    this.unbuffer(stream);
     stream.received();
   }
 
+  /** The stream's request bytes no longer count toward the budget: starved streams may get credit. */
+  private unbuffer(stream: H2Stream): void {
+    if (stream.buffered === 0) return;
+    this.bufferedRequestBytes -= stream.buffered;
+    stream.buffered = 0;
+    for (const waiting of this.starved) {
+      if (this.bufferedRequestBytes > this.limits.maxBufferedRequestBytes) return;
+      this.starved.delete(waiting);
+      if (this.streams.get(waiting.id) === waiting && !waiting.parked) this.creditStream(waiting, true);
+    }
+  }
+
   /**
-   * A call's work is over. Its concurrency slot is held until then, not until its stream closes:
-   * a client that resets streams whose calls still run cannot have more of them running than
-   * SETTINGS_MAX_CONCURRENT_STREAMS (the rapid-reset attack).
+   * A call's work is over. Its concurrency slot is held until then and until its stream closes: a
+   * client that resets streams whose calls still run (the rapid-reset attack), or that never opens
+   * its window to our answers, cannot have more of them than SETTINGS_MAX_CONCURRENT_STREAMS.
    */
   settled(stream: H2Stream): void {
     if (stream.settledCall) return;
     stream.settledCall = true;
+    if (this.streams.get(stream.id) !== stream) this.release(stream);
+  }
+
+  private release(stream: H2Stream): void {
+    if (stream.released) return;
+    stream.released = true;
     this.inProgress--;
     this.endIfDone();
     if (this.inProgress === 0) this.armIdle();
@@ -523,10 +606,11 @@ export class H2Connection {
   answer(stream: H2Stream, message: Buffer): void {
     if (this.dead) return;
     stream.localClosed = true;
+    stream.since = Date.now();
     this.writeHeaders(stream.id, RESPONSE_BLOCK, false);
     stream.pendingData = message;
     stream.pendingTrailers = OK_TRAILERS_BLOCK;
-    if (!this.flushStream(stream)) this.blocked.push(stream);
+    this.pump(stream);
   }
 
   /** Called by a stream's call with a failure's status (a trailers-only answer). */
@@ -561,14 +645,21 @@ export class H2Connection {
     return true;
   }
 
+  /**
+   * Sends what flow control allows of the stream's answer. One still waiting is queued in `blocked`
+   * only when the connection window holds it: every visit there then sends bytes, so a flood of tiny
+   * WINDOW_UPDATEs cannot make us walk streams that cannot move.
+   */
+  private pump(stream: H2Stream): void {
+    if (!this.flushStream(stream) && stream.sendWindow > 0) this.blocked.add(stream);
+    else this.blocked.delete(stream);
+  }
+
+  /** Sends what the connection window allows of the waiting answers, oldest first. */
   private flushBlocked(): void {
-    if (this.blocked.length === 0) return;
-    const waiting = this.blocked;
-    this.blocked = [];
-    for (const stream of waiting) {
-      if (this.dead) return;
-      if (this.streams.get(stream.id) !== stream) continue;
-      if (!this.flushStream(stream)) this.blocked.push(stream);
+    for (const stream of this.blocked) {
+      if (this.dead || this.connSendWindow <= 0) return;
+      this.pump(stream);
     }
   }
 
@@ -583,8 +674,11 @@ export class H2Connection {
     this.streams.delete(stream.id);
     stream.localClosed = true;
     stream.parked = undefined;
+    this.blocked.delete(stream);
+    this.starved.delete(stream);
+    this.unbuffer(stream);
     stream.closed();
-    this.endIfDone();
+    if (stream.settledCall) this.release(stream);
   }
 
   /** A stream-level error: RST_STREAM, and the stream's call (if any) is abandoned. */
@@ -655,6 +749,10 @@ export class H2Connection {
 
   private creditStream(stream: H2Stream, now: boolean): void {
     if (stream.remoteEnded || stream.uncredited === 0 || (!now && stream.uncredited < STREAM_CREDIT_BATCH)) return;
+    if (this.bufferedRequestBytes > this.limits.maxBufferedRequestBytes) {
+      this.starved.add(stream);
+      return;
+    }
     this.write(windowUpdateFrame(stream.id, stream.uncredited));
     stream.recvWindow += stream.uncredited;
     stream.uncredited = 0;
@@ -670,13 +768,31 @@ export class H2Connection {
     return undefined;
   }
 
+  /**
+   * Resets streams stuck past H2Limits.streamTimeoutMs: a request that never ends, or an answer the
+   * client's window never lets out. Stops once no stream is open.
+   */
+  private sweep(): void {
+    if (this.dead || this.streams.size === 0) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+      return;
+    }
+    const expired = Date.now() - this.limits.streamTimeoutMs;
+    for (const stream of [...this.streams.values()]) {
+      if (stream.since > expired) continue;
+      if (!stream.remoteEnded) this.resetStream(stream.id, H2Error.CANCEL, 'request not finished in time');
+      else if (stream.pendingData || stream.pendingTrailers) this.resetStream(stream.id, H2Error.CANCEL, 'answer held by a closed window too long');
+    }
+  }
+
   private countEmpty(): void {
     if (++this.emptyFrames > MAX_EMPTY_FRAMES) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, 'too many frames that carry nothing');
   }
 
   private endIfDone(): void {
-    // A call settles before its answer is written (and an answer may wait for window): both must be over.
-    if (!this.goingAway || this.inProgress > 0 || this.streams.size > 0 || this.dead) return;
+    // Every call settled and every answer out (a call settles before its answer is written).
+    if (!this.goingAway || this.inProgress > 0 || this.dead) return;
     this.dead = true;
     clearTimeout(this.idleTimer);
     clearTimeout(this.prefaceTimer);

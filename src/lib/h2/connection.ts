@@ -74,6 +74,8 @@ const LINGER_MS = 1000;
 const MAX_DRAIN_MS = 30_000;
 /** Client resets of unanswered calls tolerated before the ratio check (rapid reset, CVE-2023-44487). */
 const RESET_ALLOWANCE = 1000;
+/** Streams we reset that are remembered, so that frames their client sent meanwhile are ignored. */
+const RECENT_RESETS = 128;
 
 const RESPONSE_BLOCK = encodeHeaderBlock(Object.entries(RESPONSE_HEADERS).map(([k, v]) => [k, String(v)] as const));
 const OK_TRAILERS_BLOCK = encodeHeaderBlock([['grpc-status', '0'], ['grpc-message', '']]);
@@ -158,6 +160,8 @@ export class H2Connection {
   private needed = PREFACE.length;
   /** Request bytes held by streams whose request has not ended (H2Limits.maxBufferedRequestBytes). */
   private bufferedRequestBytes = 0;
+  /** Streams we reset lately, oldest first (see sendReset). */
+  private readonly recentlyReset = new Set<number>();
   /** Streams denied window credit while over that budget. */
   private readonly starved = new Set<H2Stream>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -500,7 +504,14 @@ export class H2Connection {
       return;
     }
     if (streamId % 2 === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'a client opened an even-numbered stream');
-    if (streamId <= this.lastStreamId) throw new ConnectionError(H2Error.STREAM_CLOSED, 'HEADERS on a closed stream');
+    if (streamId <= this.lastStreamId) {
+      // Trailers in flight when we reset the stream are ignored (their block was decoded above).
+      if (this.recentlyReset.has(streamId)) {
+        this.countEmpty();
+        return;
+      }
+      throw new ConnectionError(H2Error.STREAM_CLOSED, 'HEADERS on a closed stream');
+    }
     this.lastStreamId = streamId;
     if (this.goingAway) return; // after GOAWAY, new streams are ignored (RFC 9113 §6.8)
     this.streamsOpened++;
@@ -535,7 +546,7 @@ export class H2Connection {
     const route = this.routes.get(path);
     if (!route) {
       this.writeHeaders(streamId, encodeHeaderBlock(toFields({ ...RESPONSE_HEADERS, ...failureTrailers({ code: 12, message: `The server does not implement the method ${path}` }) })), true);
-      if (!endStream) this.write(rstStreamFrame(streamId, H2Error.NO_ERROR));
+      if (!endStream) this.sendReset(streamId, H2Error.NO_ERROR);
       return;
     }
     const stream = new H2Stream(route, headers, streamId, this);
@@ -665,7 +676,7 @@ export class H2Connection {
 
   /** The answer is out: a client still sending is reset with NO_ERROR (RFC 9113 §8.1). */
   private answered(stream: H2Stream): void {
-    if (!stream.remoteEnded) this.write(rstStreamFrame(stream.id, H2Error.NO_ERROR));
+    if (!stream.remoteEnded) this.sendReset(stream.id, H2Error.NO_ERROR);
     this.closeStream(stream);
   }
 
@@ -684,7 +695,7 @@ export class H2Connection {
   /** A stream-level error: RST_STREAM, and the stream's call (if any) is abandoned. */
   private resetStream(streamId: number, code: number, reason: string): void {
     this.observer.streamError(errorName(code), reason);
-    this.write(rstStreamFrame(streamId, code));
+    this.sendReset(streamId, code);
     const stream = this.streams.get(streamId);
     if (stream) this.closeStream(stream);
   }
@@ -693,7 +704,17 @@ export class H2Connection {
   private refuse(streamId: number, endStream: boolean, status: number, reason: string): void {
     this.observer.streamError(String(status), reason);
     this.writeHeaders(streamId, encodeHeaderBlock([[':status', String(status)]]), true);
-    if (!endStream) this.write(rstStreamFrame(streamId, H2Error.NO_ERROR));
+    if (!endStream) this.sendReset(streamId, H2Error.NO_ERROR);
+  }
+
+  /**
+   * RST_STREAM, remembering the stream for a while: its client may have sent frames (trailers
+   * included) before it saw the reset, and those must be ignored, not taken as errors (RFC 9113 §5.1).
+   */
+  private sendReset(streamId: number, code: number): void {
+    this.write(rstStreamFrame(streamId, code));
+    this.recentlyReset.add(streamId);
+    if (this.recentlyReset.size > RECENT_RESETS) this.recentlyReset.delete(this.recentlyReset.values().next().value!);
   }
 
   private writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {

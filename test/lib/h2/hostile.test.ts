@@ -215,6 +215,15 @@ describe('stream identifiers and states', () => {
     await expectStillServes();
   });
 
+  it('ignores trailers a client sent on a stream it had not yet seen reset, and carries on', async () => {
+    const client = await open();
+    client.headers(1, block('/t.Test/Nope'), { endStream: false });
+    await expectRst(client, 1, 'NO_ERROR');
+    client.headers(1, encodeHeaderBlock([['x-trailer', 'late']]), { endStream: true });
+    await expectEcho(client, 3);
+    expect(client.frames.some((f) => f.type === FrameType.GOAWAY)).toBe(false);
+  });
+
   it('answers DATA on an idle stream with GOAWAY PROTOCOL_ERROR', async () => {
     const client = await open();
     client.data(7, grpcMessage(Buffer.from('x')), true);

@@ -76,6 +76,11 @@ const MAX_DRAIN_MS = 30_000;
 const RESET_ALLOWANCE = 1000;
 /** Streams we reset that are remembered, so that frames their client sent meanwhile are ignored. */
 const RECENT_RESETS = 128;
+/** The first GOAWAY of a graceful close names the largest stream id (RFC 9113 §6.8). */
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** A graceful close waits this long at most for the client's PING ACK between its two GOAWAYs. */
+const SHUTDOWN_RTT_MS = 1000;
+const SHUTDOWN_PING = Buffer.from('mw-close', 'latin1');
 
 const RESPONSE_BLOCK = encodeHeaderBlock(Object.entries(RESPONSE_HEADERS).map(([k, v]) => [k, String(v)] as const));
 const OK_TRAILERS_BLOCK = encodeHeaderBlock([['grpc-status', '0'], ['grpc-message', '']]);
@@ -181,6 +186,8 @@ export class H2Connection {
   private readPaused = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private prefaceTimer: NodeJS.Timeout | undefined;
+  /** Set between the two GOAWAYs of a graceful close (see shutdown). */
+  private shutdownTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -205,8 +212,23 @@ export class H2Connection {
     this.armIdle();
   }
 
-  /** Graceful close: no new streams, calls in progress finish, then the connection ends. */
+  /**
+   * Graceful close in two steps (RFC 9113 §6.8): a GOAWAY naming the largest stream id tells the
+   * client to open no more streams, and a PING measures when streams it had already sent have
+   * arrived; on its ACK (or after SHUTDOWN_RTT_MS) the final GOAWAY names the last stream taken.
+   * Calls in progress finish, then the connection ends. A single GOAWAY would drop the calls in
+   * flight, which Envoy's ext_authz (no retry policy) would count as failures.
+   */
   shutdown(): void {
+    if (this.dead || this.goingAway || this.shutdownTimer) return;
+    this.write(goawayFrame(MAX_STREAM_ID, H2Error.NO_ERROR));
+    this.write(frame(FrameType.PING, 0, 0, SHUTDOWN_PING));
+    this.shutdownTimer = setTimeout(() => this.finishShutdown(), SHUTDOWN_RTT_MS);
+    this.shutdownTimer.unref();
+  }
+
+  private finishShutdown(): void {
+    clearTimeout(this.shutdownTimer);
     if (this.dead || this.goingAway) return;
     this.goingAway = true;
     this.write(goawayFrame(this.lastStreamId, H2Error.NO_ERROR));
@@ -218,6 +240,7 @@ export class H2Connection {
     this.dead = true;
     clearTimeout(this.idleTimer);
     clearTimeout(this.prefaceTimer);
+    clearTimeout(this.shutdownTimer);
     for (const stream of this.streams.values()) stream.closed();
     this.streams.clear();
     this.blocked.clear();
@@ -359,6 +382,7 @@ export class H2Connection {
     if (streamId !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'PING on a stream');
     if (payload.length !== 8) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'PING payload not 8 bytes');
     if (!(flags & Flag.ACK)) this.write(pingAckFrame(payload));
+    else if (this.shutdownTimer && payload.equals(SHUTDOWN_PING)) this.finishShutdown();
   }
 
   private onGoaway(streamId: number, payload: Buffer): void {

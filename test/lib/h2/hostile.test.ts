@@ -9,7 +9,7 @@ import { DEFAULT_H2_LIMITS, H2Connection, type H2Limits } from '../../../src/lib
 import { errorName, H2Error, PREFACE, Setting, settingsFrame } from '../../../src/lib/h2/frames.ts';
 import { encodeHeaderBlock } from '../../../src/lib/h2/hpack.ts';
 import { createUnaryServer, type UnaryServer } from '../../../src/lib/h2/server.ts';
-import { bufferRoute, Flag, FrameType, grpcMessage, literalIndexed, RawClient, type RawClientOptions, type RawFrame, rawFrame, requestFields, sleep, u32 } from './raw-client.ts';
+import { bufferRoute, decodeGoaway, Flag, FrameType, grpcMessage, literalIndexed, RawClient, type RawClientOptions, type RawFrame, rawFrame, requestFields, sleep, u32 } from './raw-client.ts';
 
 const ECHO = '/t.Test/Echo';
 const PARKED = '/t.Test/Parked';
@@ -178,8 +178,30 @@ describe('connection preface and SETTINGS', () => {
     const { port: p } = await startServer({ idleTimeoutMs: 200 });
     const client = await open(p);
     await expectEcho(client, 1);
-    await expectGoaway(client, 'NO_ERROR', 1);
+    await expectGoaway(client, 'NO_ERROR', 2 ** 31 - 1);
+    // The client never answered the shutdown PING: the final GOAWAY came after a second anyway.
+    const goaways = client.frames.filter((f) => f.type === FrameType.GOAWAY).map(decodeGoaway);
+    expect(goaways.map((g) => [errorName(g.code), g.lastStreamId])).toEqual([['NO_ERROR', 2 ** 31 - 1], ['NO_ERROR', 1]]);
     await expectStillServes(p);
+  });
+
+  it('closes gracefully in two steps, answering a call the client sent before it saw the first GOAWAY', async () => {
+    const { port: p, server } = await startServer();
+    const client = await open(p);
+    await expectEcho(client, 1);
+    const closing = server.close(5000);
+    const first = await client.goaway();
+    expect([errorName(first.code), first.lastStreamId]).toEqual(['NO_ERROR', 2 ** 31 - 1]);
+    const ping = await client.waitFor((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) === 0);
+    // In flight when the first GOAWAY was sent: still taken.
+    client.call(3, ECHO, Buffer.from('in flight'));
+    client.frame(FrameType.PING, Flag.ACK, 0, ping.payload);
+    const answer = await client.answer(3);
+    expect(answer.data).toEqual(grpcMessage(Buffer.from('in flight')));
+    const last = decodeGoaway(await client.waitFor((f) => f.type === FrameType.GOAWAY && decodeGoaway(f).lastStreamId !== 2 ** 31 - 1));
+    expect([errorName(last.code), last.lastStreamId]).toEqual(['NO_ERROR', 3]);
+    await withTimeout(client.closed, 3000, 'the server did not close the connection');
+    await closing;
   });
 
   it('closes an idle connection even when the client never closes its side', async () => {

@@ -24,22 +24,29 @@ function io(): CliIo & { err: string } {
   return Object.assign(captured, { stdout: () => {}, stderr: (t: string) => { captured.err += t; }, env: {}, cwd: process.cwd() });
 }
 
+/** meshward over TLS (both gRPC ports and the HTTP API) with a certificate from a test CA, and an orders token file. */
+async function meshwardOverTls(prefix: string): Promise<{ meshward: MeshwardProcess; ca: Awaited<ReturnType<typeof createTestCa>>; tokenFile: string }> {
+  const dir = tempDir(prefix);
+  dirs.push(dir);
+  const ca = await createTestCa();
+  const server = await ca.sign({ ip: ['127.0.0.1'], dns: ['localhost'] });
+  const tls = { certFile: path.join(dir, 'server.pem'), keyFile: path.join(dir, 'server-key.pem') };
+  writeFileSync(tls.certFile, server.certPem);
+  writeFileSync(tls.keyFile, server.keyPem, { mode: 0o600 });
+  const meshward = new MeshwardProcess('');
+  mw = meshward;
+  meshward.tls = tls;
+  meshward.unaryAddress = '127.0.0.1:0';
+  await meshward.start();
+  const tokenFile = path.join(dir, 'token');
+  writeFileSync(tokenFile, await meshward.token('shop', 'orders'));
+  return { meshward, ca, tokenFile };
+}
+
 describe('agent transport to meshward', () => {
   it('gets its SVID and the bundle over TLS with --meshward-ca, and fails (not ready) with a CA that did not sign meshward', async () => {
-    const dir = tempDir('mw-agent-tls-');
-    dirs.push(dir);
-    const ca = await createTestCa();
-    const server = await ca.sign({ ip: ['127.0.0.1'], dns: ['localhost'] });
-    const tls = { certFile: path.join(dir, 'server.pem'), keyFile: path.join(dir, 'server-key.pem') };
-    writeFileSync(tls.certFile, server.certPem);
-    writeFileSync(tls.keyFile, server.keyPem, { mode: 0o600 });
-    mw = new MeshwardProcess('');
-    mw.tls = tls;
-    mw.unaryAddress = '127.0.0.1:0';
-    await mw.start();
-    const tokenFile = path.join(dir, 'token');
-    writeFileSync(tokenFile, await mw.token('shop', 'orders'));
-    const base = { grpcAddress: mw.grpcAddress, apiUrl: mw.apiUrl, tokenFile, logger: silentLogger(), clock: mw.clock };
+    const { meshward, ca, tokenFile } = await meshwardOverTls('mw-agent-tls-');
+    const base = { grpcAddress: meshward.grpcAddress, apiUrl: meshward.apiUrl, tokenFile, logger: silentLogger(), clock: meshward.clock };
     agent = await startAgent({ ...base, caPem: ca.certPem });
     const svid = await agent.identity.ready(10_000);
     expect(svid.spiffeId).toBe(ORDERS);
@@ -53,21 +60,9 @@ describe('agent transport to meshward', () => {
   });
 
   it('sends its CSRs to the unary port over TLS when given --unary-meshward', async () => {
-    const dir = tempDir('mw-agent-unary-');
-    dirs.push(dir);
-    const ca = await createTestCa();
-    const server = await ca.sign({ ip: ['127.0.0.1'] });
-    const tls = { certFile: path.join(dir, 'server.pem'), keyFile: path.join(dir, 'server-key.pem') };
-    writeFileSync(tls.certFile, server.certPem);
-    writeFileSync(tls.keyFile, server.keyPem, { mode: 0o600 });
-    mw = new MeshwardProcess('');
-    mw.tls = tls;
-    mw.unaryAddress = '127.0.0.1:0';
-    await mw.start();
-    const tokenFile = path.join(dir, 'token');
-    writeFileSync(tokenFile, await mw.token('shop', 'orders'));
+    const { meshward, ca, tokenFile } = await meshwardOverTls('mw-agent-unary-');
     // The gRPC port given is closed: the SVID can only come from the unary port.
-    agent = await startAgent({ grpcAddress: '127.0.0.1:1', unaryGrpcAddress: mw.unaryAddress!, apiUrl: mw.apiUrl, tokenFile, logger: silentLogger(), clock: mw.clock, caPem: ca.certPem });
+    agent = await startAgent({ grpcAddress: '127.0.0.1:1', unaryGrpcAddress: meshward.unaryAddress!, apiUrl: meshward.apiUrl, tokenFile, logger: silentLogger(), clock: meshward.clock, caPem: ca.certPem });
     expect((await agent.identity.ready(10_000)).spiffeId).toBe(ORDERS);
   });
 

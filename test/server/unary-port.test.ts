@@ -17,17 +17,10 @@ import { silentLogger } from '../../src/lib/logger.ts';
 import { createRegistry, type Registry } from '../../src/lib/metrics.ts';
 import { envoyService } from '../../src/lib/protos.ts';
 import { createMeshward, type Meshward, type ServeOptions } from '../../src/meshward.ts';
-import { type CheckResponse, checkRequest, SERVICES, yamlDoc } from '../authz/helpers.ts';
+import { type CheckResponse, checkRequest, ORDERS_FROM_WEB, SERVICES } from '../authz/helpers.ts';
 import { removeDir, tempDir, writeConfigDir } from '../helpers/config.ts';
 import { HealthClient } from '../helpers/health.ts';
 import { createTestCa } from '../helpers/tls.ts';
-
-const ALLOW_WEB = yamlDoc('AuthorizationPolicy', 'orders-allow-web', 'shop', `
-selector: { matchLabels: { app: orders } }
-action: ALLOW
-rules:
-  - from:
-      - source: { principals: ["cluster.local/ns/shop/sa/web"] }`);
 
 const running: Meshward[] = [];
 const dirs: string[] = [];
@@ -37,7 +30,7 @@ afterEach(async () => {
 });
 
 async function start(extra: Partial<ServeOptions> = {}, registry: Registry = createRegistry()): Promise<{ mw: Meshward; dataDir: string }> {
-  const configDir = writeConfigDir({ 'services.yaml': SERVICES, 'authz.yaml': ALLOW_WEB });
+  const configDir = writeConfigDir({ 'services.yaml': SERVICES, 'authz.yaml': ORDERS_FROM_WEB });
   const dataDir = tempDir('mw-unary-');
   dirs.push(configDir, dataDir);
   const mw = await createMeshward(

@@ -81,6 +81,8 @@ const MAX_STREAM_ID = 2 ** 31 - 1;
 /** A graceful close waits this long at most for the client's PING ACK between its two GOAWAYs. */
 const SHUTDOWN_RTT_MS = 1000;
 const SHUTDOWN_PING = Buffer.from('mw-close', 'latin1');
+/** HPACK "dynamic table size update" to 0 (RFC 7541 §6.3: 001 prefix, 5-bit integer 0). */
+const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
 const RESPONSE_BLOCK = encodeHeaderBlock(Object.entries(RESPONSE_HEADERS).map(([k, v]) => [k, String(v)] as const));
 const OK_TRAILERS_BLOCK = encodeHeaderBlock([['grpc-status', '0'], ['grpc-message', '']]);
@@ -186,6 +188,8 @@ export class H2Connection {
   private readPaused = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private prefaceTimer: NodeJS.Timeout | undefined;
+  /** The next header block must begin with a dynamic table size update (see applySetting). */
+  private tableSizeUpdatePending = false;
   /** Set between the two GOAWAYs of a graceful close (see shutdown). */
   private shutdownTimer: NodeJS.Timeout | undefined;
 
@@ -372,9 +376,14 @@ export class H2Connection {
         if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
         this.peerMaxFrameSize = value;
         return;
+      case Setting.HEADER_TABLE_SIZE:
+        // Our encoder never indexes, so any size suits it; but a decoder whose table shrank expects
+        // a size update at the start of our next block (RFC 7541 §4.2; nghttp2 fails without one).
+        this.tableSizeUpdatePending = true;
+        return;
       default:
-      // HEADER_TABLE_SIZE: our encoder never indexes, so any table size suits it. MAX_CONCURRENT_STREAMS:
-      // we open no streams. MAX_HEADER_LIST_SIZE is advisory. Unknown settings are ignored.
+      // MAX_CONCURRENT_STREAMS: we open no streams. MAX_HEADER_LIST_SIZE is advisory. Unknown
+      // settings are ignored.
     }
   }
 
@@ -742,6 +751,11 @@ export class H2Connection {
   }
 
   private writeHeaders(streamId: number, block: Buffer, endStream: boolean): void {
+    if (this.tableSizeUpdatePending) {
+      // A dynamic table size update to 0 (we never use the table): valid whatever the client set.
+      this.tableSizeUpdatePending = false;
+      block = Buffer.concat([TABLE_SIZE_ZERO, block]);
+    }
     this.write(headerFrames(streamId, block, endStream, this.peerMaxFrameSize));
   }
 

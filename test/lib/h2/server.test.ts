@@ -50,8 +50,8 @@ function unaryError(client: grpc.Client, path: string, request: Buffer): Promise
   );
 }
 
-function http2Session(port: number): http2.ClientHttp2Session {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+function http2Session(port: number, settings: http2.Settings = {}): http2.ClientHttp2Session {
+  const session = http2.connect(`http://127.0.0.1:${port}`, { settings });
   session.on('error', () => {});
   cleanups.push(() => session.destroy());
   return session;
@@ -229,6 +229,17 @@ describe('unary HTTP/2 server with grpc-js', () => {
 });
 
 describe('unary HTTP/2 server with node:http2', () => {
+  it('answers a client whose HPACK table is smaller than the default (it needs a table size update first)', async () => {
+    const { port } = await start({ '/test.Echo/Echo': echo });
+    for (const headerTableSize of [0, 100]) {
+      const session = http2Session(port, { headerTableSize });
+      for (const text of ['first', 'second']) {
+        const answer = await http2Request(session, { ':method': 'POST', ':path': '/test.Echo/Echo', 'content-type': 'application/grpc', te: 'trailers' }, grpcMessage(Buffer.from(text)));
+        expect([answer.headers[':status'], answer.trailers['grpc-status'], answer.body]).toEqual([200, '0', grpcMessage(Buffer.from(text))]);
+      }
+    }
+  });
+
   it('answers GET with 405 and a POST that is not gRPC with 415', async () => {
     const { port } = await start({ '/test.Echo/Echo': echo });
     const session = http2Session(port);

@@ -146,6 +146,37 @@ describe('TLS on the gRPC port', () => {
     expect(metrics).toContain('meshward_tls_reloads_total{listener="grpc",result="rejected"} 1');
   });
 
+  it('serves the rotated certificate on the unary port too, and refuses a TLS client that does not offer h2', async () => {
+    const ca = await createTestCa();
+    const files = pairFiles();
+    const first = await ca.sign({ ip: ['127.0.0.1'] });
+    files.write(first);
+    const clock = new FakeClock(Date.now());
+    const mw = await start({ grpcTls: { certFile: files.certFile, keyFile: files.keyFile }, tlsRefreshIntervalMs: 1000, unaryGrpcAddress: '127.0.0.1:0' }, clock);
+    const port = Number(mw.addresses.unary!.split(':')[1]);
+    const client = checkClient(mw.addresses.unary!, credentials.createSsl(Buffer.from(ca.certPem)));
+    expect(await check(client, checkRequest())).toBe(status.OK);
+    expect(await servedFingerprint(port, ca.certPem)).toBe(fingerprintOf(first.certPem));
+    const second = await ca.sign({ ip: ['127.0.0.1'] });
+    files.write(second);
+    clock.advance(1000);
+    expect(await servedFingerprint(port, ca.certPem)).toBe(fingerprintOf(second.certPem));
+    expect(await check(client, checkRequest())).toBe(status.OK);
+    // HTTP/2 over TLS is negotiated with ALPN (RFC 9113 §3.2): a client offering only http/1.1 fails
+    // the handshake, one offering nothing is cut off after it (and counted).
+    const attempt = (ALPNProtocols: string[] | undefined) => new Promise<string>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: ca.certPem, ...(ALPNProtocols ? { ALPNProtocols } : {}) });
+      let answered = false;
+      socket.on('data', () => { answered = true; });
+      socket.on('error', (err) => resolve(`error: ${err.message}`));
+      socket.on('close', () => resolve(answered ? 'answered' : 'closed'));
+      socket.on('secureConnect', () => socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')));
+    });
+    expect(await attempt(['http/1.1'])).toMatch(/^(closed|error)/);
+    expect(await attempt(undefined)).toMatch(/^(closed|error)/);
+    expect(await mw.registry.metrics()).toContain('meshward_unary_grpc_connection_errors_total{code="ALPN"} 1');
+  });
+
   it('refuses to start with a key that does not match, an expired certificate or a missing file, naming the file', async () => {
     const ca = await createTestCa();
     const files = pairFiles();

@@ -65,7 +65,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(onOverload: string, grpcFastPath: boolean): Promise<Served> {
+/** Where checks arrive: the gRPC port's HTTP/2 fast path, grpc-js alone, or the unary port. */
+type Transport = 'HTTP/2 fast path' | 'grpc-js' | 'unary port';
+
+async function serve(onOverload: string, transport: Transport = 'HTTP/2 fast path'): Promise<Served> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mw-overload-'));
   const configDir = path.join(root, 'config');
   fs.mkdirSync(configDir);
@@ -75,7 +78,10 @@ async function serve(onOverload: string, grpcFastPath: boolean): Promise<Served>
   let gate: ReturnType<typeof gated> | undefined;
   const registry = createRegistry();
   const mw = await createMeshward(
-    { configDir, dataDir: path.join(root, 'data'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false, grpcFastPath },
+    {
+      configDir, dataDir: path.join(root, 'data'), grpcAddress: '127.0.0.1:0', httpAddress: '127.0.0.1:0', watchConfig: false,
+      grpcFastPath: transport !== 'grpc-js', ...(transport === 'unary port' ? { unaryGrpcAddress: '127.0.0.1:0' } : {}),
+    },
     {
       logger: silentLogger(), registry,
       capabilities: [(ctx) => createAuditCapability(ctx, { wrapStore: (s) => (gate = gated(s)).store }), createAuthzCapability],
@@ -83,7 +89,7 @@ async function serve(onOverload: string, grpcFastPath: boolean): Promise<Served>
   );
   await mw.start();
   const Client = envoyService('envoy.service.auth.v3.Authorization');
-  const client = new Client(mw.addresses.grpc, credentials.createInsecure());
+  const client = new Client(transport === 'unary port' ? mw.addresses.unary! : mw.addresses.grpc, credentials.createInsecure());
   cleanups.push(async () => {
     gate?.release();
     client.close();
@@ -127,9 +133,9 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
 }
 
 describe('ext_authz under audit overload', () => {
-  for (const grpcFastPath of [true, false]) {
-    it(`keeps a record of every answered check while the store is blocked, holding checks and pausing reading (backpressure, ${grpcFastPath ? 'HTTP/2 fast path' : 'grpc-js'})`, async () => {
-      const s = await serve('backpressure', grpcFastPath);
+  for (const transport of ['HTTP/2 fast path', 'grpc-js', 'unary port'] as const) {
+    it(`keeps a record of every answered check while the store is blocked, holding checks and pausing reading (backpressure, ${transport})`, async () => {
+      const s = await serve('backpressure', transport);
       s.gate.hold();
       const n = 2500;
       const tally = burst(s, n);
@@ -156,8 +162,8 @@ describe('ext_authz under audit overload', () => {
     });
   }
 
-  it('writes the record of every check answered, including those still waiting, when stopped gracefully under backpressure', async () => {
-    const s = await serve('backpressure', true);
+  for (const transport of ['HTTP/2 fast path', 'unary port'] as const) it(`writes the record of every check answered, including those still waiting, when stopped gracefully under backpressure (${transport})`, async () => {
+    const s = await serve('backpressure', transport);
     s.gate.hold();
     const n = 1500;
     const tally = burst(s, n);
@@ -179,7 +185,7 @@ describe('ext_authz under audit overload', () => {
   });
 
   it('answers UNAVAILABLE (AUDIT_OVERLOADED), never allow, to checks whose record does not fit (fail)', async () => {
-    const s = await serve('fail', true);
+    const s = await serve('fail');
     s.gate.hold();
     const n = 1500;
     const tally = burst(s, n);
@@ -197,7 +203,7 @@ describe('ext_authz under audit overload', () => {
   });
 
   it('answers every check and counts those left without a record (drop)', async () => {
-    const s = await serve('drop', true);
+    const s = await serve('drop');
     s.gate.hold();
     const n = 1500;
     const tally = burst(s, n);

@@ -15,12 +15,14 @@
  * frames, and the output a client makes us queue without reading it (reading pauses until it drains).
  */
 import type { Socket } from 'node:net';
-import { type GrpcFailure, RESPONSE_HEADERS, UnaryCall, type UnaryRoute, failureTrailers } from '../grpc-unary-stream.ts';
+import { failureTrailers, RESPONSE_HEADERS, type UnaryRoute } from '../grpc-unary-stream.ts';
 import {
   DEFAULT_MAX_FRAME_SIZE, DEFAULT_WINDOW_SIZE, errorName, FRAME_HEADER_SIZE, Flag, FrameType, frame, goawayFrame, H2Error, headerFrames, MAX_WINDOW_SIZE,
   PREFACE, pingAckFrame, rstStreamFrame, SETTINGS_ACK, Setting, settingsFrame, windowUpdateFrame, writeFrameHeader,
 } from './frames.ts';
 import { type DecodedHeaders, encodeHeaderBlock, HeaderListTooLargeError, HpackDecoder, HpackError } from './hpack.ts';
+import { malformedRequest } from './request.ts';
+import { H2Stream, type StreamOwner } from './stream.ts';
 
 export interface H2Limits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS: calls in progress per connection, reset ones included. */
@@ -86,70 +88,13 @@ const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
 const RESPONSE_BLOCK = encodeHeaderBlock(Object.entries(RESPONSE_HEADERS).map(([k, v]) => [k, String(v)] as const));
 const OK_TRAILERS_BLOCK = encodeHeaderBlock([['grpc-status', '0'], ['grpc-message', '']]);
-/** A field name: no control, space, uppercase, colon (but a pseudo-header's first) or non-ASCII octet. */
-const VALID_NAME = /^:?[^\x00-\x20:A-Z\x7f-\xff]+$/;
-const INVALID_VALUE = /[\0\r\n]/;
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
   }
 }
 
-/** A stream and its unary call (one object per call). */
-class H2Stream extends UnaryCall<unknown, unknown> {
-  /** Bytes we may still send on this stream (the client's window for it). */
-  sendWindow: number;
-  /** The client may still send this many bytes before we return credit. */
-  recvWindow = DEFAULT_WINDOW_SIZE;
-  /** Received bytes not yet credited back. */
-  uncredited = 0;
-  /** Request bytes this stream holds toward the connection's budget (until its request ends). */
-  buffered = 0;
-  /** When its HEADERS arrived, then when its answer was ready (ms, for the stream timeout). */
-  since = Date.now();
-  remoteEnded = false;
-  /** Data held while the call waits for admission (flow control bounds it to the stream window). */
-  parked: Buffer[] | undefined;
-  /** The answer is out (or the stream was reset): only the call's handler may still run. */
-  localClosed = false;
-  /** The call's work is over (UnaryCall.onSettled). */
-  settledCall = false;
-  /** Call settled and stream closed: its concurrency slot is free. */
-  released = false;
-  /** Our answer's bytes waiting for flow-control window, and whether trailers follow. */
-  pendingData: Buffer | undefined;
-  pendingTrailers: Buffer | undefined;
-
-  constructor(
-    route: UnaryRoute,
-    headers: Record<string, string>,
-    readonly id: number,
-    private readonly connection: H2Connection,
-  ) {
-    super(route.method, headers);
-    this.sendWindow = connection.peerInitialWindow;
-  }
-
-  protected answerable(): boolean {
-    return !this.localClosed;
-  }
-
-  protected sendMessage(message: Buffer): void {
-    this.connection.answer(this, message);
-  }
-
-  protected sendFailure(failure: GrpcFailure): void {
-    this.connection.answerTrailersOnly(this, failureTrailers(failure));
-  }
-
-  protected override onSettled(): void {
-    this.connection.settled(this);
-  }
-}
-
-export class H2Connection {
+export class H2Connection implements StreamOwner {
   peerInitialWindow = DEFAULT_WINDOW_SIZE;
   private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   private connSendWindow = DEFAULT_WINDOW_SIZE;
@@ -242,14 +187,8 @@ export class H2Connection {
   destroy(): void {
     if (this.dead) return;
     this.dead = true;
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.prefaceTimer);
-    clearTimeout(this.shutdownTimer);
-    for (const stream of this.streams.values()) stream.closed();
-    this.streams.clear();
-    this.blocked.clear();
-    this.starved.clear();
-    clearInterval(this.sweepTimer);
+    this.stopTimers();
+    this.abandonStreams();
     this.input = [];
     this.socket.destroy();
   }
@@ -853,14 +792,29 @@ export class H2Connection {
     // Every call settled and every answer out (a call settles before its answer is written).
     if (!this.goingAway || this.inProgress > 0 || this.dead) return;
     this.dead = true;
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.prefaceTimer);
+    this.stopTimers();
     this.socket.end();
     // A peer that keeps its side open is cut off once our last bytes are out (or could not be).
     const cut = () => setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
     if (this.socket.writableFinished) cut();
     else this.socket.once('finish', cut);
     setTimeout(() => this.socket.destroy(), MAX_DRAIN_MS).unref();
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.prefaceTimer);
+    clearTimeout(this.shutdownTimer);
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  /** The connection is gone: every open stream's call is told, nothing more is sent. */
+  private abandonStreams(): void {
+    for (const stream of this.streams.values()) stream.closed();
+    this.streams.clear();
+    this.blocked.clear();
+    this.starved.clear();
   }
 
   private armIdle(): void {
@@ -877,11 +831,9 @@ export class H2Connection {
     this.observer.connectionError(errorName(code), reason);
     this.write(goawayFrame(this.lastStreamId, code, reason));
     this.uncork();
-    for (const stream of this.streams.values()) stream.closed();
-    this.streams.clear();
+    this.abandonStreams();
     this.dead = true;
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.prefaceTimer);
+    this.stopTimers();
     this.socket.end();
     // A peer that does not close its side is cut off.
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
@@ -900,30 +852,6 @@ function unpad(payload: Buffer, skip: number): Buffer {
   return payload.subarray(1 + skip, payload.length - pad);
 }
 
-/** Why a request's header list is malformed (RFC 9113 §8.2–8.3), or undefined. */
-function malformedRequest(decoded: DecodedHeaders): string | undefined {
-  const h = decoded.headers;
-  if (decoded.uppercase) return 'uppercase header name';
-  if (decoded.pseudoAfterRegular) return 'pseudo-header after a regular header';
-  // Repeated values are joined, so a second :path would otherwise become part of the first.
-  if (decoded.duplicatePseudo) return 'repeated pseudo-header';
-  if (!h[':method'] || !h[':scheme'] || !h[':path']) return 'missing :method, :scheme or :path';
-  for (const name of Object.keys(h)) {
-    if (name.charCodeAt(0) === 58 && name !== ':method' && name !== ':scheme' && name !== ':path' && name !== ':authority') return `unknown pseudo-header ${name}`;
-    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific header ${name}`;
-    // RFC 9113 §8.2.1: handlers, logs and upstream requests must never see a forged line break.
-    if (!VALID_NAME.test(name)) return 'invalid character in a header name';
-    if (INVALID_VALUE.test(h[name]!)) return `NUL, CR or LF in header ${name}`;
-  }
-  if (h.te !== undefined && h.te !== 'trailers') return 'TE other than "trailers"';
-  return undefined;
-}
-
 function toFields(headers: Record<string, string | number>): Array<readonly [string, string]> {
   return Object.entries(headers).map(([k, v]) => [k, String(v)] as const);
-}
-
-// Kept for frame-level tests: a DATA frame as a client would send it.
-export function dataFrame(streamId: number, data: Buffer, endStream: boolean): Buffer {
-  return frame(FrameType.DATA, endStream ? Flag.END_STREAM : 0, streamId, data);
 }

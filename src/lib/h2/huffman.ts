@@ -171,33 +171,32 @@ const { transitions: TRANSITIONS, accepting: ACCEPTING } = buildTables();
  * `out` must hold `huffmanMaxDecodedLength(end - start)` octets.
  */
 export function huffmanDecode(src: Uint8Array, start: number, end: number, out: Uint8Array): number {
-  let state = 0;
-  let n = 0;
-  for (let i = start; i < end; i++) {
-    const byte = src[i]!;
-    let t = TRANSITIONS[(state << 4) | (byte >>> 4)]!;
-    if (t & FAIL) return -1;
-    if (t & EMIT) out[n++] = (t >>> 8) & 0xff;
-    t = TRANSITIONS[((t & 0xff) << 4) | (byte & 0x0f)]!;
-    if (t & FAIL) return -1;
-    if (t & EMIT) out[n++] = (t >>> 8) & 0xff;
-    state = t & 0xff;
-  }
-  return ACCEPTING[state] ? n : -1;
+  return walk(src, start, end, out);
 }
 
 /** Like `huffmanDecode` but only validates and counts: for strings too large to keep. */
 export function huffmanDecodedLength(src: Uint8Array, start: number, end: number): number {
+  return walk(src, start, end, undefined);
+}
+
+/** The decoding state machine, a nibble per step; symbols go to `out` when there is one. */
+function walk(src: Uint8Array, start: number, end: number, out: Uint8Array | undefined): number {
   let state = 0;
   let n = 0;
   for (let i = start; i < end; i++) {
     const byte = src[i]!;
     let t = TRANSITIONS[(state << 4) | (byte >>> 4)]!;
     if (t & FAIL) return -1;
-    if (t & EMIT) n++;
+    if (t & EMIT) {
+      if (out) out[n] = (t >>> 8) & 0xff;
+      n++;
+    }
     t = TRANSITIONS[((t & 0xff) << 4) | (byte & 0x0f)]!;
     if (t & FAIL) return -1;
-    if (t & EMIT) n++;
+    if (t & EMIT) {
+      if (out) out[n] = (t >>> 8) & 0xff;
+      n++;
+    }
     state = t & 0xff;
   }
   return ACCEPTING[state] ? n : -1;

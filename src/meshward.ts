@@ -14,7 +14,7 @@ import { CAPABILITIES } from './capabilities.ts';
 import { ConfigStore } from './config/index.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { routeGrpcStreams } from './lib/grpc-stream-router.ts';
-import { streamHandlerOf } from './lib/grpc-unary-stream.ts';
+import { streamHandlerOf, type UnaryRoute } from './lib/grpc-unary-stream.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
@@ -142,11 +142,11 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
 
   const addresses: { grpc: string; http: string; unary?: string } = { grpc: '', http: '' };
   let unaryPort: UnaryPort | undefined;
-  const startUnary = async () => {
+  const startUnary = async (routes: ReadonlyMap<string, UnaryRoute>) => {
     if (!options.unaryGrpcAddress) return;
     const u = splitAddress(options.unaryGrpcAddress);
     unaryPort = await startUnaryPort({
-      host: u.host, port: u.port, routes: new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])])), serving: () => started && !stopping,
+      host: u.host, port: u.port, routes, serving: () => started && !stopping,
       ...(grpcTls ? { tls: grpcTls } : {}), maxConcurrentStreams: options.grpcMaxConcurrentStreams ?? DEFAULT_GRPC_MAX_CONCURRENT_STREAMS,
       idleTimeoutMs: options.grpcIdleTimeoutMs ?? DEFAULT_GRPC_IDLE_TIMEOUT_MS, registry, logger,
     }).catch((err: unknown) => {
@@ -155,10 +155,9 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     addresses.unary = unaryPort.address;
   };
   const grpcFastPaths: string[] = [];
-  const routeFastPaths = () => {
-    if (options.grpcFastPath === false) return;
-    const routes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]).map(([path, route]) => [path, streamHandlerOf(route)] as const));
-    if (routes.size === 0) return;
+  const routeFastPaths = (unaryRoutes: ReadonlyMap<string, UnaryRoute>) => {
+    if (options.grpcFastPath === false || unaryRoutes.size === 0) return;
+    const routes = new Map([...unaryRoutes].map(([path, route]) => [path, streamHandlerOf(route)] as const));
     if (routeGrpcStreams(grpc, routes) > 0) grpcFastPaths.push(...routes.keys());
     else logger.warn({ methods: [...routes.keys()] }, 'could not route these gRPC methods past grpc-js (unexpected grpc-js internals); grpc-js serves them, more slowly');
   };
@@ -171,9 +170,11 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     const grpcPort = await new Promise<number>((resolve, reject) =>
       grpc.bindAsync(`${g.host.includes(':') ? `[${g.host}]` : g.host}:${g.port}`, grpcTls ? grpcServerCredentials(grpcTls) : ServerCredentials.createInsecure(), (err, port) => (err ? reject(listenError(err, 'gRPC', options.grpcAddress, '--grpc-addr')) : resolve(port))));
     addresses.grpc = `${g.host}:${grpcPort}`;
-    routeFastPaths();
+    // The capabilities' unary methods, served by both fast transports.
+    const unaryRoutes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]));
+    routeFastPaths(unaryRoutes);
     guardGrpcStreams(grpc, registry);
-    await startUnary();
+    await startUnary(unaryRoutes);
     const h = splitAddress(options.httpAddress);
     await http.listen({ host: h.host, port: h.port }).catch((err: unknown) => {
       throw listenError(err, 'HTTP', options.httpAddress, '--http-addr');

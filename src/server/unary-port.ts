@@ -4,6 +4,8 @@
  * gRPC port's TLS pair and limits. Point Envoy's ext_authz cluster (and agents' CSRs) at it;
  * SDS, ADS and everything else stays on the gRPC port.
  */
+import { status as GrpcStatus, type MethodDefinition } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
 import type { UnaryRoute } from '../lib/grpc-unary-stream.ts';
 import { createUnaryServer, type UnaryServer } from '../lib/h2/server.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -76,40 +78,29 @@ export async function startUnaryPort(o: UnaryPortOptions): Promise<UnaryPort> {
   };
 }
 
-/** grpc.health.v1.Health/Check for the whole server (service ""), as grpc-health-check answers it. */
+type HealthStatus = 'SERVING' | 'NOT_SERVING';
+const HEALTH_CHECK = healthService.Check as MethodDefinition<{ service?: string }, { status: HealthStatus }>;
+
+/**
+ * grpc.health.v1.Health/Check for the whole server (service ""), with grpc-health-check's own
+ * messages and its answers (NOT_FOUND for another service).
+ */
 function healthRoute(serving: () => boolean): UnaryRoute {
   return {
     method: {
-      deserialize: healthServiceName,
-      serialize: (status: number) => Buffer.from([0x08, status]),
-      handle: (service: string) => {
-        if (service !== '') throw Object.assign(new Error('Health status unknown for service'), { grpcCode: 5 });
-        return serving() ? 1 : 2; // SERVING, NOT_SERVING
+      deserialize: HEALTH_CHECK.requestDeserialize,
+      serialize: HEALTH_CHECK.responseSerialize,
+      handle: (request: { service?: string }) => {
+        if ((request.service ?? '') !== '') throw new UnknownHealthService();
+        return { status: serving() ? 'SERVING' : 'NOT_SERVING' };
       },
-      failure: (err: unknown) => ({ code: (err as { grpcCode?: number }).grpcCode ?? 13, message: err instanceof Error ? err.message : String(err) }),
+      failure: (err: unknown) => (err instanceof UnknownHealthService ? { code: GrpcStatus.NOT_FOUND, message: err.message } : { code: GrpcStatus.INTERNAL, message: err instanceof Error ? err.message : String(err) }),
     },
   };
 }
 
-/** HealthCheckRequest.service (field 1, a string), validated as protobuf. */
-function healthServiceName(message: Buffer): string {
-  let service = '';
-  let at = 0;
-  while (at < message.length) {
-    const tag = message[at++]!;
-    if (tag !== 0x0a) throw new Error(`unexpected field tag ${tag} in HealthCheckRequest`);
-    let length = 0;
-    let shift = 0;
-    for (;;) {
-      if (at >= message.length || shift > 28) throw new Error('truncated HealthCheckRequest');
-      const byte = message[at++]!;
-      length |= (byte & 0x7f) << shift;
-      shift += 7;
-      if (byte < 0x80) break;
-    }
-    if (at + length > message.length) throw new Error('truncated HealthCheckRequest');
-    service = message.toString('utf8', at, at + length);
-    at += length;
+class UnknownHealthService extends Error {
+  constructor() {
+    super('Health status unknown for service');
   }
-  return service;
 }

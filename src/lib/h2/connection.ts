@@ -86,7 +86,7 @@ const SHUTDOWN_PING = Buffer.from('mw-close', 'latin1');
 /** HPACK "dynamic table size update" to 0 (RFC 7541 §6.3: 001 prefix, 5-bit integer 0). */
 const TABLE_SIZE_ZERO = Buffer.from([0x20]);
 
-const RESPONSE_BLOCK = encodeHeaderBlock(Object.entries(RESPONSE_HEADERS).map(([k, v]) => [k, String(v)] as const));
+const RESPONSE_BLOCK = headerBlockOf(RESPONSE_HEADERS);
 const OK_TRAILERS_BLOCK = encodeHeaderBlock([['grpc-status', '0'], ['grpc-message', '']]);
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
@@ -517,7 +517,7 @@ export class H2Connection implements StreamOwner {
     const path = headers[':path']!;
     const route = this.routes.get(path);
     if (!route) {
-      this.writeHeaders(streamId, encodeHeaderBlock(toFields({ ...RESPONSE_HEADERS, ...failureTrailers({ code: 12, message: `The server does not implement the method ${path}` }) })), true);
+      this.writeHeaders(streamId, trailersOnlyBlock(failureTrailers({ code: 12, message: `The server does not implement the method ${path}` })), true);
       if (!endStream) this.sendReset(streamId, H2Error.NO_ERROR);
       return;
     }
@@ -600,7 +600,7 @@ export class H2Connection implements StreamOwner {
   answerTrailersOnly(stream: H2Stream, trailers: Record<string, string>): void {
     if (this.dead) return;
     stream.localClosed = true;
-    this.writeHeaders(stream.id, encodeHeaderBlock(toFields({ ...RESPONSE_HEADERS, ...trailers })), true);
+    this.writeHeaders(stream.id, trailersOnlyBlock(trailers), true);
     this.answered(stream);
   }
 
@@ -852,6 +852,11 @@ function unpad(payload: Buffer, skip: number): Buffer {
   return payload.subarray(1 + skip, payload.length - pad);
 }
 
-function toFields(headers: Record<string, string | number>): Array<readonly [string, string]> {
-  return Object.entries(headers).map(([k, v]) => [k, String(v)] as const);
+function headerBlockOf(headers: Record<string, string | number>): Buffer {
+  return encodeHeaderBlock(Object.entries(headers).map(([k, v]) => [k, String(v)] as const));
+}
+
+/** A trailers-only answer's header block: the response headers and the status trailers in one. */
+function trailersOnlyBlock(trailers: Record<string, string>): Buffer {
+  return headerBlockOf({ ...RESPONSE_HEADERS, ...trailers });
 }

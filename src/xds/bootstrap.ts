@@ -43,14 +43,19 @@ export interface BootstrapOptions {
 export const AGENT_XDS_CLUSTER = 'meshward-agent-xds';
 
 
-function agentCluster(socketPath: string, name = AGENT_SDS_CLUSTER): Json {
+/** A static HTTP/2 (gRPC) cluster with one endpoint at `address` (an Envoy Address). */
+function grpcCluster(name: string, type: 'STATIC' | 'STRICT_DNS', address: Json): Json {
   return {
     name,
-    type: 'STATIC',
+    type,
     connect_timeout: { seconds: '1' },
     typed_extension_protocol_options: { [FILTER.httpProtocolOptions]: { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } },
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: socketPath } } } }] }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
   };
+}
+
+function agentCluster(socketPath: string, name = AGENT_SDS_CLUSTER): Json {
+  return grpcCluster(name, 'STATIC', { pipe: { path: socketPath } });
 }
 
 export const DEFAULT_ADMIN_PORT = 15099;
@@ -69,11 +74,7 @@ function meshwardCluster(name: string, address: string, caFile: string | undefin
   const { host, port } = hostPort(address);
   const ipLiteral = /^[\d.]+$/.test(host) || host.includes(':');
   return {
-    name,
-    type: ipLiteral ? 'STATIC' : 'STRICT_DNS',
-    connect_timeout: { seconds: '1' },
-    typed_extension_protocol_options: { [FILTER.httpProtocolOptions]: { '@type': TYPE.httpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } },
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }] },
+    ...grpcCluster(name, ipLiteral ? 'STATIC' : 'STRICT_DNS', { socket_address: { address: host, port_value: port } }),
     ...(caFile ? { transport_socket: meshwardTls(caFile, host, ipLiteral) } : {}),
   };
 }

@@ -104,7 +104,8 @@ export function resolveServeOptions(flags: Record<string, unknown>, env: Readonl
 function unaryAddress(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'unaryGrpcAddress'> {
   const address = optionValue('unary-grpc-addr', flags, env);
   if (address === undefined || address === '') return {};
-  if (!/^.+:\d+$/.test(address)) throw new MeshwardError('INVALID_ARGUMENT', `--unary-grpc-addr must be HOST:PORT, got "${address}"`);
+  const port = /^.+:(\d{1,5})$/.exec(address)?.[1];
+  if (port === undefined || Number(port) > 65_535) throw new MeshwardError('INVALID_ARGUMENT', `--unary-grpc-addr must be HOST:PORT (port 0–65535), got "${address}"`);
   return { unaryGrpcAddress: address };
 }
 

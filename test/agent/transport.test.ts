@@ -78,6 +78,7 @@ describe('agent transport to meshward', () => {
     expect(await run([])).toMatchObject({ code: 2, err: expect.stringContaining('--token-file is required') });
     expect(await run(['--token-file', tokenFile, '--meshward', '127.0.0.1:1'])).toMatchObject({ code: 2, err: expect.stringContaining('--meshward-ca') });
     expect(await run(['--token-file', tokenFile, '--meshward', '10.1.2.3:15010', '--plaintext'])).toMatchObject({ code: 2, err: expect.stringContaining('not a loopback address') });
+    expect(await run(['--token-file', tokenFile, '--meshward', '127.0.0.1:1', '--unary-meshward', '10.1.2.3:15011', '--plaintext'])).toMatchObject({ code: 2, err: expect.stringContaining('10.1.2.3 is not a loopback address') });
     expect(await run(['--token-file', tokenFile, '--meshward', '127.0.0.1:1', '--plaintext', '--socket-mode', '0666'])).toMatchObject({ code: 2, err: expect.stringContaining('0600 or 0660') });
   });
 });

@@ -14,4 +14,11 @@ describe('gRPC port limit options', () => {
     for (const bad of ['0', '-1', '1.5', 'lots']) expect(() => resolveServeOptions({ 'grpc-max-streams': bad }, {})).toThrow(/--grpc-max-streams/);
     for (const bad of ['5', 'soon', '0s']) expect(() => resolveServeOptions({ 'grpc-idle-timeout': bad }, {})).toThrow(/--grpc-idle-timeout/);
   });
+
+  it('reads --unary-grpc-addr (off when unset) and refuses an address without a valid port, naming the flag', () => {
+    expect(resolveServeOptions({ 'unary-grpc-addr': '0.0.0.0:15011' }, { MESHWARD_UNARY_GRPC_ADDR: '127.0.0.1:1' })).toMatchObject({ unaryGrpcAddress: '0.0.0.0:15011' });
+    expect(resolveServeOptions({}, { MESHWARD_UNARY_GRPC_ADDR: '[::1]:15011' })).toMatchObject({ unaryGrpcAddress: '[::1]:15011' });
+    expect(resolveServeOptions({}, {}).unaryGrpcAddress).toBeUndefined();
+    for (const bad of ['15011', 'host:', 'host:port', 'host:70000', ':123456']) expect(() => resolveServeOptions({ 'unary-grpc-addr': bad }, {})).toThrow(/--unary-grpc-addr/);
+  });
 });

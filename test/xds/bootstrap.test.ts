@@ -88,5 +88,8 @@ describe('meshward proxy bootstrap', () => {
     const b = io();
     expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web', '--meshward', 'nohostport'], b)).toBe(2);
     expect(b.err).toContain('must be host:port');
+    const c = io();
+    expect(await runCli(['proxy', 'bootstrap', '--node', 'n', '--service-account', 'web', '--unary-meshward', 'meshward:99999'], c)).toBe(2);
+    expect(c.err).toContain('must be host:port');
   });
 });

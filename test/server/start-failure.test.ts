@@ -91,6 +91,19 @@ describe('meshward serve that cannot start', () => {
     expect(await isFree(grpcPort)).toBe(true);
   });
 
+  it('exits 75 naming the busy unary gRPC port and its flag, and releases the other ports', async () => {
+    const taken = await listen();
+    servers.push(taken);
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    const r = await serve(['--grpc-addr', `127.0.0.1:${grpcPort}`, '--http-addr', `127.0.0.1:${httpPort}`, '--unary-grpc-addr', `127.0.0.1:${portOf(taken)}`]);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(75);
+    expect(r.stderr).toMatch(new RegExp(`^meshward serve: the unary gRPC address 127\\.0\\.0\\.1:${portOf(taken)} is already in use[^\\n]*--unary-grpc-addr[^\\n]*\\n$`));
+    expect(r.stdout).not.toContain('"meshward serving"');
+    expect(await isFree(grpcPort)).toBe(true);
+    expect(await isFree(httpPort)).toBe(true);
+  });
+
   it('exits 78 naming the key file when the TLS key does not match the certificate, and binds nothing', async () => {
     const dir = tempDir('mw-start-tls-');
     dirs.push(dir);

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
 import type { Capability, CapabilityContext, CapabilityFactory, ServeOptions } from './server/capability.ts';
 import { routeGrpcJsLogs } from './server/grpc-log.ts';
+import { capGrpcPort, connectionRefusals, DEFAULT_GRPC_MAX_CONNECTIONS } from './server/connection-cap.ts';
 import { guardGrpcStreams } from './server/grpc-port-guard.ts';
 import { startUnaryPort, type UnaryPort } from './server/unary-port.ts';
 import { listenError } from './server/listen-errors.ts';
@@ -141,6 +142,8 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   for (const c of capabilities) await c.registerHttp?.(http);
 
   const addresses: { grpc: string; http: string; unary?: string } = { grpc: '', http: '' };
+  const maxConnections = options.grpcMaxConnections ?? DEFAULT_GRPC_MAX_CONNECTIONS;
+  const refusals = { grpc: connectionRefusals('grpc', maxConnections, registry, logger), unary: connectionRefusals('unary', maxConnections, registry, logger) };
   let unaryPort: UnaryPort | undefined;
   const startUnary = async (routes: ReadonlyMap<string, UnaryRoute>) => {
     if (!options.unaryGrpcAddress) return;
@@ -148,7 +151,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     unaryPort = await startUnaryPort({
       host: u.host, port: u.port, routes, serving: () => started && !stopping,
       ...(grpcTls ? { tls: grpcTls } : {}), maxConcurrentStreams: options.grpcMaxConcurrentStreams ?? DEFAULT_GRPC_MAX_CONCURRENT_STREAMS,
-      idleTimeoutMs: options.grpcIdleTimeoutMs ?? DEFAULT_GRPC_IDLE_TIMEOUT_MS, registry, logger,
+      idleTimeoutMs: options.grpcIdleTimeoutMs ?? DEFAULT_GRPC_IDLE_TIMEOUT_MS, maxConnections, refusals: refusals.unary, registry, logger,
     }).catch((err: unknown) => {
       throw listenError(err, 'unary gRPC', options.unaryGrpcAddress!, '--unary-grpc-addr');
     });
@@ -174,6 +177,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     const unaryRoutes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]));
     routeFastPaths(unaryRoutes);
     guardGrpcStreams(grpc, registry);
+    if (capGrpcPort(grpc, maxConnections, refusals.grpc, registry) === 0) logger.warn({ maxConnections }, 'could not cap the gRPC port\'s connections (unexpected grpc-js internals): --grpc-max-connections applies to the unary port only');
     await startUnary(unaryRoutes);
     const h = splitAddress(options.httpAddress);
     await http.listen({ host: h.host, port: h.port }).catch((err: unknown) => {
@@ -216,6 +220,8 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
         await Promise.all([grpcDrained, http.close(), unaryPort?.close()]);
         grpcTls?.close();
         httpTls?.close();
+        refusals.grpc.close();
+        refusals.unary.close();
         for (const c of [...capabilities].reverse()) {
           try {
             await c.stop?.();

@@ -33,6 +33,7 @@ export const OPTIONS = {
   'no-watch': { type: 'boolean', description: 'Do not reload the configuration when its files change', env: 'MESHWARD_WATCH_CONFIG=false' },
   'no-grpc-fast-path': { type: 'boolean', description: 'Serve ext_authz Check through grpc-js only (no HTTP/2 fast path)', env: 'MESHWARD_GRPC_FAST_PATH=false' },
   'grpc-max-streams': { type: 'string', value: 'N', description: 'Concurrent gRPC streams per connection', default: '1000', env: 'MESHWARD_GRPC_MAX_STREAMS' },
+  'grpc-max-connections': { type: 'string', value: 'N', description: 'Open connections accepted on each gRPC port (--grpc-addr and --unary-grpc-addr apart); one beyond it is closed when accepted', default: '10000', env: 'MESHWARD_GRPC_MAX_CONNECTIONS' },
   'grpc-idle-timeout': { type: 'string', value: 'DURATION', description: 'Close a gRPC connection with no open stream after this long', default: '5m', env: 'MESHWARD_GRPC_IDLE_TIMEOUT' },
   'http-tls-cert': { type: 'string', value: 'FILE', description: 'Serve the HTTP API over HTTPS with this certificate (PEM, re-read on change)', env: 'MESHWARD_HTTP_TLS_CERT' },
   'http-tls-key': { type: 'string', value: 'FILE', description: 'Private key of --http-tls-cert (PEM)', env: 'MESHWARD_HTTP_TLS_KEY' },
@@ -143,16 +144,24 @@ export function stateStoreOptions(options: ServeOptions & { databaseUrl: string 
   return postgresStateOptions({ ...options, kek: requireKek(options.kek), ...(env.MESHWARD_STATE_SCHEMA ? { stateSchema: env.MESHWARD_STATE_SCHEMA } : {}) });
 }
 
-/** --grpc-max-streams (streams per connection) and --grpc-idle-timeout (a duration: 5m, 30s). */
-function grpcLimits(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): Pick<ServeOptions, 'grpcMaxConcurrentStreams' | 'grpcIdleTimeoutMs'> {
-  const streams = (flags['grpc-max-streams'] as string | undefined) ?? env.MESHWARD_GRPC_MAX_STREAMS;
+type GrpcLimitOptions = Pick<ServeOptions, 'grpcMaxConcurrentStreams' | 'grpcIdleTimeoutMs' | 'grpcMaxConnections'>;
+
+/** A positive integer flag (or its environment variable), undefined when neither is set. */
+function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new MeshwardError('INVALID_ARGUMENT', `--${flag}: "${value}" is not a positive integer`);
+  return n;
+}
+
+/** --grpc-max-streams (streams per connection), --grpc-max-connections (per port) and --grpc-idle-timeout (a duration: 5m, 30s). */
+function grpcLimits(flags: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>): GrpcLimitOptions {
   const idle = (flags['grpc-idle-timeout'] as string | undefined) ?? env.MESHWARD_GRPC_IDLE_TIMEOUT;
-  const out: Pick<ServeOptions, 'grpcMaxConcurrentStreams' | 'grpcIdleTimeoutMs'> = {};
-  if (streams !== undefined) {
-    const n = Number(streams);
-    if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new MeshwardError('INVALID_ARGUMENT', `--grpc-max-streams: "${streams}" is not a positive integer`);
-    out.grpcMaxConcurrentStreams = n;
-  }
+  const out: GrpcLimitOptions = {};
+  const streams = positiveInteger('grpc-max-streams', (flags['grpc-max-streams'] as string | undefined) ?? env.MESHWARD_GRPC_MAX_STREAMS);
+  if (streams !== undefined) out.grpcMaxConcurrentStreams = streams;
+  const connections = positiveInteger('grpc-max-connections', (flags['grpc-max-connections'] as string | undefined) ?? env.MESHWARD_GRPC_MAX_CONNECTIONS);
+  if (connections !== undefined) out.grpcMaxConnections = connections;
   if (idle !== undefined) {
     try {
       out.grpcIdleTimeoutMs = parseDuration(idle);

@@ -70,6 +70,11 @@ export interface ServeOptions {
   grpcMaxConcurrentStreams?: number;
   /** A gRPC connection with no open stream for this long is closed with GOAWAY (default 5 min). */
   grpcIdleTimeoutMs?: number;
+  /**
+   * Open connections accepted on each gRPC port (the gRPC port and the unary port, counted apart;
+   * default 10,000). A connection beyond it is closed as soon as it is accepted.
+   */
+  grpcMaxConnections?: number;
 }
 
 export interface CapabilityContext {

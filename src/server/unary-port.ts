@@ -11,6 +11,7 @@ import { createUnaryServer, type UnaryServer } from '../lib/h2/server.ts';
 import type { Logger } from '../lib/logger.ts';
 import { counter, Gauge, type Registry } from '../lib/metrics.ts';
 import { RateLimitedLog } from '../lib/rate-limited-log.ts';
+import type { ConnectionRefusals } from './connection-cap.ts';
 import type { TlsFilesWatcher } from './tls-files.ts';
 
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
@@ -24,6 +25,9 @@ export interface UnaryPortOptions {
   tls?: TlsFilesWatcher;
   maxConcurrentStreams: number;
   idleTimeoutMs: number;
+  maxConnections: number;
+  /** Where refused connections are counted and logged (shared with the gRPC port's). */
+  refusals: ConnectionRefusals;
   registry: Registry;
   logger: Logger;
 }
@@ -46,6 +50,7 @@ export async function startUnaryPort(o: UnaryPortOptions): Promise<UnaryPort> {
   const server: UnaryServer = createUnaryServer({
     routes,
     limits: { maxConcurrentStreams: o.maxConcurrentStreams, idleTimeoutMs: o.idleTimeoutMs },
+    maxConnections: o.maxConnections,
     ...(pair ? { tls: { cert: pair.cert, key: pair.key } } : {}),
     observer: {
       connectionError(code, reason) {
@@ -55,6 +60,7 @@ export async function startUnaryPort(o: UnaryPortOptions): Promise<UnaryPort> {
       streamError(code) {
         streamErrors.inc({ code });
       },
+      connectionRefused: (remoteAddress) => o.refusals.refused(remoteAddress),
       alpnRefused(protocol) {
         connectionErrors.inc({ code: 'ALPN' });
         alpnLog.note({ protocol: protocol || 'none' });

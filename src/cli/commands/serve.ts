@@ -20,7 +20,7 @@ export const command: CliCommand = {
   summary: 'Run meshward: gRPC (ext_authz, SDS, ADS, RLS, CA, health) and the HTTP API.',
   options: withLogFormat(pickOptions([
     'config', 'data', 'grpc-addr', 'unary-grpc-addr', 'http-addr', 'database-url', 'redis-url', 'ca-dir', 'kek-file', 'previous-kek-file', 'no-watch', 'no-grpc-fast-path',
-    'grpc-max-streams', 'grpc-idle-timeout', 'http-tls-cert', 'http-tls-key', 'http-client-ca', 'grpc-tls-cert', 'grpc-tls-key',
+    'grpc-max-streams', 'grpc-max-connections', 'grpc-idle-timeout', 'http-tls-cert', 'http-tls-key', 'http-client-ca', 'grpc-tls-cert', 'grpc-tls-key',
   ])),
   async run({ values }, io) {
     const logger = createLogger({ format: resolveLogFormat(values['log-format'] as string | undefined, io.env) });

@@ -11,11 +11,15 @@ import { DEFAULT_H2_LIMITS, H2Connection, type H2Limits, type H2Observer } from 
 export interface UnaryServerOptions {
   routes: ReadonlyMap<string, UnaryRoute>;
   limits?: Partial<H2Limits>;
+  /** Open connections held at most; one past it is closed as soon as it is accepted (net.Server maxConnections). */
+  maxConnections?: number;
   /** Serve TLS with this certificate and key (ALPN must negotiate `h2`); plain TCP without. */
   tls?: SecureContextOptions;
   observer?: Partial<H2Observer> & {
     /** A TLS client that did not negotiate `h2` was refused. */
     alpnRefused?(protocol: string | false | null): void;
+    /** A connection was closed when accepted: the server held `maxConnections` already. */
+    connectionRefused?(remoteAddress: string | undefined): void;
   };
 }
 
@@ -66,6 +70,10 @@ export function createUnaryServer(options: UnaryServerOptions): UnaryServer {
     server = createTcpServer(accept);
   }
   server.on('error', () => {});
+  if (options.maxConnections !== undefined) {
+    server.maxConnections = options.maxConnections;
+    server.on('drop', (data?: { remoteAddress?: string }) => options.observer?.connectionRefused?.(data?.remoteAddress));
+  }
 
   return {
     listen(host, port) {

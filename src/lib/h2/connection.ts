@@ -39,9 +39,11 @@ export interface H2Limits {
    */
   streamTimeoutMs: number;
   /**
-   * Request bytes held for calls whose request has not ended, per connection. Past it, no stream
-   * gets window credit until some request ends or is reset: the client's streams stall instead of
-   * filling memory (1,000 streams × 4 MiB otherwise). Above the largest message, so one call fits.
+   * Request bytes held for calls whose request has not ended, per connection. Past it, only the
+   * oldest unfinished stream gets window credit until some request ends or is reset: the client's
+   * other streams stall instead of filling memory (1,000 streams × 4 MiB otherwise), and the
+   * oldest can always end, so requests that exceed the budget together are served one after
+   * another rather than all left waiting for the stream timeout.
    */
   maxBufferedRequestBytes: number;
 }
@@ -554,14 +556,31 @@ export class H2Connection implements StreamOwner {
 
   /** The stream's request bytes no longer count toward the budget: starved streams may get credit. */
   private unbuffer(stream: H2Stream): void {
-    if (stream.buffered === 0) return;
     this.bufferedRequestBytes -= stream.buffered;
     stream.buffered = 0;
+    // Even with no bytes freed, the stream may have been the oldest unfinished one.
+    if (this.starved.size === 0) return;
+    if (this.bufferedRequestBytes > this.limits.maxBufferedRequestBytes) {
+      // Still over: the oldest unfinished stream may now be one that starved.
+      const oldest = this.oldestReceiving();
+      if (oldest && this.starved.delete(oldest)) this.creditStream(oldest, true);
+      return;
+    }
     for (const waiting of this.starved) {
       if (this.bufferedRequestBytes > this.limits.maxBufferedRequestBytes) return;
       this.starved.delete(waiting);
       if (this.streams.get(waiting.id) === waiting && !waiting.parked) this.creditStream(waiting, true);
     }
+  }
+
+  /**
+   * The unfinished stream opened first (streams are kept in id order): past the budget it alone
+   * keeps window credit, so it can end. Its bytes beyond the budget are bounded by the largest
+   * message a call accepts (4 MiB). Scanned only when over the budget.
+   */
+  private oldestReceiving(): H2Stream | undefined {
+    for (const stream of this.streams.values()) if (!stream.remoteEnded && !stream.parked) return stream;
+    return undefined;
   }
 
   /**
@@ -747,7 +766,7 @@ export class H2Connection implements StreamOwner {
 
   private creditStream(stream: H2Stream, now: boolean): void {
     if (stream.remoteEnded || stream.uncredited === 0 || (!now && stream.uncredited < STREAM_CREDIT_BATCH)) return;
-    if (this.bufferedRequestBytes > this.limits.maxBufferedRequestBytes) {
+    if (this.bufferedRequestBytes > this.limits.maxBufferedRequestBytes && stream !== this.oldestReceiving()) {
       this.starved.add(stream);
       return;
     }

@@ -2,6 +2,7 @@
  * Raw-frame attacks on the unary HTTP/2 server (src/lib/h2): each asserts the exact outcome
  * (GOAWAY code, RST_STREAM code or answer) and that the server still serves a fresh connection.
  */
+import http2 from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { UnaryRoute } from '../../../src/lib/grpc-unary-stream.ts';
@@ -678,5 +679,46 @@ describe('slow and stuck clients', () => {
     await client.answer(1);
     await client.barrier();
     expect(credited(5)).toBe(true);
+  });
+
+  it('past that budget, credits the next oldest stream as soon as the oldest is reset, even one that never sent a byte', async () => {
+    const { port: p } = await startServer({ maxBufferedRequestBytes: 100_000 });
+    const client = await open(p);
+    const credits = (streamId: number) => client.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.streamId === streamId).length;
+    const prefix = Buffer.from([0, 0, 0x02, 0x49, 0xf0]); // a 150,000-byte message follows
+    client.headers(1, block(), { endStream: false }); // the oldest: headers, then nothing
+    for (const id of [3, 5]) {
+      client.headers(id, block(), { endStream: false });
+      client.dataChunked(id, Buffer.concat([prefix, Buffer.alloc(60_000, id)]));
+    }
+    client.dataChunked(3, Buffer.alloc(20_000, 3)); // past the budget: stream 3 starves behind stream 1
+    await client.barrier();
+    expect(credits(3)).toBe(1);
+    client.rst(1, H2Error.CANCEL);
+    await client.barrier();
+    expect(credits(3)).toBe(2);
+  });
+
+  it('still credits the oldest unfinished stream past that budget, so a client whose large requests exceed it together gets them all answered, one after another', async () => {
+    // Two 150 KB requests against a 100 KB budget: with credit withheld from every stream, neither
+    // could ever end (each needs more than its first window) and both would wait for the stream
+    // timeout; the oldest keeps its credit, ends, and its bytes go to the next.
+    const { port: p } = await startServer({ maxBufferedRequestBytes: 100_000, streamTimeoutMs: 60_000 });
+    const session = http2.connect(`http://127.0.0.1:${p}`);
+    session.on('error', () => {});
+    try {
+      const call = (fill: number) => new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': ECHO, 'content-type': 'application/grpc' });
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => resolve(Buffer.concat(chunks).length));
+        stream.on('error', reject);
+        stream.end(grpcMessage(Buffer.alloc(150_000, fill)));
+      });
+      const answered = await withTimeout(Promise.all([call(1), call(2)]), 5000, 'requests over the budget together were never answered');
+      expect(answered).toEqual([150_005, 150_005]);
+    } finally {
+      session.destroy();
+    }
   });
 });

@@ -15,7 +15,6 @@
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
-import { type BudgetedCall, DEFAULT_SESSION_REQUEST_BYTES, type SessionRequestBudget, sessionBudgetOf } from './session-request-budget.ts';
 
 /** gRPC status codes used here (google.rpc.Code). */
 export const GrpcCode = {
@@ -92,21 +91,15 @@ const CALL = Symbol('meshward.unaryCall');
 type CallStream = ServerHttp2Stream & { [CALL]: NodeUnaryCall<unknown, unknown> };
 
 function onData(this: CallStream, chunk: Buffer): void {
-  const call = this[CALL];
-  call.receive(chunk);
-  call.budget?.received(call, chunk.length);
+  this[CALL].receive(chunk);
 }
 
 function onEnd(this: CallStream): void {
-  const call = this[CALL];
-  call.budget?.finished(call);
-  call.received();
+  this[CALL].received();
 }
 
 function onClose(this: CallStream): void {
-  const call = this[CALL];
-  call.budget?.finished(call);
-  call.closed();
+  this[CALL].closed();
 }
 
 function ignoreStreamError(): void {
@@ -138,14 +131,8 @@ export function encodeGrpcMessage(message: string): string {
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
-/** How the node:http2 fast path bounds what its calls hold (see session-request-budget.ts). */
-export interface StreamHandlerOptions {
-  /** Request bytes of unfinished calls per HTTP/2 session (default 16 MiB, as the unary port). */
-  maxSessionRequestBytes?: number;
-}
-
 /** Serves one call of `method` on `stream`. */
-export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: StreamHandlerOptions = {}): void {
+export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
   stream.on('error', ignoreStreamError);
   const contentType = headers['content-type'];
   if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
@@ -153,26 +140,25 @@ export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: Serv
     stream.respond({ ':status': 415 }, { endStream: true });
     return;
   }
-  const budget = sessionBudgetOf(stream, options.maxSessionRequestBytes ?? DEFAULT_SESSION_REQUEST_BYTES);
-  (stream as CallStream)[CALL] = new NodeUnaryCall(method, stream, headers, budget) as NodeUnaryCall<unknown, unknown>;
+  (stream as CallStream)[CALL] = new NodeUnaryCall(method, stream, headers) as NodeUnaryCall<unknown, unknown>;
   stream.on('data', onData);
   stream.on('end', onEnd);
   stream.on('close', onClose);
 }
 
 /** The node:http2 stream handler of `route` (the gRPC port's fast path). */
-export function streamHandlerOf(route: UnaryRoute, options: StreamHandlerOptions = {}): StreamHandler {
+export function streamHandlerOf(route: UnaryRoute): StreamHandler {
   const { method, admission } = route;
-  if (!admission) return (stream, headers) => serveUnary(method, stream, headers, options);
+  if (!admission) return (stream, headers) => serveUnary(method, stream, headers);
   return (stream, headers) => {
     const wait = admission();
     if (wait === undefined) {
-      serveUnary(method, stream, headers, options);
+      serveUnary(method, stream, headers);
       return;
     }
     // Reading pauses: the stream is parked unread until admitted (see UnaryRoute.admission).
     stream.on('error', ignoreStreamError);
-    void wait.then(() => { if (!stream.destroyed && !stream.closed) serveUnary(method, stream, headers, options); });
+    void wait.then(() => { if (!stream.destroyed && !stream.closed) serveUnary(method, stream, headers); });
   };
 }
 
@@ -357,14 +343,10 @@ export abstract class UnaryCall<Req, Res> {
   }
 }
 
-/** A call on a node:http2 stream (the gRPC port's fast path), counted in its session's request budget. */
-class NodeUnaryCall<Req, Res> extends UnaryCall<Req, Res> implements BudgetedCall {
-  held = 0;
-  paused = false;
-
-  constructor(method: UnaryMethod<Req, Res>, readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders, readonly budget: SessionRequestBudget | undefined) {
+/** A call on a node:http2 stream (the gRPC port's fast path). */
+class NodeUnaryCall<Req, Res> extends UnaryCall<Req, Res> {
+  constructor(method: UnaryMethod<Req, Res>, private readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders) {
     super(method, headers);
-    budget?.started(this);
   }
 
   protected answerable(): boolean {

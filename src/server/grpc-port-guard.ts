@@ -8,10 +8,14 @@
  *   stream, its call object and listeners until the client hangs up: 50,000 unauthenticated
  *   streams held 450 MB. Reset, the stream closes and everything tied to it is released.
  * - `meshward_grpc_open_streams` counts open streams (any method), so a leak is visible.
+ * - Request bytes per connection are bounded for the methods whose client sends one message and
+ *   ends its side (unary and server-streaming, on the fast path or grpc-js's):
+ *   lib/session-request-budget.ts.
  */
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { http2ServersOf } from '../lib/grpc-stream-router.ts';
+import { DEFAULT_SESSION_REQUEST_BYTES, trackWhenRead } from '../lib/session-request-budget.ts';
 import { type Counter, counter, Gauge, type Registry } from '../lib/metrics.ts';
 
 const GUARDED = Symbol('meshward.grpcPortGuard');
@@ -35,8 +39,23 @@ function resetWhenAnswered(resets: Counter): (this: ServerHttp2Stream) => void {
   };
 }
 
+type MethodType = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
+/** grpc-js's registered handlers (private, as `http2Servers`): undefined when not the expected shape. */
+function handlerTypes(grpc: GrpcServer): ((path: string) => MethodType | undefined) | undefined {
+  const handlers = (grpc as unknown as { handlers?: unknown }).handlers;
+  if (!(handlers instanceof Map)) return undefined;
+  return (path) => (handlers.get(path) as { type?: MethodType } | undefined)?.type;
+}
+
+export interface GrpcGuardOptions {
+  /** Request bytes of unfinished one-message calls per connection (lib/session-request-budget.ts; default 16 MiB). */
+  maxSessionRequestBytes?: number;
+}
+
 /** Installs the guard on every HTTP/2 server of `grpc` (after bind and after routeGrpcStreams). Returns how many. */
-export function guardGrpcStreams(grpc: GrpcServer, registry: Registry): number {
+export function guardGrpcStreams(grpc: GrpcServer, registry: Registry, options: GrpcGuardOptions = {}): number {
+  const budget = options.maxSessionRequestBytes ?? DEFAULT_SESSION_REQUEST_BYTES;
+  const typeOf = handlerTypes(grpc);
   const servers = http2ServersOf(grpc) ?? [];
   // Counted in a plain number and read at scrape time: every Check passes here.
   let openStreams = 0;
@@ -48,10 +67,12 @@ export function guardGrpcStreams(grpc: GrpcServer, registry: Registry): number {
   let guarded = 0;
   for (const h2 of servers as (typeof servers[number] & { [GUARDED]?: true })[]) {
     if (!h2[GUARDED]) {
-      h2.prependListener('stream', (stream: ServerHttp2Stream) => {
+      h2.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
         openStreams++;
         stream.once('close', closed);
         stream.once('finish', onFinish);
+        const type = typeOf?.(headers[':path'] as string);
+        if (type === 'unary' || type === 'serverStream') trackWhenRead(stream, budget);
       });
       h2[GUARDED] = true;
     }

@@ -176,7 +176,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     // The capabilities' unary methods, served by both fast transports.
     const unaryRoutes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]));
     routeFastPaths(unaryRoutes);
-    guardGrpcStreams(grpc, registry);
+    guardGrpcStreams(grpc, registry, { fastPaths: grpcFastPaths });
     if (capGrpcPort(grpc, maxConnections, refusals.grpc, registry) === 0) logger.warn({ maxConnections }, 'could not cap the gRPC port\'s connections (unexpected grpc-js internals): --grpc-max-connections applies to the unary port only');
     await startUnary(unaryRoutes);
     const h = splitAddress(options.httpAddress);

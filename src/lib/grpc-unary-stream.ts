@@ -15,6 +15,7 @@
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
+import { type BudgetedCall, DEFAULT_SESSION_REQUEST_BYTES, type SessionRequestBudget, sessionBudgetOf } from './session-request-budget.ts';
 
 /** gRPC status codes used here (google.rpc.Code). */
 export const GrpcCode = {
@@ -91,15 +92,21 @@ const CALL = Symbol('meshward.unaryCall');
 type CallStream = ServerHttp2Stream & { [CALL]: NodeUnaryCall<unknown, unknown> };
 
 function onData(this: CallStream, chunk: Buffer): void {
-  this[CALL].receive(chunk);
+  const call = this[CALL];
+  call.receive(chunk);
+  call.budget?.received(call, chunk.length);
 }
 
 function onEnd(this: CallStream): void {
-  this[CALL].received();
+  const call = this[CALL];
+  call.budget?.finished(call);
+  call.received();
 }
 
 function onClose(this: CallStream): void {
-  this[CALL].closed();
+  const call = this[CALL];
+  call.budget?.finished(call);
+  call.closed();
 }
 
 function ignoreStreamError(): void {
@@ -131,8 +138,14 @@ export function encodeGrpcMessage(message: string): string {
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+/** How the node:http2 fast path bounds what its calls hold (see session-request-budget.ts). */
+export interface StreamHandlerOptions {
+  /** Request bytes of unfinished calls per HTTP/2 session (default 16 MiB, as the unary port). */
+  maxSessionRequestBytes?: number;
+}
+
 /** Serves one call of `method` on `stream`. */
-export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: StreamHandlerOptions = {}): void {
   stream.on('error', ignoreStreamError);
   const contentType = headers['content-type'];
   if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
@@ -140,25 +153,26 @@ export function serveUnary<Req, Res>(method: UnaryMethod<Req, Res>, stream: Serv
     stream.respond({ ':status': 415 }, { endStream: true });
     return;
   }
-  (stream as CallStream)[CALL] = new NodeUnaryCall(method, stream, headers) as NodeUnaryCall<unknown, unknown>;
+  const budget = sessionBudgetOf(stream, options.maxSessionRequestBytes ?? DEFAULT_SESSION_REQUEST_BYTES);
+  (stream as CallStream)[CALL] = new NodeUnaryCall(method, stream, headers, budget) as NodeUnaryCall<unknown, unknown>;
   stream.on('data', onData);
   stream.on('end', onEnd);
   stream.on('close', onClose);
 }
 
 /** The node:http2 stream handler of `route` (the gRPC port's fast path). */
-export function streamHandlerOf(route: UnaryRoute): StreamHandler {
+export function streamHandlerOf(route: UnaryRoute, options: StreamHandlerOptions = {}): StreamHandler {
   const { method, admission } = route;
-  if (!admission) return (stream, headers) => serveUnary(method, stream, headers);
+  if (!admission) return (stream, headers) => serveUnary(method, stream, headers, options);
   return (stream, headers) => {
     const wait = admission();
     if (wait === undefined) {
-      serveUnary(method, stream, headers);
+      serveUnary(method, stream, headers, options);
       return;
     }
     // Reading pauses: the stream is parked unread until admitted (see UnaryRoute.admission).
     stream.on('error', ignoreStreamError);
-    void wait.then(() => { if (!stream.destroyed && !stream.closed) serveUnary(method, stream, headers); });
+    void wait.then(() => { if (!stream.destroyed && !stream.closed) serveUnary(method, stream, headers, options); });
   };
 }
 
@@ -343,10 +357,14 @@ export abstract class UnaryCall<Req, Res> {
   }
 }
 
-/** A call on a node:http2 stream (the gRPC port's fast path). */
-class NodeUnaryCall<Req, Res> extends UnaryCall<Req, Res> {
-  constructor(method: UnaryMethod<Req, Res>, private readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders) {
+/** A call on a node:http2 stream (the gRPC port's fast path), counted in its session's request budget. */
+class NodeUnaryCall<Req, Res> extends UnaryCall<Req, Res> implements BudgetedCall {
+  held = 0;
+  paused = false;
+
+  constructor(method: UnaryMethod<Req, Res>, readonly stream: ServerHttp2Stream, headers: IncomingHttpHeaders, readonly budget: SessionRequestBudget | undefined) {
     super(method, headers);
+    budget?.started(this);
   }
 
   protected answerable(): boolean {

@@ -9,8 +9,9 @@
  * window is never paused: small requests (every ordinary Check) are never held up by large ones.
  *
  * It covers the calls whose client sends one message and then ends its side: the fast path's
- * (Check, CreateCertificate) and grpc-js's unary and server-streaming methods (RLS, health, SDS
- * FetchSecrets). A bidirectional stream (ADS, SDS StreamSecrets) never ends its side, so counting
+ * (Check, CreateCertificate: its call object is counted directly, grpc-unary-stream.ts) and
+ * grpc-js's unary and server-streaming methods (RLS, health, SDS FetchSecrets: `trackWhenRead`,
+ * from the port guard). A bidirectional stream (ADS, SDS StreamSecrets) never ends its side, so counting
  * until then would fill the budget with messages long since handled; those methods authenticate
  * the caller before they read a message.
  */
@@ -20,8 +21,8 @@ export const DEFAULT_SESSION_REQUEST_BYTES = 16 << 20;
 /** HTTP/2's default stream window: what a client may send on a stream before any credit. */
 const ONE_WINDOW = 65_535;
 
-/** One call's request as the budget sees it. */
-interface TrackedRequest {
+/** One call's request as the budget sees it (the fast path's call object is one itself). */
+export interface BudgetedCall {
   readonly stream: ServerHttp2Stream;
   /** Request bytes received so far (while unfinished). */
   held: number;
@@ -32,7 +33,7 @@ interface TrackedRequest {
 export class SessionRequestBudget {
   #held = 0;
   /** Unfinished requests, oldest first (a Set keeps insertion order). */
-  readonly #unfinished = new Set<TrackedRequest>();
+  readonly #unfinished = new Set<BudgetedCall>();
 
   constructor(readonly limit: number) {}
 
@@ -40,11 +41,11 @@ export class SessionRequestBudget {
     return this.#held;
   }
 
-  started(request: TrackedRequest): void {
+  started(request: BudgetedCall): void {
     this.#unfinished.add(request);
   }
 
-  received(request: TrackedRequest, bytes: number): void {
+  received(request: BudgetedCall, bytes: number): void {
     request.held += bytes;
     this.#held += bytes;
     if (this.#held > this.limit && request.held > ONE_WINDOW && !request.paused && request !== this.#oldest()) {
@@ -54,7 +55,7 @@ export class SessionRequestBudget {
   }
 
   /** The request ended or its stream closed: its bytes leave the budget; paused requests may read again. */
-  finished(request: TrackedRequest): void {
+  finished(request: BudgetedCall): void {
     if (!this.#unfinished.delete(request)) return;
     this.#held -= request.held;
     request.held = 0;
@@ -67,12 +68,12 @@ export class SessionRequestBudget {
     if (oldest) this.#resume(oldest);
   }
 
-  #oldest(): TrackedRequest | undefined {
+  #oldest(): BudgetedCall | undefined {
     for (const request of this.#unfinished) return request;
     return undefined;
   }
 
-  #resume(request: TrackedRequest): void {
+  #resume(request: BudgetedCall): void {
     if (!request.paused) return;
     request.paused = false;
     if (!request.stream.destroyed) request.stream.resume();
@@ -93,7 +94,7 @@ export function sessionBudgetOf(stream: ServerHttp2Stream, limit: number): Sessi
   return budget;
 }
 
-type Tracked = ServerHttp2Stream & { [TRACKED]: TrackedRequest & { readonly budget: SessionRequestBudget } };
+type Tracked = ServerHttp2Stream & { [TRACKED]: BudgetedCall & { readonly budget: SessionRequestBudget } };
 const TRACKED = Symbol('meshward.trackedRequest');
 
 // Shared listeners (`this` is the stream): no closures per call on the hot path.
@@ -108,7 +109,7 @@ function onTrackedDone(this: Tracked): void {
 }
 
 /** Counts `stream`'s request bytes in its session's budget until the request ends or the stream closes. */
-export function trackRequest(stream: ServerHttp2Stream, limit: number = DEFAULT_SESSION_REQUEST_BYTES): void {
+function trackRequest(stream: ServerHttp2Stream, limit: number = DEFAULT_SESSION_REQUEST_BYTES): void {
   const budget = sessionBudgetOf(stream, limit);
   if (!budget || (stream as Partial<Tracked>)[TRACKED]) return;
   const request = { stream, held: 0, paused: false, budget };

@@ -50,12 +50,15 @@ function handlerTypes(grpc: GrpcServer): ((path: string) => MethodType | undefin
 export interface GrpcGuardOptions {
   /** Request bytes of unfinished one-message calls per connection (lib/session-request-budget.ts; default 16 MiB). */
   maxSessionRequestBytes?: number;
+  /** Paths served by the fast path (routeGrpcStreams): their calls count themselves in the budget. */
+  fastPaths?: readonly string[];
 }
 
 /** Installs the guard on every HTTP/2 server of `grpc` (after bind and after routeGrpcStreams). Returns how many. */
 export function guardGrpcStreams(grpc: GrpcServer, registry: Registry, options: GrpcGuardOptions = {}): number {
   const budget = options.maxSessionRequestBytes ?? DEFAULT_SESSION_REQUEST_BYTES;
   const typeOf = handlerTypes(grpc);
+  const fastPaths = new Set(options.fastPaths);
   const servers = http2ServersOf(grpc) ?? [];
   // Counted in a plain number and read at scrape time: every Check passes here.
   let openStreams = 0;
@@ -71,7 +74,9 @@ export function guardGrpcStreams(grpc: GrpcServer, registry: Registry, options: 
         openStreams++;
         stream.once('close', closed);
         stream.once('finish', onFinish);
-        const type = typeOf?.(headers[':path'] as string);
+        const path = headers[':path'] as string;
+        if (fastPaths.has(path)) return;
+        const type = typeOf?.(path);
         if (type === 'unary' || type === 'serverStream') trackWhenRead(stream, budget);
       });
       h2[GUARDED] = true;

@@ -41,9 +41,10 @@ async function start(budget: number): Promise<http2.ClientHttp2Session> {
   server.addService(service, { Echo: echo, GrpcJsEcho: echo, Parked: echo });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   admit = gate();
-  const routes = new Map([[ECHO, streamHandlerOf(bufferRoute((m) => m))], [PARKED, streamHandlerOf(bufferRoute((m) => m, { admission: () => admit.promise }))]]);
+  const options = { maxSessionRequestBytes: budget };
+  const routes = new Map([[ECHO, streamHandlerOf(bufferRoute((m) => m), options)], [PARKED, streamHandlerOf(bufferRoute((m) => m, { admission: () => admit.promise }), options)]]);
   expect(routeGrpcStreams(server, routes)).toBe(1);
-  expect(guardGrpcStreams(server, createRegistry(), { maxSessionRequestBytes: budget })).toBe(1);
+  expect(guardGrpcStreams(server, createRegistry(), { ...options, fastPaths: [...routes.keys()] })).toBe(1);
   const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on('error', () => {});
   sessions.push(session);

@@ -137,7 +137,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
   const notReady = () => [...(started ? [] : ['server']), ...capabilities.filter((c) => c.ready && !c.ready()).map((c) => c.name)];
   const httpPair = httpTls?.current();
   const tls = httpPair && { cert: httpPair.cert, key: httpPair.key, ...(httpPair.ca ? { clientCa: httpPair.ca } : {}) };
-  const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady, ...(tls ? { tls } : {}) });
+  const http = await buildApi({ logger, registry, config, auth: apiAuth, notReady, metricsAuth: options.metricsAuth === true, ...(tls ? { tls } : {}) });
   httpTls?.onChange((pair) => (http.server as unknown as TlsServer).setSecureContext({ cert: pair.cert, key: pair.key, ...(pair.ca ? { ca: pair.ca } : {}) }));
   for (const c of capabilities) await c.registerHttp?.(http);
 

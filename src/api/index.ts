@@ -9,6 +9,7 @@ import { authenticateBeforeBody } from './auth-first.ts';
 import { clientError, frameworkError, installErrorMapper } from './errors.ts';
 import { recordRoutes } from './routes-list.ts';
 import { configRoutes } from './routes/config.ts';
+import { requireOneOf } from './require-one-of.ts';
 import { healthRoutes } from './routes/health.ts';
 
 export { ApiAuth, authenticationHook, principalOf, unauthenticated, type ApiPrincipal, type ApiRole } from './auth.ts';
@@ -24,6 +25,8 @@ export interface ApiDeps {
   config: ConfigStore;
   auth: ApiAuth;
   notReady(): string[];
+  /** GET /metrics requires an operator, auditor or admin token (`serve --metrics-auth`). */
+  metricsAuth?: boolean;
 }
 
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -54,7 +57,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  healthRoutes(app, { registry: deps.registry, notReady: deps.notReady });
+  healthRoutes(app, { registry: deps.registry, notReady: deps.notReady, ...(deps.metricsAuth ? { metricsAuth: requireOneOf(deps.auth, ['operator', 'auditor']) } : {}) });
   configRoutes(app, { config: deps.config, auth: deps.auth });
   return app;
 }

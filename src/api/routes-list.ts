@@ -16,7 +16,7 @@ export const PUBLIC_ROUTES: Readonly<Record<string, string>> = {
   'GET /readyz': 'readiness probes carry no token',
   'GET /v1/bundle': 'the trust bundle (a SPIFFE bundle, i.e. the JWKS of JWT-SVID keys and the X.509 roots): agents and workloads need it to verify peers before they hold credentials; public keys only',
   'GET /v1/bundle.pem': 'the same trust roots as PEM, for openssl and proxies',
-  'GET /metrics': 'Prometheus scrapes without a token (deploy/kubernetes/overlays/ha/servicemonitor.yaml); counters and gauges only, labelled at most with policy names and the config version, never documents, rules or file paths; restrict by network policy where that is too much',
+  'GET /metrics': 'Prometheus scrapes without a token (deploy/kubernetes/overlays/ha/servicemonitor.yaml); counters and gauges only, labelled at most with policy and quota names and the config version, never documents, rules or file paths; restrict by network policy, or require a token with `serve --metrics-auth`, where that is too much',
   'GET /openapi.json': 'the API description, the same for every installation: no configuration, no data',
 };
 

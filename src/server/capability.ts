@@ -75,6 +75,8 @@ export interface ServeOptions {
    * default 10,000). A connection beyond it is closed as soon as it is accepted.
    */
   grpcMaxConnections?: number;
+  /** GET /metrics requires an API token (operator, auditor or admin) instead of being public. */
+  metricsAuth?: boolean;
 }
 
 export interface CapabilityContext {

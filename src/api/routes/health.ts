@@ -1,11 +1,13 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
 import type { Registry } from '../../lib/metrics.ts';
 
 export interface HealthDeps {
   registry: Registry;
   /** Names of capabilities not ready yet (empty ⇒ ready). */
   notReady(): string[];
+  /** When set, GET /metrics is authenticated with it (`serve --metrics-auth`); public otherwise. */
+  metricsAuth?: preHandlerAsyncHookHandler;
 }
 
 export function healthRoutes(app: FastifyInstance, deps: HealthDeps): void {
@@ -14,7 +16,7 @@ export function healthRoutes(app: FastifyInstance, deps: HealthDeps): void {
     const pending = deps.notReady();
     return pending.length === 0 ? { status: 'ready' } : reply.status(503).send({ status: 'not ready', pending });
   });
-  app.get('/metrics', { schema: { tags: ['health'], hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { tags: ['health'], hide: true }, ...(deps.metricsAuth ? { preHandler: deps.metricsAuth } : {}) }, async (_req, reply) => {
     reply.header('content-type', deps.registry.contentType);
     return deps.registry.metrics();
   });

@@ -19,7 +19,7 @@ export const command: CliCommand = {
   name: 'serve',
   summary: 'Run meshward: gRPC (ext_authz, SDS, ADS, RLS, CA, health) and the HTTP API.',
   options: withLogFormat(pickOptions([
-    'config', 'data', 'grpc-addr', 'unary-grpc-addr', 'http-addr', 'database-url', 'redis-url', 'ca-dir', 'kek-file', 'previous-kek-file', 'no-watch', 'no-grpc-fast-path',
+    'config', 'data', 'grpc-addr', 'unary-grpc-addr', 'http-addr', 'database-url', 'redis-url', 'ca-dir', 'kek-file', 'previous-kek-file', 'no-watch', 'no-grpc-fast-path', 'metrics-auth',
     'grpc-max-streams', 'grpc-max-connections', 'grpc-idle-timeout', 'http-tls-cert', 'http-tls-key', 'http-client-ca', 'grpc-tls-cert', 'grpc-tls-key',
   ])),
   async run({ values }, io) {

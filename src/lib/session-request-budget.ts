@@ -11,9 +11,9 @@
  * It covers the calls whose client sends one message and then ends its side: the fast path's
  * (Check, CreateCertificate: its call object is counted directly, grpc-unary-stream.ts) and
  * grpc-js's unary and server-streaming methods (RLS, health, SDS FetchSecrets: `trackWhenRead`,
- * from the port guard). A bidirectional stream (ADS, SDS StreamSecrets) never ends its side, so counting
- * until then would fill the budget with messages long since handled; those methods authenticate
- * the caller before they read a message.
+ * from the port guard). A bidirectional stream (ADS, SDS StreamSecrets) never ends its side, so
+ * counting until then would fill the budget with messages long since handled; those methods
+ * authenticate the caller before they read a message.
  */
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 
@@ -36,10 +36,6 @@ export class SessionRequestBudget {
   readonly #unfinished = new Set<BudgetedCall>();
 
   constructor(readonly limit: number) {}
-
-  get held(): number {
-    return this.#held;
-  }
 
   started(request: BudgetedCall): void {
     this.#unfinished.add(request);

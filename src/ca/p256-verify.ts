@@ -8,9 +8,10 @@
  * MESHWARD_NATIVE_CRYPTO=0 forces node:crypto (tests, comparison); =1 makes a missing or broken
  * addon an error (CI). Resolved once, on first use.
  */
-import { createHash, verify } from 'node:crypto';
+import { verify } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { sha256 } from '../lib/digest.ts';
 import { MeshwardError } from '../lib/errors.ts';
 import { p256KeyFromPoint } from './p256.ts';
 
@@ -60,7 +61,7 @@ function loadNative(): Resolved {
   } catch (err) {
     return { reason: `native addon not loaded (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; build it with \`npm run build:native\`)` };
   }
-  const native: P256Verifier = (point, message, signature) => addon.verify(point, createHash('sha256').update(message).digest(), signature) === true;
+  const native: P256Verifier = (point, message, signature) => addon.verify(point, sha256(message), signature) === true;
   return passesSelfTest(native) ? { native } : { reason: 'native addon failed its self-test' };
 }
 

@@ -7,9 +7,9 @@
  * the validity digits, the key, the SKI and the URI SAN, and signs. That costs one signature plus
  * a few microseconds, against ~1.6 ms for building the same certificate with an ASN.1 object model.
  */
-import * as nodeCrypto from 'node:crypto';
 import { type KeyObject, randomFillSync, sign } from 'node:crypto';
 import { boundedMemo } from '../lib/bounded-memo.ts';
+import { sha1 } from '../lib/digest.ts';
 import { explicit, headerLength, seq, smallInteger, time, unsignedInteger, writeUtcTimeDigits } from './der.ts';
 import {
   akiValue, basicConstraintsValue, extension, extKeyUsageValue, KEY_USAGE, keyIdentifier, keyUsageValue, OID,
@@ -68,10 +68,6 @@ export function createLeafTemplate(authority: SigningAuthority): LeafTemplate {
   };
 }
 
-type OneShotHash = (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer;
-const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash;
-/** crypto.hash (Node ≥ 20.12) skips the Hash object; older Nodes fall back to createHash. */
-const sha1 = (data: Buffer): Buffer => (oneShot ? oneShot('sha1', data, 'buffer') : nodeCrypto.createHash('sha1').update(data).digest());
 
 /**
  * Serials (SERIAL_BYTES): the issuance time in ms (48 bits, top bit set), then 80 bits from a

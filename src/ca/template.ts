@@ -9,11 +9,10 @@
  */
 import { type KeyObject, randomFillSync, sign } from 'node:crypto';
 import { boundedMemo } from '../lib/bounded-memo.ts';
-import { sha1 } from '../lib/digest.ts';
 import { explicit, headerLength, seq, smallInteger, time, unsignedInteger, writeUtcTimeDigits } from './der.ts';
 import {
   akiValue, basicConstraintsValue, extension, extKeyUsageValue, KEY_USAGE, keyIdentifier, keyUsageValue, OID,
-  type SignatureScheme, signatureSchemeFor, signCertificate, subjectPublicKeyBits, uriSanValue,
+  type SignatureScheme, signatureSchemeFor, signCertificate, uriSanValue,
 } from './x509.ts';
 
 const SERIAL_BYTES = 16;
@@ -149,7 +148,7 @@ const sanExtension = boundedMemo(10_000, (spiffeId: string): Buffer => extension
 /** The leaf TBSCertificate for `params`, patched into the template's bytes. */
 export function buildLeafTbs(template: LeafTemplate, params: LeafParams): { tbs: Buffer; serial: Buffer } {
   const san = sanExtension(params.spiffeId);
-  const ski = sha1(subjectPublicKeyBits(params.spki));
+  const ski = keyIdentifier(params.spki);
   const fixed = template.fixedExtensions[params.keyKind];
   const extListLength = fixed.length + SKI_EXTENSION_PREFIX.length + ski.length + san.length;
   const extSeqLength = headerLength(extListLength) + extListLength;

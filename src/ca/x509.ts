@@ -2,7 +2,8 @@
  * X.509 building blocks (pure apart from node:crypto hashing/signing): signature algorithms by
  * key type, extensions, Names, and reading the few fields of a CA certificate the issuer needs.
  */
-import { createHash, type KeyObject, sign } from 'node:crypto';
+import { type KeyObject, sign } from 'node:crypto';
+import { sha1 } from '../lib/digest.ts';
 import { bitString, children, decodeOid, explicit, NULL, oid, octetString, raw, readTlv, seq, set, tlv, TAG, TRUE, value } from './der.ts';
 
 export const OID = {
@@ -96,7 +97,7 @@ export function subjectPublicKeyBits(spki: Buffer): Buffer {
 
 /** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits. */
 export function keyIdentifier(spki: Buffer): Buffer {
-  return createHash('sha1').update(subjectPublicKeyBits(spki)).digest();
+  return sha1(subjectPublicKeyBits(spki));
 }
 
 export interface CertificateFields {

@@ -2,14 +2,14 @@
  * The cap on open connections per gRPC port (`--grpc-max-connections`). The per-connection limits
  * (streams, buffered request bytes, idle timeout) bound what one client costs; this bounds how
  * many such clients a replica holds at once, as Envoy's overload manager does with
- * `global_downstream_max_connections`. node's `net.Server.maxConnections` enforces it: a
- * connection past the cap is closed the moment it is accepted, before any TLS or HTTP/2 byte, and
- * the server emits 'drop', counted here. Envoy treats the closed connection as a failed call
+ * `global_downstream_max_connections`, enforced by lib/connection-limit.ts: a connection past the
+ * cap is closed the moment it is accepted, before any TLS or HTTP/2 byte, and counted here. Envoy treats the closed connection as a failed call
  * and connects again; that sidecar's ext_authz `failure_mode_allow` and the agent's retry decide
  * what its requests see meanwhile.
  */
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
+import { limitConnections } from '../lib/connection-limit.ts';
 import { http2ServersOf } from '../lib/grpc-stream-router.ts';
 import type { Logger } from '../lib/logger.ts';
 import { counter, Gauge, type Registry } from '../lib/metrics.ts';
@@ -37,12 +37,6 @@ export function connectionRefusals(port: GrpcPortName, max: number, registry: Re
   };
 }
 
-/** Caps `server` at `max` open connections; each refused one is reported to `refusals`. */
-export function capConnections(server: NetServer, max: number, refusals: ConnectionRefusals): void {
-  server.maxConnections = max;
-  server.on('drop', (data?: { remoteAddress?: string }) => refusals.refused(data?.remoteAddress));
-}
-
 /**
  * Caps every HTTP/2 server grpc-js listens with (after `bindAsync`), and counts their open
  * connections in `meshward_grpc_connections`. Returns how many servers are capped: 0 when
@@ -57,7 +51,7 @@ export function capGrpcPort(grpc: GrpcServer, max: number, refusals: ConnectionR
   }
   const closed = () => open--;
   for (const server of servers) {
-    capConnections(server, max, refusals);
+    limitConnections(server, max, (address) => refusals.refused(address));
     server.on('connection', (socket: Socket) => {
       open++;
       socket.once('close', closed);

@@ -5,6 +5,7 @@
  */
 import { createServer as createTcpServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import { limitConnections } from '../connection-limit.ts';
 import type { UnaryRoute } from '../grpc-unary-stream.ts';
 import { DEFAULT_H2_LIMITS, H2Connection, type H2Limits, type H2Observer } from './connection.ts';
 
@@ -70,10 +71,7 @@ export function createUnaryServer(options: UnaryServerOptions): UnaryServer {
     server = createTcpServer(accept);
   }
   server.on('error', () => {});
-  if (options.maxConnections !== undefined) {
-    server.maxConnections = options.maxConnections;
-    server.on('drop', (data?: { remoteAddress?: string }) => options.observer?.connectionRefused?.(data?.remoteAddress));
-  }
+  if (options.maxConnections !== undefined) limitConnections(server, options.maxConnections, (address) => options.observer?.connectionRefused?.(address));
 
   return {
     listen(host, port) {

@@ -18,6 +18,15 @@ export function gauge(registry: Registry, name: string, help: string, labelNames
   return (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
 }
 
+/**
+ * A gauge read at scrape time from `read` (a plain number kept by the caller: nothing to update
+ * on the hot path). Created on first use; a registry that has it already keeps the first reader.
+ */
+export function sampledGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  if (registry.getSingleMetric(name)) return;
+  new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+}
+
 export function histogram(
   registry: Registry,
   name: string,

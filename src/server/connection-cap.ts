@@ -12,7 +12,7 @@ import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { limitConnections } from '../lib/connection-limit.ts';
 import { http2ServersOf } from '../lib/grpc-stream-router.ts';
 import type { Logger } from '../lib/logger.ts';
-import { counter, Gauge, type Registry } from '../lib/metrics.ts';
+import { counter, sampledGauge, type Registry } from '../lib/metrics.ts';
 import { RateLimitedLog } from '../lib/rate-limited-log.ts';
 
 export const DEFAULT_GRPC_MAX_CONNECTIONS = 10_000;
@@ -46,9 +46,7 @@ export function connectionRefusals(port: GrpcPortName, max: number, registry: Re
 export function capGrpcPort(grpc: GrpcServer, max: number, refusals: ConnectionRefusals, registry: Registry): number {
   const servers = (http2ServersOf(grpc) ?? []) as unknown as NetServer[];
   let open = 0;
-  if (!registry.getSingleMetric('meshward_grpc_connections')) {
-    new Gauge({ name: 'meshward_grpc_connections', help: 'Open connections on the gRPC port.', registers: [registry], collect() { this.set(open); } });
-  }
+  sampledGauge(registry, 'meshward_grpc_connections', 'Open connections on the gRPC port.', () => open);
   const closed = () => open--;
   for (const server of servers) {
     limitConnections(server, max, (address) => refusals.refused(address));

@@ -16,7 +16,7 @@ import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'nod
 import type { Server as GrpcServer } from '@grpc/grpc-js';
 import { http2ServersOf } from '../lib/grpc-stream-router.ts';
 import { DEFAULT_SESSION_REQUEST_BYTES, trackWhenRead } from '../lib/session-request-budget.ts';
-import { type Counter, counter, Gauge, type Registry } from '../lib/metrics.ts';
+import { type Counter, counter, sampledGauge, type Registry } from '../lib/metrics.ts';
 
 const GUARDED = Symbol('meshward.grpcPortGuard');
 
@@ -62,9 +62,7 @@ export function guardGrpcStreams(grpc: GrpcServer, registry: Registry, options: 
   const servers = http2ServersOf(grpc) ?? [];
   // Counted in a plain number and read at scrape time: every Check passes here.
   let openStreams = 0;
-  if (!registry.getSingleMetric('meshward_grpc_open_streams')) {
-    new Gauge({ name: 'meshward_grpc_open_streams', help: 'HTTP/2 streams open on the gRPC port (every method, both paths).', registers: [registry], collect() { this.set(openStreams); } });
-  }
+  sampledGauge(registry, 'meshward_grpc_open_streams', 'HTTP/2 streams open on the gRPC port (every method, both paths).', () => openStreams);
   const closed = () => openStreams--;
   const onFinish = resetWhenAnswered(counter(registry, 'meshward_grpc_answered_streams_reset_total', 'Streams answered while the client was still sending (e.g. refused SDS/ADS streams), then reset with NO_ERROR.'));
   let guarded = 0;

@@ -9,7 +9,7 @@ import { service as healthService } from 'grpc-health-check';
 import type { UnaryRoute } from '../lib/grpc-unary-stream.ts';
 import { createUnaryServer, type UnaryServer } from '../lib/h2/server.ts';
 import type { Logger } from '../lib/logger.ts';
-import { counter, Gauge, type Registry } from '../lib/metrics.ts';
+import { counter, sampledGauge, type Registry } from '../lib/metrics.ts';
 import { RateLimitedLog } from '../lib/rate-limited-log.ts';
 import type { ConnectionRefusals } from './connection-cap.ts';
 import type { TlsFilesWatcher } from './tls-files.ts';
@@ -69,9 +69,7 @@ export async function startUnaryPort(o: UnaryPortOptions): Promise<UnaryPort> {
   });
   const stopWatching = o.tls?.onChange((p) => server.setSecureContext({ cert: p.cert, key: p.key }));
   const port = await server.listen(o.host, o.port);
-  if (!o.registry.getSingleMetric('meshward_unary_grpc_connections')) {
-    new Gauge({ name: 'meshward_unary_grpc_connections', help: 'Open connections on the unary gRPC port.', registers: [o.registry], collect() { this.set(server.connectionCount()); } });
-  }
+  sampledGauge(o.registry, 'meshward_unary_grpc_connections', 'Open connections on the unary gRPC port.', () => server.connectionCount());
   return {
     address: `${o.host}:${port}`,
     paths: [...routes.keys()],

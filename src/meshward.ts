@@ -13,7 +13,7 @@ import { openSharedApiAuth, type SharedApiAuth } from './api/shared-tokens.ts';
 import { CAPABILITIES } from './capabilities.ts';
 import { ConfigStore } from './config/index.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
-import { routeGrpcStreams } from './lib/grpc-stream-router.ts';
+import { methodTypesOf, routeGrpcStreams } from './lib/grpc-stream-router.ts';
 import { streamHandlerOf, type UnaryRoute } from './lib/grpc-unary-stream.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 import { createRegistry, type Registry } from './lib/metrics.ts';
@@ -177,6 +177,7 @@ export async function createMeshward(options: ServeOptions, deps: MeshwardDeps =
     const unaryRoutes = new Map(capabilities.flatMap((c) => [...(c.grpcStreamRoutes?.() ?? [])]));
     routeFastPaths(unaryRoutes);
     guardGrpcStreams(grpc, registry, { fastPaths: grpcFastPaths });
+    if (!methodTypesOf(grpc)) logger.warn('could not read grpc-js\'s method types (unexpected grpc-js internals): the per-connection request budget covers the fast-path methods only');
     if (capGrpcPort(grpc, maxConnections, refusals.grpc, registry) === 0) logger.warn({ maxConnections }, 'could not cap the gRPC port\'s connections (unexpected grpc-js internals): --grpc-max-connections applies to the unary port only');
     await startUnary(unaryRoutes);
     const h = splitAddress(options.httpAddress);

@@ -29,6 +29,15 @@ export function http2ServersOf(server: GrpcServer): RoutableServer[] | undefined
   return [...map.keys()].filter((s): s is RoutableServer => typeof (s as EventEmitter | null)?.listeners === 'function');
 }
 
+export type GrpcMethodType = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
+
+/** The type of each method grpc-js has registered (its private `handlers`), if its internals are the expected shape. */
+export function methodTypesOf(server: GrpcServer): ((path: string) => GrpcMethodType | undefined) | undefined {
+  const handlers = (server as unknown as { handlers?: unknown }).handlers;
+  if (!(handlers instanceof Map)) return undefined;
+  return (path) => (handlers.get(path) as { type?: GrpcMethodType } | undefined)?.type;
+}
+
 /**
  * Routes `routes` (by `:path`) on every HTTP/2 server `server` is bound to. Call after
  * `bindAsync` has completed. Returns how many servers now route; 0 means grpc-js handles everything.

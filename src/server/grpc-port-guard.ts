@@ -14,7 +14,7 @@
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
-import { http2ServersOf } from '../lib/grpc-stream-router.ts';
+import { http2ServersOf, methodTypesOf } from '../lib/grpc-stream-router.ts';
 import { DEFAULT_SESSION_REQUEST_BYTES, trackWhenRead } from '../lib/session-request-budget.ts';
 import { type Counter, counter, sampledGauge, type Registry } from '../lib/metrics.ts';
 
@@ -39,14 +39,6 @@ function resetWhenAnswered(resets: Counter): (this: ServerHttp2Stream) => void {
   };
 }
 
-type MethodType = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
-/** grpc-js's registered handlers (private, as `http2Servers`): undefined when not the expected shape. */
-function handlerTypes(grpc: GrpcServer): ((path: string) => MethodType | undefined) | undefined {
-  const handlers = (grpc as unknown as { handlers?: unknown }).handlers;
-  if (!(handlers instanceof Map)) return undefined;
-  return (path) => (handlers.get(path) as { type?: MethodType } | undefined)?.type;
-}
-
 export interface GrpcGuardOptions {
   /** Request bytes of unfinished one-message calls per connection (lib/session-request-budget.ts; default 16 MiB). */
   maxSessionRequestBytes?: number;
@@ -57,7 +49,7 @@ export interface GrpcGuardOptions {
 /** Installs the guard on every HTTP/2 server of `grpc` (after bind and after routeGrpcStreams). Returns how many. */
 export function guardGrpcStreams(grpc: GrpcServer, registry: Registry, options: GrpcGuardOptions = {}): number {
   const budget = options.maxSessionRequestBytes ?? DEFAULT_SESSION_REQUEST_BYTES;
-  const typeOf = handlerTypes(grpc);
+  const typeOf = methodTypesOf(grpc);
   const fastPaths = new Set(options.fastPaths);
   const servers = http2ServersOf(grpc) ?? [];
   // Counted in a plain number and read at scrape time: every Check passes here.

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { credentials, type Client, makeGenericClientConstructor, Metadata, Server, ServerCredentials, type ServiceError, status } from '@grpc/grpc-js';
-import { routeGrpcStreams } from '../../src/lib/grpc-stream-router.ts';
+import { methodTypesOf, routeGrpcStreams } from '../../src/lib/grpc-stream-router.ts';
 import { encodeGrpcMessage, GrpcCode, parseGrpcTimeout, serveUnary, type UnaryMethod } from '../../src/lib/grpc-unary-stream.ts';
 
 // A tiny service with Buffer messages: the requests are UTF-8 text, so tests can choose what the
@@ -206,6 +206,14 @@ describe('serving a unary gRPC method on the HTTP/2 stream', () => {
   it('changes nothing when grpc-js internals are not the expected shape', () => {
     const notGrpcJs = new EventEmitter() as unknown as Server;
     expect(routeGrpcStreams(notGrpcJs, new Map([[ECHO, () => {}]]))).toBe(0);
+    expect(methodTypesOf(notGrpcJs)).toBeUndefined();
+  });
+
+  it('reads the type of each method the installed grpc-js has registered', async () => {
+    const env = await start();
+    const typeOf = methodTypesOf(env.server);
+    expect(typeOf?.(ECHO)).toBe('unary');
+    expect(typeOf?.('/test.Echo/Missing')).toBeUndefined();
   });
 });
 
